@@ -1,0 +1,94 @@
+// The effective configuration after parsing, defaults and validation: the one shape
+// every other module reads. Durations are milliseconds, sizes are bytes.
+
+export interface ListenAddress {
+  /** IPv4/IPv6 literal or 'localhost'; '0.0.0.0' when the config says ':8080'. */
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Limits {
+  /** Largest request head (request line + headers) in bytes; over it → 431. */
+  readonly max_header_bytes: number;
+  /** Largest number of request header lines; over it → 431. */
+  readonly max_header_count: number;
+  /** Largest request body in bytes; over it → 413. */
+  readonly max_body_bytes: number;
+  /** Largest upstream response head in bytes; over it → 502. */
+  readonly max_response_header_bytes: number;
+}
+
+export interface Timeouts {
+  /** Client must deliver the whole request head within this. */
+  readonly header: number;
+  /** TCP connect to an upstream. Failure → 502. */
+  readonly connect: number;
+  /** From request sent to upstream response head received. Over it → 504. */
+  readonly response_header: number;
+  /** Idle keep-alive connection (both sides) and no-progress on a body. */
+  readonly idle: number;
+  /** On SIGTERM/SIGINT, how long in-flight requests may take before the worker closes. */
+  readonly drain: number;
+}
+
+export interface PoolOptions {
+  /** Most open connections per upstream target per worker. */
+  readonly max_connections: number;
+  /** Close an idle pooled connection after this (capped by the upstream's Keep-Alive timeout). */
+  readonly idle_timeout: number;
+}
+
+export interface UpstreamTarget {
+  /** The URL as written, e.g. 'http://127.0.0.1:3000'. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface UpstreamGroup {
+  readonly name: string;
+  readonly targets: readonly UpstreamTarget[];
+  readonly pool: PoolOptions;
+}
+
+export interface RouteConfig {
+  /** Exact host, '*.example.com' wildcard, or undefined for any host. Lowercase, no port. */
+  readonly host: string | undefined;
+  /**
+   * Path pattern: '/exact', '/prefix/' (trailing slash: that directory and below),
+   * '/users/:id', '/files/*' (trailing star). Most specific match wins.
+   */
+  readonly path: string;
+  readonly upstream: string;
+  /** Remove the matched static prefix before forwarding ('/v1/users' → '/users'). */
+  readonly strip_prefix: boolean;
+  /** undefined: pass the client's Host; a string: send this Host upstream instead. */
+  readonly host_header: string | undefined;
+  /** Index in the config file's routes list, for logs and errors. */
+  readonly index: number;
+}
+
+export interface AccessLogConfig {
+  readonly enabled: boolean;
+  /** 'stdout', 'stderr' or a file path. */
+  readonly output: string;
+}
+
+export interface Config {
+  /** Where the config came from (file path or '<quick>' / '<default>'), for messages. */
+  readonly source: string;
+  readonly listen: readonly ListenAddress[];
+  /** Worker thread count; 0 = available parallelism. PORTCULLIS_WORKERS overrides. */
+  readonly workers: number;
+  /** CIDRs whose X-Forwarded-* / Forwarded / PROXY protocol we believe. */
+  readonly trusted_proxies: readonly string[];
+  readonly limits: Limits;
+  readonly timeouts: Timeouts;
+  readonly upstreams: Readonly<Record<string, UpstreamGroup>>;
+  readonly routes: readonly RouteConfig[];
+  readonly access_log: AccessLogConfig;
+  /** 'fatal' | 'error' | 'warn' | 'info' | 'debug'. PORTCULLIS_LOG_LEVEL overrides. */
+  readonly log_level: string;
+  /** Value of the Via header token we add, e.g. '1.1 portcullis'. */
+  readonly via: string;
+}

@@ -1,0 +1,69 @@
+// Errors as data: every failure the proxy can answer is a ProxyError with a stable
+// PC_ERR_* code, the status it maps to, the side that caused it and whether a retry
+// on another connection may help. Only this file knows statuses.
+
+export type ErrorSide = 'client' | 'upstream' | 'internal';
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly side: ErrorSide;
+  readonly retryable: boolean;
+  /** Short, human reason sent in the error body and logged. */
+  readonly reason: string;
+}
+
+/** The registry. docs/errors.md lists the same codes; test/errors.test.ts keeps them in sync. */
+export const ERRORS = {
+  PC_ERR_BAD_REQUEST: { status: 400, side: 'client', retryable: false, reason: 'malformed request' },
+  PC_ERR_SMUGGLING: { status: 400, side: 'client', retryable: false, reason: 'ambiguous message framing' },
+  PC_ERR_BAD_HEADER: { status: 400, side: 'client', retryable: false, reason: 'invalid header' },
+  PC_ERR_BAD_PATH: { status: 400, side: 'client', retryable: false, reason: 'invalid request target' },
+  PC_ERR_BAD_CHUNK: { status: 400, side: 'client', retryable: false, reason: 'invalid chunked body' },
+  PC_ERR_NO_ROUTE: { status: 404, side: 'client', retryable: false, reason: 'no route matches this host and path' },
+  PC_ERR_METHOD: { status: 405, side: 'client', retryable: false, reason: 'method not supported' },
+  PC_ERR_BODY_TOO_LARGE: { status: 413, side: 'client', retryable: false, reason: 'request body exceeds the limit' },
+  PC_ERR_HEADERS_TOO_LARGE: { status: 431, side: 'client', retryable: false, reason: 'request header fields too large' },
+  PC_ERR_CLIENT_ABORTED: { status: 499, side: 'client', retryable: false, reason: 'client closed the connection' },
+  PC_ERR_CLIENT_TIMEOUT: { status: 408, side: 'client', retryable: false, reason: 'client too slow' },
+  PC_ERR_UPSTREAM_CONNECT: { status: 502, side: 'upstream', retryable: true, reason: 'upstream connection failed' },
+  PC_ERR_UPSTREAM_RESET: { status: 502, side: 'upstream', retryable: true, reason: 'upstream closed the connection' },
+  PC_ERR_UPSTREAM_PROTOCOL: { status: 502, side: 'upstream', retryable: false, reason: 'invalid response from upstream' },
+  PC_ERR_UPSTREAM_HEADERS_TOO_LARGE: { status: 502, side: 'upstream', retryable: false, reason: 'upstream response head too large' },
+  PC_ERR_UPSTREAM_UNAVAILABLE: { status: 503, side: 'upstream', retryable: false, reason: 'no upstream available' },
+  PC_ERR_UPSTREAM_TIMEOUT: { status: 504, side: 'upstream', retryable: false, reason: 'upstream timed out' },
+  PC_ERR_SHUTTING_DOWN: { status: 503, side: 'internal', retryable: false, reason: 'proxy is shutting down' },
+  PC_ERR_INTERNAL: { status: 500, side: 'internal', retryable: false, reason: 'internal proxy error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class ProxyError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly side: ErrorSide;
+  readonly retryable: boolean;
+  /** Optional detail for logs (never sent to the client beyond the short reason). */
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, detail?: string, retryable?: boolean) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(detail ? `${spec.reason}: ${detail}` : spec.reason);
+    this.name = 'ProxyError';
+    this.code = code;
+    this.status = spec.status;
+    this.side = spec.side;
+    this.retryable = retryable ?? spec.retryable;
+    this.detail = detail;
+  }
+}
+
+/** Maps anything thrown to a ProxyError; unknown errors are internal (500). */
+export function toProxyError(err: unknown): ProxyError {
+  if (err instanceof ProxyError) return err;
+  return new ProxyError('PC_ERR_INTERNAL', err instanceof Error ? err.message : String(err));
+}
+
+/** The short body every error answer carries: status, reason and the code. */
+export function errorBody(err: ProxyError): string {
+  return `${err.status} ${ERRORS[err.code].reason} (${err.code})\n`;
+}
