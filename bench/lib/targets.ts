@@ -1,0 +1,98 @@
+// The processes under measurement: the origin (the "direct" target), the proxy under test, nginx.
+import { fileURLToPath } from 'node:url';
+
+import { nginxInfo, startNginx, type NginxInfo } from '../nginx.js';
+import { SMALL_BODY } from './bodies.js';
+import { HOST, freePort, waitReady } from './net.js';
+import { start, type Started } from './proc.js';
+import { rssBytes } from './procfs.js';
+import type { Settings } from './settings.js';
+
+export type TargetName = 'direct' | 'portcullis' | 'nginx';
+
+export interface Target {
+  readonly name: TargetName;
+  /** What actually runs, for the printout. */
+  readonly label: string;
+  readonly port: number;
+  /** Root of the process tree whose CPU and RSS are measured. */
+  readonly pid: number;
+  /** Worker threads/processes, for RSS per worker. */
+  readonly workers: number;
+  /** RSS of the tree right after it answered its first request. */
+  readonly rssStartMiB: number;
+  stop(): Promise<void>;
+}
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const READY_MS = 15_000;
+
+/** Waits for the first 200 and returns the RSS (MiB) at that point. */
+async function ready(proc: Started, port: number, what: string): Promise<number> {
+  try {
+    await waitReady(port, '/small', SMALL_BODY.length, READY_MS, proc.exited);
+    return rssBytes(proc.pid) / (1024 * 1024);
+  } catch (err) {
+    await proc.stop();
+    const out = proc.output().trim();
+    throw new Error(`${what}: ${(err as Error).message}${out ? `\n--- its output ---\n${out}` : ''}`);
+  }
+}
+
+export async function startOrigin(s: Settings, nginx: NginxInfo | undefined): Promise<Target> {
+  const port = await freePort();
+  if (s.origin === 'nginx') {
+    if (!nginx) throw new Error('ORIGIN=nginx but nginx is not installed');
+    const n = startNginx({ port, role: { kind: 'origin' }, cpus: s.loadCpus }, nginx, 'origin (nginx)');
+    const rssStartMiB = await ready(n.proc, port, 'origin (nginx)');
+    const label = `nginx ${nginx.version} serving files`;
+    return { name: 'direct', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, stop: () => n.stop() };
+  }
+  const proc = start({
+    name: 'origin',
+    argv: [process.execPath, fileURLToPath(new URL('../origin.js', import.meta.url)), String(port)],
+    cpus: s.loadCpus,
+    raiseFdLimit: true,
+    cwd: ROOT,
+  });
+  const rssStartMiB = await ready(proc, port, 'origin');
+  return { name: 'direct', label: 'uWS origin (bench/origin.ts)', port, pid: proc.pid, workers: 1, rssStartMiB, stop: () => proc.stop() };
+}
+
+export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined): Promise<Target> {
+  const port = await freePort();
+  if (s.proxyCmd === 'nginx') {
+    // harness development before the proxy command exists: nginx stands in for the proxy
+    if (!nginx) throw new Error('PROXY_CMD=nginx but nginx is not installed');
+    const role = { kind: 'proxy', originPort: origin.port } as const;
+    const n = startNginx({ port, role, cpus: s.proxyCpus }, nginx, 'portcullis (nginx stand-in)');
+    const rssStartMiB = await ready(n.proc, port, 'portcullis (nginx stand-in)');
+    const label = `nginx ${nginx.version} STAND-IN (PROXY_CMD=nginx)`;
+    return { name: 'portcullis', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, stop: () => n.stop() };
+  }
+  const cmd = (s.proxyCmd ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
+    .replaceAll('{host}', HOST)
+    .replaceAll('{port}', String(port))
+    .replaceAll('{origin_port}', String(origin.port));
+  const proc = start({
+    name: 'portcullis',
+    // exec env: the command may start with VAR=value, and keeps the PID whose CPU and RSS are read
+    argv: ['sh', '-c', `exec env ${cmd}`],
+    cpus: s.proxyCpus,
+    raiseFdLimit: true,
+    cwd: ROOT,
+    env: { ...process.env, PORTCULLIS_WORKERS: String(s.workers), PORTCULLIS_ACCESS_LOG: 'off' },
+  });
+  const rssStartMiB = await ready(proc, port, `portcullis (${cmd})`);
+  return { name: 'portcullis', label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, stop: () => proc.stop() };
+}
+
+export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo): Promise<Target> {
+  const port = await freePort();
+  const n = startNginx({ port, role: { kind: 'proxy', originPort: origin.port }, cpus: s.proxyCpus }, info, 'nginx');
+  const rssStartMiB = await ready(n.proc, port, 'nginx');
+  const label = `nginx ${info.version}, 1 worker, upstream keepalive 64`;
+  return { name: 'nginx', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, stop: () => n.stop() };
+}
+
+export { nginxInfo };

@@ -1,0 +1,50 @@
+// Loopback origin for the bench: fixed bodies on uWS, one thread, keep-alive. Usage: node dist/bench/origin.js PORT
+import uWS from 'uWebSockets.js';
+
+import { BODIES } from './lib/bodies.js';
+
+const port = Number(process.argv[2]);
+if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+  console.error('usage: node dist/bench/origin.js PORT');
+  process.exit(2);
+}
+
+// Without the native binary uWS silently falls back to a slow JS emulation: refuse to measure that.
+if (!/\[native code\]/.test(uWS.App.toString())) {
+  console.error('origin: uWebSockets.js native binary not loaded');
+  process.exit(1);
+}
+
+const app = uWS.App();
+for (const [path, body] of Object.entries(BODIES)) {
+  app.get(path, (res) => {
+    // 1 MiB does not fit in one write: end() keeps the rest in uWS's own buffer and drains it on writable.
+    res.cork(() => {
+      res.writeHeader('content-type', 'application/octet-stream').end(body);
+    });
+  });
+}
+app.any('/*', (res) => {
+  res.cork(() => {
+    res.writeStatus('404 Not Found').end('not found\n');
+  });
+});
+
+let listenSocket: uWS.us_listen_socket | false = false;
+app.listen('127.0.0.1', port, (ls) => {
+  if (!ls) {
+    console.error(`origin: cannot listen on 127.0.0.1:${port}`);
+    process.exit(1);
+  }
+  listenSocket = ls;
+  console.log(`origin: listening on 127.0.0.1:${port}`);
+});
+
+function shutdown(): void {
+  if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+  // close() exists at run time in v20.30 but is missing from its typings
+  (app as unknown as { close(): void }).close();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

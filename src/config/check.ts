@@ -1,0 +1,73 @@
+// `portcullis check [-c FILE]`, like `nginx -t`: loads and validates a config, prints the
+// effective config (what the proxy would run) or every error, and sets the exit code.
+
+import { stringify } from 'yaml';
+import { ConfigErrors } from './error.js';
+import { loadConfigFile } from './load.js';
+import { defaultConfigPath } from './paths.js';
+
+const USAGE = `usage: portcullis check [-c FILE] [-q]
+  -c, --config FILE  config to check (default: the built-in config/default.yaml)
+  -q, --quiet        print only "config OK: FILE", not the effective config
+`;
+
+interface CheckArgs {
+  readonly file: string;
+  readonly quiet: boolean;
+}
+
+function parseArgs(argv: readonly string[]): CheckArgs | { help: true } | { usage: string } {
+  const args = argv[0] === 'check' ? argv.slice(1) : argv;
+  let file: string | undefined;
+  let quiet = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-h' || a === '--help') return { help: true };
+    if (a === '-q' || a === '--quiet') quiet = true;
+    else if (a === '-c' || a === '--config') {
+      const next = args[++i];
+      if (next === undefined) return { usage: `${a} needs a file` };
+      file = next;
+    } else if (a.startsWith('--config=')) file = a.slice('--config='.length);
+    else if (a.startsWith('-')) return { usage: `unknown option ${a}` };
+    else if (file === undefined) file = a;
+    else return { usage: `unexpected argument ${a}` };
+  }
+  return { file: file ?? defaultConfigPath(), quiet };
+}
+
+/** Exit codes: 0 valid, 1 invalid config, 2 bad command line. */
+export async function runCheck(
+  argv: string[],
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  const args = parseArgs(argv);
+  if ('help' in args) {
+    out.write(USAGE);
+    return 0;
+  }
+  if ('usage' in args) {
+    err.write(`portcullis check: ${args.usage}\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const config = loadConfigFile(args.file, env);
+    out.write(`config OK: ${args.file}\n`);
+    if (!args.quiet) {
+      out.write('# effective config: durations in milliseconds, sizes in bytes\n');
+      out.write(stringify(config));
+    }
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ConfigErrors)) {
+      err.write(`portcullis check: ${e instanceof Error ? e.message : String(e)}\n`);
+      return 1;
+    }
+    for (const error of e.errors) err.write(`${error.format()}\n`);
+    const n = e.errors.length;
+    err.write(`config check failed: ${n} error${n === 1 ? '' : 's'} in ${args.file}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,130 @@
+// The config file as a YAML document that remembers positions: parses the text (syntax
+// errors with their line), interpolates ${ENV} in string values, and maps a field path back
+// to the line and column it was written on.
+
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { interpolate } from './env.js';
+
+export type FieldPath = readonly (string | number)[];
+
+export interface Position {
+  readonly line: number;
+  readonly column: number;
+}
+
+export interface DocumentProblem {
+  readonly position: Position;
+  readonly path: FieldPath;
+  readonly message: string;
+}
+
+// After substitution an unquoted value is re-read as YAML would read it, so
+// `workers: ${WORKERS:-4}` is a number; quoting the value keeps it a string.
+const INT = /^[-+]?\d+$/;
+const FLOAT = /^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$/;
+const BOOL: Readonly<Record<string, boolean>> = { true: true, True: true, TRUE: true, false: false, False: false, FALSE: false };
+
+function retype(value: string): string | number | boolean {
+  if (INT.test(value) || FLOAT.test(value)) return Number(value);
+  return BOOL[value] ?? value;
+}
+
+export class ConfigDocument {
+  readonly #doc: Document.Parsed;
+  readonly #lines: LineCounter;
+  /** YAML syntax errors; when there are any, the rest of the document is not trusted. */
+  readonly syntaxErrors: readonly DocumentProblem[];
+
+  constructor(text: string) {
+    this.#lines = new LineCounter();
+    this.#doc = parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true, version: '1.2' });
+    const lines = text.split('\n');
+    const hinted = new Set<number>();
+    this.syntaxErrors = this.#doc.errors.map((e) => {
+      const position = this.#at(e.pos[0]);
+      let message = e.message.replace(/\s+/g, ' ').trim();
+      // Unquoted `${X}` inside [...] or {...} reads as a nested flow map: say so once per line.
+      if (lines[position.line - 1]?.includes('${') && !hinted.has(position.line)) {
+        hinted.add(position.line);
+        message += ' (quote values that contain ${...}, e.g. "${PORT:-8080}")';
+      }
+      return { position, path: [], message };
+    });
+  }
+
+  #at(offset: number): Position {
+    const { line, col } = this.#lines.linePos(offset);
+    return { line, column: col };
+  }
+
+  /** Replaces ${VAR} references in every string value in place; returns the unset/invalid ones. */
+  interpolate(env: NodeJS.ProcessEnv): DocumentProblem[] {
+    const problems: DocumentProblem[] = [];
+    const walk = (node: unknown, path: FieldPath): void => {
+      if (isMap(node)) {
+        for (const pair of node.items) walk(pair.value, [...path, keyName(pair.key)]);
+      } else if (isSeq(node)) {
+        node.items.forEach((item, i) => walk(item, [...path, i]));
+      } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
+        const r = interpolate(node.value, env);
+        if ('error' in r) {
+          problems.push({ position: this.#at(node.range?.[0] ?? 0), path, message: r.error });
+          node.value = '';
+        } else if (r.value !== node.value) {
+          node.value = node.type === 'PLAIN' ? retype(r.value) : r.value;
+        }
+      }
+      // Aliases point at nodes already visited through their anchor.
+    };
+    walk(this.#doc.contents, []);
+    return problems;
+  }
+
+  /** The document as plain data (maps → objects). */
+  toJS(): unknown {
+    return this.#doc.toJS({ maxAliasCount: 100 });
+  }
+
+  /**
+   * Where a field was written: its value, or with at='key' its key (unknown keys). A path
+   * that does not exist (a missing field) resolves to the closest enclosing node.
+   */
+  positionOf(path: FieldPath, at: 'key' | 'value' = 'value'): Position {
+    let node: unknown = this.#doc.contents;
+    let offset = rangeStart(node) ?? 0;
+    for (const [i, seg] of path.entries()) {
+      const last = i === path.length - 1;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => keyName(p.key) === String(seg));
+        if (!pair) break;
+        const keyStart = rangeStart(pair.key);
+        if ((last && at === 'key') || isEmpty(pair.value)) {
+          offset = keyStart ?? offset;
+          break;
+        }
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === 'number' && seg < node.items.length) {
+        node = node.items[seg];
+      } else {
+        break;
+      }
+      offset = rangeStart(node) ?? offset;
+      if (isAlias(node)) break;
+    }
+    return this.#at(offset);
+  }
+}
+
+function keyName(key: unknown): string {
+  return isScalar(key) ? String(key.value) : String(key);
+}
+
+// `key:` with nothing after it: the value has no text of its own, so point at the key.
+function isEmpty(value: unknown): boolean {
+  if (value === null || value === undefined) return true;
+  return isScalar(value) && value.value === null && value.range != null && value.range[0] === value.range[1];
+}
+
+function rangeStart(node: unknown): number | undefined {
+  return (node as Node | null | undefined)?.range?.[0];
+}

@@ -1,0 +1,75 @@
+// Reading a config file: text → YAML document (positions kept) → ${ENV} interpolation →
+// validation → PORTCULLIS_* overrides → a frozen Config. Every problem found on the way is
+// collected and thrown together as ConfigErrors naming file, line and field.
+
+import { readFileSync } from 'node:fs';
+import { ConfigDocument, type FieldPath } from './document.js';
+import { applyEnvOverrides, readEnvOverrides } from './env.js';
+import { ConfigError, ConfigErrors } from './error.js';
+import type { Config } from './types.js';
+import { validateConfig } from './validate.js';
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    throw new ConfigErrors([new ConfigError({ file: path, line: 0, column: 0, field: '(file)', message: `cannot read config: ${reason}` })]);
+  }
+  return parseConfigText(text, path, env);
+}
+
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = new ConfigDocument(text.replace(/^\uFEFF/, ''));
+  const error = (line: number, column: number, path: FieldPath | string, message: string) =>
+    new ConfigError({ file, line, column, field: typeof path === 'string' ? path : fieldName(path), message });
+
+  const { overrides, errors: overrideErrors } = readEnvOverrides(env);
+  if (doc.syntaxErrors.length > 0) {
+    const syntax = doc.syntaxErrors.map((p) => error(p.position.line, p.position.column, 'syntax', p.message));
+    throw new ConfigErrors([...syntax, ...overrideErrors]);
+  }
+  const envProblems = doc.interpolate(env);
+  const errors = [...envProblems.map((p) => error(p.position.line, p.position.column, p.path, p.message)), ...overrideErrors];
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    throw new ConfigErrors([...errors, error(1, 1, 'syntax', (err as Error).message)]);
+  }
+  const result = validateConfig(raw, file);
+  if ('problems' in result) {
+    // A value whose ${VAR} failed was blanked; its follow-on schema error would mislead.
+    const blanked = new Set(envProblems.map((p) => fieldName(p.path)));
+    for (const p of result.problems) {
+      if (blanked.has(fieldName(p.path))) continue;
+      const pos = doc.positionOf(p.path, p.at);
+      errors.push(error(pos.line, pos.column, p.path, p.message));
+    }
+  }
+  if (errors.length > 0 || !('config' in result)) throw new ConfigErrors(errors);
+  return deepFreeze(applyEnvOverrides(result.config, overrides));
+}
+
+/** `routes[1].upstream`; names that are not identifiers are quoted: `upstreams["a b"]`. */
+export function fieldName(path: FieldPath): string {
+  if (path.length === 0) return '(root)';
+  return path
+    .map((seg, i) => {
+      if (typeof seg === 'number') return `[${seg}]`;
+      if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(seg)) return i === 0 ? seg : `.${seg}`;
+      return `[${JSON.stringify(seg)}]`;
+    })
+    .join('');
+}
+
+/** Workers get a snapshot: nothing may change a loaded config in place. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,252 @@
+// The config file's shape, defaults and field docs, declared once in zod: validation, the
+// effective values and the editor JSON Schema (schema/portcullis.schema.json) all come
+// from here. Leaf transforms turn literals ('32KiB', '10s', ':8080') into effective values.
+
+import * as z from 'zod';
+import {
+  checkHeaderToken,
+  checkRoutePath,
+  isError,
+  parseCidr,
+  parseHostPattern,
+  parseListen,
+  parseTarget,
+  type Parsed,
+} from './address.js';
+import { MAX_DURATION_MS, parseDuration, parseSize } from './units.js';
+
+/** Adds a parser's message as a zod issue at the field being parsed. */
+function parsedBy<I, O>(parse: (v: I) => Parsed<O>) {
+  return (value: I, ctx: z.RefinementCtx): O => {
+    const r = parse(value);
+    if (isError(r)) {
+      ctx.addIssue({ code: 'custom', message: r.error });
+      return z.NEVER;
+    }
+    return r;
+  };
+}
+
+const SIZE_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*([bB]|[kKmMgG][iI]?[bB])?\\s*$';
+
+function size(what: string) {
+  return z
+    .union([
+      z.number().int('expected a whole number of bytes').min(1, 'must be greater than 0'),
+      z.string().regex(new RegExp(SIZE_PATTERN), {
+        error: (iss) => `invalid size ${JSON.stringify(iss.input)} (use bytes or a unit: 512, 10KB, 32KiB, 64MiB, 1GiB)`,
+      }),
+    ], {
+      error: 'expected a size: whole bytes (65536) or a number with a unit ("64KiB", "10MB")',
+    })
+    .transform(
+      parsedBy((v: number | string) => {
+        const bytes = parseSize(v);
+        return typeof bytes === 'number' && bytes < 1 ? { error: 'must be greater than 0' } : bytes;
+      }),
+    )
+    .describe(`${what} Bytes, or a number with a unit: B, KB/MB/GB (×1000), KiB/MiB/GiB (×1024).`);
+}
+
+const DURATION_PATTERN = '^\\s*(\\d+(\\.\\d+)?(ms|s|m|h))+\\s*$';
+
+function duration(what: string) {
+  return z
+    .string({
+      error: (iss) =>
+        typeof iss.input === 'number'
+          ? `durations need a unit, e.g. "${iss.input}s" or "${iss.input}ms"`
+          : `expected a duration string like "10s" or "500ms"`,
+    })
+    .regex(new RegExp(DURATION_PATTERN), {
+      error: (iss) => `invalid duration ${JSON.stringify(iss.input)} (use a number with a unit: 500ms, 10s, 1m, 1h, 1m30s)`,
+    })
+    .transform(
+      parsedBy((v: string) => {
+        const ms = parseDuration(v);
+        return ms === 0 ? { error: 'must be greater than 0' } : ms;
+      }),
+    )
+    .describe(`${what} A string with a unit: ms, s, m, h (e.g. "500ms", "10s", "1m30s"); at most ${MAX_DURATION_MS} ms.`);
+}
+
+function count(what: string) {
+  return z
+    .number({ error: 'expected a whole number' })
+    .int('expected a whole number')
+    .min(1, 'must be at least 1')
+    .describe(what);
+}
+
+const ListenAddress = z
+  .union([z.string(), z.number().int()], { error: 'expected an address like "127.0.0.1:8080", ":8080" or "[::1]:8080"' })
+  .transform(parsedBy(parseListen))
+  .describe('"host:port" with an IP literal or localhost; ":8080" or 8080 mean all IPv4 interfaces (0.0.0.0); IPv6 as "[::1]:8080".');
+
+const Limits = z
+  .strictObject({
+    max_header_bytes: size('Largest request head (request line + headers); over it the client gets 431.').prefault('32KiB'),
+    max_header_count: count('Most request header lines; over it the client gets 431.').default(100),
+    max_body_bytes: size('Largest request body; over it the client gets 413.').prefault('64MiB'),
+    max_response_header_bytes: size('Largest upstream response head; over it the client gets 502.').prefault('64KiB'),
+  })
+  .prefault({})
+  .describe('Size limits on requests and upstream responses.');
+
+const Timeouts = z
+  .strictObject({
+    header: duration('The client must send the whole request head within this.').prefault('10s'),
+    connect: duration('TCP connect to an upstream target; failure gives 502.').prefault('3s'),
+    response_header: duration('From request sent to upstream response head received; over it gives 504.').prefault('60s'),
+    idle: duration('Idle keep-alive connections (both sides) and bodies that stop making progress.').prefault('60s'),
+    drain: duration('On SIGTERM/SIGINT, how long in-flight requests may take before workers close.').prefault('30s'),
+  })
+  .prefault({})
+  .describe('Timeouts.');
+
+const Pool = z
+  .strictObject({
+    max_connections: count('Most open connections per upstream target per worker.').default(256),
+    idle_timeout: duration("Close an idle pooled connection after this (capped by the upstream's Keep-Alive timeout).").prefault('30s'),
+  })
+  .prefault({})
+  .describe('Keep-alive connection pool for this upstream.');
+
+const Target = z
+  .string({ error: 'expected a URL like "http://127.0.0.1:3000"' })
+  .transform(parsedBy(parseTarget))
+  .describe('"http://host:port" (port defaults to 80); no path, query or credentials. https is not supported yet.');
+
+export const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+export const UPSTREAM_NAME_RULE = 'upstream names start with a letter or digit, then letters, digits, "_" and "-"';
+
+const Upstream = z
+  .strictObject({
+    targets: z.array(Target).min(1, 'an upstream needs at least one target').describe('Origin servers; requests are spread across them.'),
+    pool: Pool,
+  })
+  .describe('A named group of origin servers.');
+
+const Route = z
+  .strictObject({
+    host: z
+      .string({ error: 'expected a host name like "api.example.com" or "*.example.com"' })
+      .transform(parsedBy(parseHostPattern))
+      .optional()
+      .describe('Exact host ("api.example.com") or wildcard ("*.example.com"), case-insensitive, no port. Omit to match any host.'),
+    path: z
+      .string({ error: 'expected a path like "/" or "/api/"' })
+      .transform(parsedBy(checkRoutePath))
+      .default('/')
+      .describe('"/exact", "/prefix/" (that directory and below), "/users/:id" (parameter), "/files/*" (trailing wildcard). Most specific match wins.'),
+    upstream: z.string({ error: 'expected the name of an upstream' }).min(1, 'expected the name of an upstream').describe('Name of the upstream (a key under upstreams) that serves this route.'),
+    strip_prefix: z.boolean().default(false).describe('Remove the matched static prefix before forwarding ("/v1/users" → "/users").'),
+    host_header: z
+      .string()
+      .regex(/^[^\s\x00-\x1f\x7f]+$/, 'must be a host name, optionally with a port, without spaces')
+      .optional()
+      .describe("Host header sent upstream instead of the client's."),
+  })
+  .describe('Sends requests matching host and path to an upstream.');
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug'] as const;
+
+const AccessLog = z
+  .union([
+    z.boolean(),
+    z.strictObject({
+      enabled: z.boolean().default(true).describe('Write one line per request.'),
+      output: z.string().min(1, 'must not be empty').default('stdout').describe('"stdout", "stderr" or a file path (relative to the working directory).'),
+    }),
+  ], { error: 'expected true, false or { enabled, output }' })
+  .transform((v) => (typeof v === 'boolean' ? { enabled: v, output: 'stdout' } : v))
+  .prefault(true)
+  .describe('Access log: true/false, or { enabled, output }. PORTCULLIS_ACCESS_LOG=on|off overrides enabled.');
+
+/** The file's top level. Unknown keys are errors everywhere (strict objects) so typos surface. */
+export const ConfigFileSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('JSON Schema for editors; ignored by Portcullis.'),
+    listen: z
+      .union([ListenAddress, z.array(ListenAddress).min(1, 'listen on at least one address')], {
+        error: 'expected an address or a list of addresses',
+      })
+      .transform((v) => (Array.isArray(v) ? v : [v]))
+      .prefault(['127.0.0.1:8080'])
+      .describe('Addresses to accept connections on. Default: loopback only.'),
+    workers: z
+      .number({ error: 'expected a whole number' })
+      .int('expected a whole number')
+      .min(0, 'must be 0–256 (0 = one per CPU)')
+      .max(256, 'must be 0–256 (0 = one per CPU)')
+      .default(0)
+      .describe('Worker threads; 0 = available parallelism. PORTCULLIS_WORKERS overrides.'),
+    trusted_proxies: z
+      .array(z.string({ error: 'expected a CIDR like "10.0.0.0/8" or an IP address' }).transform(parsedBy(parseCidr)))
+      .default([])
+      .describe('CIDRs or single IPs (v4/v6) whose X-Forwarded-For / Forwarded headers are believed. Default: none.'),
+    limits: Limits,
+    timeouts: Timeouts,
+    upstreams: z
+      .record(
+        z.string().regex(UPSTREAM_NAME, UPSTREAM_NAME_RULE),
+        Upstream,
+      )
+      .describe('Named groups of origin servers, referenced by routes.'),
+    routes: z
+      .array(Route)
+      .min(1, 'define at least one route, or leave routes out when there is a single upstream')
+      .optional()
+      .describe('Routes, matched by host then most specific path. May be omitted when there is exactly one upstream (a "/" route to it).'),
+    access_log: AccessLog,
+    log_level: z
+      .enum(LOG_LEVELS, { error: `expected one of: ${LOG_LEVELS.join(', ')}` })
+      .default('info')
+      .describe('Log verbosity. PORTCULLIS_LOG_LEVEL overrides.'),
+    via: z
+      .string()
+      .transform(parsedBy(checkHeaderToken))
+      .default('1.1 portcullis')
+      .describe('Via header value added to proxied messages (RFC 9110 §7.6.3).'),
+  })
+  .meta({ title: 'Portcullis configuration' })
+  .describe('Portcullis edge reverse proxy configuration.');
+
+export type ConfigFile = z.output<typeof ConfigFileSchema>;
+export { LOG_LEVELS };
+
+/** The editor schema: what a user may write (zod input side), draft-07 for yaml-language-server. */
+export function configJsonSchema(): object {
+  return z.toJSONSchema(ConfigFileSchema, { io: 'input', target: 'draft-7' });
+}
+
+// Minimal view of zod's internal definitions, enough to walk from a path to an object schema.
+interface Def {
+  type: string;
+  shape?: Record<string, { _zod: { def: Def } }>;
+  element?: { _zod: { def: Def } };
+  valueType?: { _zod: { def: Def } };
+  innerType?: { _zod: { def: Def } };
+  in?: { _zod: { def: Def } };
+  options?: readonly { _zod: { def: Def } }[];
+}
+
+/** Keys the schema allows at a path (for "did you mean" hints on unknown keys). */
+export function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  let defs: Def[] = [ConfigFileSchema._zod.def as unknown as Def];
+  const unwrap = (d: Def): Def[] => {
+    const next = d.innerType ?? d.in;
+    if (next) return unwrap(next._zod.def);
+    if (d.options) return d.options.flatMap((o) => unwrap(o._zod.def));
+    return [d];
+  };
+  for (const seg of path) {
+    defs = defs.flatMap(unwrap).flatMap((d): Def[] => {
+      if (d.type === 'object' && typeof seg === 'string' && d.shape?.[seg]) return [d.shape[seg]._zod.def];
+      if (d.type === 'array' && typeof seg === 'number' && d.element) return [d.element._zod.def];
+      if (d.type === 'record' && d.valueType) return [d.valueType._zod.def];
+      return [];
+    });
+  }
+  return defs.flatMap(unwrap).flatMap((d) => (d.type === 'object' && d.shape ? Object.keys(d.shape) : []));
+}

@@ -1,0 +1,186 @@
+// From plain data to the effective Config: runs the zod schema, adds the checks that span
+// fields (route → upstream references, duplicate routes and listeners, the default route),
+// and reports every problem as a path + message for the caller to locate.
+
+import type * as z from 'zod';
+import { isError, parseHostPattern, parseListen } from './address.js';
+import type { FieldPath } from './document.js';
+import { ConfigFileSchema, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
+import { hint } from './suggest.js';
+import type { Config, RouteConfig, UpstreamGroup } from './types.js';
+
+export interface Problem {
+  readonly path: FieldPath;
+  readonly message: string;
+  /** 'key' when the problem is the key itself (unknown key, bad upstream name). */
+  readonly at: 'key' | 'value';
+}
+
+export type Validation = { readonly config: Config } | { readonly problems: readonly Problem[] };
+
+/** Validates data read from a file (or built from flags) into the effective config. */
+export function validateConfig(raw: unknown, source: string): Validation {
+  if (raw === null || raw === undefined) {
+    return { problems: [{ path: [], at: 'value', message: 'the config is empty; it needs at least an upstreams section' }] };
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    return { problems: [{ path: [], at: 'value', message: `expected a map of settings, got ${describe(raw)}` }] };
+  }
+  const parsed = ConfigFileSchema.safeParse(raw);
+  const problems = [...(parsed.success ? [] : problemsOf(parsed.error.issues, [], raw)), ...crossFieldProblems(raw as Record<string, unknown>)];
+  if (problems.length > 0 || !parsed.success) return { problems: dedupe(problems) };
+  return { config: build(parsed.data, source) };
+}
+
+/** Flattens zod issues; a failed union reports the branch the value was evidently meant for. */
+function problemsOf(issues: readonly z.core.$ZodIssue[], base: FieldPath, raw: unknown): Problem[] {
+  return issues.flatMap((issue): Problem[] => {
+    const path = [...base, ...(issue.path as (string | number)[])];
+    switch (issue.code) {
+      case 'unrecognized_keys': {
+        const known = knownKeysAt(path);
+        return issue.keys.map((key) => ({ path: [...path, key], at: 'key', message: `unknown key "${key}"${hint(key, known)}` }));
+      }
+      case 'invalid_key':
+        return [{ path, at: 'key', message: `invalid name "${String(path.at(-1))}": ${issue.issues[0]?.message ?? issue.message}` }];
+      case 'invalid_union': {
+        const typeMismatch = (i: z.core.$ZodIssue) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_union');
+        const meant = issue.errors.filter((branch) => !branch.some(typeMismatch));
+        if (meant.length > 0) return problemsOf(meant[0]!, path, raw);
+        return [{ path, at: 'value', message: valueAt(raw, path) === undefined ? 'required' : issue.message }];
+      }
+      case 'invalid_type': {
+        const value = valueAt(raw, path);
+        if (value === undefined) return [{ path, at: 'value', message: 'required' }];
+        const expected = issue.message.startsWith('Invalid input:') ? `expected ${article(issue.expected)}` : issue.message;
+        const message = `${expected}, got ${describe(value)}`;
+        return [{ path, at: 'value', message }];
+      }
+      default:
+        return [{ path, at: 'value', message: issue.message.replace(/^Invalid input: /, '') }];
+    }
+  });
+}
+
+function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
+  const problems: Problem[] = [];
+  const upstreams = isRecord(raw['upstreams']) ? Object.keys(raw['upstreams']) : undefined;
+  if (upstreams?.length === 0) problems.push({ path: ['upstreams'], at: 'value', message: 'define at least one upstream' });
+  // zod's record silently skips a `__proto__` key that YAML keeps as an own property.
+  for (const name of upstreams ?? []) {
+    if (!UPSTREAM_NAME.test(name)) problems.push({ path: ['upstreams', name], at: 'key', message: `invalid name "${name}": ${UPSTREAM_NAME_RULE}` });
+  }
+
+  const routes = raw['routes'];
+  if (routes === undefined && upstreams && upstreams.length > 1) {
+    problems.push({
+      path: ['routes'],
+      at: 'value',
+      message: `required when there is more than one upstream (${upstreams.join(', ')}); only a single upstream gets a default "/" route`,
+    });
+  }
+  if (Array.isArray(routes)) {
+    const seen = new Map<string, number>();
+    routes.forEach((route: unknown, i) => {
+      if (!isRecord(route)) return;
+      const name = route['upstream'];
+      if (typeof name === 'string' && name !== '' && upstreams && !upstreams.includes(name)) {
+        const defined = upstreams.length > 0 ? `; defined: ${upstreams.join(', ')}` : '';
+        problems.push({ path: ['routes', i, 'upstream'], at: 'value', message: `no upstream named "${name}"${hint(name, upstreams)}${defined}` });
+      }
+      const host = route['host'] === undefined ? '' : typeof route['host'] === 'string' ? parseHostPattern(route['host']) : undefined;
+      const path = route['path'] ?? '/';
+      if (typeof host !== 'string' || typeof path !== 'string') return;
+      const key = `${host} ${path}`;
+      const first = seen.get(key);
+      if (first === undefined) seen.set(key, i);
+      else {
+        problems.push({
+          path: route['path'] === undefined ? ['routes', i] : ['routes', i, 'path'],
+          at: 'value',
+          message: `duplicate route: routes[${first}] already has host ${host ? `"${host}"` : '(any)'} and path "${path}"`,
+        });
+      }
+    });
+  }
+
+  const listen = raw['listen'];
+  if (Array.isArray(listen)) {
+    const seen = new Map<string, number>();
+    listen.forEach((item: unknown, i) => {
+      if (typeof item !== 'string' && typeof item !== 'number') return;
+      const address = parseListen(item);
+      if (isError(address)) return;
+      const key = `${address.host}:${address.port}`;
+      const first = seen.get(key);
+      if (first === undefined) seen.set(key, i);
+      else problems.push({ path: ['listen', i], at: 'value', message: `duplicate listen address (same as listen[${first}])` });
+    });
+  }
+  return problems;
+}
+
+function build(file: ConfigFile, source: string): Config {
+  const upstreams: Record<string, UpstreamGroup> = {};
+  for (const [name, u] of Object.entries(file.upstreams)) upstreams[name] = { name, targets: u.targets, pool: u.pool };
+  const routes: RouteConfig[] = file.routes
+    ? file.routes.map((r, index) => ({
+        host: r.host,
+        path: r.path,
+        upstream: r.upstream,
+        strip_prefix: r.strip_prefix,
+        host_header: r.host_header,
+        index,
+      }))
+    : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0 }));
+  return {
+    source,
+    listen: file.listen,
+    workers: file.workers,
+    trusted_proxies: file.trusted_proxies,
+    limits: file.limits,
+    timeouts: file.timeouts,
+    upstreams,
+    routes,
+    access_log: file.access_log,
+    log_level: file.log_level,
+    via: file.via,
+  };
+}
+
+// One problem per field: the schema's finding comes first and a cross-field check of the
+// same broken value (say, a duplicate-route check on an invalid path) would only add noise.
+function dedupe(problems: readonly Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.at} ${JSON.stringify(p.path)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function valueAt(raw: unknown, path: FieldPath): unknown {
+  let v = raw;
+  for (const seg of path) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+function article(type: string): string {
+  return { array: 'a list', object: 'a map', record: 'a map', number: 'a number', int: 'a whole number', string: 'a string', boolean: 'true or false' }[type] ?? type;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a map';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return String(value);
+}

@@ -1,0 +1,51 @@
+// The front-end contract: what the request pipeline needs from whatever accepted the
+// client connection. uWS implements it today (downstream/uws-response.ts); Node's http2
+// (TLS, later) implements the same two interfaces, so pipeline.ts never imports uWS.
+
+/** A snapshot of the client's request head, copied out of the front end synchronously. */
+export interface RequestHead {
+  /** Method as the client sent it (case-sensitive). */
+  readonly method: string;
+  /** Path part of the request target as received (not yet normalised). */
+  readonly rawPath: string;
+  /** Query string without '?', '' when absent. */
+  readonly query: string;
+  /** Flat [name, value, name, value, ...]; names lowercased; duplicates kept in order. */
+  readonly headers: string[];
+  /** Normalised address of the TCP peer. */
+  readonly peerIp: string;
+  /** Address claimed by a PROXY protocol v2 header, '' when none. */
+  readonly proxiedIp: string;
+  readonly scheme: 'http' | 'https';
+}
+
+/** The client side of one exchange: a response sink plus the request body source. */
+export interface Downstream {
+  /** True once the client went away or the response was finished. */
+  readonly done: boolean;
+  /** Runs fn with writes batched into one syscall (uWS cork). */
+  cork(fn: () => void): void;
+  /**
+   * Writes the status line and headers (flat, already filtered: no hop-by-hop, no Date,
+   * no Content-Length/Transfer-Encoding). bodyLength: the exact length, or -1 when it is
+   * unknown (the front end then streams with chunked encoding). noBody: HEAD/204/304 —
+   * Content-Length (if >= 0) is still announced for HEAD but no body follows.
+   */
+  writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void;
+  /** Writes body bytes. Returns false when the client is not keeping up: stop, wait for onWritable. */
+  writeBody(chunk: Buffer): boolean;
+  /** Called each time the client has taken what a writeBody that returned false left over. */
+  onWritable(cb: () => void): void;
+  /** Finishes the response (after writeHead and the body, or to answer with a whole body). */
+  end(): void;
+  /** Answers with a complete small response in one go (errors, 404). */
+  respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean): void;
+  /** Drops the client connection (mid-body upstream failure: the client must see the truncation). */
+  close(): void;
+  /** Request body: chunks are only valid during the callback. last=true on the final chunk. */
+  onBody(cb: (chunk: Uint8Array, last: boolean) => void): void;
+  pauseBody(): void;
+  resumeBody(): void;
+  /** Called once when the client disconnects before the response finished. */
+  onAbort(cb: () => void): void;
+}

@@ -1,0 +1,93 @@
+// The uWebSockets.js front end: one App per worker with a single any('/*') handler that
+// snapshots the request (HttpRequest dies at the first await) and calls the pipeline.
+import uWS from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { ListenAddress } from '../config/types.js';
+import { normalizeAddress } from '../net/address.js';
+import { handleRequest } from '../pipeline.js';
+import type { Runtime } from '../runtime.js';
+import type { Exchange } from '../exchange.js';
+import type { RequestHead } from './contract.js';
+import { UwsDownstream } from './uws-downstream.js';
+
+/** uWS silently falls back to a slow JS emulation when its binary fails to load (§1). */
+export function assertNativeUws(): void {
+  if (!/\[native code\]/.test(uWS.App.toString())) {
+    throw new Error('uWebSockets.js native binary did not load (slow JS fallback active); Node 20 on glibc >= 2.36 is required');
+  }
+}
+
+const decoder = new TextDecoder();
+
+function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
+  const headers: string[] = [];
+  req.forEach((name, value) => { headers.push(name, value); });
+  return {
+    method: req.getCaseSensitiveMethod(),
+    rawPath: req.getUrl(),
+    query: req.getQuery() ?? '',
+    headers,
+    peerIp: normalizeAddress(decoder.decode(res.getRemoteAddressAsText())),
+    proxiedIp: decoder.decode(res.getProxiedRemoteAddressAsText()),
+    scheme: 'http',
+  };
+}
+
+export class UwsFrontEnd {
+  readonly #app: TemplatedApp;
+  readonly #sockets: us_listen_socket[] = [];
+  #runtime: Runtime;
+  #inflight = 0;
+  #idleWaiters: (() => void)[] = [];
+  readonly #onDone: (ex: Exchange) => void;
+
+  constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
+    this.#runtime = runtime;
+    const done = (ex: Exchange): void => {
+      this.#inflight--;
+      if (log !== null) log(ex);
+      if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
+    };
+    this.#onDone = done;
+    this.#app = uWS.App().any('/*', (res, req) => {
+      const ds = new UwsDownstream(res);
+      this.#inflight++;
+      handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
+    });
+  }
+
+  get inflight(): number { return this.#inflight; }
+
+  /** Swaps the runtime for new requests; in-flight ones keep theirs. */
+  setRuntime(rt: Runtime): void { this.#runtime = rt; }
+
+  listen(addresses: readonly ListenAddress[]): Promise<void> {
+    return Promise.all(addresses.map((a) => new Promise<void>((resolve, reject) => {
+      this.#app.listen(a.host, a.port, (socket) => {
+        if (socket) { this.#sockets.push(socket); resolve(); }
+        else reject(new Error(`cannot listen on ${a.host}:${a.port} (address in use or not available)`));
+      });
+    }))).then(() => undefined);
+  }
+
+  /** Stops accepting new connections; open ones keep being served. */
+  stopAccepting(): void {
+    for (const s of this.#sockets.splice(0)) uWS.us_listen_socket_close(s);
+  }
+
+  /** Resolves when no request is in flight, or after deadlineMs. */
+  idle(deadlineMs: number): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, deadlineMs);
+      this.#idleWaiters.push(() => { clearTimeout(timer); resolve(); });
+    });
+  }
+
+  /** Closes every connection. After this the worker may exit safely (shared notes §3). */
+  close(): void {
+    this.stopAccepting();
+    // App.close exists at run time in v20.30 but is missing from its typings.
+    (this.#app as TemplatedApp & { close(): void }).close();
+  }
+}

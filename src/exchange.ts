@@ -1,0 +1,47 @@
+// Exchange: the per-request context handed through every phase (pingora's CTX). Plain
+// data; the phases in pipeline.ts and the streaming in upstream/forward.ts fill it in.
+import type { RequestHead } from './downstream/contract.js';
+import type { ProxyError } from './errors.js';
+import type { CompiledRoute } from './runtime.js';
+
+export class Exchange {
+  readonly head: RequestHead;
+  readonly startedAt: number;
+  requestId = '';
+  /** Normalised host ('' when the client sent none) and path used for routing. */
+  host = '';
+  path = '';
+  clientIp = '';
+  route: CompiledRoute | null = null;
+  /** 'host:port' of the upstream target that served (or failed) the request. */
+  upstreamAddress = '';
+  status = 0;
+  requestBytes = 0;
+  responseBytes = 0;
+  /** ms from start to the upstream response head, -1 when none arrived. */
+  upstreamHeaderMs = -1;
+  attempts = 0;
+  error: ProxyError | null = null;
+  /** True when the client went away before the response finished. */
+  clientAborted = false;
+
+  constructor(head: RequestHead, startedAt: number) {
+    this.head = head;
+    this.startedAt = startedAt;
+  }
+
+  /** First value of a request header (names are lowercase), or undefined. */
+  header(name: string): string | undefined {
+    const h = this.head.headers;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
+    return undefined;
+  }
+
+  /** Every value of a list header joined with ', ' (RFC 9110 §5.3), or undefined. */
+  headerList(name: string): string | undefined {
+    const h = this.head.headers;
+    let out: string | undefined;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) out = out === undefined ? h[i + 1]! : `${out}, ${h[i + 1]!}`;
+    return out;
+  }
+}

@@ -1,0 +1,93 @@
+// The request pipeline: the phases in the order a request meets them, one function
+// each. Front-end independent: it sees a RequestHead and a Downstream, never uWS.
+//
+//   parse → route → identity → (policies: later issues) → forward → respond → log
+import type { Downstream, RequestHead } from './downstream/contract.js';
+import { resolveIdentity, forwardedHeaders, type IdentityInput } from './downstream/identity.js';
+import { ProxyError } from './errors.js';
+import { Exchange } from './exchange.js';
+import { requestIdFrom } from './filters/request-id.js';
+import { parseConnectionTokens } from './filters/hop-by-hop.js';
+import { checkRequestHead } from './http/request-rules.js';
+import { normalizeHost } from './router/host.js';
+import { normalizePath } from './router/normalize.js';
+import type { Runtime } from './runtime.js';
+import { Forwarder, respondError, type ExchangeDone } from './upstream/forward.js';
+import { serializeRequestHead } from './upstream/request-head.js';
+
+/** Phase 1, parse: strict framing and size rules (smuggling → 400, size → 431/413). */
+function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boolean } | ProxyError {
+  const h = ex.head;
+  const framing = checkRequestHead(h.method, h.rawPath, h.headers, rt.config.limits);
+  if (framing instanceof ProxyError) return framing;
+  const path = normalizePath(h.rawPath);
+  if (path === null) return new ProxyError('PC_ERR_BAD_PATH', h.rawPath.slice(0, 200));
+  ex.path = path;
+  const host = normalizeHost(ex.header('host') ?? '');
+  if (host === null) return new ProxyError('PC_ERR_BAD_REQUEST', 'invalid Host');
+  ex.host = host;
+  return framing;
+}
+
+/** Phase 2, route: most specific host + path match, or 404. */
+function route(ex: Exchange, rt: Runtime): ProxyError | null {
+  const match = rt.router.find(ex.host, ex.path);
+  if (match === null) return new ProxyError('PC_ERR_NO_ROUTE');
+  ex.route = match.value;
+  if (match.value.config.strip_prefix && match.prefix.length > 0) {
+    const rest = ex.path.slice(match.prefix.length);
+    ex.path = rest === '' ? '/' : rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
+  }
+  return null;
+}
+
+/** Handles one request end to end. Everything up to the upstream write is synchronous. */
+export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, done: ExchangeDone): void {
+  const ex = new Exchange(head, Date.now());
+  ex.requestId = requestIdFrom(ex.header('x-request-id'));
+  ex.clientIp = head.peerIp;
+
+  const framing = parse(ex, rt);
+  if (framing instanceof ProxyError) return reject(ex, ds, framing, done);
+  const notFound = route(ex, rt);
+  if (notFound !== null) return reject(ex, ds, notFound, done);
+
+  const input: IdentityInput = {
+    peerIp: head.peerIp,
+    proxiedIp: head.proxiedIp,
+    scheme: head.scheme,
+    host: ex.header('host') ?? '',
+    xForwardedFor: ex.headerList('x-forwarded-for'),
+    xForwardedProto: ex.header('x-forwarded-proto'),
+    xForwardedHost: ex.header('x-forwarded-host'),
+    forwarded: ex.headerList('forwarded'),
+  };
+  const identity = resolveIdentity(input, rt.trusted);
+  ex.clientIp = identity.clientIp;
+
+  const r = ex.route!;
+  const connection = ex.headerList('connection');
+  const requestHead = serializeRequestHead({
+    method: head.method,
+    target: head.query === '' ? ex.path : `${ex.path}?${head.query}`,
+    host: r.config.host_header ?? input.host,
+    forwarded: forwardedHeaders(input, identity, rt.trusted),
+    requestId: ex.requestId,
+    via: rt.config.via,
+    contentLength: framing.contentLength,
+    chunked: framing.chunked,
+    connectionTokens: connection === undefined ? null : parseConnectionTokens(connection),
+  }, head.headers);
+
+  new Forwarder(ex, ds, rt, r.upstream, requestHead, framing.chunked, framing.contentLength, done).start();
+}
+
+/** Answers a request the proxy refuses before any upstream is involved. */
+function reject(ex: Exchange, ds: Downstream, err: ProxyError, done: ExchangeDone): void {
+  ex.error = err;
+  ex.status = err.status;
+  // A refused body is not read: close so its bytes are never parsed as a next request.
+  const hasBody = ex.header('content-length') !== undefined || ex.header('transfer-encoding') !== undefined;
+  respondError(ds, err, ex.requestId, hasBody || err.status === 400);
+  done(ex);
+}

@@ -1,0 +1,117 @@
+// The primary: spawns N worker threads, replaces one that dies (with backoff) while the
+// others keep serving, and drains them all on SIGTERM/SIGINT.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../config/types.js';
+import type { FromWorker, ToWorker, WorkerBoot } from '../messages.js';
+
+const WORKER_URL = new URL('../worker.js', import.meta.url);
+const BACKOFF_START_MS = 100;
+const BACKOFF_MAX_MS = 5000;
+/** A worker that lived this long resets its slot's backoff. */
+const STABLE_AFTER_MS = 30_000;
+
+interface Slot {
+  id: number;
+  worker: Worker | null;
+  startedAt: number;
+  backoffMs: number;
+  restarts: number;
+}
+
+export interface SupervisorEvents {
+  log(level: 'info' | 'warn' | 'error', msg: string): void;
+}
+
+export function workerCount(config: Config, env: NodeJS.ProcessEnv = process.env): number {
+  const fromEnv = env['PORTCULLIS_WORKERS'];
+  const n = fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : config.workers;
+  if (!Number.isInteger(n) || n < 0) throw new Error(`PORTCULLIS_WORKERS must be a whole number, got "${fromEnv}"`);
+  return n === 0 ? availableParallelism() : n;
+}
+
+export class Supervisor {
+  readonly #config: Config;
+  readonly #slots: Slot[] = [];
+  readonly #events: SupervisorEvents;
+  readonly #testHooks: boolean;
+  #stopping = false;
+
+  constructor(config: Config, events: SupervisorEvents, testHooks = false) {
+    this.#config = config;
+    this.#events = events;
+    this.#testHooks = testHooks;
+  }
+
+  /** Spawns every worker; resolves when all listen, rejects on the first that cannot. */
+  async start(count: number): Promise<void> {
+    const ready: Promise<void>[] = [];
+    for (let id = 0; id < count; id++) {
+      const slot: Slot = { id, worker: null, startedAt: 0, backoffMs: BACKOFF_START_MS, restarts: 0 };
+      this.#slots.push(slot);
+      ready.push(this.#spawn(slot));
+    }
+    await Promise.all(ready);
+  }
+
+  #spawn(slot: Slot): Promise<void> {
+    const boot: WorkerBoot = { id: slot.id, config: this.#config, testHooks: this.#testHooks };
+    const worker = new Worker(WORKER_URL, { workerData: boot });
+    slot.worker = worker;
+    slot.startedAt = Date.now();
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          if (!settled) { settled = true; resolve(); }
+        } else if (msg.type === 'fatal') {
+          this.#events.log('error', `worker ${slot.id}: ${msg.message}`);
+          if (!settled) { settled = true; reject(new Error(msg.message)); }
+        }
+      });
+      worker.on('error', (err) => {
+        this.#events.log('error', `worker ${slot.id}: ${err.stack ?? err.message}`);
+      });
+      worker.on('exit', (code) => {
+        if (slot.worker === worker) slot.worker = null;
+        if (!settled) { settled = true; reject(new Error(`worker ${slot.id} exited with code ${code} during start-up`)); return; }
+        if (this.#stopping) return;
+        this.#replace(slot, code);
+      });
+    });
+  }
+
+  #replace(slot: Slot, code: number): void {
+    if (Date.now() - slot.startedAt > STABLE_AFTER_MS) slot.backoffMs = BACKOFF_START_MS;
+    const delay = slot.backoffMs;
+    slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
+    slot.restarts++;
+    this.#events.log('warn', `worker ${slot.id} exited with code ${code}; restarting in ${delay} ms`);
+    setTimeout(() => {
+      if (this.#stopping) return;
+      this.#spawn(slot).then(
+        () => this.#events.log('info', `worker ${slot.id} restarted`),
+        (err: Error) => this.#events.log('error', `worker ${slot.id} failed to restart: ${err.message}`),
+      );
+    }, delay).unref();
+  }
+
+  /** Test hook: make one worker throw an uncaught error. */
+  crash(id: number): void {
+    const w = this.#slots[id]?.worker;
+    if (w) w.postMessage({ type: 'crash' } satisfies ToWorker);
+  }
+
+  /** Stop accepting, let in-flight requests finish (up to the drain deadline), wait for every exit. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const exits: Promise<unknown>[] = [];
+    for (const slot of this.#slots) {
+      const w = slot.worker;
+      if (!w) continue;
+      exits.push(new Promise((resolve) => w.once('exit', resolve)));
+      w.postMessage({ type: 'drain' } satisfies ToWorker);
+    }
+    await Promise.all(exits);
+  }
+}

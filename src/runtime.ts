@@ -1,0 +1,60 @@
+// Runtime: a validated Config compiled once into what the request path reads: the
+// routing trie, upstream groups with their per-worker pools, the trusted-proxy matcher.
+// Immutable after build; a reload builds a new one and swaps the reference.
+import type { Config, RouteConfig, UpstreamGroup } from './config/types.js';
+import { Router } from './router/router.js';
+import { compileCidrs, type CidrMatcher } from './net/cidr.js';
+import { UpstreamPool } from './upstream/pool.js';
+
+export interface CompiledUpstream {
+  readonly name: string;
+  readonly pools: readonly UpstreamPool[];
+  /** Round-robin cursor (per worker; the balancer issue replaces this policy). */
+  next: number;
+}
+
+export interface CompiledRoute {
+  readonly config: RouteConfig;
+  /** Human name for logs: 'host path' or just the path. */
+  readonly name: string;
+  readonly upstream: CompiledUpstream;
+}
+
+export interface Runtime {
+  readonly config: Config;
+  readonly router: Router<CompiledRoute>;
+  readonly upstreams: ReadonlyMap<string, CompiledUpstream>;
+  readonly trusted: CidrMatcher;
+  /** Every pool, for the worker clock and shutdown. */
+  readonly pools: readonly UpstreamPool[];
+}
+
+function compileUpstream(group: UpstreamGroup, config: Config): CompiledUpstream {
+  const pools = group.targets.map(
+    (t) => new UpstreamPool(t, group.pool, config.timeouts.connect, config.limits.max_response_header_bytes),
+  );
+  return { name: group.name, pools, next: 0 };
+}
+
+export function buildRuntime(config: Config): Runtime {
+  const upstreams = new Map<string, CompiledUpstream>();
+  for (const [name, group] of Object.entries(config.upstreams)) upstreams.set(name, compileUpstream(group, config));
+  const router = new Router<CompiledRoute>();
+  for (const route of config.routes) {
+    const upstream = upstreams.get(route.upstream);
+    if (!upstream) throw new Error(`route ${route.index}: unknown upstream ${route.upstream}`);
+    const name = route.host ? `${route.host}${route.path}` : route.path;
+    router.add(route.host, route.path, { config: route, name, upstream });
+  }
+  const pools = [...upstreams.values()].flatMap((u) => u.pools);
+  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools };
+}
+
+/** Round-robin over the group's targets. */
+export function selectPool(upstream: CompiledUpstream): UpstreamPool {
+  const pools = upstream.pools;
+  if (pools.length === 1) return pools[0]!;
+  const pool = pools[upstream.next % pools.length]!;
+  upstream.next = (upstream.next + 1) % pools.length;
+  return pool;
+}

@@ -1,0 +1,215 @@
+// One keep-alive HTTP/1.1 connection to an upstream target: a raw net.Socket read
+// through `onread` into a per-connection buffer (no Readable-stream machinery on the
+// hot path), our own response parser, and the exchange currently using it.
+import net from 'node:net';
+import { ProxyError } from '../errors.js';
+import { ResponseParser, type ResponseHead, type ResponseParserHandler } from '../http/response-parser.js';
+
+/** What a connection reports to the exchange using it. */
+export interface ConnectionUser {
+  onResponseHead(head: ResponseHead): void;
+  /** Return false when the client is not keeping up: the connection stops reading. */
+  onResponseBody(chunk: Buffer): boolean;
+  onResponseEnd(): void;
+  /** Upstream failure. `retryable`: the request can safely be sent again on a fresh connection. */
+  onUpstreamError(err: ProxyError, retryable: boolean): void;
+  /** Called when the connection can take more request body bytes. */
+  onUpstreamDrain(): void;
+  /** Runs the parser with client writes batched (Downstream.cork). */
+  corked(fn: () => void): void;
+}
+
+/** The pool side of a connection. */
+export interface ConnectionOwner {
+  onConnected(conn: UpstreamConnection): void;
+  onConnectFailed(conn: UpstreamConnection, err: ProxyError): void;
+  onReusable(conn: UpstreamConnection): void;
+  onClosed(conn: UpstreamConnection): void;
+}
+
+const READ_BUFFER_BYTES = 64 * 1024;
+
+export const enum ConnState { Connecting, Idle, Busy, Closed }
+
+export class UpstreamConnection implements ResponseParserHandler {
+  state: ConnState = ConnState.Connecting;
+  /** Requests completed on this socket; > 0 means a request on it is a reuse. */
+  served = 0;
+  /** Deadline (ms since epoch) checked by the worker clock: connect, response head, idle. */
+  deadline = 0;
+  /** Upstream's Keep-Alive timeout in ms, -1 when it gave none. */
+  keepAliveMs = -1;
+  readonly socket: net.Socket;
+  readonly #owner: ConnectionOwner;
+  readonly #parser: ResponseParser;
+  #user: ConnectionUser | null = null;
+  #gotResponseBytes = false;
+  #headSeen = false;
+  #closeAfter = false;
+  #pendingData: Buffer | null = null;
+  readonly #runParser = (): void => this.#parse();
+  /** Set per exchange: deadline for the response head, then idle between body bytes. */
+  #responseHeaderMs = 0;
+  #idleMs = 0;
+
+  constructor(host: string, port: number, connectTimeoutMs: number, maxHeadBytes: number, owner: ConnectionOwner) {
+    this.#owner = owner;
+    this.#parser = new ResponseParser(this, maxHeadBytes);
+    this.deadline = Date.now() + connectTimeoutMs;
+    const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    this.socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      onread: { buffer, callback: (n: number, buf: Buffer) => this.#onRead(n, buf) },
+    });
+    this.socket.on('connect', () => {
+      if (this.state !== ConnState.Connecting) return;
+      this.state = ConnState.Idle;
+      this.#owner.onConnected(this);
+    });
+    this.socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(err.code ?? err.message));
+    this.socket.on('end', () => this.#onEnd());
+    this.socket.on('close', () => this.#fail('closed'));
+    this.socket.on('drain', () => { if (this.#user) this.#user.onUpstreamDrain(); });
+  }
+
+  /** Sends a request head (and, for bodiless requests, that is the whole request). */
+  send(user: ConnectionUser, head: string, noResponseBody: boolean, responseHeaderMs: number, idleMs: number): void {
+    this.state = ConnState.Busy;
+    this.#user = user;
+    this.#gotResponseBytes = false;
+    this.#headSeen = false;
+    this.#closeAfter = false;
+    this.#responseHeaderMs = responseHeaderMs;
+    this.#idleMs = idleMs;
+    this.deadline = Date.now() + responseHeaderMs;
+    this.#parser.reset(noResponseBody);
+    this.socket.write(head, 'latin1');
+  }
+
+  /** Writes request body bytes; false when the socket buffer is full (wait for onUpstreamDrain). */
+  writeBody(chunk: Uint8Array | string): boolean {
+    if (this.state !== ConnState.Busy) return true;
+    this.deadline = Date.now() + this.#responseHeaderMs;
+    return this.socket.write(chunk);
+  }
+
+  pause(): void { this.socket.pause(); }
+
+  resume(): void {
+    if (this.state !== ConnState.Busy) return;
+    this.deadline = Date.now() + this.#idleMs;
+    this.socket.resume();
+  }
+
+  /** Drops the connection (client gone mid-exchange, body limit, timeout). */
+  destroy(): void {
+    this.#user = null;
+    if (this.state === ConnState.Closed) return;
+    this.state = ConnState.Closed;
+    this.socket.destroy();
+    this.#owner.onClosed(this);
+  }
+
+  /** Called by the worker clock when `deadline` has passed. */
+  expire(): void {
+    const user = this.#user;
+    if (this.state === ConnState.Connecting) {
+      this.#closeWith();
+      this.#owner.onConnectFailed(this, new ProxyError('PC_ERR_UPSTREAM_CONNECT', 'connect timeout'));
+      return;
+    }
+    this.#closeWith();
+    if (user) user.onUpstreamError(new ProxyError('PC_ERR_UPSTREAM_TIMEOUT', this.#headSeen ? 'no body progress' : 'no response head'), false);
+  }
+
+  #onRead(n: number, buf: Buffer): boolean {
+    const user = this.#user;
+    if (user === null) {
+      // Bytes nobody asked for on an idle connection: the upstream is confused. Never reuse.
+      this.destroy();
+      return false;
+    }
+    this.#gotResponseBytes = true;
+    this.deadline = Date.now() + (this.#headSeen ? this.#idleMs : this.#responseHeaderMs);
+    this.#pendingData = buf.subarray(0, n);
+    user.corked(this.#runParser);
+    this.#pendingData = null;
+    return !this.socket.isPaused();
+  }
+
+  #parse(): void {
+    const data = this.#pendingData;
+    if (data !== null) this.#parser.execute(data);
+  }
+
+  // ResponseParserHandler ------------------------------------------------------------
+  onHead(head: ResponseHead): void {
+    this.#headSeen = true;
+    this.#closeAfter = head.close;
+    this.keepAliveMs = head.keepAliveTimeoutMs;
+    this.deadline = Date.now() + this.#idleMs;
+    if (this.#user) this.#user.onResponseHead(head);
+  }
+
+  onBody(chunk: Buffer): void {
+    const user = this.#user;
+    if (user && !user.onResponseBody(chunk)) this.socket.pause();
+  }
+
+  onEnd(): void {
+    const user = this.#user;
+    this.#user = null;
+    this.served++;
+    if (this.#closeAfter || this.state !== ConnState.Busy) {
+      this.destroy();
+    } else {
+      this.state = ConnState.Idle;
+      if (this.socket.isPaused()) this.socket.resume();
+    }
+    if (user) user.onResponseEnd();
+    if (this.state === ConnState.Idle) this.#owner.onReusable(this);
+  }
+
+  onError(err: ProxyError): void {
+    const user = this.#user;
+    this.#closeWith();
+    if (user) user.onUpstreamError(err, false);
+  }
+
+  // Socket lifecycle -------------------------------------------------------------------
+  #onEnd(): void {
+    // EOF: ends a close-delimited body; anything else mid-message is a failure.
+    if (this.state === ConnState.Busy && this.#user) {
+      if (this.#headSeen) { this.#parser.finish(); return; }
+    }
+    this.#fail('upstream closed the connection');
+  }
+
+  #fail(reason: string): void {
+    if (this.state === ConnState.Closed) return;
+    const wasConnecting = this.state === ConnState.Connecting;
+    const user = this.#user;
+    const nothingReceived = !this.#gotResponseBytes;
+    this.#closeWith();
+    if (wasConnecting) {
+      this.#owner.onConnectFailed(this, new ProxyError('PC_ERR_UPSTREAM_CONNECT', reason));
+      return;
+    }
+    if (user) {
+      // Retrying is safe when this was a reused socket (the idle-close race) and the
+      // upstream never answered; the exchange adds the method/body conditions.
+      const retryable = this.served > 0 && nothingReceived;
+      user.onUpstreamError(new ProxyError(nothingReceived ? 'PC_ERR_UPSTREAM_RESET' : 'PC_ERR_UPSTREAM_PROTOCOL', reason), retryable);
+    }
+  }
+
+  #closeWith(): void {
+    this.#user = null;
+    if (this.state === ConnState.Closed) return;
+    this.state = ConnState.Closed;
+    this.socket.destroy();
+    this.#owner.onClosed(this);
+  }
+}

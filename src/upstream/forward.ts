@@ -1,0 +1,244 @@
+// Forwarding one exchange: gets a pooled connection, sends the head, streams the request
+// body up and the response body down with backpressure both ways, retries once on a
+// fresh connection when that is safe, and maps failures to answers.
+//
+//   client ──onBody──▶ [queue until connected] ──writeBody──▶ upstream socket
+//          ◀─writeBody── onResponseBody ◀── parser ◀── onread ─┘
+//   backpressure: upstream write false → pause client body; client write false → pause socket
+import type { Downstream } from '../downstream/contract.js';
+import { ProxyError, errorBody } from '../errors.js';
+import type { Exchange } from '../exchange.js';
+import type { ResponseHead } from '../http/response-parser.js';
+import type { Runtime, CompiledUpstream } from '../runtime.js';
+import { selectPool } from '../runtime.js';
+import type { ConnectionUser, UpstreamConnection } from './connection.js';
+import type { PoolWaiter, UpstreamPool } from './pool.js';
+import { responseHeaders } from '../filters/response-headers.js';
+
+const CHUNK_END = '0\r\n\r\n';
+const CRLF = '\r\n';
+
+/** RFC 9110 §9.2.2: requests a client may repeat without changing the outcome. */
+function isIdempotent(method: string): boolean {
+  switch (method) {
+    case 'GET': case 'HEAD': case 'OPTIONS': case 'TRACE': case 'PUT': case 'DELETE':
+      return true;
+    default:
+      return false;
+  }
+}
+
+export type ExchangeDone = (ex: Exchange) => void;
+
+export class Forwarder implements PoolWaiter, ConnectionUser {
+  readonly #ex: Exchange;
+  readonly #ds: Downstream;
+  readonly #rt: Runtime;
+  readonly #upstream: CompiledUpstream;
+  readonly #requestHead: string;
+  readonly #chunked: boolean;
+  readonly #hasBody: boolean;
+  readonly #done: ExchangeDone;
+  #pool: UpstreamPool;
+  #conn: UpstreamConnection | null = null;
+  /** Body chunks received before a connection was ready (copies). */
+  #queue: Buffer[] | null = null;
+  #bodyComplete: boolean;
+  #bodySent = 0;
+  #headSent = false;
+  #finished = false;
+  readonly #writable = (): void => { if (this.#conn) this.#conn.resume(); };
+
+  constructor(ex: Exchange, ds: Downstream, rt: Runtime, upstream: CompiledUpstream, requestHead: string,
+    chunked: boolean, contentLength: number, done: ExchangeDone) {
+    this.#ex = ex;
+    this.#ds = ds;
+    this.#rt = rt;
+    this.#upstream = upstream;
+    this.#requestHead = requestHead;
+    this.#chunked = chunked;
+    this.#hasBody = chunked || contentLength > 0;
+    this.#bodyComplete = !this.#hasBody;
+    this.#done = done;
+    this.#pool = selectPool(upstream);
+    ds.onAbort(() => this.#onClientAbort());
+    // uWS only delivers the body to an onData attached synchronously (shared notes §4).
+    if (this.#hasBody) ds.onBody((chunk, last) => this.#onClientBody(chunk, last));
+    ds.onWritable(this.#writable);
+  }
+
+  start(): void {
+    // A chunked body is only validated by uWS as it is decoded (a bad first chunk size
+    // aborts the request before any onData): send nothing upstream until the first chunk.
+    if (!this.#chunked) this.#acquire();
+  }
+
+  #acquire(): void {
+    this.#ex.attempts = 1;
+    this.#ex.upstreamAddress = this.#pool.target.url;
+    this.#pool.acquire(this);
+  }
+
+  // PoolWaiter ------------------------------------------------------------------------------
+  onConnection(conn: UpstreamConnection): void {
+    if (this.#finished) { this.#pool.onReusable(conn); return; }
+    this.#conn = conn;
+    this.#headSent = true;
+    conn.send(this, this.#requestHead, this.#ex.head.method === 'HEAD', this.#rt.config.timeouts.response_header, this.#rt.config.timeouts.idle);
+    const queue = this.#queue;
+    if (queue !== null) {
+      this.#queue = null;
+      for (const chunk of queue) this.#sendBody(chunk);
+      this.#ds.resumeBody();
+    }
+    if (this.#bodyComplete && this.#chunked) conn.writeBody(CHUNK_END);
+  }
+
+  onConnectionError(err: ProxyError): void {
+    // A connect failure sent nothing: any method may go to the next target.
+    const pools = this.#upstream.pools;
+    if (this.#ex.attempts < pools.length && !this.#finished) {
+      this.#ex.attempts++;
+      this.#pool = selectPool(this.#upstream);
+      this.#ex.upstreamAddress = this.#pool.target.url;
+      this.#pool.acquire(this);
+      return;
+    }
+    this.#fail(err);
+  }
+
+  // Request body ------------------------------------------------------------------------------
+  #onClientBody(chunk: Uint8Array, last: boolean): void {
+    if (this.#finished) return;
+    const ex = this.#ex;
+    ex.requestBytes += chunk.length;
+    if (ex.requestBytes > this.#rt.config.limits.max_body_bytes) {
+      // Only a chunked body can get here (a declared length was checked up front).
+      this.#abortUpstream();
+      this.#fail(new ProxyError('PC_ERR_BODY_TOO_LARGE'), true);
+      return;
+    }
+    if (last) this.#bodyComplete = true;
+    const conn = this.#conn;
+    if (conn === null) {
+      // The ArrayBuffer is detached after this callback: keep a copy, and stop reading
+      // until the upstream connection is ready.
+      if (chunk.length > 0) (this.#queue ??= []).push(Buffer.from(chunk));
+      if (this.#chunked && this.#ex.attempts === 0) {
+        this.#acquire();
+        if (this.#conn !== null) return; // an idle connection took the queue already
+      }
+      if (!last) this.#ds.pauseBody();
+      return;
+    }
+    let ok = true;
+    if (chunk.length > 0) ok = this.#sendBody(Buffer.from(chunk));
+    if (last && this.#chunked) ok = conn.writeBody(CHUNK_END) && ok;
+    if (!ok && !last) this.#ds.pauseBody();
+  }
+
+  #sendBody(chunk: Buffer): boolean {
+    const conn = this.#conn!;
+    this.#bodySent += chunk.length;
+    if (!this.#chunked) return conn.writeBody(chunk);
+    conn.writeBody(`${chunk.length.toString(16)}${CRLF}`);
+    conn.writeBody(chunk);
+    return conn.writeBody(CRLF);
+  }
+
+  onUpstreamDrain(): void {
+    if (!this.#finished && !this.#bodyComplete) this.#ds.resumeBody();
+  }
+
+  // Response ----------------------------------------------------------------------------------
+  corked(fn: () => void): void {
+    this.#ds.cork(fn);
+  }
+
+  onResponseHead(head: ResponseHead): void {
+    const ex = this.#ex;
+    ex.status = head.statusCode;
+    ex.upstreamHeaderMs = Date.now() - ex.startedAt;
+    const noBody = ex.head.method === 'HEAD' || head.bodyKind === 'none';
+    // A bodiless answer repeats the upstream's length (or none); otherwise the framing decides.
+    const length = noBody ? head.contentLength : head.bodyKind === 'length' ? head.contentLength : head.bodyKind === 'none' ? 0 : -1;
+    this.#ds.writeHead(head.statusCode, head.reason, responseHeaders(head, this.#rt.config.via), length, noBody);
+  }
+
+  onResponseBody(chunk: Buffer): boolean {
+    this.#ex.responseBytes += chunk.length;
+    return this.#ds.writeBody(chunk);
+  }
+
+  onResponseEnd(): void {
+    const conn = this.#conn;
+    this.#conn = null;
+    // An upstream that answered before reading the whole request body (an early 413/401)
+    // leaves the socket mid-request: never reuse it.
+    if (!this.#bodyComplete && conn !== null) conn.destroy();
+    if (this.#finished) return;
+    this.#ds.end();
+    this.#finish();
+  }
+
+  onUpstreamError(err: ProxyError, retryable: boolean): void {
+    this.#conn = null;
+    if (this.#finished) return;
+    const ex = this.#ex;
+    if (retryable && ex.attempts === 1 && this.#bodySent === 0 && this.#bodyComplete && isIdempotent(ex.head.method)) {
+      // The idle race: a reused socket closed under us before any answer. Once, fresh.
+      ex.attempts++;
+      this.#pool.acquireFresh(this);
+      return;
+    }
+    this.#fail(err);
+  }
+
+  // Endings -------------------------------------------------------------------------------------
+  #onClientAbort(): void {
+    if (this.#finished) return;
+    this.#ex.clientAborted = true;
+    this.#ex.error ??= new ProxyError('PC_ERR_CLIENT_ABORTED');
+    this.#abortUpstream();
+    this.#finish();
+  }
+
+  #abortUpstream(): void {
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn !== null) conn.destroy();
+    else if (!this.#headSent) this.#pool.cancel(this);
+  }
+
+  /** Answers with the error when nothing was sent to the client yet, else cuts the connection. */
+  #fail(err: ProxyError, closeConnection = false): void {
+    if (this.#finished) return;
+    const ex = this.#ex;
+    ex.error = err;
+    const ds = this.#ds;
+    if (ex.status === 0) {
+      ex.status = err.status;
+      respondError(ds, err, ex.requestId, closeConnection || !this.#bodyComplete);
+    } else {
+      ds.close();
+    }
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#queue = null;
+    this.#done(this.#ex);
+  }
+}
+
+/** The short error answer every failure gets: status, reason, code. */
+export function respondError(ds: Downstream, err: ProxyError, requestId: string, closeConnection: boolean): void {
+  ds.respond(err.status, '', [
+    'content-type', 'text/plain; charset=utf-8',
+    'x-portcullis-error', err.code,
+    ...(requestId ? ['x-request-id', requestId] : []),
+    'cache-control', 'no-store',
+  ], errorBody(err), closeConnection);
+}

@@ -1,0 +1,128 @@
+// Keep-alive connections to one upstream target, per worker: a LIFO idle stack (the
+// warmest socket first), a cap on open connections, and a FIFO of exchanges waiting for one.
+import type { PoolOptions, UpstreamTarget } from '../config/types.js';
+import type { ProxyError } from '../errors.js';
+import { ConnState, UpstreamConnection, type ConnectionOwner } from './connection.js';
+
+/** An exchange waiting for a connection. */
+export interface PoolWaiter {
+  onConnection(conn: UpstreamConnection): void;
+  onConnectionError(err: ProxyError): void;
+}
+
+/** Idle connections are closed this long before the upstream's own Keep-Alive timeout, so
+ *  we never send on a socket the upstream is about to close (the idle race → 502). */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+
+export class UpstreamPool implements ConnectionOwner {
+  readonly target: UpstreamTarget;
+  readonly #options: PoolOptions;
+  readonly #connectTimeoutMs: number;
+  readonly #maxHeadBytes: number;
+  readonly #idle: UpstreamConnection[] = [];
+  readonly #all = new Set<UpstreamConnection>();
+  readonly #waiting: PoolWaiter[] = [];
+  /** Connections being opened, each destined for the waiter that asked (or the queue). */
+  readonly #connecting = new Map<UpstreamConnection, PoolWaiter | null>();
+  #closed = false;
+
+  constructor(target: UpstreamTarget, options: PoolOptions, connectTimeoutMs: number, maxHeadBytes: number) {
+    this.target = target;
+    this.#options = options;
+    this.#connectTimeoutMs = connectTimeoutMs;
+    this.#maxHeadBytes = maxHeadBytes;
+  }
+
+  get size(): number { return this.#all.size; }
+  get idleCount(): number { return this.#idle.length; }
+  get waitingCount(): number { return this.#waiting.length; }
+
+  /** Hands the waiter a connection: synchronously when one is idle (the hot path). */
+  acquire(waiter: PoolWaiter): void {
+    const now = Date.now();
+    while (this.#idle.length > 0) {
+      const conn = this.#idle.pop()!;
+      if (conn.state === ConnState.Idle && conn.deadline > now && !conn.socket.destroyed && !conn.socket.readableEnded) {
+        waiter.onConnection(conn);
+        return;
+      }
+      conn.destroy();
+    }
+    if (this.#all.size < this.#options.max_connections) {
+      this.#open(waiter);
+      return;
+    }
+    this.#waiting.push(waiter);
+  }
+
+  /** A fresh connection for a retry, bypassing the idle stack (the failed one was idle). */
+  acquireFresh(waiter: PoolWaiter): void {
+    if (this.#all.size < this.#options.max_connections) this.#open(waiter);
+    else this.#waiting.push(waiter);
+  }
+
+  /** Removes a waiter that gave up (client went away). */
+  cancel(waiter: PoolWaiter): void {
+    const i = this.#waiting.indexOf(waiter);
+    if (i >= 0) this.#waiting.splice(i, 1);
+    for (const [conn, w] of this.#connecting) if (w === waiter) this.#connecting.set(conn, null);
+  }
+
+  #open(waiter: PoolWaiter | null): void {
+    const { host, port } = this.target;
+    const conn = new UpstreamConnection(host, port, this.#connectTimeoutMs, this.#maxHeadBytes, this);
+    this.#all.add(conn);
+    this.#connecting.set(conn, waiter);
+  }
+
+  // ConnectionOwner ----------------------------------------------------------------------
+  onConnected(conn: UpstreamConnection): void {
+    const waiter = this.#connecting.get(conn) ?? null;
+    this.#connecting.delete(conn);
+    if (waiter !== null) waiter.onConnection(conn);
+    else this.onReusable(conn);
+  }
+
+  onConnectFailed(conn: UpstreamConnection, err: ProxyError): void {
+    const waiter = this.#connecting.get(conn) ?? null;
+    this.#connecting.delete(conn);
+    if (waiter !== null) waiter.onConnectionError(err);
+    // Queued exchanges would wait for a slot that a dead upstream never frees: fail them too.
+    if (this.#all.size === 0) {
+      const waiting = this.#waiting.splice(0);
+      for (const w of waiting) w.onConnectionError(err);
+    }
+  }
+
+  onReusable(conn: UpstreamConnection): void {
+    if (this.#closed) { conn.destroy(); return; }
+    const next = this.#waiting.shift();
+    if (next !== undefined) { next.onConnection(conn); return; }
+    let idleMs = this.#options.idle_timeout;
+    if (conn.keepAliveMs > 0) idleMs = Math.min(idleMs, conn.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
+    if (idleMs <= 0) { conn.destroy(); return; }
+    conn.deadline = Date.now() + idleMs;
+    this.#idle.push(conn);
+  }
+
+  onClosed(conn: UpstreamConnection): void {
+    this.#all.delete(conn);
+    this.#connecting.delete(conn);
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+    // A slot freed up: open a connection for the first queued exchange.
+    if (!this.#closed && this.#waiting.length > 0 && this.#all.size < this.#options.max_connections) {
+      this.#open(this.#waiting.shift()!);
+    }
+  }
+
+  /** Worker clock tick: expire connect/response/idle deadlines. */
+  sweep(now: number): void {
+    for (const conn of this.#all) if (conn.deadline <= now && conn.deadline !== 0) conn.expire();
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const conn of [...this.#all]) conn.destroy();
+  }
+}

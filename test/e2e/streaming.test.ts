@@ -1,0 +1,112 @@
+// 100 MiB bodies stream both ways through the proxy with bounded memory.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import http from 'node:http';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { rssOf, startProxy, type RunningProxy } from '../helpers/proxy.js';
+
+const MiB = 1024 * 1024;
+const TOTAL = 100 * MiB;
+let origin: Origin;
+let proxy: RunningProxy;
+
+beforeAll(async () => {
+  const block = Buffer.alloc(MiB, 'z');
+  origin = await startOrigin((req, res) => {
+    if (req.url === '/download') {
+      res.writeHead(200, { 'content-length': String(TOTAL) });
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < TOTAL) {
+          sent += MiB;
+          if (!res.write(block)) { res.once('drain', pump); return; }
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    if (req.url === '/download-chunked') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < TOTAL) {
+          sent += MiB;
+          if (!res.write(block)) { res.once('drain', pump); return; }
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    let n = 0;
+    req.on('data', (c: Buffer) => { n += c.length; });
+    req.on('end', () => { res.writeHead(200); res.end(String(n)); });
+  }, { streamBody: true });
+  proxy = await startProxy({ limits: { max_body_bytes: '1GiB' }, upstreams: { app: { targets: [origin.url] } } });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await origin?.close();
+});
+
+/** Samples the proxy's RSS every 50 ms while `work` runs; returns the peak growth. */
+async function peakGrowth(work: () => Promise<void>): Promise<number> {
+  const pid = proxy.child.pid!;
+  const base = await rssOf(pid);
+  let peak = base;
+  const timer = setInterval(() => { void rssOf(pid).then((r) => { peak = Math.max(peak, r); }); }, 50);
+  try { await work(); } finally { clearInterval(timer); }
+  return peak - base;
+}
+
+function download(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: proxy.port, path, agent: false }, (res) => {
+      let n = 0;
+      res.on('data', (c: Buffer) => { n += c.length; });
+      res.on('end', () => resolve(n));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+function upload(chunked: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: proxy.port, method: 'POST', path: '/upload', agent: false,
+      headers: chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(TOTAL) },
+    }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    const block = Buffer.alloc(MiB, 'u');
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < TOTAL) {
+        sent += MiB;
+        if (!req.write(block)) { req.once('drain', pump); return; }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+describe('bounded memory', () => {
+  test.each(['/download', '/download-chunked'])('100 MiB download %s', async (path) => {
+    let got = 0;
+    const growth = await peakGrowth(async () => { got = await download(path); });
+    expect(got).toBe(TOTAL);
+    expect(growth).toBeLessThan(48 * MiB);
+  }, 60_000);
+
+  test.each([false, true])('100 MiB upload (chunked: %s)', async (chunked) => {
+    let echoed = '';
+    const growth = await peakGrowth(async () => { echoed = await upload(chunked); });
+    expect(echoed).toBe(String(TOTAL));
+    expect(growth).toBeLessThan(48 * MiB);
+  }, 60_000);
+});
