@@ -94,9 +94,26 @@ async function checkBody(c: LoadCase | IdleCase, t: Target): Promise<string | un
   }
 }
 
-async function runLoadCase(s: Settings, c: LoadCase, targets: readonly Target[], rows: LoadRow[]): Promise<void> {
+const reportedDead = new Set<Target>();
+
+/** False once the target has exited; the first time, says so with its last output. */
+function alive(t: Target, where: string, problems: string[]): boolean {
+  const status = t.exitStatus();
+  if (status === undefined) return true;
+  if (!reportedDead.has(t)) {
+    reportedDead.add(t);
+    const out = t.output().trim().slice(-2000);
+    const msg = `${t.name} (pid ${t.pid}) died during ${where}: exit ${status}${out ? `\n--- its last output ---\n${out}` : ''}`;
+    console.log(`  ${msg}`);
+    problems.push(msg);
+  }
+  return false;
+}
+
+async function runLoadCase(s: Settings, c: LoadCase, targets: readonly Target[], rows: LoadRow[], problems: string[]): Promise<void> {
   const usable: Target[] = [];
   for (const t of targets) {
+    if (!alive(t, `start of ${c.name}`, problems)) continue;
     const bad = await checkBody(c, t);
     if (bad) console.log(`  ${c.name} ${t.name}: skipped, ${bad}`);
     else usable.push(t);
@@ -105,8 +122,11 @@ async function runLoadCase(s: Settings, c: LoadCase, targets: readonly Target[],
   for (let round = 1; round <= s.repeat; round++) {
     // interleaved: every target sees the same noise as its baseline
     for (const t of usable) {
+      if (!alive(t, `${c.name} #${round}`, problems)) continue;
       try {
         const m = await measure(s, c, t);
+        if (!alive(t, `${c.name} #${round}`, problems)) continue;
+        if (!(m.ok > 0)) throw new Error(`no 2xx responses (${m.errors} errors, ${m.non2xx} non-2xx)`);
         rounds.get(t.name)!.push(m);
         const warn =
           m.errors + m.non2xx + m.listenDrops > 0
@@ -129,8 +149,9 @@ async function runLoadCase(s: Settings, c: LoadCase, targets: readonly Target[],
   }
 }
 
-async function runIdleCase(s: Settings, c: IdleCase, targets: readonly Target[], rows: IdleRow[]): Promise<void> {
+async function runIdleCase(s: Settings, c: IdleCase, targets: readonly Target[], rows: IdleRow[], problems: string[]): Promise<void> {
   for (const t of targets) {
+    if (!alive(t, `start of ${c.name}`, problems)) continue;
     const bad = await checkBody(c, t);
     if (bad) {
       console.log(`  ${c.name} ${t.name}: skipped, ${bad}`);
@@ -141,6 +162,7 @@ async function runIdleCase(s: Settings, c: IdleCase, targets: readonly Target[],
     const conns = await openIdle(t.port, c.path, s.idleConnections, 250, 30_000);
     try {
       await sleep(300); // let the server finish allocating for the last batch
+      if (!alive(t, c.name, problems)) continue;
       const openAtRead = conns.open();
       const serverSockets = socketCount(t.pid);
       const rss = rssBytes(t.pid);
@@ -236,8 +258,8 @@ async function main(): Promise<number> {
   try {
     console.log('');
     for (const c of cases) {
-      if (c.kind === 'load') await runLoadCase(s, c, targets, loadRows);
-      else await runIdleCase(s, c, targets, idleRows);
+      if (c.kind === 'load') await runLoadCase(s, c, targets, loadRows, problems);
+      else await runIdleCase(s, c, targets, idleRows, problems);
     }
   } finally {
     await stopAll();

@@ -18,7 +18,8 @@ import { serializeRequestHead } from './upstream/request-head.js';
 /** Phase 1, parse: strict framing and size rules (smuggling → 400, size → 431/413). */
 function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boolean } | ProxyError {
   const h = ex.head;
-  const framing = checkRequestHead(h.method, h.rawPath, h.headers, rt.config.limits);
+  // The whole target (path and query) counts toward the limits and must be valid.
+  const framing = checkRequestHead(h.method, h.query === '' ? h.rawPath : `${h.rawPath}?${h.query}`, h.headers, rt.config.limits);
   if (framing instanceof ProxyError) return framing;
   const path = normalizePath(h.rawPath);
   if (path === null) return new ProxyError('PC_ERR_BAD_PATH', h.rawPath.slice(0, 200));

@@ -55,7 +55,19 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const r = await run({ name: 'autocannon', argv: [process.execPath, CHILD, args], cpus: spec.cpus, timeoutMs });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.code !== 0 || !line.startsWith('{')) throw new Error(`autocannon exited ${r.code}: ${r.stderr.trim()}`);
-  return JSON.parse(line) as LoadResult;
+  // JSON turns NaN (no 2xx, no latency) into null
+  const raw = JSON.parse(line) as Record<keyof LoadResult, number | null>;
+  const num = (v: number | null): number => (typeof v === 'number' ? v : NaN);
+  return {
+    ok: num(raw.ok),
+    errors: num(raw.errors),
+    non2xx: num(raw.non2xx),
+    seconds: num(raw.seconds),
+    rps: num(raw.rps),
+    p50ms: num(raw.p50ms),
+    p99ms: num(raw.p99ms),
+    bytesPerSec: num(raw.bytesPerSec),
+  };
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };

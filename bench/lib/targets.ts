@@ -21,7 +21,18 @@ export interface Target {
   readonly workers: number;
   /** RSS of the tree right after it answered its first request. */
   readonly rssStartMiB: number;
+  /** undefined while running; the exit code or signal once it has died. */
+  exitStatus(): number | string | undefined;
+  /** Its last output, for the report when it dies. */
+  output(): string;
   stop(): Promise<void>;
+}
+
+/** Liveness and output of a started process, in Target's shape. */
+function watch(proc: Started): Pick<Target, 'exitStatus' | 'output'> {
+  let status: number | string | undefined;
+  void proc.exited.then((s) => (status = s));
+  return { exitStatus: () => status, output: () => proc.output() };
 }
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -46,7 +57,7 @@ export async function startOrigin(s: Settings, nginx: NginxInfo | undefined): Pr
     const n = startNginx({ port, role: { kind: 'origin' }, cpus: s.loadCpus }, nginx, 'origin (nginx)');
     const rssStartMiB = await ready(n.proc, port, 'origin (nginx)');
     const label = `nginx ${nginx.version} serving files`;
-    return { name: 'direct', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, stop: () => n.stop() };
+    return { name: 'direct', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, ...watch(n.proc), stop: () => n.stop() };
   }
   const proc = start({
     name: 'origin',
@@ -56,7 +67,8 @@ export async function startOrigin(s: Settings, nginx: NginxInfo | undefined): Pr
     cwd: ROOT,
   });
   const rssStartMiB = await ready(proc, port, 'origin');
-  return { name: 'direct', label: 'uWS origin (bench/origin.ts)', port, pid: proc.pid, workers: 1, rssStartMiB, stop: () => proc.stop() };
+  const label = 'uWS origin (bench/origin.ts)';
+  return { name: 'direct', label, port, pid: proc.pid, workers: 1, rssStartMiB, ...watch(proc), stop: () => proc.stop() };
 }
 
 export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined): Promise<Target> {
@@ -68,7 +80,7 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     const n = startNginx({ port, role, cpus: s.proxyCpus }, nginx, 'portcullis (nginx stand-in)');
     const rssStartMiB = await ready(n.proc, port, 'portcullis (nginx stand-in)');
     const label = `nginx ${nginx.version} STAND-IN (PROXY_CMD=nginx)`;
-    return { name: 'portcullis', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, stop: () => n.stop() };
+    return { name: 'portcullis', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, ...watch(n.proc), stop: () => n.stop() };
   }
   const cmd = (s.proxyCmd ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
     .replaceAll('{host}', HOST)
@@ -84,7 +96,7 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     env: { ...process.env, PORTCULLIS_WORKERS: String(s.workers), PORTCULLIS_ACCESS_LOG: 'off' },
   });
   const rssStartMiB = await ready(proc, port, `portcullis (${cmd})`);
-  return { name: 'portcullis', label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, stop: () => proc.stop() };
+  return { name: 'portcullis', label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, ...watch(proc), stop: () => proc.stop() };
 }
 
 export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo): Promise<Target> {
@@ -92,7 +104,7 @@ export async function startNginxProxy(s: Settings, origin: Target, info: NginxIn
   const n = startNginx({ port, role: { kind: 'proxy', originPort: origin.port }, cpus: s.proxyCpus }, info, 'nginx');
   const rssStartMiB = await ready(n.proc, port, 'nginx');
   const label = `nginx ${info.version}, 1 worker, upstream keepalive 64`;
-  return { name: 'nginx', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, stop: () => n.stop() };
+  return { name: 'nginx', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, ...watch(n.proc), stop: () => n.stop() };
 }
 
 export { nginxInfo };

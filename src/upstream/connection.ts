@@ -45,8 +45,11 @@ export class UpstreamConnection implements ResponseParserHandler {
   #user: ConnectionUser | null = null;
   #gotResponseBytes = false;
   #headSeen = false;
-  #closeAfter = false;
   #pendingData: Buffer | null = null;
+  /** The client is not keeping up: the parser stopped mid-buffer and the socket is paused. */
+  #paused = false;
+  /** Unparsed bytes of the read buffer; it stays valid because the socket is paused. */
+  #leftover: Buffer | null = null;
   readonly #runParser = (): void => this.#parse();
   /** Set per exchange: deadline for the response head, then idle between body bytes. */
   #responseHeaderMs = 0;
@@ -80,7 +83,8 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.#user = user;
     this.#gotResponseBytes = false;
     this.#headSeen = false;
-    this.#closeAfter = false;
+    this.#paused = false;
+    this.#leftover = null;
     this.#responseHeaderMs = responseHeaderMs;
     this.#idleMs = idleMs;
     this.deadline = Date.now() + responseHeaderMs;
@@ -95,12 +99,19 @@ export class UpstreamConnection implements ResponseParserHandler {
     return this.socket.write(chunk);
   }
 
-  pause(): void { this.socket.pause(); }
-
+  /** The client drained: parse what was held back, then read from the socket again. */
   resume(): void {
-    if (this.state !== ConnState.Busy) return;
+    if (!this.#paused || this.state !== ConnState.Busy) return;
+    this.#paused = false;
     this.deadline = Date.now() + this.#idleMs;
-    this.socket.resume();
+    const left = this.#leftover;
+    this.#leftover = null;
+    if (left !== null && this.#user !== null) {
+      this.#pendingData = left;
+      this.#user.corked(this.#runParser);
+      this.#pendingData = null;
+    }
+    if (!this.#paused && this.state === ConnState.Busy) this.socket.resume();
   }
 
   /** Drops the connection (client gone mid-exchange, body limit, timeout). */
@@ -116,8 +127,7 @@ export class UpstreamConnection implements ResponseParserHandler {
   expire(): void {
     const user = this.#user;
     if (this.state === ConnState.Connecting) {
-      this.#closeWith();
-      this.#owner.onConnectFailed(this, new ProxyError('PC_ERR_UPSTREAM_CONNECT', 'connect timeout'));
+      this.#connectFailed('connect timeout');
       return;
     }
     this.#closeWith();
@@ -136,18 +146,22 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.#pendingData = buf.subarray(0, n);
     user.corked(this.#runParser);
     this.#pendingData = null;
-    return !this.socket.isPaused();
+    // false pauses the socket (net onread contract) until resume().
+    return !this.#paused;
   }
 
   #parse(): void {
     const data = this.#pendingData;
-    if (data !== null) this.#parser.execute(data);
+    if (data === null) return;
+    const used = this.#parser.execute(data);
+    // Bytes after a complete message are unsolicited: the parser marks the head `close`
+    // and onEnd drops the socket, so only a pause leaves bytes worth keeping.
+    if (this.#paused && used >= 0 && used < data.length) this.#leftover = data.subarray(used);
   }
 
   // ResponseParserHandler ------------------------------------------------------------
   onHead(head: ResponseHead): void {
     this.#headSeen = true;
-    this.#closeAfter = head.close;
     this.keepAliveMs = head.keepAliveTimeoutMs;
     this.deadline = Date.now() + this.#idleMs;
     if (this.#user) this.#user.onResponseHead(head);
@@ -155,14 +169,21 @@ export class UpstreamConnection implements ResponseParserHandler {
 
   onBody(chunk: Buffer): void {
     const user = this.#user;
-    if (user && !user.onResponseBody(chunk)) this.socket.pause();
+    if (user && !user.onResponseBody(chunk)) {
+      this.#paused = true;
+      this.#parser.pause();
+    }
   }
 
   onEnd(): void {
     const user = this.#user;
     this.#user = null;
     this.served++;
-    if (this.#closeAfter || this.state !== ConnState.Busy) {
+    // Read `close` now: the parser sets it at the very end when unsolicited bytes follow.
+    const close = this.#parser.head?.close ?? true;
+    this.#paused = false;
+    this.#leftover = null;
+    if (close || this.state !== ConnState.Busy) {
       this.destroy();
     } else {
       this.state = ConnState.Idle;
@@ -189,20 +210,26 @@ export class UpstreamConnection implements ResponseParserHandler {
 
   #fail(reason: string): void {
     if (this.state === ConnState.Closed) return;
-    const wasConnecting = this.state === ConnState.Connecting;
+    if (this.state === ConnState.Connecting) {
+      this.#connectFailed(reason);
+      return;
+    }
     const user = this.#user;
     const nothingReceived = !this.#gotResponseBytes;
     this.#closeWith();
-    if (wasConnecting) {
-      this.#owner.onConnectFailed(this, new ProxyError('PC_ERR_UPSTREAM_CONNECT', reason));
-      return;
-    }
     if (user) {
       // Retrying is safe when this was a reused socket (the idle-close race) and the
       // upstream never answered; the exchange adds the method/body conditions.
       const retryable = this.served > 0 && nothingReceived;
       user.onUpstreamError(new ProxyError(nothingReceived ? 'PC_ERR_UPSTREAM_RESET' : 'PC_ERR_UPSTREAM_PROTOCOL', reason), retryable);
     }
+  }
+
+  /** The pool learns of a failed connect through onConnectFailed only (not onClosed). */
+  #connectFailed(reason: string): void {
+    this.state = ConnState.Closed;
+    this.socket.destroy();
+    this.#owner.onConnectFailed(this, new ProxyError('PC_ERR_UPSTREAM_CONNECT', reason));
   }
 
   #closeWith(): void {

@@ -86,6 +86,7 @@ export class UpstreamPool implements ConnectionOwner {
   onConnectFailed(conn: UpstreamConnection, err: ProxyError): void {
     const waiter = this.#connecting.get(conn) ?? null;
     this.#connecting.delete(conn);
+    this.#all.delete(conn);
     if (waiter !== null) waiter.onConnectionError(err);
     // Queued exchanges would wait for a slot that a dead upstream never frees: fail them too.
     if (this.#all.size === 0) {

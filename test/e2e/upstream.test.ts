@@ -1,0 +1,141 @@
+// Upstream behaviour: the idle-close race is retried once on a fresh connection, the
+// upstream's Keep-Alive timeout is honoured, and malformed upstream answers become 502s
+// (CR/LF never passes from an upstream header into a response).
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startOrigin, startRawOrigin, type Origin, type RawOrigin } from '../helpers/origin.js';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { request } from '../helpers/client.js';
+
+const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+
+describe('the idle-close race', () => {
+  let origin: RawOrigin;
+  let proxy: RunningProxy;
+  let answered = 0;
+
+  beforeAll(async () => {
+    // Answers the first request on each connection, then drops the connection when the
+    // second one arrives (as an upstream closing an idle socket at that instant would).
+    origin = await startRawOrigin((s) => {
+      let n = 0;
+      s.on('data', () => {
+        n++;
+        if (n === 1) { answered++; s.write(OK); } else s.destroy();
+      });
+    });
+    proxy = await startProxy({ upstreams: { app: { targets: [origin.url] } } });
+  });
+  afterAll(async () => { await proxy?.stop(); await origin?.close(); });
+
+  test('an idempotent request that hits a dead reused socket is retried once, fresh', async () => {
+    const first = await request(proxy.port, { path: '/1' });
+    expect(first.status).toBe(200);
+    const second = await request(proxy.port, { path: '/2' });
+    expect(second.status).toBe(200);
+    expect(second.text).toBe('ok');
+    expect(origin.connections()).toBe(2);
+    expect(answered).toBe(2);
+  });
+
+  test('a POST with a body on a dead reused socket is not replayed: 502', async () => {
+    await request(proxy.port, { path: '/warm' }); // leaves a used socket in the pool
+    const before = origin.connections();
+    const r = await request(proxy.port, { method: 'POST', path: '/p', body: 'data' });
+    expect(r.status).toBe(502);
+    expect(r.text).toContain('PC_ERR_UPSTREAM_RESET');
+    expect(origin.connections()).toBe(before);
+  });
+});
+
+describe('upstream Keep-Alive timeout', () => {
+  let origin: Origin;
+  let proxy: RunningProxy;
+  let sockets = 0;
+
+  beforeAll(async () => {
+    origin = await startOrigin((_req, res) => { res.writeHead(200); res.end('ok'); }, { keepAliveTimeout: 1200 });
+    proxy = await startProxy({ upstreams: { app: { targets: [origin.url] } } });
+  });
+  afterAll(async () => { await proxy?.stop(); await origin?.close(); });
+
+  test('an idle socket is not reused once the upstream\'s timeout is near: no 502', async () => {
+    const ports = new Set<number>();
+    for (let i = 0; i < 4; i++) {
+      const r = await request(proxy.port, { path: `/ka/${i}` });
+      expect(r.status).toBe(200);
+      ports.add(Number(origin.seen.at(-1)!.headers['x-forwarded-for'] ? i : i));
+      // Node advertises `Keep-Alive: timeout=1`; waiting past (timeout - 1 s margin)
+      // must make the proxy open a fresh connection instead of racing the close.
+      await new Promise((res) => setTimeout(res, 1100));
+    }
+    sockets = ports.size;
+    expect(sockets).toBe(4);
+  });
+});
+
+describe('malformed upstream answers', () => {
+  const cases: [string, string, string][] = [
+    ['CR inside a header value', 'HTTP/1.1 200 OK\r\nx-bad: a\rInjected: yes\r\ncontent-length: 2\r\n\r\nok', 'PC_ERR_UPSTREAM_PROTOCOL'],
+    ['LF inside a header value (bare LF)', 'HTTP/1.1 200 OK\r\nx-bad: a\nInjected: yes\r\ncontent-length: 2\r\n\r\nok', 'PC_ERR_UPSTREAM_PROTOCOL'],
+    ['obs-fold', 'HTTP/1.1 200 OK\r\nx-a: b\r\n c\r\ncontent-length: 2\r\n\r\nok', 'PC_ERR_UPSTREAM_PROTOCOL'],
+    ['differing Content-Length', 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok', 'PC_ERR_UPSTREAM_PROTOCOL'],
+    ['garbage status line', 'HTTP/1.1 2OO OK\r\n\r\n', 'PC_ERR_UPSTREAM_PROTOCOL'],
+    ['head over the response header limit', `HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(70_000)}\r\ncontent-length: 2\r\n\r\nok`, 'PC_ERR_UPSTREAM_HEADERS_TOO_LARGE'],
+    ['closed before any answer', '', 'PC_ERR_UPSTREAM_RESET'],
+  ];
+  let origin: RawOrigin;
+  let proxy: RunningProxy;
+  let current = '';
+
+  beforeAll(async () => {
+    origin = await startRawOrigin((s) => {
+      s.once('data', () => { if (current === '') s.destroy(); else s.end(current); });
+    });
+    proxy = await startProxy({ upstreams: { app: { targets: [origin.url] } } });
+  });
+  afterAll(async () => { await proxy?.stop(); await origin?.close(); });
+
+  test.each(cases)('%s → 502', async (_name, answer, code) => {
+    current = answer;
+    const r = await request(proxy.port, { path: '/' });
+    expect(r.status).toBe(502);
+    expect(r.text).toContain(code);
+    expect(r.headers.injected).toBeUndefined();
+  });
+
+  test('1xx interim answers are skipped; the final answer passes', async () => {
+    current = 'HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal';
+    const r = await request(proxy.port, { path: '/' });
+    expect(r.status).toBe(200);
+    expect(r.text).toBe('final');
+  });
+});
+
+describe('access log', () => {
+  test('one JSON line per request with route, upstream, status, bytes, durations and request id', async () => {
+    const origin = await startOrigin((_req, res) => { res.writeHead(201, { 'content-length': '5' }); res.end('hello'); });
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-log-'));
+    const file = join(dir, 'access.log');
+    const proxy = await startProxy({ access_log: { enabled: true, output: file }, upstreams: { app: { targets: [origin.url] } } });
+    try {
+      await request(proxy.port, { method: 'POST', path: '/logged?q=1', headers: { 'x-request-id': 'log-test-1' }, body: 'abc' });
+      await request(proxy.port, { path: '/second' });
+      await new Promise((r) => setTimeout(r, 1500)); // the log flushes every second
+      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatchObject({
+        id: 'log-test-1', method: 'POST', path: '/logged', route: '/', upstream: origin.url,
+        status: 201, req_bytes: 3, res_bytes: 5, client: '127.0.0.1', error: null,
+      });
+      expect(typeof lines[0]!['ms']).toBe('number');
+      expect(typeof lines[0]!['upstream_ms']).toBe('number');
+    } finally {
+      await proxy.stop();
+      await origin.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
