@@ -8,6 +8,8 @@ export interface Origin {
   readonly url: string;
   /** Requests the origin has seen (method, url, headers, body length). */
   readonly seen: { method: string; url: string; headers: http.IncomingHttpHeaders; rawHeaders: string[]; bodyBytes: number }[];
+  /** TCP connections accepted so far. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,8 @@ export async function startOrigin(handler?: Handler, opts: { streamBody?: boolea
       res.end(json);
     });
   });
+  let connections = 0;
+  server.on('connection', () => { connections++; });
   if (opts.keepAliveTimeout !== undefined) server.keepAliveTimeout = opts.keepAliveTimeout;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
@@ -37,6 +41,7 @@ export async function startOrigin(handler?: Handler, opts: { streamBody?: boolea
     port,
     url: `http://127.0.0.1:${port}`,
     seen,
+    connections: () => connections,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }

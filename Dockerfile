@@ -1,0 +1,35 @@
+# Portcullis image: `docker build -t portcullis .`
+# Same steps as .ci/run (npm ci builds the native addon, then tsc), on the same glibc as
+# the uWebSockets.js build (Debian 12 bookworm, glibc 2.36).
+
+# ---- build stage: toolchain, dev dependencies, native addon, TypeScript ----
+FROM node:20-bookworm AS build
+WORKDIR /app
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY bench ./bench
+RUN npm run build:ts && npm prune --omit=dev
+
+# ---- runtime stage: slim, non-root ----
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    PORTCULLIS_WORKERS=0 \
+    PORTCULLIS_LOG_LEVEL=info
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/build/Release/portcullis.node ./build/Release/portcullis.node
+COPY config ./config
+COPY schema ./schema
+COPY docker/portcullis.yaml /etc/portcullis/portcullis.yaml
+USER node
+EXPOSE 8080
+# Any HTTP answer (even a 404 for an unrouted path) means the proxy is serving.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/').then(() => process.exit(0), () => process.exit(1))"]
+ENTRYPOINT ["node", "dist/src/main.js"]
+CMD ["run", "-c", "/etc/portcullis/portcullis.yaml"]
