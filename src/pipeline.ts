@@ -16,7 +16,7 @@ import { Forwarder, respondError, type ExchangeDone } from './upstream/forward.j
 import { serializeRequestHead } from './upstream/request-head.js';
 
 /** Phase 1, parse: strict framing and size rules (smuggling → 400, size → 431/413). */
-function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boolean } | ProxyError {
+export function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boolean } | ProxyError {
   const h = ex.head;
   // The whole target (path and query) counts toward the limits and must be valid.
   const framing = checkRequestHead(h.method, h.query === '' ? h.rawPath : `${h.rawPath}?${h.query}`, h.headers, rt.config.limits);
@@ -31,7 +31,7 @@ function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boo
 }
 
 /** Phase 2, route: most specific host + path match, or 404. */
-function route(ex: Exchange, rt: Runtime): ProxyError | null {
+export function route(ex: Exchange, rt: Runtime): ProxyError | null {
   const match = rt.router.find(ex.host, ex.path);
   if (match === null) return new ProxyError('PC_ERR_NO_ROUTE');
   ex.route = match.value;
@@ -40,6 +40,36 @@ function route(ex: Exchange, rt: Runtime): ProxyError | null {
     ex.path = rest === '' ? '/' : rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
   }
   return null;
+}
+
+/** Phase 3, identity + the head sent upstream: client IP, X-Forwarded-*, Via, request id. */
+export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, chunked: boolean): string {
+  const head = ex.head;
+  const input: IdentityInput = {
+    peerIp: head.peerIp,
+    proxiedIp: head.proxiedIp,
+    scheme: head.scheme,
+    host: ex.header('host') ?? '',
+    xForwardedFor: ex.headerList('x-forwarded-for'),
+    xForwardedProto: ex.header('x-forwarded-proto'),
+    xForwardedHost: ex.header('x-forwarded-host'),
+    forwarded: ex.headerList('forwarded'),
+  };
+  const identity = resolveIdentity(input, rt.trusted);
+  ex.clientIp = identity.clientIp;
+  const route = ex.route!.config;
+  const connection = ex.headerList('connection');
+  return serializeRequestHead({
+    method: head.method,
+    target: head.query === '' ? ex.path : `${ex.path}?${head.query}`,
+    host: route.host_header ?? input.host,
+    forwarded: forwardedHeaders(input, identity, rt.trusted),
+    requestId: ex.requestId,
+    via: rt.config.via,
+    contentLength,
+    chunked,
+    connectionTokens: connection === undefined ? null : parseConnectionTokens(connection),
+  }, head.headers);
 }
 
 /** Handles one request end to end. Everything up to the upstream write is synchronous. */
@@ -53,34 +83,8 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
   const notFound = route(ex, rt);
   if (notFound !== null) return reject(ex, ds, notFound, done);
 
-  const input: IdentityInput = {
-    peerIp: head.peerIp,
-    proxiedIp: head.proxiedIp,
-    scheme: head.scheme,
-    host: ex.header('host') ?? '',
-    xForwardedFor: ex.headerList('x-forwarded-for'),
-    xForwardedProto: ex.header('x-forwarded-proto'),
-    xForwardedHost: ex.header('x-forwarded-host'),
-    forwarded: ex.headerList('forwarded'),
-  };
-  const identity = resolveIdentity(input, rt.trusted);
-  ex.clientIp = identity.clientIp;
-
-  const r = ex.route!;
-  const connection = ex.headerList('connection');
-  const requestHead = serializeRequestHead({
-    method: head.method,
-    target: head.query === '' ? ex.path : `${ex.path}?${head.query}`,
-    host: r.config.host_header ?? input.host,
-    forwarded: forwardedHeaders(input, identity, rt.trusted),
-    requestId: ex.requestId,
-    via: rt.config.via,
-    contentLength: framing.contentLength,
-    chunked: framing.chunked,
-    connectionTokens: connection === undefined ? null : parseConnectionTokens(connection),
-  }, head.headers);
-
-  new Forwarder(ex, ds, rt, r.upstream, requestHead, framing.chunked, framing.contentLength, done).start();
+  const requestHead = upstreamHead(ex, rt, framing.contentLength, framing.chunked);
+  new Forwarder(ex, ds, rt, ex.route!.upstream, requestHead, framing.chunked, framing.contentLength, done).start();
 }
 
 /** Answers a request the proxy refuses before any upstream is involved. */

@@ -11,33 +11,22 @@ let proxy: RunningProxy;
 
 beforeAll(async () => {
   const block = Buffer.alloc(MiB, 'z');
+  // Writes TOTAL bytes with the origin's own backpressure, with or without a length.
+  const stream = (res: http.ServerResponse, withLength: boolean): void => {
+    res.writeHead(200, withLength ? { 'content-length': String(TOTAL) } : { 'content-type': 'application/octet-stream' });
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < TOTAL) {
+        sent += MiB;
+        if (!res.write(block)) { res.once('drain', pump); return; }
+      }
+      res.end();
+    };
+    pump();
+  };
   origin = await startOrigin((req, res) => {
-    if (req.url === '/download') {
-      res.writeHead(200, { 'content-length': String(TOTAL) });
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < TOTAL) {
-          sent += MiB;
-          if (!res.write(block)) { res.once('drain', pump); return; }
-        }
-        res.end();
-      };
-      pump();
-      return;
-    }
-    if (req.url === '/download-chunked') {
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < TOTAL) {
-          sent += MiB;
-          if (!res.write(block)) { res.once('drain', pump); return; }
-        }
-        res.end();
-      };
-      pump();
-      return;
-    }
+    if (req.url === '/download') { stream(res, true); return; }
+    if (req.url === '/download-chunked') { stream(res, false); return; }
     let n = 0;
     req.on('data', (c: Buffer) => { n += c.length; });
     req.on('end', () => { res.writeHead(200); res.end(String(n)); });
