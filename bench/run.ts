@@ -68,6 +68,7 @@ async function measure(s: Settings, c: LoadCase, t: Target): Promise<Measure> {
   const cpu = cpuSeconds(t.pid) - cpu0;
   const listenDrops = listenOverflows() - drops0;
   const core1 = coreTicks(proxyCores);
+  const span = Math.min(wall, r.seconds || wall);
   return {
     rps: r.rps,
     p50ms: r.p50ms,
@@ -75,13 +76,13 @@ async function measure(s: Settings, c: LoadCase, t: Target): Promise<Measure> {
     // the CPU window includes the tool's start-up, when the target is idle; requests are all inside it
     cpuUs: r.ok > 0 ? (cpu * 1e6) / r.ok : NaN,
     // CPU % over the tool's own measured span (not its start-up)
-    cpuPct: (cpu / Math.min(wall, r.seconds || wall)) * 100,
+    cpuPct: (cpu / span) * 100,
     ok: r.ok,
     errors: r.errors,
     non2xx: r.non2xx,
     listenDrops,
-    // of one core, like cpuPct; for the direct row the proxy core is idle unless someone else uses it
-    proxyCoreBusyPct: core1.total > core0.total ? ((core1.busy - core0.busy) / (core1.total - core0.total)) * 100 * proxyCores.length : NaN,
+    // % of one core over the same span as cpuPct, so the two subtract; the direct row leaves this core idle
+    proxyCoreBusyPct: core1.total > core0.total ? ((core1.busy - core0.busy) / CLK_TCK / span) * 100 : NaN,
   };
 }
 
@@ -161,11 +162,15 @@ async function runIdleCase(s: Settings, c: IdleCase, targets: readonly Target[],
     // 30 s bound; uWS closes idle HTTP connections after 10 s, so they must all be open well before that
     const conns = await openIdle(t.port, c.path, s.idleConnections, 250, 30_000);
     try {
-      await sleep(300); // let the server finish allocating for the last batch
+      // the highest of three reads over ~1 s: a GC in between must not decide the < 100 MiB verdict
+      let rss = 0;
+      for (let i = 0; i < 3; i++) {
+        await sleep(300);
+        rss = Math.max(rss, rssBytes(t.pid));
+      }
       if (!alive(t, c.name, problems)) continue;
       const openAtRead = conns.open();
       const serverSockets = socketCount(t.pid);
-      const rss = rssBytes(t.pid);
       const row: IdleRow = {
         case: c.name,
         target: t.name,

@@ -23,7 +23,10 @@ export interface RequestHead {
 export interface Downstream {
   /** True once the client went away or the response was finished. */
   readonly done: boolean;
-  /** Runs fn with writes batched into one syscall (uWS cork). */
+  /**
+   * Runs fn with the front end's writes batched (uWS cork). writeHead/writeBody/end batch
+   * themselves (the head goes out with the first body bytes): never call them inside cork.
+   */
   cork(fn: () => void): void;
   /**
    * Writes the status line and headers (flat, already filtered: no hop-by-hop, no Date,

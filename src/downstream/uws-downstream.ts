@@ -1,23 +1,48 @@
 // The uWebSockets.js implementation of the Downstream contract: one object per request,
 // owning every uWS-specific rule (onAborted first, cork, tryEnd/onWritable resend,
 // endWithoutBody for bodiless answers, ArrayBuffers detached after callbacks).
+//
+// Corking. Every write happens in a cork session this class opens itself, and no
+// session ever holds more than uWS's 16 KiB cork buffer: uWS v20.30 loses the data of a
+// write that overflows the cork buffer while the socket has backpressure (AsyncSocket::
+// uncork returns after buffering the cork contents, without writing the new data). So the
+// head is held until the first body bytes (or the end) and goes out in the same session
+// (one send for a small response), and streamed bodies go out in pieces that fit.
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Downstream } from './contract.js';
 import { statusLine } from './status-line.js';
 
 const enum Mode { Head, Length, Stream, NoBody, Done }
 
+/** uWS LoopData::CORK_BUFFER_SIZE. */
+const CORK_BUFFER_BYTES = 16 * 1024;
+/** Room kept for what uWS adds around our bytes: Date, framing headers, chunk size lines. */
+const CORK_MARGIN = 256;
+const PIECE_BYTES = CORK_BUFFER_BYTES - CORK_MARGIN;
+
 export class UwsDownstream implements Downstream {
   done = false;
   readonly #res: HttpResponse;
   #mode: Mode = Mode.Head;
   #length = 0;
+  /** Head written by writeHead but not yet sent (sent with the first body bytes or the end). */
+  #status = '';
+  #headers: readonly string[] | null = null;
+  #headBytes = 0;
+  #announceLength = -1;
   /** tryEnd bytes uWS did not take (length mode): resent from getWriteOffset on writable. */
   #pending: Buffer | null = null;
   #pendingOffset = 0;
   #writableCb: (() => void) | null = null;
   #abortCb: (() => void) | null = null;
   #writableHooked = false;
+  /** Per-session state for the cork callbacks (bound once, no closure per write). */
+  #chunk: Buffer | null = null;
+  #ok = true;
+  #finished = false;
+  readonly #lengthSession = (): void => this.#writeLength();
+  readonly #streamSession = (): void => { this.#sendHead(); this.#ok = this.#res.write(this.#chunk!); };
+  readonly #endSession = (): void => this.#writeEnd();
 
   constructor(res: HttpResponse) {
     this.#res = res;
@@ -39,12 +64,14 @@ export class UwsDownstream implements Downstream {
 
   writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void {
     if (this.done) return;
-    const res = this.#res;
-    res.writeStatus(statusLine(status, reason));
-    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+    this.#status = statusLine(status, reason);
+    this.#headers = headers;
+    let bytes = this.#status.length;
+    for (let i = 0; i < headers.length; i++) bytes += headers[i]!.length + 2;
+    this.#headBytes = bytes;
     if (noBody) {
       // HEAD keeps the length the GET would have had; 204/304 announce none (RFC 9110 §8.6).
-      if (bodyLength >= 0 && status !== 204 && status !== 304) res.writeHeader('content-length', String(bodyLength));
+      this.#announceLength = bodyLength >= 0 && status !== 204 && status !== 304 ? bodyLength : -1;
       this.#mode = Mode.NoBody;
     } else if (bodyLength >= 0) {
       this.#mode = Mode.Length;
@@ -54,33 +81,69 @@ export class UwsDownstream implements Downstream {
     }
   }
 
+  /** Writes the held head into the current cork session. */
+  #sendHead(): void {
+    const headers = this.#headers;
+    if (headers === null) return;
+    this.#headers = null;
+    const res = this.#res;
+    res.writeStatus(this.#status);
+    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+    if (this.#announceLength >= 0) res.writeHeader('content-length', String(this.#announceLength));
+  }
+
   writeBody(chunk: Buffer): boolean {
     if (this.done) return true;
-    const res = this.#res;
     if (this.#mode === Mode.Length) {
       if (this.#pending !== null) {
         // Still waiting for the socket: keep the bytes in order (copy, the view is reused).
         this.#pending = Buffer.concat([this.#pending, chunk]);
         return false;
       }
-      const offset = res.getWriteOffset();
-      const [ok, done] = res.tryEnd(chunk, this.#length);
-      if (done) { this.#finish(); return true; }
-      if (ok) return true;
-      // uWS did not keep the unsent part: keep a copy and resend it from onWritable.
-      this.#pending = Buffer.from(chunk);
-      this.#pendingOffset = offset;
-      this.#hookWritable();
-      return false;
+      this.#chunk = chunk;
+      // tryEnd's writes are "optional": on overflow uWS reports them unwritten instead of
+      // losing them, so one session per read is safe here.
+      if (this.#headers !== null && this.#headBytes > PIECE_BYTES / 2) this.#res.cork(() => this.#sendHead());
+      this.#res.cork(this.#lengthSession);
+      this.#chunk = null;
+      if (this.#finished) this.#finish();
+      return this.#ok;
     }
     if (this.#mode === Mode.Stream) {
       if (chunk.length === 0) return true;
-      // res.write buffers everything it cannot send; false tells us to stop reading.
-      if (res.write(chunk)) return true;
-      this.#hookWritable();
-      return false;
+      if (this.#headers !== null && this.#headBytes > PIECE_BYTES / 2) this.#res.cork(() => this.#sendHead());
+      let ok = true;
+      let off = 0;
+      while (off < chunk.length && !this.done) {
+        // The first piece shares its session with the head when it is still held.
+        const room = this.#headers !== null ? PIECE_BYTES - this.#headBytes : PIECE_BYTES;
+        const end = Math.min(chunk.length, off + room);
+        this.#chunk = off === 0 && end === chunk.length ? chunk : chunk.subarray(off, end);
+        this.#res.cork(this.#streamSession);
+        // res.write buffers everything it could not send; false tells us to stop reading.
+        if (!this.#ok) ok = false;
+        off = end;
+      }
+      this.#chunk = null;
+      if (!ok) this.#hookWritable();
+      return ok;
     }
     return true;
+  }
+
+  #writeLength(): void {
+    this.#sendHead();
+    const res = this.#res;
+    const chunk = this.#chunk!;
+    const offset = res.getWriteOffset();
+    const [ok, done] = res.tryEnd(chunk, this.#length);
+    if (done) { this.#finished = true; this.#ok = true; return; }
+    this.#ok = ok;
+    if (ok) return;
+    // uWS did not keep the unsent part: keep a copy and resend it from onWritable.
+    this.#pending = Buffer.from(chunk);
+    this.#pendingOffset = offset;
+    this.#hookWritable();
   }
 
   onWritable(cb: () => void): void {
@@ -97,9 +160,10 @@ export class UwsDownstream implements Downstream {
     if (this.done) return true;
     const pending = this.#pending;
     if (pending !== null) {
-      const [ok, done] = this.#res.tryEnd(pending.subarray(offset - this.#pendingOffset), this.#length);
-      if (done) { this.#pending = null; this.#finish(); return true; }
-      if (!ok) return false;
+      let result: [boolean, boolean] = [false, false];
+      this.#res.cork(() => { result = this.#res.tryEnd(pending.subarray(offset - this.#pendingOffset), this.#length); });
+      if (result[1]) { this.#pending = null; this.#finish(); return true; }
+      if (!result[0]) return false;
       this.#pending = null;
     }
     const cb = this.#writableCb;
@@ -109,24 +173,21 @@ export class UwsDownstream implements Downstream {
 
   end(): void {
     if (this.done) return;
-    const res = this.#res;
-    switch (this.#mode) {
-      case Mode.NoBody:
-        res.endWithoutBody();
-        break;
-      case Mode.Length:
-        if (this.#length === 0) res.end();
-        else if (this.#pending === null) { res.close(); } // fewer bytes than announced: truncate visibly
-        else return; // the tail is still being flushed; #drain finishes it
-        break;
-      case Mode.Stream:
-      case Mode.Head:
-        res.end();
-        break;
-      case Mode.Done:
-        return;
+    if (this.#mode === Mode.Length && this.#length > 0) {
+      if (this.#pending !== null) return; // the tail is still being flushed; #drain finishes it
+      // Fewer bytes than announced: cut the connection so the truncation is visible.
+      this.close();
+      return;
     }
+    this.#res.cork(this.#endSession);
     this.#finish();
+  }
+
+  #writeEnd(): void {
+    this.#sendHead();
+    const res = this.#res;
+    if (this.#mode === Mode.NoBody) res.endWithoutBody();
+    else res.end();
   }
 
   respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean): void {
@@ -168,5 +229,6 @@ export class UwsDownstream implements Downstream {
     this.#pending = null;
     this.#abortCb = null;
     this.#writableCb = null;
+    this.#headers = null;
   }
 }

@@ -15,8 +15,6 @@ export interface ConnectionUser {
   onUpstreamError(err: ProxyError, retryable: boolean): void;
   /** Called when the connection can take more request body bytes. */
   onUpstreamDrain(): void;
-  /** Runs the parser with client writes batched (Downstream.cork). */
-  corked(fn: () => void): void;
 }
 
 /** The pool side of a connection. */
@@ -28,6 +26,14 @@ export interface ConnectionOwner {
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * One read buffer for every upstream socket of this thread (module state is per worker
+ * thread). Safe because each read is consumed synchronously in its callback: body chunks
+ * are written to the client (uWS copies what it cannot send), the parser copies a split
+ * head, and bytes held back under backpressure are copied (the rare path). Memory stays
+ * 64 KiB per worker instead of 64 KiB per pooled connection.
+ */
+const sharedReadBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
 export const enum ConnState { Connecting, Idle, Busy, Closed }
 
@@ -45,12 +51,10 @@ export class UpstreamConnection implements ResponseParserHandler {
   #user: ConnectionUser | null = null;
   #gotResponseBytes = false;
   #headSeen = false;
-  #pendingData: Buffer | null = null;
   /** The client is not keeping up: the parser stopped mid-buffer and the socket is paused. */
   #paused = false;
-  /** Unparsed bytes of the read buffer; it stays valid because the socket is paused. */
+  /** Unparsed bytes held back while paused (a copy: the read buffer is shared). */
   #leftover: Buffer | null = null;
-  readonly #runParser = (): void => this.#parse();
   /** Set per exchange: deadline for the response head, then idle between body bytes. */
   #responseHeaderMs = 0;
   #idleMs = 0;
@@ -59,12 +63,11 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.#owner = owner;
     this.#parser = new ResponseParser(this, maxHeadBytes);
     this.deadline = Date.now() + connectTimeoutMs;
-    const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
     this.socket = net.connect({
       host,
       port,
       noDelay: true,
-      onread: { buffer, callback: (n: number, buf: Buffer) => this.#onRead(n, buf) },
+      onread: { buffer: sharedReadBuffer, callback: (n: number, buf: Buffer) => this.#onRead(n, buf) },
     });
     this.socket.on('connect', () => {
       if (this.state !== ConnState.Connecting) return;
@@ -107,9 +110,7 @@ export class UpstreamConnection implements ResponseParserHandler {
     const left = this.#leftover;
     this.#leftover = null;
     if (left !== null && this.#user !== null) {
-      this.#pendingData = left;
-      this.#user.corked(this.#runParser);
-      this.#pendingData = null;
+      this.#parse(left);
     }
     if (!this.#paused && this.state === ConnState.Busy) this.socket.resume();
   }
@@ -143,20 +144,16 @@ export class UpstreamConnection implements ResponseParserHandler {
     }
     this.#gotResponseBytes = true;
     this.deadline = Date.now() + (this.#headSeen ? this.#idleMs : this.#responseHeaderMs);
-    this.#pendingData = buf.subarray(0, n);
-    user.corked(this.#runParser);
-    this.#pendingData = null;
+    this.#parse(buf.subarray(0, n));
     // false pauses the socket (net onread contract) until resume().
     return !this.#paused;
   }
 
-  #parse(): void {
-    const data = this.#pendingData;
-    if (data === null) return;
+  #parse(data: Buffer): void {
     const used = this.#parser.execute(data);
     // Bytes after a complete message are unsolicited: the parser marks the head `close`
     // and onEnd drops the socket, so only a pause leaves bytes worth keeping.
-    if (this.#paused && used >= 0 && used < data.length) this.#leftover = data.subarray(used);
+    if (this.#paused && used >= 0 && used < data.length) this.#leftover = Buffer.from(data.subarray(used));
   }
 
   // ResponseParserHandler ------------------------------------------------------------

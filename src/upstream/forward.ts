@@ -14,6 +14,7 @@ import { selectPool } from '../runtime.js';
 import type { ConnectionUser, UpstreamConnection } from './connection.js';
 import type { PoolWaiter, UpstreamPool } from './pool.js';
 import { responseHeaders } from '../filters/response-headers.js';
+import { openCompression, type ResponseCompression } from '../filters/compress.js';
 
 const CHUNK_END = '0\r\n\r\n';
 const CRLF = '\r\n';
@@ -48,6 +49,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   #headSent = false;
   #finished = false;
   readonly #writable = (): void => { if (this.#conn) this.#conn.resume(); };
+  /** Body transform chosen at the response head (filters/compress.ts); null: pass-through. */
+  #compression: ResponseCompression | null = null;
 
   constructor(ex: Exchange, ds: Downstream, rt: Runtime, upstream: CompiledUpstream, requestHead: string,
     chunked: boolean, contentLength: number, done: ExchangeDone) {
@@ -151,10 +154,6 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 
   // Response ----------------------------------------------------------------------------------
-  corked(fn: () => void): void {
-    this.#ds.cork(fn);
-  }
-
   onResponseHead(head: ResponseHead): void {
     const ex = this.#ex;
     ex.status = head.statusCode;
@@ -162,11 +161,18 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const noBody = ex.head.method === 'HEAD' || head.bodyKind === 'none';
     // A bodiless answer repeats the upstream's length (or none); otherwise the framing decides.
     const length = noBody ? head.contentLength : head.bodyKind === 'length' ? head.contentLength : head.bodyKind === 'none' ? 0 : -1;
-    this.#ds.writeHead(head.statusCode, head.reason, responseHeaders(head, this.#rt.config.via), length, noBody);
+    const headers = responseHeaders(head, this.#rt.config.via);
+    const compression = this.#rt.config.compression;
+    if (compression.enabled && !noBody) {
+      this.#compression = openCompression(ex, head, headers, compression, { ds: this.#ds, resumeUpstream: this.#writable });
+      if (this.#compression !== null) return; // it writes the head itself
+    }
+    this.#ds.writeHead(head.statusCode, head.reason, headers, length, noBody);
   }
 
   onResponseBody(chunk: Buffer): boolean {
     this.#ex.responseBytes += chunk.length;
+    if (this.#compression !== null) return this.#compression.push(chunk);
     return this.#ds.writeBody(chunk);
   }
 
@@ -177,6 +183,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     // leaves the socket mid-request: never reuse it.
     if (!this.#bodyComplete && conn !== null) conn.destroy();
     if (this.#finished) return;
+    if (this.#compression !== null) { this.#compression.end(() => this.#finish()); return; }
     this.#ds.end();
     this.#finish();
   }
@@ -229,6 +236,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (this.#finished) return;
     this.#finished = true;
     this.#queue = null;
+    if (this.#compression !== null) { this.#compression.destroy(); this.#compression = null; }
     this.#done(this.#ex);
   }
 }
