@@ -20,8 +20,14 @@ const USAGE = `usage:
 environment: PORTCULLIS_WORKERS, PORTCULLIS_LOG_LEVEL, PORTCULLIS_ACCESS_LOG (see docs/config.md)
 `;
 
-function say(msg: string): void {
-  process.stderr.write(`portcullis: ${msg}\n`);
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug'] as const;
+type Level = (typeof LEVELS)[number];
+/** Messages above this level are not printed (config log_level / PORTCULLIS_LOG_LEVEL). */
+let logLevel: number = LEVELS.indexOf('info');
+
+function say(msg: string, level: Level = 'info'): void {
+  if (LEVELS.indexOf(level) > logLevel) return;
+  process.stderr.write(`portcullis: ${level === 'info' ? '' : `${level}: `}${msg}\n`);
 }
 
 function flagValues(argv: string[], names: string[]): string[] {
@@ -46,7 +52,9 @@ function loadOrExit(load: () => Config): Config {
 }
 
 async function serve(config: Config): Promise<void> {
-  const sup = new Supervisor(config, { log: (level, msg) => say(`${level}: ${msg}`) }, process.env['PORTCULLIS_TEST_HOOKS'] === '1');
+  const level = LEVELS.indexOf(config.log_level as Level);
+  if (level >= 0) logLevel = level;
+  const sup = new Supervisor(config, { log: (lvl, msg) => say(msg, lvl) }, process.env['PORTCULLIS_TEST_HOOKS'] === '1');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -61,7 +69,7 @@ async function serve(config: Config): Promise<void> {
   try {
     await sup.start(n);
   } catch (err) {
-    say(`error: ${(err as Error).message}`);
+    say((err as Error).message, 'error');
     await sup.stop();
     process.exit(1);
   }
@@ -89,7 +97,7 @@ async function main(argv: string[]): Promise<void> {
     case 'demo': {
       const port = Number(process.env['PORTCULLIS_DEMO_PORT'] ?? 3000);
       const origin = await startDemoOrigin(port).catch((err: Error) => {
-        say(`error: demo origin cannot listen on 127.0.0.1:${port}: ${err.message} (set PORTCULLIS_DEMO_PORT)`);
+        say(`demo origin cannot listen on 127.0.0.1:${port}: ${err.message} (set PORTCULLIS_DEMO_PORT)`, 'error');
         process.exit(1);
       });
       process.env['PORTCULLIS_DEMO_PORT'] = String(port);

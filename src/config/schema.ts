@@ -127,6 +127,37 @@ const Upstream = z
   })
   .describe('A named group of origin servers.');
 
+// WebSocket tunnels (upstream/tunnel.ts). The proxy terminates both hops, so these bound
+// what it holds per tunnel: about buffer + max_message_size in each direction.
+const WebSocketSettings = z
+  .strictObject({
+    max_message_size: size('Largest WebSocket message (after reassembly of fragments), either direction; a bigger one closes the tunnel with 1009. At most 1GiB.')
+      .refine((n) => n <= 1024 ** 3, 'must be at most 1GiB')
+      .prefault('16MiB'),
+    buffer: size('High-water mark of bytes queued toward one side. Toward the client: above it the upstream is paused until the client catches up. Toward the upstream (clients cannot be paused): over buffer + max_message_size the tunnel is closed with 1013. At most 1GiB.')
+      .refine((n) => n <= 1024 ** 3, 'must be at most 1GiB')
+      .prefault('1MiB'),
+    idle_timeout: duration('Close a tunnel after this long without a frame: from either side when ping_interval is off; from one side (its pongs count) when pings are on, which detects dead peers.').prefault('2m'),
+    ping_interval: z
+      .union([duration('Send a ping to both sides this often; false turns pings off. Must be shorter than idle_timeout.'), z.literal(false, { error: 'expected a duration like "30s" (with a unit), or false' })], {
+        error: 'expected a duration like "30s", or false',
+      })
+      .prefault('30s')
+      .describe('Send a ping to both sides this often so quiet tunnels stay open and dead peers are found; false turns it off. Must be shorter than idle_timeout.'),
+    compression: z.boolean().default(true).describe('Negotiate permessage-deflate on each hop when the client offers it.'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.ping_interval !== false && v.ping_interval >= v.idle_timeout) {
+      ctx.addIssue({ code: 'custom', path: ['ping_interval'], message: `must be shorter than idle_timeout (${v.idle_timeout} ms)` });
+    }
+  })
+  .describe('WebSocket tunnels on this route (upgrade requests are detected automatically).');
+
+/** The websocket settings a route gets when it has no websocket section. */
+export function defaultWebSocketSettings(): z.output<typeof WebSocketSettings> {
+  return WebSocketSettings.parse({});
+}
+
 const Route = z
   .strictObject({
     host: z
@@ -146,8 +177,36 @@ const Route = z
       .regex(/^[^\s\x00-\x1f\x7f]+$/, 'must be a host name, optionally with a port, without spaces')
       .optional()
       .describe("Host header sent upstream instead of the client's."),
+    websocket: WebSocketSettings.optional(),
   })
   .describe('Sends requests matching host and path to an upstream.');
+
+const COMPRESSIBLE_TYPES = [
+  'text/*', 'application/json', 'application/*+json', 'application/javascript', 'application/xml',
+  'application/*+xml', 'application/wasm', 'application/manifest+json', 'application/x-javascript',
+  'image/svg+xml', 'image/x-icon', 'font/ttf', 'font/otf',
+];
+
+const Compression = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('Compress responses for clients that accept it. Off by default, like nginx gzip and Caddy encode.'),
+    encodings: z
+      .array(z.enum(['zstd', 'br', 'gzip'], { error: 'expected zstd, br or gzip' }))
+      .min(1, 'offer at least one encoding')
+      .default(['zstd', 'br', 'gzip'])
+      .describe('Codings offered, in server preference order (it breaks ties between equal client q-values). zstd is used only when the native addon was built with libzstd.'),
+    min_bytes: size('Responses whose Content-Length is below this are not compressed (unknown lengths are).').prefault('1KiB'),
+    types: z
+      .array(z.string().regex(/^[a-z0-9!#$&^_.+-]+\/(\*|[a-z0-9!#$&^_.+-]+|\*\+[a-z0-9!#$&^_.-]+)$/, 'expected a media type like "text/*", "application/json" or "application/*+json"'))
+      .default(COMPRESSIBLE_TYPES)
+      .describe('Compressible media types (lowercase). "text/*" matches a whole top-level type, "application/*+json" a structured-syntax suffix.'),
+    gzip_level: count('gzip level 1–9.').max(9, 'must be 1–9').default(5),
+    brotli_quality: z.number().int('expected a whole number').min(0, 'must be 0–9').max(9, 'must be 0–9 (10 and 11 are far too slow on the fly)').default(4).describe('Brotli quality 0–9.'),
+    zstd_level: count('zstd level 1–19.').max(19, 'must be 1–19').default(3),
+    sync_max_bytes: size('Bodies with a known length up to this are compressed in one shot on the worker thread and sent with a Content-Length; bigger or unknown-length bodies stream, compressed off the worker thread.').prefault('64KiB'),
+  })
+  .prefault({})
+  .describe('Response compression (gzip, brotli, zstd) negotiated with Accept-Encoding.');
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug'] as const;
 
@@ -208,6 +267,7 @@ export const ConfigFileSchema = z
       .transform(parsedBy(checkHeaderToken))
       .default('1.1 portcullis')
       .describe('Via header value added to proxied messages (RFC 9110 §7.6.3).'),
+    compression: Compression,
   })
   .meta({ title: 'Portcullis configuration' })
   .describe('Portcullis edge reverse proxy configuration.');

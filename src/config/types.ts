@@ -66,6 +66,38 @@ export interface RouteConfig {
   readonly host_header: string | undefined;
   /** Index in the config file's routes list, for logs and errors. */
   readonly index: number;
+  /** WebSocket tunnel settings; undefined: the defaults (defaultWebSocketSettings in schema.ts). */
+  readonly websocket?: WebSocketSettings | undefined;
+}
+
+export interface WebSocketSettings {
+  /** Largest message in bytes, either direction (fragments reassembled); over it → close 1009. */
+  readonly max_message_size: number;
+  /** High-water mark in bytes toward one side: pauses the upstream, or (toward it) closes with 1013 past buffer + max_message_size. */
+  readonly buffer: number;
+  /** ms without a frame (see docs/websocket.md for which side) before the tunnel is closed. */
+  readonly idle_timeout: number;
+  /** ms between proxy pings to both sides, or false for none. Shorter than idle_timeout. */
+  readonly ping_interval: number | false;
+  /** Negotiate permessage-deflate on each hop when the client offers it. */
+  readonly compression: boolean;
+}
+
+/** Response compression (filters/compress.ts); opt-in, like nginx `gzip` and Caddy `encode`. */
+export interface CompressionConfig {
+  readonly enabled: boolean;
+  /** Codings offered, in server preference order (breaks client q-value ties). zstd needs the native addon. */
+  readonly encodings: readonly ('zstd' | 'br' | 'gzip')[];
+  /** Bodies declared smaller than this (Content-Length) are sent as they are. */
+  readonly min_bytes: number;
+  /** Compressible media types: 'text/*' style wildcards or exact types, lowercase. */
+  readonly types: readonly string[];
+  readonly gzip_level: number;
+  /** 0–9: 10 and 11 are far too slow for on-the-fly compression. */
+  readonly brotli_quality: number;
+  readonly zstd_level: number;
+  /** Known-length bodies up to this are compressed in one shot on the worker thread; larger or unknown-length ones stream. */
+  readonly sync_max_bytes: number;
 }
 
 export interface AccessLogConfig {
@@ -91,4 +123,5 @@ export interface Config {
   readonly log_level: string;
   /** Value of the Via header token we add, e.g. '1.1 portcullis'. */
   readonly via: string;
+  readonly compression: CompressionConfig;
 }

@@ -131,6 +131,8 @@ function build(file: ConfigFile, source: string): Config {
         strip_prefix: r.strip_prefix,
         host_header: r.host_header,
         index,
+        // Absent stays absent (undefined = the defaults), so configs without it compare equal.
+        ...(r.websocket === undefined ? {} : { websocket: r.websocket }),
       }))
     : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0 }));
   return {
@@ -145,6 +147,7 @@ function build(file: ConfigFile, source: string): Config {
     access_log: file.access_log,
     log_level: file.log_level,
     via: file.via,
+    compression: file.compression,
   };
 }
 

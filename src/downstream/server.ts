@@ -9,6 +9,7 @@ import type { Runtime } from '../runtime.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
+import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
 
 /** uWS silently falls back to a slow JS emulation when its binary fails to load (§1). */
 export function assertNativeUws(): void {
@@ -40,6 +41,8 @@ export class UwsFrontEnd {
   #inflight = 0;
   #idleWaiters: (() => void)[] = [];
   readonly #onDone: (ex: Exchange) => void;
+  /** Upgrade requests and WebSocket tunnels (downstream/websocket.ts). */
+  readonly #ws: WebSocketFrontEnd;
 
   constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
     this.#runtime = runtime;
@@ -49,7 +52,9 @@ export class UwsFrontEnd {
       if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
     };
     this.#onDone = done;
-    this.#app = uWS.App().any('/*', (res, req) => {
+    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log });
+    // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
+    this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
       const ds = new UwsDownstream(res);
       this.#inflight++;
       handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
@@ -73,6 +78,8 @@ export class UwsFrontEnd {
   /** Stops accepting new connections; open ones keep being served. */
   stopAccepting(): void {
     for (const s of this.#sockets.splice(0)) uWS.us_listen_socket_close(s);
+    // Tunnels never finish by themselves: close them (1001) so clients reconnect elsewhere.
+    this.#ws.goAway();
   }
 
   /** Resolves when no request is in flight, or after deadlineMs. */

@@ -1,0 +1,198 @@
+// The uWS WebSocket front end: the app.ws('/*') behaviour. upgrade() snapshots the request,
+// runs the same pipeline phases as HTTP (parse, route, upstream head: normalisation,
+// X-Forwarded-*, Via, request id) and hands the upstream handshake to upstream/tunnel.ts;
+// the client is upgraded only once the upstream accepted. Also owns the per-worker sweep
+// that drives idle timeouts and pings of every open tunnel.
+import uWS from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import { defaultWebSocketSettings } from '../config/schema.js';
+import type { WebSocketSettings } from '../config/types.js';
+import { ProxyError } from '../errors.js';
+import { Exchange } from '../exchange.js';
+import { requestIdFrom } from '../filters/request-id.js';
+import { parse, route, upstreamHead } from '../pipeline.js';
+import { selectPool, type Runtime } from '../runtime.js';
+import { respondError } from '../upstream/forward.js';
+import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
+import type { RequestHead } from './contract.js';
+import { UwsDownstream } from './uws-downstream.js';
+
+const DEFAULTS: WebSocketSettings = defaultWebSocketSettings();
+
+/** How often idle clocks and ping schedules are checked. Bounds their precision. */
+const SWEEP_MS = 250;
+
+/**
+ * uWS drops a send (status 2) past maxBackpressure. Tunnels pause the upstream at their own
+ * `buffer` mark instead, so this only has to sit above buffer + one message + one read.
+ */
+const MAX_BACKPRESSURE = 2 ** 31 - 1;
+
+interface UserData {
+  readonly tunnel: Tunnel;
+  client: UwsTunnelClient | null;
+}
+
+/** The uWS socket behind the TunnelClient contract; every call after its close is a no-op. */
+class UwsTunnelClient implements TunnelClient {
+  closed = false;
+  readonly #ws: WebSocket<UserData>;
+
+  constructor(ws: WebSocket<UserData>) { this.#ws = ws; }
+
+  send(data: Buffer, isBinary: boolean, compress: boolean): SendResult {
+    if (this.closed) return SendResult.Sent;
+    return this.#ws.send(data, isBinary, compress) as SendResult;
+  }
+
+  bufferedAmount(): number { return this.closed ? 0 : this.#ws.getBufferedAmount(); }
+
+  ping(): void { if (!this.closed) this.#ws.ping(); }
+
+  // uWS runs the close handler inside end() and close(): `closed` is set there.
+  end(code: number, reason: string): void {
+    if (this.closed) return;
+    if (code === 0) this.#ws.end();
+    else this.#ws.end(code, reason);
+  }
+
+  terminate(): void { if (!this.closed) this.#ws.close(); }
+}
+
+/** The largest max_message_size of any route: uWS takes one maxPayloadLength per App. */
+export function maxMessageSize(rt: Runtime): number {
+  let max = DEFAULTS.max_message_size;
+  for (const r of rt.config.routes) if (r.websocket && r.websocket.max_message_size > max) max = r.websocket.max_message_size;
+  return max;
+}
+
+/** RFC 6455 §4.1: the Sec-WebSocket-Protocol values are a comma list of tokens. */
+function protocolList(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+}
+
+export interface WebSocketFrontEndOptions {
+  /** The runtime new upgrades use (swapped on reload; open tunnels keep theirs). */
+  runtime(): Runtime;
+  snapshot(res: HttpResponse, req: HttpRequest): RequestHead;
+  log: ((ex: Exchange) => void) | null;
+}
+
+export class WebSocketFrontEnd {
+  readonly #o: WebSocketFrontEndOptions;
+  /** Every tunnel from its upgrade request until both sides are closed. */
+  readonly #tunnels = new Set<Tunnel>();
+  #sweep: NodeJS.Timeout | null = null;
+
+  constructor(o: WebSocketFrontEndOptions) { this.#o = o; }
+
+  get size(): number { return this.#tunnels.size; }
+
+  behavior(maxPayloadLength: number): WebSocketBehavior<UserData> {
+    return {
+      // Both hops reassemble; per-route limits below this are enforced by the tunnel (1009).
+      maxPayloadLength,
+      maxBackpressure: MAX_BACKPRESSURE,
+      // Idle and pings are per route (the sweep below); uWS's are per App and its idleTimeout
+      // aborts the process outside 0 or 8..960 s (shared notes §9).
+      idleTimeout: 0,
+      sendPingsAutomatically: false,
+      // One shared deflate and inflate for all sockets (no context takeover): memory stays flat.
+      compression: uWS.SHARED_COMPRESSOR | uWS.SHARED_DECOMPRESSOR,
+      upgrade: (res, req, context) => this.#upgrade(res, req, context),
+      open: (ws) => {
+        const data = ws.getUserData();
+        const client = new UwsTunnelClient(ws);
+        data.client = client;
+        data.tunnel.attach(client);
+      },
+      message: (ws, message, isBinary) => { ws.getUserData().tunnel.fromClient(message, isBinary); },
+      drain: (ws) => { ws.getUserData().tunnel.clientDrained(); },
+      ping: (ws) => { ws.getUserData().tunnel.clientHeard(); },
+      pong: (ws) => { ws.getUserData().tunnel.clientHeard(); },
+      close: (ws, code, message) => {
+        const data = ws.getUserData();
+        if (data.client !== null) data.client.closed = true;
+        // The ArrayBuffer dies with this callback: decode now.
+        data.tunnel.clientClosed(code, Buffer.from(message).toString());
+      },
+    };
+  }
+
+  #upgrade(res: HttpResponse, req: HttpRequest, context: uWS.us_socket_context_t): void {
+    const ds = new UwsDownstream(res); // onAborted first (shared notes §4)
+    const head = this.#o.snapshot(res, req);
+    const rt = this.#o.runtime();
+    const ex = new Exchange(head, Date.now());
+    ex.requestId = requestIdFrom(ex.header('x-request-id'));
+    ex.clientIp = head.peerIp;
+
+    const framing = parse(ex, rt);
+    if (framing instanceof ProxyError) return this.#reject(ex, ds, framing);
+    if (framing.contentLength > 0 || framing.chunked) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'upgrade request with a body'));
+    const notFound = route(ex, rt);
+    if (notFound !== null) return this.#reject(ex, ds, notFound);
+    const requestHead = upstreamHead(ex, rt, -1, false);
+
+    const compiled = ex.route!;
+    const first = selectPool(compiled.upstream);
+    const targets = [first.target, ...compiled.upstream.pools.filter((p) => p !== first).map((p) => p.target)];
+    const key = ex.header('sec-websocket-key') ?? '';
+    const extensions = ex.headerList('sec-websocket-extensions') ?? '';
+    const tunnel: Tunnel = new Tunnel({
+      ex,
+      targets,
+      requestHead,
+      protocols: protocolList(ex.headerList('sec-websocket-protocol')),
+      clientOffersDeflate: /permessage-deflate/i.test(extensions),
+      settings: compiled.config.websocket ?? DEFAULTS,
+      connectTimeoutMs: rt.config.timeouts.connect,
+      responseTimeoutMs: rt.config.timeouts.response_header,
+      via: rt.config.via,
+      handshake: {
+        accept: (protocol, compress) => {
+          if (ds.done) { tunnel.abort(); return; }
+          ds.done = true; // the HttpResponse belongs to the WebSocket from here on
+          // Offering the client's extensions only when the upstream hop compresses too.
+          res.cork(() => res.upgrade<UserData>({ tunnel, client: null }, key, protocol, compress ? extensions : '', context));
+        },
+        refuse: (status, reason, headers, body) => {
+          const noBody = status === 204 || status === 304 || status < 200;
+          ds.cork(() => {
+            ds.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
+            if (!noBody && body.length > 0) ds.writeBody(body);
+            ds.end();
+          });
+        },
+        fail: (err) => respondError(ds, err, ex.requestId, false),
+      },
+      done: (t) => {
+        this.#tunnels.delete(t);
+        if (this.#tunnels.size === 0 && this.#sweep !== null) { clearInterval(this.#sweep); this.#sweep = null; }
+        this.#o.log?.(t.ex);
+      },
+    });
+    ds.onAbort(() => tunnel.abort());
+    this.#tunnels.add(tunnel);
+    this.#sweep ??= setInterval(() => this.#tick(), SWEEP_MS);
+    tunnel.connect();
+  }
+
+  #reject(ex: Exchange, ds: UwsDownstream, err: ProxyError): void {
+    ex.error = err;
+    ex.status = err.status;
+    respondError(ds, err, ex.requestId, err.status === 400);
+    this.#o.log?.(ex);
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const t of this.#tunnels) if (t.open) t.tick(now);
+  }
+
+  /** Draining: every open tunnel is closed with 1001 (going away) on both sides. */
+  goAway(): void {
+    for (const t of this.#tunnels) t.goAway();
+  }
+}
