@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 
-import { selectCases } from './cases/index.js';
+import { selectCases, wantsWebSocket } from './cases/index.js';
+import { spawnSync } from 'node:child_process';
 import type { IdleCase, LoadCase } from './cases/types.js';
 import { openIdle } from './lib/idle.js';
 import { runLoad } from './lib/load.js';
@@ -280,6 +281,13 @@ async function main(): Promise<number> {
   console.log('\nTargets (portcullis ÷ nginx, same run):');
   console.log(targetText(lines));
   for (const p of problems) console.log(`\n${p}`);
+
+  if (wantsWebSocket(s.cases)) {
+    // Its own origin, proxy and clients; it prints its own table (same-run ratio vs direct).
+    console.log('\nWebSocket echo round trips (bench/cases/websocket.ts):');
+    const ws = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'cases', 'websocket.js')], { stdio: 'inherit', env: process.env });
+    if (ws.status !== 0) problems.push(`websocket case exited with ${ws.status ?? ws.signal}`);
+  }
 
   const out = join(ROOT, 'bench', 'results', 'latest.json');
   writeJson(out, {

@@ -11,6 +11,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Downstream } from './contract.js';
 import { statusLine } from './status-line.js';
+import { streamClosed, streamOpened } from '../observe/counters.js';
 
 const enum Mode { Head, Length, Stream, NoBody, Done }
 
@@ -40,6 +41,8 @@ export class UwsDownstream implements Downstream {
   #chunk: Buffer | null = null;
   #ok = true;
   #finished = false;
+  /** Counted in observe/counters while a length-less (streaming) response is open. */
+  #streaming = false;
   readonly #lengthSession = (): void => this.#writeLength();
   readonly #streamSession = (): void => { this.#sendHead(); this.#ok = this.#res.write(this.#chunk!); };
   readonly #endSession = (): void => this.#writeEnd();
@@ -51,6 +54,7 @@ export class UwsDownstream implements Downstream {
       if (this.done) return;
       this.done = true;
       this.#mode = Mode.Done;
+      this.#uncount();
       const cb = this.#abortCb;
       this.#abortCb = null;
       if (cb) cb();
@@ -78,6 +82,8 @@ export class UwsDownstream implements Downstream {
       this.#length = bodyLength;
     } else {
       this.#mode = Mode.Stream;
+      this.#streaming = true;
+      streamOpened();
     }
   }
 
@@ -223,7 +229,12 @@ export class UwsDownstream implements Downstream {
     this.#abortCb = cb;
   }
 
+  #uncount(): void {
+    if (this.#streaming) { this.#streaming = false; streamClosed(); }
+  }
+
   #finish(): void {
+    this.#uncount();
     this.done = true;
     this.#mode = Mode.Done;
     this.#pending = null;
