@@ -20,6 +20,9 @@ export function assertNativeUws(): void {
 
 const decoder = new TextDecoder();
 
+/** Set per worker from the config: the PROXY v2 address is read only when someone is trusted. */
+let readProxiedAddress = false;
+
 function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
   const headers: string[] = [];
   req.forEach((name, value) => { headers.push(name, value); });
@@ -29,7 +32,8 @@ function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
     query: req.getQuery() ?? '',
     headers,
     peerIp: normalizeAddress(decoder.decode(res.getRemoteAddressAsText())),
-    proxiedIp: decoder.decode(res.getProxiedRemoteAddressAsText()),
+    // uWS accepts PROXY v2 from anyone (§8); identity.ts believes it only from trusted peers.
+    proxiedIp: readProxiedAddress ? decoder.decode(res.getProxiedRemoteAddressAsText()) : '',
     scheme: 'http',
   };
 }
@@ -46,6 +50,7 @@ export class UwsFrontEnd {
 
   constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
     this.#runtime = runtime;
+    readProxiedAddress = runtime.config.trusted_proxies.length > 0;
     const done = (ex: Exchange): void => {
       this.#inflight--;
       if (log !== null) log(ex);
@@ -64,7 +69,10 @@ export class UwsFrontEnd {
   get inflight(): number { return this.#inflight; }
 
   /** Swaps the runtime for new requests; in-flight ones keep theirs. */
-  setRuntime(rt: Runtime): void { this.#runtime = rt; }
+  setRuntime(rt: Runtime): void {
+    this.#runtime = rt;
+    readProxiedAddress = rt.config.trusted_proxies.length > 0;
+  }
 
   listen(addresses: readonly ListenAddress[]): Promise<void> {
     return Promise.all(addresses.map((a) => new Promise<void>((resolve, reject) => {

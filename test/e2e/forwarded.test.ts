@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request } from '../helpers/client.js';
+import { rawRequest } from '../helpers/raw.js';
 
 let origin: Origin;
 let untrusting: RunningProxy;
@@ -60,5 +61,32 @@ describe('behind a trusted proxy', () => {
   test('repeated X-Forwarded-For lines are one list', async () => {
     await request(trusting.port, { path: '/', headers: { 'x-forwarded-for': ['1.1.1.1', '127.0.0.2'] } });
     expect(origin.seen.at(-1)!.headers['x-forwarded-for']).toBe('1.1.1.1, 127.0.0.2, 127.0.0.1');
+  });
+});
+
+/** A PROXY protocol v2 header (TCP over IPv4) claiming the connection came from `src`. */
+function proxyV2(src: string): Buffer {
+  const sig = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+  const body = Buffer.alloc(12);
+  src.split('.').forEach((o, i) => { body[i] = Number(o); });
+  [127, 0, 0, 1].forEach((o, i) => { body[4 + i] = o; });
+  body.writeUInt16BE(40000, 8);
+  body.writeUInt16BE(8080, 10);
+  return Buffer.concat([sig, Buffer.from([0x21, 0x11, 0x00, 12]), body]);
+}
+
+describe('PROXY protocol v2', () => {
+  const http = Buffer.from('GET /pp HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n');
+
+  test('from an untrusted peer the claimed address is ignored', async () => {
+    const r = await rawRequest(untrusting.port, Buffer.concat([proxyV2('9.9.9.9'), http]));
+    expect(r.status).toBe(200);
+    expect(origin.seen.at(-1)!.headers['x-forwarded-for']).toBe('127.0.0.1');
+  });
+
+  test('from a trusted peer the claimed address is the client', async () => {
+    const r = await rawRequest(trusting.port, Buffer.concat([proxyV2('9.9.9.9'), http]));
+    expect(r.status).toBe(200);
+    expect(origin.seen.at(-1)!.headers['x-forwarded-for']).toBe('9.9.9.9');
   });
 });
