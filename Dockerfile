@@ -4,6 +4,10 @@
 
 # ---- build stage: toolchain, dev dependencies, native addon, TypeScript ----
 FROM node:20-bookworm AS build
+# Native compression: libdeflate is linked statically (the runtime needs nothing), zstd dynamically
+# against libzstd1, which the slim runtime image already ships (dpkg depends on it).
+RUN apt-get update && apt-get install -y --no-install-recommends libdeflate-dev libzstd-dev \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json binding.gyp ./
 COPY native ./native

@@ -3,9 +3,7 @@
 // (quick mode, no file), demo (demo origin + built-in default config).
 import { fileURLToPath } from 'node:url';
 import type { Config } from './config/types.js';
-import { loadConfigFile } from './config/load.js';
-import { quickConfig } from './config/quick.js';
-import { runCheck } from './config/check.js';
+import { loadConfigIsolated, type ConfigSource } from './config/load-isolated.js';
 import { Supervisor, workerCount } from './primary/supervisor.js';
 import { startDemoOrigin } from './primary/demo-origin.js';
 
@@ -42,13 +40,11 @@ function flagValues(argv: string[], names: string[]): string[] {
   return out;
 }
 
-function loadOrExit(load: () => Config): Config {
-  try {
-    return load();
-  } catch (err) {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  }
+async function loadOrExit(source: ConfigSource): Promise<Config> {
+  const result = await loadConfigIsolated(source);
+  if (result.ok) return result.config;
+  process.stderr.write(`${result.message}\n`);
+  process.exit(1);
 }
 
 async function serve(config: Config): Promise<void> {
@@ -82,16 +78,19 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'run': {
       const file = flagValues(rest, ['-c', '--config'])[0] ?? DEFAULT_CONFIG;
-      await serve(loadOrExit(() => loadConfigFile(file)));
+      await serve(await loadOrExit({ kind: 'file', path: file }));
       return;
     }
-    case 'check':
+    case 'check': {
+      // Imported here: the running proxy's primary never loads the config libraries.
+      const { runCheck } = await import('./config/check.js');
       process.exitCode = await runCheck(rest, process.stdout, process.stderr);
       return;
+    }
     case 'proxy': {
       const from = flagValues(rest, ['--from'])[0] ?? ':8080';
       const to = flagValues(rest, ['--to']);
-      await serve(loadOrExit(() => quickConfig({ from, to })));
+      await serve(await loadOrExit({ kind: 'quick', from, to }));
       return;
     }
     case 'demo': {
@@ -102,7 +101,7 @@ async function main(argv: string[]): Promise<void> {
       });
       process.env['PORTCULLIS_DEMO_PORT'] = String(port);
       say(`demo origin on http://127.0.0.1:${port}`);
-      await serve(loadOrExit(() => loadConfigFile(DEFAULT_CONFIG)));
+      await serve(await loadOrExit({ kind: 'file', path: DEFAULT_CONFIG }));
       say('try: curl -i http://localhost:8080/');
       process.on('exit', () => origin.close());
       return;

@@ -66,7 +66,7 @@ export interface RouteConfig {
   readonly host_header: string | undefined;
   /** Index in the config file's routes list, for logs and errors. */
   readonly index: number;
-  /** WebSocket tunnel settings; undefined: the defaults (defaultWebSocketSettings in schema.ts). */
+  /** WebSocket tunnel settings; undefined: the defaults (WEBSOCKET_DEFAULTS in config/defaults.ts). */
   readonly websocket?: WebSocketSettings | undefined;
 }
 

@@ -5,7 +5,7 @@
 // that drives idle timeouts and pings of every open tunnel.
 import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
-import { defaultWebSocketSettings } from '../config/schema.js';
+import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
@@ -17,7 +17,7 @@ import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
 
-const DEFAULTS: WebSocketSettings = defaultWebSocketSettings();
+const DEFAULTS: WebSocketSettings = WEBSOCKET_DEFAULTS;
 
 /** How often idle clocks and ping schedules are checked. Bounds their precision. */
 const SWEEP_MS = 250;

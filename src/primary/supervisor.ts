@@ -30,17 +30,31 @@ export function workerCount(config: Config, env: NodeJS.ProcessEnv = process.env
   return n === 0 ? availableParallelism() : n;
 }
 
+/**
+ * V8 young-generation size per worker (PORTCULLIS_WORKER_YOUNG_MB, default 16). The proxy's
+ * garbage is short-lived, so a small nursery costs little CPU and keeps RSS per worker low
+ * (V8's own default grows it to ~48 MiB under load).
+ */
+export function workerHeapLimits(env: NodeJS.ProcessEnv = process.env): { maxYoungGenerationSizeMb?: number } {
+  const raw = env['PORTCULLIS_WORKER_YOUNG_MB'];
+  const mb = raw === undefined || raw === '' ? 16 : Number(raw);
+  if (!Number.isInteger(mb) || mb < 0) throw new Error(`PORTCULLIS_WORKER_YOUNG_MB must be a whole number of MiB, got "${raw}"`);
+  return mb === 0 ? {} : { maxYoungGenerationSizeMb: mb };
+}
+
 export class Supervisor {
   readonly #config: Config;
   readonly #slots: Slot[] = [];
   readonly #events: SupervisorEvents;
   readonly #testHooks: boolean;
   #stopping = false;
+  readonly #limits: { maxYoungGenerationSizeMb?: number };
 
   constructor(config: Config, events: SupervisorEvents, testHooks = false) {
     this.#config = config;
     this.#events = events;
     this.#testHooks = testHooks;
+    this.#limits = workerHeapLimits();
   }
 
   /** Spawns every worker; resolves when all listen, rejects on the first that cannot. */
@@ -56,7 +70,7 @@ export class Supervisor {
 
   #spawn(slot: Slot): Promise<void> {
     const boot: WorkerBoot = { id: slot.id, config: this.#config, testHooks: this.#testHooks };
-    const worker = new Worker(WORKER_URL, { workerData: boot });
+    const worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: this.#limits });
     slot.worker = worker;
     slot.startedAt = Date.now();
     return new Promise<void>((resolve, reject) => {

@@ -112,7 +112,7 @@ export class UpstreamConnection implements ResponseParserHandler {
     if (left !== null && this.#user !== null) {
       this.#parse(left);
     }
-    if (!this.#paused && this.state === ConnState.Busy) this.socket.resume();
+    if (!this.#paused && this.state !== ConnState.Closed) this.socket.resume();
   }
 
   /** Drops the connection (client gone mid-exchange, body limit, timeout). */
@@ -184,7 +184,9 @@ export class UpstreamConnection implements ResponseParserHandler {
       this.destroy();
     } else {
       this.state = ConnState.Idle;
-      if (this.socket.isPaused()) this.socket.resume();
+      // Reading may have been stopped by an onread `false` (isPaused() does not report
+      // that); an idle socket must read again to see the upstream's FIN.
+      this.socket.resume();
     }
     if (user) user.onResponseEnd();
     if (this.state === ConnState.Idle) this.#owner.onReusable(this);

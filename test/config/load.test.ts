@@ -32,6 +32,7 @@ describe('defaults', () => {
       access_log: { enabled: true, output: 'stdout' },
       log_level: 'info',
       via: '1.1 portcullis',
+      compression: expect.objectContaining({ enabled: false, encodings: ['zstd', 'br', 'gzip'], min_bytes: 1024, gzip_level: 5, brotli_quality: 4, zstd_level: 3, sync_max_bytes: 65536 }),
     });
   });
 

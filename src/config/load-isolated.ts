@@ -1,0 +1,23 @@
+// Loads and validates a config in a short-lived worker thread, so the long-running
+// primary never keeps the parser and schema libraries (yaml, zod: ~16 MiB) in memory.
+// The result crosses as a structured clone of the plain Config object.
+import { Worker } from 'node:worker_threads';
+import type { Config } from './types.js';
+
+export type ConfigSource =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'quick'; readonly from: string; readonly to: readonly string[] };
+
+export type LoadResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly message: string };
+
+const TASK_URL = new URL('./load-task.js', import.meta.url);
+
+export function loadConfigIsolated(source: ConfigSource, env: NodeJS.ProcessEnv = process.env): Promise<LoadResult> {
+  return new Promise((resolve) => {
+    const worker = new Worker(TASK_URL, { workerData: { source, env: { ...env } } });
+    let result: LoadResult | null = null;
+    worker.once('message', (r: LoadResult) => { result = r; });
+    worker.once('error', (err) => { result = { ok: false, message: err.stack ?? err.message }; });
+    worker.once('exit', (code) => resolve(result ?? { ok: false, message: `config loader exited with code ${code}` }));
+  });
+}

@@ -1,0 +1,18 @@
+// Worker entry for load-isolated.ts: load, validate, post the Config or the error text.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { ConfigSource, LoadResult } from './load-isolated.js';
+import { loadConfigFile } from './load.js';
+import { quickConfig } from './quick.js';
+
+const { source, env } = workerData as { source: ConfigSource; env: NodeJS.ProcessEnv };
+
+let result: LoadResult;
+try {
+  const config = source.kind === 'file'
+    ? loadConfigFile(source.path, env)
+    : quickConfig({ from: source.from, to: [...source.to] }, env);
+  result = { ok: true, config };
+} catch (err) {
+  result = { ok: false, message: err instanceof Error ? err.message : String(err) };
+}
+parentPort!.postMessage(result);
