@@ -112,7 +112,8 @@ export class UpstreamConnection implements ResponseParserHandler {
     if (left !== null && this.#user !== null) {
       this.#parse(left);
     }
-    if (!this.#paused && this.state !== ConnState.Closed) this.socket.resume();
+    // #parse may have ended the message (state Idle) or dropped the socket (Closed).
+    if (!this.#paused && (this.state as ConnState) !== ConnState.Closed) this.socket.resume();
   }
 
   /** Drops the connection (client gone mid-exchange, body limit, timeout). */
