@@ -15,11 +15,26 @@ import { streamClosed, streamOpened } from '../observe/counters.js';
 
 const enum Mode { Head, Length, Stream, NoBody, Done }
 
+/**
+ * uWS ends a chunked head only with the first body bytes, so an event stream's client would
+ * not see the response (EventSource `open`) until the first event. An SSE comment line is
+ * a no-op for every SSE client (WHATWG HTML §9.2.6: lines starting with ':' are ignored),
+ * so event streams get one at once to carry the head out.
+ */
+const SSE_HEAD_FLUSH = Buffer.from(':\n\n');
+
 /** uWS LoopData::CORK_BUFFER_SIZE. */
 const CORK_BUFFER_BYTES = 16 * 1024;
 /** Room kept for what uWS adds around our bytes: Date, framing headers, chunk size lines. */
 const CORK_MARGIN = 256;
 const PIECE_BYTES = CORK_BUFFER_BYTES - CORK_MARGIN;
+
+function isEventStream(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === 'content-type') return headers[i + 1]!.toLowerCase().startsWith('text/event-stream');
+  }
+  return false;
+}
 
 export class UwsDownstream implements Downstream {
   done = false;
@@ -84,6 +99,7 @@ export class UwsDownstream implements Downstream {
       this.#mode = Mode.Stream;
       this.#streaming = true;
       streamOpened();
+      if (isEventStream(headers)) this.writeBody(SSE_HEAD_FLUSH);
     }
   }
 

@@ -70,6 +70,14 @@ function stream(path: string): Promise<{ status: number; headers: http.IncomingH
 }
 
 describe('server-sent events', () => {
+  test('the response head reaches the client at once, before the first event', async () => {
+    const r = await stream('/events?tag=head&gaps=600');
+    expect(r.status).toBe(200);
+    // The head (EventSource "open") must not wait for the first event 600 ms later.
+    expect(sentAt.get('head-0')! - r.headAt).toBeGreaterThan(400);
+    expect(r.events.map((e) => e.id)).toEqual(['head-0']);
+  });
+
   test('the first event is delivered within 100 ms of being sent', async () => {
     const r = await stream('/events?tag=first&gaps=300');
     expect(r.status).toBe(200);
