@@ -10,5 +10,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     fileParallelism: true,
     maxWorkers: 2,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
