@@ -162,9 +162,11 @@ export class UwsDownstream implements Downstream {
     if (done) { this.#finished = true; this.#ok = true; return; }
     this.#ok = ok;
     if (ok) return;
-    // uWS did not keep the unsent part: keep a copy and resend it from onWritable.
-    this.#pending = Buffer.from(chunk);
-    this.#pendingOffset = offset;
+    // uWS did not keep the unsent part: keep a copy of just that part (the read buffer it
+    // points into is reused) and resend it from onWritable.
+    const sent = res.getWriteOffset() - offset;
+    this.#pending = Buffer.from(chunk.subarray(sent));
+    this.#pendingOffset = offset + sent;
     this.#hookWritable();
   }
 

