@@ -10,6 +10,7 @@
 // with table-driven byte loops inside that bounded region (no regex, no per-byte strings) and each name and
 // value becomes one latin1 string. Body bytes are never copied: onBody gets views of the input Buffer.
 
+import { isUtf8 } from 'node:buffer';
 import { ProxyError } from '../errors.js';
 import { FIELD_VALUE, HEX, LOWER_TOKEN, TOKEN } from './chars.js';
 
@@ -88,6 +89,7 @@ const CLOSE_TOKENS: readonly string[] = Object.freeze(['close']);
 /** Node exposes these fast, undocumented slicers on Buffer; they skip toString()'s encoding dispatch. */
 interface Latin1Buffer extends Buffer {
   latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
 }
 
 /**
@@ -473,11 +475,13 @@ export class ResponseParser {
       while ((c = buf[p]!) === SP || c === HTAB) p++;
       const vs = p;
       let vh = 0;
+      let high = 0;
       while (c !== CR) {
         if (FIELD_VALUE[c] === 0) {
           return this.#failHead(c === LF ? 'bare LF in response head' : 'invalid header value');
         }
         vh = (Math.imul(vh, 31) + c) | 0;
+        high |= c;
         c = buf[++p]!;
       }
       if (buf[p + 1] !== LF) return this.#failHead('bare CR in response head');
@@ -486,7 +490,12 @@ export class ResponseParser {
       p += 2;
       const name = internName(buf, ns, ne, h);
       // The hash covers trailing OWS too; harmless, it only picks the slot.
-      const value = ve - vs <= MAX_CACHED_VALUE ? internValue(buf, vs, ve, vh) : buf.latin1Slice(vs, ve);
+      // obs-text (bytes >= 0x80): the front end writes strings as UTF-8, so a value that is
+      // valid UTF-8 is decoded as such and leaves byte for byte; other bytes become latin1
+      // characters (re-encoded, never dropped). ASCII, the common case, skips the check.
+      const value = high >= 0x80
+        ? (isUtf8(buf.subarray(vs, ve)) ? buf.utf8Slice(vs, ve) : buf.latin1Slice(vs, ve))
+        : ve - vs <= MAX_CACHED_VALUE ? internValue(buf, vs, ve, vh) : buf.latin1Slice(vs, ve);
       headers.push(name, value);
 
       switch (ne - ns) {

@@ -94,7 +94,9 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.#idleMs = idleMs;
     this.deadline = Date.now() + responseHeaderMs;
     this.#parser.reset(noResponseBody);
-    this.socket.write(head, 'latin1');
+    // uWS hands us header values decoded as UTF-8; writing UTF-8 gives the client's bytes
+    // back exactly (an obs-text value that was valid UTF-8 passes byte for byte).
+    this.socket.write(head, 'utf8');
   }
 
   /** Writes request body bytes; false when the socket buffer is full (wait for onUpstreamDrain). */

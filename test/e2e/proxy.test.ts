@@ -34,6 +34,12 @@ beforeAll(async () => {
       res.end(req.method === 'HEAD' ? undefined : 'hello');
       return;
     }
+    if (req.url === '/utf8') {
+      // Raw UTF-8 bytes in a header value (obs-text), as many apps send filenames.
+      res.setHeader('content-disposition', Buffer.from('attachment; filename="résumé.pdf"').toString('latin1'));
+      res.end(JSON.stringify({ name: Buffer.from(String(req.headers['x-name']), 'latin1').toString('hex') }));
+      return;
+    }
     if (req.url === '/hop') {
       res.writeHead(200, { connection: 'x-secret, keep-alive', 'x-secret': 'leak', 'keep-alive': 'timeout=5', 'proxy-authenticate': 'Basic', 'x-kept': 'yes', 'content-length': '2' });
       res.end('ok');
@@ -155,6 +161,19 @@ describe('headers', () => {
     expect(r2.headers.via).toBe('1.1 portcullis');
     expect(r2.rawHeaders.filter((h) => h.toLowerCase() === 'date')).toHaveLength(1);
     expect(r2.rawHeaders.filter((h) => h.toLowerCase() === 'content-length')).toHaveLength(1);
+  });
+
+  test('non-ASCII (UTF-8) header bytes pass byte for byte both ways', async () => {
+    const r = await rawRequest(proxy.port, Buffer.concat([
+      Buffer.from('GET /v1/utf8 HTTP/1.1\r\nHost: api.example.com\r\nX-Name: '),
+      Buffer.from('café-crème ok'),
+      Buffer.from('\r\nConnection: close\r\n\r\n'),
+    ]));
+    expect(r.status).toBe(200);
+    const raw = Buffer.from(r.data, 'latin1');
+    expect(raw.includes(Buffer.from('filename="résumé.pdf"'))).toBe(true);
+    const body = JSON.parse(r.data.split('\r\n\r\n')[1]!) as { name: string };
+    expect(body.name).toBe(Buffer.from('café-crème ok').toString('hex'));
   });
 
   test('X-Request-Id is generated, or propagated when valid', async () => {
