@@ -13,6 +13,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ProxyError } from '../errors.js';
 import { FIELD_VALUE, HEX, LOWER_TOKEN, TOKEN } from './chars.js';
+import { equalsLower, keepAliveTimeout, parseLengthList } from './field-scan.js';
 
 export type BodyKind = 'none' | 'length' | 'chunked' | 'close';
 
@@ -58,8 +59,6 @@ const HTAB = 0x09;
 const COLON = 0x3a;
 const SEMI = 0x3b;
 const COMMA = 0x2c;
-const EQUALS = 0x3d;
-const DQUOTE = 0x22;
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 
 const S_HEAD = 0;
@@ -658,43 +657,6 @@ function internValue(buf: Latin1Buffer, vs: number, ve: number, h: number): stri
   return value;
 }
 
-/**
- * Content-Length value in buf[s, e): 1*DIGIT, or a list of identical values (`5, 5`, RFC 9110 §8.6 allows a
- * recipient to accept it). Returns the length, -1 if invalid, -2 if the list has differing values.
- */
-function parseLengthList(buf: Buffer, s: number, e: number): number {
-  let result = -1;
-  let p = s;
-  for (;;) {
-    let n = 0;
-    const ds = p;
-    let c = 0;
-    while (p < e && (c = buf[p]! - 0x30) >= 0 && c <= 9) {
-      n = n * 10 + c;
-      p++;
-    }
-    if (p === ds || n > MAX_SAFE) return -1;
-    if (result !== -1 && result !== n) return -2;
-    result = n;
-    if (p === e) return result;
-    while (p < e && ((c = buf[p]!) === SP || c === HTAB)) p++;
-    if (p === e || buf[p] !== COMMA) return -1;
-    p++;
-    while (p < e && ((c = buf[p]!) === SP || c === HTAB)) p++;
-  }
-}
-
-/** buf[s, e) equals the lowercase ASCII literal `lit`, ignoring the case of letters. */
-function equalsLower(buf: Buffer, s: number, e: number, lit: string): boolean {
-  if (e - s !== lit.length) return false;
-  for (let k = 0; k < lit.length; k++) {
-    const c = buf[s + k]!;
-    const l = lit.charCodeAt(k);
-    if (c !== l && !((c | 0x20) === l && l >= 0x61 && l <= 0x7a)) return false;
-  }
-  return true;
-}
-
 /** Connection = #connection-option (RFC 9110 §7.6.1). Returns lowercased tokens, or null if one is not a token. */
 function connectionTokensOf(buf: Buffer, s: number, e: number, value: string): readonly string[] | null {
   if (equalsLower(buf, s, e, 'keep-alive')) return KEEP_ALIVE_TOKENS;
@@ -716,38 +678,3 @@ function connectionTokensOf(buf: Buffer, s: number, e: number, value: string): r
   return out;
 }
 
-/** `Keep-Alive: timeout=5, max=100` → 5000 (RFC 2068 §19.7.1.1 syntax). -1 when absent or invalid. */
-function keepAliveTimeout(buf: Buffer, s: number, e: number): number {
-  let p = s;
-  while (p < e) {
-    let c = buf[p]!;
-    if (c === COMMA || c === SP || c === HTAB) {
-      p++;
-      continue;
-    }
-    const ns = p;
-    while (p < e && TOKEN[(c = buf[p]!)] !== 0) p++;
-    const isTimeout = equalsLower(buf, ns, p, 'timeout');
-    while (p < e && ((c = buf[p]!) === SP || c === HTAB)) p++;
-    if (p < e && c === EQUALS) {
-      p++;
-      while (p < e && ((c = buf[p]!) === SP || c === HTAB)) p++;
-      const quoted = p < e && buf[p] === DQUOTE;
-      if (quoted) p++;
-      const ds = p;
-      let n = 0;
-      while (p < e && (c = buf[p]! - 0x30) >= 0 && c <= 9) {
-        n = n * 10 + c;
-        p++;
-      }
-      if (isTimeout) return p > ds && n <= 2_147_483 ? n * 1000 : -1;
-      // Skip the rest of this parameter's value.
-      while (p < e && buf[p] !== COMMA) p++;
-    } else if (isTimeout) {
-      return -1;
-    } else {
-      while (p < e && buf[p] !== COMMA) p++;
-    }
-  }
-  return -1;
-}

@@ -2,6 +2,7 @@
 // Used when the addon is missing or PORTCULLIS_NATIVE=0; test/native/parity.test.ts runs one suite on both.
 import zlib from 'node:zlib';
 import { FIELD_VALUE, LOWER_TOKEN } from '../http/chars.js';
+import { equalsLower, isOws, keepAliveTimeout, parseLengthList } from '../http/field-scan.js';
 import {
   F_CHUNKED, F_CONN_CLOSE, F_CONN_KEEPALIVE, F_CONN_OTHER, F_HAS_CL, F_HTTP10, F_TE, OUT_CL_HI, OUT_CL_LO, OUT_COUNT,
   OUT_ERROR, OUT_FLAGS, OUT_HEADERS, OUT_KEEPALIVE_MS, OUT_REASON_END, OUT_REASON_START, OUT_STATUS,
@@ -10,12 +11,8 @@ import {
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
-const HTAB = 0x09;
 const COLON = 0x3a;
 const COMMA = 0x2c;
-const EQUALS = 0x3d;
-const DQUOTE = 0x22;
-const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 
 const E_STATUS_LINE = 1, E_VERSION = 2, E_STATUS_CODE = 3, E_REASON = 4, E_CR_STATUS = 5, E_OBS_FOLD = 6,
@@ -27,46 +24,10 @@ function fail(out: Int32Array, code: number): -1 {
   return -1;
 }
 
-function isOws(c: number): boolean {
-  return c === SP || c === HTAB;
-}
-
-function eqLower(b: Uint8Array, s: number, e: number, lit: string): boolean {
-  if (e - s !== lit.length) return false;
-  for (let k = 0; k < lit.length; k++) {
-    const c = b[s + k]!;
-    const l = lit.charCodeAt(k);
-    if (c !== l && !((c | 0x20) === l && l >= 0x61 && l <= 0x7a)) return false;
-  }
-  return true;
-}
-
-function lengthList(b: Uint8Array, s: number, e: number): number {
-  let result = -1;
-  let p = s;
-  for (;;) {
-    let n = 0;
-    const ds = p;
-    let c = 0;
-    while (p < e && (c = b[p]! - 0x30) >= 0 && c <= 9) {
-      if (n <= MAX_SAFE) n = n * 10 + c;
-      p++;
-    }
-    if (p === ds || n > MAX_SAFE) return -1;
-    if (result !== -1 && result !== n) return -2;
-    result = n;
-    if (p === e) return result;
-    while (p < e && isOws(b[p]!)) p++;
-    if (p === e || b[p] !== COMMA) return -1;
-    p++;
-    while (p < e && isOws(b[p]!)) p++;
-  }
-}
-
 /** Returns the new flags, or -1 when an element is not a token. */
 function connectionTokens(b: Uint8Array, s: number, e: number, flags: number): number {
-  if (eqLower(b, s, e, 'keep-alive')) return flags | F_CONN_KEEPALIVE;
-  if (eqLower(b, s, e, 'close')) return flags | F_CONN_CLOSE;
+  if (equalsLower(b, s, e, 'keep-alive')) return flags | F_CONN_KEEPALIVE;
+  if (equalsLower(b, s, e, 'close')) return flags | F_CONN_CLOSE;
   let p = s;
   let any = false;
   while (p < e) {
@@ -76,43 +37,14 @@ function connectionTokens(b: Uint8Array, s: number, e: number, flags: number): n
     while (p < e && LOWER_TOKEN[(c = b[p]!)] !== 0) p++;
     if (p === ts) return -1;
     if (p < e && c !== COMMA && !isOws(c)) return -1;
-    if (eqLower(b, ts, p, 'close')) flags |= F_CONN_CLOSE;
-    else if (eqLower(b, ts, p, 'keep-alive')) flags |= F_CONN_KEEPALIVE;
+    if (equalsLower(b, ts, p, 'close')) flags |= F_CONN_CLOSE;
+    else if (equalsLower(b, ts, p, 'keep-alive')) flags |= F_CONN_KEEPALIVE;
     else flags |= F_CONN_OTHER;
     any = true;
   }
   return any ? flags : flags | F_CONN_OTHER;
 }
 
-function keepAliveTimeout(b: Uint8Array, s: number, e: number): number {
-  let p = s;
-  while (p < e) {
-    let c = b[p]!;
-    if (c === COMMA || isOws(c)) { p++; continue; }
-    const ns = p;
-    while (p < e && LOWER_TOKEN[(c = b[p]!)] !== 0) p++;
-    const isTimeout = eqLower(b, ns, p, 'timeout');
-    while (p < e && isOws((c = b[p]!))) p++;
-    if (p < e && c === EQUALS) {
-      p++;
-      while (p < e && isOws(b[p]!)) p++;
-      if (p < e && b[p] === DQUOTE) p++;
-      const ds = p;
-      let n = 0;
-      while (p < e && (c = b[p]! - 0x30) >= 0 && c <= 9) {
-        if (n <= 2147483647) n = n * 10 + c;
-        p++;
-      }
-      if (isTimeout) return p > ds && n <= 2_147_483 ? n * 1000 : -1;
-      while (p < e && b[p] !== COMMA) p++;
-    } else if (isTimeout) {
-      return -1;
-    } else {
-      while (p < e && b[p] !== COMMA) p++;
-    }
-  }
-  return -1;
-}
 
 function hasBareLf(b: Uint8Array, i: number, end: number, prev: number): boolean {
   for (let j = i; j < end; j++) if (b[j] === LF && (j > i ? b[j - 1]! : prev) !== CR) return true;
@@ -211,27 +143,27 @@ export function scanHead(b: Uint8Array, start: number, end: number, max: number,
     count++;
     switch (ne - ns) {
       case 14:
-        if (eqLower(b, ns, ne, 'content-length')) {
-          const n = lengthList(b, vs, ve);
+        if (equalsLower(b, ns, ne, 'content-length')) {
+          const n = parseLengthList(b, vs, ve);
           if (n < 0) return fail(out, n === -2 ? E_CL_CONFLICT : E_CL_INVALID);
           if (contentLength !== -1 && contentLength !== n) return fail(out, E_CL_CONFLICT);
           contentLength = n;
         }
         break;
       case 17:
-        if (eqLower(b, ns, ne, 'transfer-encoding')) {
+        if (equalsLower(b, ns, ne, 'transfer-encoding')) {
           if ((flags & F_TE) !== 0) return fail(out, E_TE_REPEATED);
           flags |= F_TE;
-          if (!eqLower(b, vs, ve, 'chunked')) return fail(out, E_TE_UNSUPPORTED);
+          if (!equalsLower(b, vs, ve, 'chunked')) return fail(out, E_TE_UNSUPPORTED);
           flags |= F_CHUNKED;
         }
         break;
       case 10:
-        if (eqLower(b, ns, ne, 'connection')) {
+        if (equalsLower(b, ns, ne, 'connection')) {
           const f = connectionTokens(b, vs, ve, flags);
           if (f < 0) return fail(out, E_CONNECTION);
           flags = f;
-        } else if (eqLower(b, ns, ne, 'keep-alive')) {
+        } else if (equalsLower(b, ns, ne, 'keep-alive')) {
           const ms = keepAliveTimeout(b, vs, ve);
           if (ms >= 0) keepAliveMs = ms;
         }
