@@ -70,6 +70,22 @@ describe('workers', () => {
   });
 });
 
+describe('start-up failures', () => {
+  test('a port already taken by another program: exit 1 with the address named', async () => {
+    const net = await import('node:net');
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as import('node:net').AddressInfo).port;
+    try {
+      const r = await runCli(['proxy', '--from', `127.0.0.1:${port}`, '--to', origin.url]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`127.0.0.1:${port}`);
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
 describe('quick mode', () => {
   test('portcullis proxy --from --to serves without a config file', async () => {
     const proxy = await startProxy(null, { args: (port) => ['proxy', '--from', `127.0.0.1:${port}`, '--to', origin.url] });
