@@ -6,7 +6,8 @@
 //                                                 worker thread (libdeflate / zstd / brotli), send with a length
 //                                    └─ Streamed  unknown or larger length: gzip/br on node:zlib's async mode
 //                                                 (libuv pool, off the worker thread), flushed per upstream
-//                                                 chunk; zstd through the native ZstdStream (µs per chunk)
+//                                                 chunk. zstd is offered for one-shot bodies only: Node 20
+//                                                 has no async zstd, and large bodies stay off this thread.
 //
 // Not compressed: HEAD/204/304/206, Content-Encoding already set, Content-Range, Cache-Control: no-transform,
 // text/event-stream, media types outside `types`, Content-Length below min_bytes.
@@ -15,7 +16,7 @@ import type { CompressionConfig } from '../config/types.js';
 import type { Downstream } from '../downstream/contract.js';
 import type { Exchange } from '../exchange.js';
 import type { ResponseHead } from '../http/response-parser.js';
-import { native, type ZstdStream } from '../native/index.js';
+import { native } from '../native/index.js';
 
 export type Encoding = 'zstd' | 'br' | 'gzip';
 
@@ -87,8 +88,11 @@ interface Compiled {
   readonly exact: ReadonlySet<string>;
   readonly prefixes: readonly string[];
   readonly suffixes: readonly string[];
+  /** Offered for streamed bodies: those with an off-thread (async) compressor. */
+  readonly streamOffered: readonly Encoding[];
   /** Accept-Encoding value → choice. Browsers send a handful of distinct values: cached, bounded. */
   readonly choices: Map<string, Encoding | null>;
+  readonly streamChoices: Map<string, Encoding | null>;
   readonly brotliOptions: zlib.BrotliOptions;
   readonly gzipOptions: zlib.ZlibOptions;
 }
@@ -115,10 +119,12 @@ function compile(config: CompressionConfig): Compiled {
   c = {
     config,
     offered: config.encodings.filter((e) => can.includes(e)),
+    streamOffered: config.encodings.filter((e) => can.includes(e) && e !== 'zstd'),
     exact,
     prefixes,
     suffixes,
     choices: new Map(),
+    streamChoices: new Map(),
     brotliOptions: {
       params: {
         [zlib.constants.BROTLI_PARAM_QUALITY]: config.brotli_quality,
@@ -132,14 +138,20 @@ function compile(config: CompressionConfig): Compiled {
   return c;
 }
 
-function choose(c: Compiled, accept: string | undefined): Encoding | null {
+function choose(c: Compiled, accept: string | undefined, streamed: boolean): Encoding | null {
   if (accept === undefined) return null;
-  let enc = c.choices.get(accept);
+  const cache = streamed ? c.streamChoices : c.choices;
+  let enc = cache.get(accept);
   if (enc !== undefined) return enc;
-  enc = negotiate(accept, c.offered);
-  if (c.choices.size >= 256) c.choices.clear();
-  c.choices.set(accept, enc);
+  enc = negotiate(accept, streamed ? c.streamOffered : c.offered);
+  if (cache.size >= 256) cache.clear();
+  cache.set(accept, enc);
   return enc;
+}
+
+/** Bodies compressed in one go on the worker thread; the rest stream through an async compressor. */
+function isOneShot(head: ResponseHead, config: CompressionConfig): boolean {
+  return head.bodyKind === 'length' && head.contentLength <= config.sync_max_bytes;
 }
 
 /** Media type of a Content-Type value, lowercased, without parameters. */
@@ -200,7 +212,7 @@ export function selectEncoding(ex: Exchange, head: ResponseHead, headers: string
   const c = compile(config);
   if (c.offered.length === 0) return null;
   if (vary !== -2) headers.push('vary', 'Accept-Encoding');
-  const enc = choose(c, ex.headerList('accept-encoding'));
+  const enc = choose(c, ex.headerList('accept-encoding'), !isOneShot(head, config));
   if (enc === null) return null;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
@@ -225,11 +237,9 @@ export function openCompression(ex: Exchange, head: ResponseHead, headers: strin
   const enc = selectEncoding(ex, head, headers, config);
   if (enc === null) return null;
   const c = compile(config);
-  if (head.bodyKind === 'length' && head.contentLength <= config.sync_max_bytes) {
-    return new OneShot(enc, c, sink.ds, head, headers);
-  }
+  if (isOneShot(head, config)) return new OneShot(enc, c, sink.ds, head, headers);
   sink.ds.writeHead(head.statusCode, head.reason, headers, -1, false);
-  return enc === 'zstd' ? new ZstdStreamed(c, sink.ds) : new ZlibStreamed(enc, c, sink);
+  return new ZlibStreamed(enc as 'br' | 'gzip', c, sink);
 }
 
 // ---- one-shot codecs -------------------------------------------------------------------------------------
@@ -399,45 +409,5 @@ class ZlibStreamed implements ResponseCompression {
     this.#destroyed = true;
     this.#ended = null;
     this.#z.destroy();
-  }
-}
-
-/** zstd through the native streaming context: a flush per upstream chunk, synchronous (zstd -3 is ~1 µs/KiB). */
-class ZstdStreamed implements ResponseCompression {
-  readonly encoding: Encoding = 'zstd';
-  readonly #ds: Downstream;
-  #z: ZstdStream | null;
-
-  constructor(c: Compiled, ds: Downstream) {
-    this.#ds = ds;
-    this.#z = new native.ZstdStream!(c.config.zstd_level);
-  }
-
-  push(chunk: Buffer): boolean {
-    const z = this.#z;
-    if (z === null || chunk.length === 0) return true;
-    const out = z.push(chunk, false);
-    if (out === null) {
-      this.destroy();
-      this.#ds.close();
-      return true;
-    }
-    return out.length === 0 ? true : this.#ds.writeBody(out);
-  }
-
-  end(done: () => void): void {
-    const z = this.#z;
-    this.#z = null;
-    const out = z === null ? null : z.push(Buffer.alloc(0), true);
-    if (out === null) this.#ds.close();
-    else {
-      if (out.length > 0) this.#ds.writeBody(out);
-      this.#ds.end();
-    }
-    done();
-  }
-
-  destroy(): void {
-    this.#z = null;
   }
 }

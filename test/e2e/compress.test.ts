@@ -100,11 +100,24 @@ describe.each(codings)('%s round trip', (coding) => {
   ])('%s decompresses to the origin bytes', async (path, expected) => {
     const r = await request(proxy.port, { path, headers: { 'accept-encoding': coding } });
     expect(r.status).toBe(200);
+    if (coding === 'zstd' && path !== '/small') {
+      // zstd is for one-shot bodies only (no off-thread zstd in Node 20): streamed bodies
+      // go out identity to a client that accepts nothing else.
+      expect(r.headers['content-encoding']).toBeUndefined();
+      expect(r.body.toString()).toBe(expected);
+      return;
+    }
     expect(r.headers['content-encoding']).toBe(coding);
     expect(r.headers['vary']).toMatch(/accept-encoding/i);
     expect(r.body.length).toBeLessThan(expected.length / 2);
     expect(decode(coding, r.body).toString()).toBe(expected);
   });
+});
+
+test('a streamed body prefers an off-thread coding over zstd', async () => {
+  const r = await request(proxy.port, { path: '/large', headers: { 'accept-encoding': 'zstd, br;q=0.9, gzip;q=0.8' } });
+  expect(r.headers['content-encoding']).toBe('br');
+  expect(decode('br', r.body).toString()).toBe(LARGE);
 });
 
 test('one-shot response: Content-Length of the compressed body, weak ETag, no Accept-Ranges', async () => {

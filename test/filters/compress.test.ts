@@ -65,6 +65,8 @@ function exchange(method: string, accept: string | undefined): Exchange {
 
 describe('selectEncoding', () => {
   const best = available()[0]!;
+  /** Streamed bodies never get zstd (no off-thread zstd in Node 20). */
+  const bestStreamed = available().filter((e) => e !== 'zstd')[0]!;
   test.each<[string, string, number, string[], number, Encoding | null]>([
     ['plain 200 JSON', 'GET', 200, ['content-type', 'application/json'], 4096, best],
     ['404 HTML is compressed too', 'GET', 404, ['content-type', 'text/html'], 4096, best],
@@ -75,7 +77,7 @@ describe('selectEncoding', () => {
     ['no-transform', 'GET', 200, ['content-type', 'text/plain', 'cache-control', 'max-age=60, No-Transform'], 4096, null],
     ['SSE', 'GET', 200, ['content-type', 'text/event-stream'], -1, null],
     ['below min_bytes', 'GET', 200, ['content-type', 'text/plain'], 100, null],
-    ['unknown length', 'GET', 200, ['content-type', 'text/plain'], -1, best],
+    ['unknown length', 'GET', 200, ['content-type', 'text/plain'], -1, bestStreamed],
     ['no content type', 'GET', 200, [], 4096, null],
   ])('%s', (_name, method, status, headers, length, expected) => {
     const list = [...headers];
