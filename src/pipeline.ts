@@ -92,7 +92,8 @@ function reject(ex: Exchange, ds: Downstream, err: ProxyError, done: ExchangeDon
   ex.error = err;
   ex.status = err.status;
   // A refused body is not read: close so its bytes are never parsed as a next request.
-  const hasBody = ex.header('content-length') !== undefined || ex.header('transfer-encoding') !== undefined;
+  const length = ex.header('content-length');
+  const hasBody = (length !== undefined && length !== '0') || ex.header('transfer-encoding') !== undefined;
   respondError(ds, err, ex.requestId, hasBody || err.status === 400);
   done(ex);
 }
