@@ -56,6 +56,8 @@ export class UwsDownstream implements Downstream {
   #chunk: Buffer | null = null;
   #ok = true;
   #finished = false;
+  /** The request body is paused (res.pause()) and not resumed yet. */
+  #bodyPaused = false;
   /** Counted in observe/counters while a length-less (streaming) response is open. */
   #streaming = false;
   readonly #lengthSession = (): void => this.#writeLength();
@@ -123,6 +125,7 @@ export class UwsDownstream implements Downstream {
         return false;
       }
       this.#chunk = chunk;
+      if (this.#bodyPaused && this.#res.getWriteOffset() + chunk.length >= this.#length) this.resumeBody();
       // tryEnd's writes are "optional": on overflow uWS reports them unwritten instead of
       // losing them, so one session per read is safe here.
       if (this.#headers !== null && this.#headBytes > PIECE_BYTES / 2) this.#res.cork(() => this.#sendHead());
@@ -184,6 +187,7 @@ export class UwsDownstream implements Downstream {
     if (this.done) return true;
     const pending = this.#pending;
     if (pending !== null) {
+      if (this.#bodyPaused && this.#pendingOffset + pending.length >= this.#length) this.resumeBody();
       let result: [boolean, boolean] = [false, false];
       this.#res.cork(() => { result = this.#res.tryEnd(pending.subarray(offset - this.#pendingOffset), this.#length); });
       if (result[1]) { this.#pending = null; this.#finish(); return true; }
@@ -203,6 +207,7 @@ export class UwsDownstream implements Downstream {
       this.close();
       return;
     }
+    this.resumeBody();
     this.#res.cork(this.#endSession);
     this.#finish();
   }
@@ -217,6 +222,7 @@ export class UwsDownstream implements Downstream {
   respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean): void {
     if (this.done) return;
     const res = this.#res;
+    this.resumeBody();
     res.cork(() => {
       res.writeStatus(statusLine(status, reason));
       for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
@@ -236,11 +242,22 @@ export class UwsDownstream implements Downstream {
   }
 
   pauseBody(): void {
-    if (!this.done) this.#res.pause();
+    if (this.done || this.#bodyPaused) return;
+    this.#bodyPaused = true;
+    this.#res.pause();
   }
 
+  /**
+   * A no-op unless paused: uWS v20.30 res.resume() on a never-paused response leaves the
+   * connection unable to serve its next request. Also called before anything that can
+   * complete the response: one must not complete with the body paused (uWS would never read
+   * the rest, the client's upload stalls and its connection is lost, and a finished response
+   * cannot be touched any more). Resumed, uWS reads and drops the rest.
+   */
   resumeBody(): void {
-    if (!this.done) this.#res.resume();
+    if (this.done || !this.#bodyPaused) return;
+    this.#bodyPaused = false;
+    this.#res.resume();
   }
 
   onAbort(cb: () => void): void {

@@ -89,11 +89,15 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     this.#headSent = true;
     conn.send(this, this.#requestHead, this.#ex.head.method === 'HEAD', this.#rt.config.timeouts.response_header, this.#rt.config.timeouts.idle);
     const queue = this.#queue;
+    let ok = true;
     if (queue !== null) {
       this.#queue = null;
-      for (const chunk of queue) this.#sendBody(chunk);
-      this.#ds.resumeBody();
+      for (const chunk of queue) ok = this.#sendBody(chunk) && ok;
     }
+    // Reading stopped while no connection was ready, also on the empty first chunk uWS hands
+    // over for a Content-Length head that came without body bytes (queue still null then).
+    // A full socket buffer leaves the resume to onUpstreamDrain.
+    if (ok) this.#ds.resumeBody();
     if (this.#bodyComplete && this.#chunked) conn.writeBody(CHUNK_END);
   }
 
