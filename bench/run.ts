@@ -57,6 +57,7 @@ async function measure(s: Settings, c: LoadCase, t: Target): Promise<Measure> {
     pipelining: s.pipelining,
     cpus: s.loadCpus,
     wrkThreads: s.wrkThreads,
+    rate: c.rate,
   };
   if (s.warmup > 0) await runLoad({ ...spec, seconds: s.warmup });
   const proxyCores = parseCpuList(s.proxyCpus);

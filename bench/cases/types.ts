@@ -9,6 +9,8 @@ export interface LoadCase {
   readonly bodyBytes: number;
   /** Overrides CONNECTIONS. */
   readonly connections?: number;
+  /** Fixed total request rate (req/s) instead of as fast as possible; autocannon only. */
+  readonly rate?: number;
 }
 
 export interface IdleCase {

@@ -9,6 +9,7 @@ interface Args {
   connections: number;
   pipelining: number;
   duration: number;
+  rate?: number;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
@@ -36,6 +37,7 @@ const instance = autocannon(
     pipelining: args.pipelining,
     duration: args.duration,
     timeout: 10,
+    ...(args.rate ? { overallRate: args.rate } : {}),
   },
   (err, r) => {
     if (err) {

@@ -16,6 +16,8 @@ export interface LoadSpec {
   readonly seconds: number;
   readonly cpus: string;
   readonly wrkThreads: number;
+  /** Fixed total req/s (autocannon `overallRate`); undefined: as fast as possible. */
+  readonly rate?: number | undefined;
 }
 
 export interface LoadResult {
@@ -39,7 +41,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const url = `http://${spec.host}:${spec.port}${spec.path}`;
   // generous bound: tool start-up, 1000-connection ramp, the 10 s request timeout
   const timeoutMs = spec.seconds * 1000 + 30_000;
-  if (spec.tool === 'wrk') {
+  if (spec.tool === 'wrk' && spec.rate === undefined) {
     if (spec.pipelining !== 1) throw new Error('BENCH_TOOL=wrk supports PIPELINING=1 only');
     const threads = Math.min(spec.wrkThreads, spec.connections);
     const r = await run({
@@ -51,7 +53,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
     return parseWrk(r.stdout);
   }
-  const args = JSON.stringify({ url, connections: spec.connections, pipelining: spec.pipelining, duration: spec.seconds });
+  const args = JSON.stringify({ url, connections: spec.connections, pipelining: spec.pipelining, duration: spec.seconds, rate: spec.rate });
   const r = await run({ name: 'autocannon', argv: [process.execPath, CHILD, args], cpus: spec.cpus, timeoutMs });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.code !== 0 || !line.startsWith('{')) throw new Error(`autocannon exited ${r.code}: ${r.stderr.trim()}`);

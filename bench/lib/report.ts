@@ -189,6 +189,13 @@ export function targetLines(rows: readonly LoadRow[], idle: readonly IdleRow[], 
   return [
     { label: '13 B: CPU/req vs nginx', value: smallCpu, unit: 'x', pass: verdict(smallCpu, (v) => v <= 1), goal: '≤ 1.0' },
     { label: '13 B: p99 vs nginx', value: ratio(p('small')?.p99ms, n('small')?.p99ms), unit: 'x', pass: undefined, goal: 'lower is better' },
+    {
+      label: '13 B, same fixed rate: p99 vs nginx',
+      value: ratio(p('small-rate')?.p99ms, n('small-rate')?.p99ms),
+      unit: 'x',
+      pass: verdict(ratio(p('small-rate')?.p99ms, n('small-rate')?.p99ms), (v) => v <= 1),
+      goal: '≤ 1.0',
+    },
     { label: '13 B: req/s vs nginx', value: ratio(p('small')?.rps, n('small')?.rps), unit: 'x', pass: undefined, goal: 'higher is better', ...rpsNote('small') },
     { label: '16 KiB: CPU/req vs nginx', value: ratio(p('16k')?.cpuUs, n('16k')?.cpuUs), unit: 'x', pass: undefined, goal: 'lower is better' },
     { label: '1 MiB: req/s vs nginx', value: bigRps, unit: 'x', pass: verdict(bigRps, (v) => v >= 2), goal: '≥ 2.0 (HAProxy\'s)', ...rpsNote('1m') },
