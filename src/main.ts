@@ -6,6 +6,7 @@ import type { Config } from './config/types.js';
 import { loadConfigIsolated, type ConfigSource } from './config/load-isolated.js';
 import { Supervisor, workerCount } from './primary/supervisor.js';
 import { startDemoOrigin } from './primary/demo-origin.js';
+import { assertAddressFree } from './primary/port-check.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
@@ -63,6 +64,7 @@ async function serve(config: Config): Promise<void> {
   if (process.env['PORTCULLIS_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => sup.crash(0));
   const n = workerCount(config);
   try {
+    for (const a of config.listen) await assertAddressFree(a);
     await sup.start(n);
   } catch (err) {
     say((err as Error).message, 'error');

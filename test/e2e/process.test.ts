@@ -86,6 +86,20 @@ describe('start-up failures', () => {
   });
 });
 
+describe('a second proxy on the same port', () => {
+  test('refuses to start instead of silently sharing the port (SO_REUSEPORT)', async () => {
+    const first = await startProxy({ upstreams: { app: { targets: [origin.url] } } });
+    try {
+      const r = await runCli(['proxy', '--from', `127.0.0.1:${first.port}`, '--to', origin.url]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('address already in use');
+      expect((await request(first.port, { path: '/still-first' })).status).toBe(200);
+    } finally {
+      await first.stop();
+    }
+  });
+});
+
 describe('quick mode', () => {
   test('portcullis proxy --from --to serves without a config file', async () => {
     const proxy = await startProxy(null, { args: (port) => ['proxy', '--from', `127.0.0.1:${port}`, '--to', origin.url] });

@@ -1,13 +1,25 @@
-// Free loopback ports for tests: bind port 0, read it, release it.
+// Ports for tests. Every uWS listener sets SO_REUSEPORT, so two proxies of different test
+// files that were handed the same "free" port would both bind it and silently split its
+// connections. Each vitest worker therefore takes ports from its own block, below the
+// kernel's ephemeral range (where port-0 origins live), and checks each one is free.
 import net from 'node:net';
 
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+const BLOCK = 400;
+const BASE = 20_000 + (Number(process.env['VITEST_POOL_ID'] ?? process.env['VITEST_WORKER_ID'] ?? 0) % 30) * BLOCK;
+let next = 0;
+
+function isFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let tries = 0; tries < BLOCK; tries++) {
+    const port = BASE + (next++ % BLOCK);
+    if (await isFree(port, host)) return port;
+  }
+  throw new Error(`no free port in ${BASE}-${BASE + BLOCK - 1}`);
 }
