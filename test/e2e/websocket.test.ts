@@ -142,6 +142,15 @@ function connect(path: string, protocols: string[] = [], opts: WebSocket.ClientO
   });
 }
 
+/** Rejects with `what` (evaluated at the deadline) when `p` takes longer than `ms`. */
+function within<T>(ms: number, what: string | (() => string), p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`stalled after ${ms} ms: ${typeof what === 'string' ? what : what()}`)), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
 function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
   return new Promise((resolve) => ws.once('message', (data: Buffer, isBinary) => resolve({ data, isBinary })));
 }
@@ -465,21 +474,24 @@ describe('backpressure and memory', () => {
     const pid = proxy.child.pid!;
     const base = await rssOf(pid);
     const sockets: WebSocket[] = [];
+    // Each phase has its own deadline so a failure says which one stalled, and how far it got.
     for (let i = 0; i < 1000; i += 100) {
-      sockets.push(...(await Promise.all(Array.from({ length: 100 }, () => connect('/echo')))));
+      sockets.push(...(await within(20_000, `connecting (${sockets.length} open)`, Promise.all(Array.from({ length: 100 }, () => connect('/echo'))))));
     }
-    const replies = await Promise.all(sockets.map((ws, i) => {
-      const r = nextMessage(ws);
+    let answered = 0;
+    const replies = await within(15_000, () => `echo (${answered} of 1000 answered)`, Promise.all(sockets.map((ws, i) => {
+      const r = nextMessage(ws).then((m) => { answered++; return m; });
       ws.send(`hello ${i}`);
       return r;
-    }));
+    })));
     expect(replies.map((r) => r.data.toString())).toEqual(sockets.map((_, i) => `hello ${i}`));
     const grown = (await rssOf(pid)) - base;
     // 1,000 tunnels are 2,000 sockets in the proxy: well under 100 KiB each.
     expect(grown).toBeLessThan(100 * MiB);
-    const done = sockets.map(closed);
+    let closedCount = 0;
+    const done = sockets.map((ws) => closed(ws).then((c) => { closedCount++; return c; }));
     for (const ws of sockets) ws.close(1000);
-    const codes = await Promise.all(done);
+    const codes = await within(15_000, () => `closing (${closedCount} of 1000 closed)`, Promise.all(done));
     expect(codes.every((c) => c.code === 1000)).toBe(true);
   }, 60_000);
 });
