@@ -24,15 +24,12 @@ export interface Downstream {
   /** True once the client went away or the response was finished. */
   readonly done: boolean;
   /**
-   * Runs fn with the front end's writes batched (uWS cork). writeHead/writeBody/end batch
-   * themselves (the head goes out with the first body bytes): never call them inside cork.
-   */
-  cork(fn: () => void): void;
-  /**
    * Writes the status line and headers (flat, already filtered: no hop-by-hop, no Date,
    * no Content-Length/Transfer-Encoding). bodyLength: the exact length, or -1 when it is
    * unknown (the front end then streams with chunked encoding). noBody: HEAD/204/304 —
    * Content-Length (if >= 0) is still announced for HEAD but no body follows.
+   * writeHead/writeBody/end batch their own writes (the head goes out with the first body
+   * bytes, one send for a small response); callers never wrap them in anything.
    */
   writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void;
   /** Writes body bytes. Returns false when the client is not keeping up: stop, wait for onWritable. */

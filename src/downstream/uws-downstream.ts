@@ -78,11 +78,6 @@ export class UwsDownstream implements Downstream {
     });
   }
 
-  cork(fn: () => void): void {
-    if (this.done) fn();
-    else this.#res.cork(fn);
-  }
-
   writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void {
     if (this.done) return;
     this.#status = statusLine(status, reason);

@@ -159,11 +159,10 @@ export class WebSocketFrontEnd {
         },
         refuse: (status, reason, headers, body) => {
           const noBody = status === 204 || status === 304 || status < 200;
-          ds.cork(() => {
-            ds.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
-            if (!noBody && body.length > 0) ds.writeBody(body);
-            ds.end();
-          });
+          // No outer cork: the head waits for the body and both go out in one session.
+          ds.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
+          if (!noBody && body.length > 0) ds.writeBody(body);
+          ds.end();
         },
         fail: (err) => respondError(ds, err, ex.requestId, false),
       },

@@ -359,15 +359,15 @@ class ZlibStreamed implements ResponseCompression {
     const ds = sink.ds;
     this.#z.on('data', (out: Buffer) => {
       if (this.#destroyed) return;
-      ds.cork(() => {
-        if (!ds.writeBody(out)) this.#blocked = true;
-      });
+      // writeBody corks by itself, in sessions that fit uWS's cork buffer; an outer cork
+      // would merge them into one (downstream/contract.ts).
+      if (!ds.writeBody(out)) this.#blocked = true;
     });
     this.#z.on('end', () => {
       const done = this.#ended;
       this.#ended = null;
       if (done === null || this.#destroyed) return;
-      ds.cork(() => ds.end());
+      ds.end();
       done();
     });
     this.#z.on('error', () => {
