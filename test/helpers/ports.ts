@@ -5,7 +5,9 @@
 import net from 'node:net';
 
 const BLOCK = 400;
-const BASE = 20_000 + (Number(process.env['VITEST_POOL_ID'] ?? process.env['VITEST_WORKER_ID'] ?? 0) % 30) * BLOCK;
+// TEST_PORT_BASE lets two checkouts run their suites side by side without sharing ports.
+const FIRST = Number(process.env['TEST_PORT_BASE'] ?? 20_000);
+const BASE = FIRST + (Number(process.env['VITEST_POOL_ID'] ?? process.env['VITEST_WORKER_ID'] ?? 0) % 10) * BLOCK;
 let next = 0;
 
 function isFree(port: number, host: string): Promise<boolean> {
