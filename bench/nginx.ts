@@ -38,7 +38,26 @@ function hardFdLimit(): number {
   }
 }
 
-export type NginxRole = { readonly kind: 'proxy'; readonly originPort: number } | { readonly kind: 'origin' };
+/**
+ * `same`: nginx also does the per-request work Portcullis does by default (X-Forwarded-For/-Proto/-Host,
+ * Forwarded and a request id toward the origin; Via both ways; the request id back to the client), so the
+ * CPU ratio compares equal work. `bare`: only what proxying needs (the nginx defaults).
+ */
+export type NginxHeaders = 'same' | 'bare';
+
+export type NginxRole = { readonly kind: 'proxy'; readonly originPort: number; readonly headers: NginxHeaders } | { readonly kind: 'origin' };
+
+/** The proxy_set_header / add_header lines of NginxHeaders 'same'. */
+const SAME_WORK = `
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header Forwarded "for=$remote_addr;proto=$scheme;host=$host";
+      proxy_set_header X-Request-Id $request_id;
+      proxy_set_header Via "1.1 nginx";
+      add_header Via "1.1 nginx" always;
+      add_header X-Request-Id $request_id always;`;
 
 export interface NginxOptions {
   readonly port: number;
@@ -57,7 +76,7 @@ export function nginxConf(dir: string, opts: NginxOptions, info: NginxInfo): str
       ? `    location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";${opts.role.headers === 'same' ? SAME_WORK : ''}
     }`
       : `    location / {
       root ${join(dir, 'www')};

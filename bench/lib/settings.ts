@@ -1,4 +1,5 @@
 // Bench settings from env, validated once and printed at start.
+import type { NginxHeaders } from '../nginx.js';
 import type { Tool } from './load.js';
 
 export type OriginKind = 'uws' | 'nginx';
@@ -20,6 +21,8 @@ export interface Settings {
   readonly tool: Tool;
   readonly wrkThreads: number;
   readonly origin: OriginKind;
+  /** What the nginx baseline does per request (bench/nginx.ts NginxHeaders). */
+  readonly nginxHeaders: NginxHeaders;
   /** Shell command for the proxy under test, with {port} {origin_port}; 'nginx' = an nginx stand-in. */
   readonly proxyCmd: string | undefined;
   /** PORTCULLIS_WORKERS for the proxy under test. */
@@ -66,6 +69,7 @@ export function readSettings(): Settings {
     tool: oneOf('BENCH_TOOL', ['autocannon', 'wrk'] as const, 'autocannon'),
     wrkThreads: int('WRK_THREADS', 1, 1),
     origin: oneOf('ORIGIN', ['uws', 'nginx'] as const, 'uws'),
+    nginxHeaders: oneOf('NGINX_HEADERS', ['same', 'bare'] as const, 'same'),
     proxyCmd: process.env['PROXY_CMD'] || undefined,
     workers: int('WORKERS', 1, 1),
     idleConnections: int('IDLE_CONNECTIONS', 10_000, 1),
@@ -78,7 +82,7 @@ export function readSettings(): Settings {
 export function describeSettings(s: Settings): string {
   return [
     `CONNECTIONS=${s.connections} DURATION=${s.duration}s PIPELINING=${s.pipelining} WARMUP=${s.warmup}s REPEAT=${s.repeat}`,
-    `BENCH_TOOL=${s.tool}${s.tool === 'wrk' ? ` WRK_THREADS=${s.wrkThreads}` : ''} ORIGIN=${s.origin} WORKERS=${s.workers} IDLE_CONNECTIONS=${s.idleConnections}`,
+    `BENCH_TOOL=${s.tool}${s.tool === 'wrk' ? ` WRK_THREADS=${s.wrkThreads}` : ''} ORIGIN=${s.origin} NGINX_HEADERS=${s.nginxHeaders} WORKERS=${s.workers} IDLE_CONNECTIONS=${s.idleConnections}`,
     `CASES=${s.cases.join(',') || '(all)'} TARGETS=${s.targets.join(',') || '(all)'} LOAD_CPUS=${s.loadCpus} PROXY_CPUS=${s.proxyCpus} BENCH_TIMEOUT=${s.timeout}s`,
     `PROXY_CMD=${s.proxyCmd ?? '(default: node dist/src/main.js proxy --from 127.0.0.1:{port} --to http://127.0.0.1:{origin_port})'}`,
   ].join('\n');

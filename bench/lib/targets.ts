@@ -76,7 +76,7 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
   if (s.proxyCmd === 'nginx') {
     // harness development before the proxy command exists: nginx stands in for the proxy
     if (!nginx) throw new Error('PROXY_CMD=nginx but nginx is not installed');
-    const role = { kind: 'proxy', originPort: origin.port } as const;
+    const role = { kind: 'proxy', originPort: origin.port, headers: s.nginxHeaders } as const;
     const n = startNginx({ port, role, cpus: s.proxyCpus }, nginx, 'portcullis (nginx stand-in)');
     const rssStartMiB = await ready(n.proc, port, 'portcullis (nginx stand-in)');
     const label = `nginx ${nginx.version} STAND-IN (PROXY_CMD=nginx)`;
@@ -101,9 +101,9 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
 
 export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo): Promise<Target> {
   const port = await freePort();
-  const n = startNginx({ port, role: { kind: 'proxy', originPort: origin.port }, cpus: s.proxyCpus }, info, 'nginx');
+  const n = startNginx({ port, role: { kind: 'proxy', originPort: origin.port, headers: s.nginxHeaders }, cpus: s.proxyCpus }, info, 'nginx');
   const rssStartMiB = await ready(n.proc, port, 'nginx');
-  const label = `nginx ${info.version}, 1 worker, upstream keepalive 64`;
+  const label = `nginx ${info.version}, 1 worker, upstream keepalive 64, NGINX_HEADERS=${s.nginxHeaders}`;
   return { name: 'nginx', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, ...watch(n.proc), stop: () => n.stop() };
 }
 
