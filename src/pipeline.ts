@@ -18,6 +18,9 @@ import { serializeRequestHead } from './upstream/request-head.js';
 /** Phase 1, parse: strict framing and size rules (smuggling → 400, size → 431/413). */
 export function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boolean } | ProxyError {
   const h = ex.head;
+  // TRACE echoes the request, cookies and credentials included, into a readable body (cross-site
+  // tracing); nginx answers it 405 too.
+  if (h.method === 'TRACE') return new ProxyError('PC_ERR_METHOD', 'TRACE is not forwarded');
   // The whole target (path and query) counts toward the limits and must be valid.
   const framing = checkRequestHead(h.method, h.query === '' ? h.rawPath : `${h.rawPath}?${h.query}`, h.headers, rt.config.limits);
   if (framing instanceof ProxyError) return framing;
@@ -94,6 +97,6 @@ function reject(ex: Exchange, ds: Downstream, err: ProxyError, done: ExchangeDon
   // A refused body is not read: close so its bytes are never parsed as a next request.
   const length = ex.header('content-length');
   const hasBody = (length !== undefined && length !== '0') || ex.header('transfer-encoding') !== undefined;
-  respondError(ds, err, ex.requestId, hasBody || err.status === 400);
+  respondError(ds, err, ex.requestId, hasBody || err.status === 400, ex.head.method === 'HEAD');
   done(ex);
 }

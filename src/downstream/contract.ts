@@ -38,8 +38,11 @@ export interface Downstream {
   onWritable(cb: () => void): void;
   /** Finishes the response (after writeHead and the body, or to answer with a whole body). */
   end(): void;
-  /** Answers with a complete small response in one go (errors, 404). */
-  respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean): void;
+  /**
+   * Answers with a complete small response in one go (errors, 404). `headOnly` (the request was
+   * HEAD): the head announces the body's length and no body bytes follow (RFC 9110 §9.3.2).
+   */
+  respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void;
   /** Drops the client connection (mid-body upstream failure: the client must see the truncation). */
   close(): void;
   /** Request body: chunks are only valid during the callback. last=true on the final chunk. */

@@ -42,6 +42,10 @@ export interface ForwardedHeaders {
   xForwardedProto: string;
   xForwardedHost: string;
   forwarded: string;
+  /** The resolved client IP, sent as X-Real-IP (what nginx setups pass with `$remote_addr`). */
+  xRealIp: string;
+  /** The hop the request came from is trusted: its other client claims (X-Forwarded-Port, CF-Connecting-IP…) pass. */
+  hopTrusted: boolean;
 }
 
 const CH_TAB = 9;
@@ -433,5 +437,7 @@ export function forwardedHeaders(input: IdentityInput, id: ClientIdentity, trust
     xForwardedProto: id.proto,
     xForwardedHost: id.host,
     forwarded: w.forwardedChain === '' ? own : `${w.forwardedChain}, ${own}`,
+    xRealIp: id.clientIp,
+    hopTrusted: w.believed,
   };
 }

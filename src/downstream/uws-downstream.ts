@@ -214,14 +214,24 @@ export class UwsDownstream implements Downstream {
     else res.end();
   }
 
-  respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean): void {
+  respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
     if (this.done) return;
     const res = this.#res;
     this.resumeBody();
     res.cork(() => {
       res.writeStatus(statusLine(status, reason));
       for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
-      res.end(body, closeConnection);
+      if (!headOnly) {
+        res.end(body, closeConnection);
+      } else if (closeConnection) {
+        // endWithoutBody cannot close (any argument breaks it, shared notes §5): an empty
+        // end() sends no body bytes and closes; its Content-Length: 0 is the only cost.
+        res.end('', true);
+      } else {
+        // uWS end(body) sends the body even for HEAD: announce its length and send none.
+        res.writeHeader('content-length', String(Buffer.byteLength(body)));
+        res.endWithoutBody();
+      }
     });
     this.#finish();
   }

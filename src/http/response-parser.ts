@@ -169,7 +169,10 @@ export class ResponseParser {
           if (head === null) return -1;
           i = r;
           const status = head.statusCode;
-          if (status < 200 && status !== 101) continue; // interim response: dropped (RFC 9110 §15.2)
+          // Interim response (100, 103): dropped. RFC 9110 §15.2 wants a proxy to forward it, but
+          // uWS has no way to send a response before the final one (docs/limits.md). A 101 ends
+          // the HTTP message; what it means is the user's business (connection.ts refuses it).
+          if (status < 200 && status !== 101) continue;
           this.#head = head;
           switch (head.bodyKind) {
             case 'length':

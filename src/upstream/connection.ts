@@ -57,6 +57,8 @@ export class UpstreamConnection implements ResponseParserHandler {
   #paused = false;
   /** Unparsed bytes held back while paused (a copy: the read buffer is shared). */
   #leftover: Buffer | null = null;
+  /** The request was HEAD: see onEnd. */
+  #headRequest = false;
   /** Set per exchange: deadline for the response head, then idle between body bytes. */
   #responseHeaderMs = 0;
   #idleMs = 0;
@@ -92,6 +94,7 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.#leftover = null;
     this.#responseHeaderMs = responseHeaderMs;
     this.#idleMs = idleMs;
+    this.#headRequest = noResponseBody;
     this.deadline = Date.now() + responseHeaderMs;
     this.#parser.reset(noResponseBody);
     // uWS hands us header values decoded as UTF-8; writing UTF-8 gives the client's bytes
@@ -163,6 +166,13 @@ export class UpstreamConnection implements ResponseParserHandler {
 
   // ResponseParserHandler ------------------------------------------------------------
   onHead(head: ResponseHead): void {
+    if (head.statusCode === 101) {
+      // Every plain request goes out without Upgrade (hop-by-hop), so a switch was never asked
+      // for (RFC 9110 §15.2.2) and the socket no longer speaks HTTP. WebSockets use tunnel.ts.
+      this.#parser.reset(true); // new epoch: execute() stops after this callback
+      this.onError(new ProxyError('PC_ERR_UPSTREAM_PROTOCOL', '101 Switching Protocols to a request without Upgrade'));
+      return;
+    }
     this.#headSeen = true;
     this.keepAliveMs = head.keepAliveTimeoutMs;
     this.deadline = Date.now() + this.#idleMs;
@@ -182,7 +192,10 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.#user = null;
     this.served++;
     // Read `close` now: the parser sets it at the very end when unsolicited bytes follow.
-    const close = this.#parser.head?.close ?? true;
+    // After HEAD, never reuse: servers that ignore the method send the body anyway, and bytes
+    // arriving after the next request went out would be read as that request's answer, i.e.
+    // another client's. (Those in the same read are caught above; later ones cannot be.)
+    const close = this.#headRequest || (this.#parser.head?.close ?? true);
     this.#paused = false;
     this.#leftover = null;
     if (close || this.state !== ConnState.Busy) {

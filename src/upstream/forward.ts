@@ -229,7 +229,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ds = this.#ds;
     if (ex.status === 0) {
       ex.status = err.status;
-      respondError(ds, err, ex.requestId, closeConnection || !this.#bodyComplete);
+      respondError(ds, err, ex.requestId, closeConnection || !this.#bodyComplete, ex.head.method === 'HEAD');
     } else {
       ds.close();
     }
@@ -245,12 +245,12 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 }
 
-/** The short error answer every failure gets: status, reason, code. */
-export function respondError(ds: Downstream, err: ProxyError, requestId: string, closeConnection: boolean): void {
+/** The short error answer every failure gets: status, reason, code (headers only for HEAD). */
+export function respondError(ds: Downstream, err: ProxyError, requestId: string, closeConnection: boolean, headOnly = false): void {
   ds.respond(err.status, '', [
     'content-type', 'text/plain; charset=utf-8',
     'x-portcullis-error', err.code,
     ...(requestId ? ['x-request-id', requestId] : []),
     'cache-control', 'no-store',
-  ], errorBody(err), closeConnection);
+  ], errorBody(err), closeConnection, headOnly);
 }

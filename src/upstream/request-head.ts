@@ -14,12 +14,39 @@ function isOwnedByProxy(name: string): boolean {
     case 'x-forwarded-host':
     case 'forwarded':
     case 'x-request-id':
+    case 'x-real-ip':
+    // httpoxy (CVE-2016-5385 and kin): CGI-style apps read a `Proxy` header as HTTP_PROXY and
+    // send their own outgoing requests through it. No legitimate client sends one.
+    case 'proxy':
     // uWS has already answered 100-continue itself (shared notes §4); an upstream must
     // not wait for a second go-ahead that never comes.
     case 'expect':
       return true;
     default:
       return isHopByHop(name);
+  }
+}
+
+/**
+ * Client-identity claims apps and libraries read besides X-Forwarded-For (request-ip, Rails,
+ * Express, Django middleware): believed only from a trusted hop, like X-Forwarded-For, so an
+ * untrusted client cannot choose the IP, port or scheme an upstream sees. Every other
+ * `x-forwarded-*` name counts too.
+ */
+function isIdentityClaim(name: string): boolean {
+  switch (name) {
+    case 'x-client-ip':
+    case 'true-client-ip':
+    case 'cf-connecting-ip':
+    case 'fastly-client-ip':
+    case 'x-cluster-client-ip':
+    case 'forwarded-for':
+    case 'x-original-forwarded-for':
+    case 'front-end-https':
+    case 'x-url-scheme':
+      return true;
+    default:
+      return name.startsWith('x-forwarded-');
   }
 }
 
@@ -42,17 +69,18 @@ export function serializeRequestHead(h: UpstreamRequestHead, clientHeaders: read
   let out = `${h.method} ${h.target} HTTP/1.1\r\nhost: ${h.host}\r\n`;
   const tokens = h.connectionTokens;
   let via = '';
+  const f = h.forwarded;
   for (let i = 0; i < clientHeaders.length; i += 2) {
     const name = clientHeaders[i]!;
     if (name === 'via') { via = via === '' ? clientHeaders[i + 1]! : `${via}, ${clientHeaders[i + 1]!}`; continue; }
     if (isOwnedByProxy(name)) continue;
+    if (!f.hopTrusted && isIdentityClaim(name)) continue;
     if (tokens !== null && tokens.includes(name)) continue;
     out += `${name}: ${clientHeaders[i + 1]!}\r\n`;
   }
-  const f = h.forwarded;
   out += `x-forwarded-for: ${f.xForwardedFor}\r\nx-forwarded-proto: ${f.xForwardedProto}\r\n`;
   if (f.xForwardedHost !== '') out += `x-forwarded-host: ${f.xForwardedHost}\r\n`;
-  out += `forwarded: ${f.forwarded}\r\nvia: ${via === '' ? h.via : `${via}, ${h.via}`}\r\nx-request-id: ${h.requestId}\r\n`;
+  out += `forwarded: ${f.forwarded}\r\nx-real-ip: ${f.xRealIp}\r\nvia: ${via === '' ? h.via : `${via}, ${h.via}`}\r\nx-request-id: ${h.requestId}\r\n`;
   if (h.chunked) out += 'transfer-encoding: chunked\r\n';
   else if (h.contentLength >= 0) out += `content-length: ${h.contentLength}\r\n`;
   return out + '\r\n';

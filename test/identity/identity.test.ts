@@ -23,10 +23,13 @@ interface Row {
   name: string;
   in: Partial<IdentityInput>;
   id: ClientIdentity;
-  out: ForwardedHeaders;
+  out: HopHeaders;
 }
 
-const direct = (ip: string, host = 'example.com', proto: 'http' | 'https' = 'http'): ForwardedHeaders => ({
+/** The header values per row; xRealIp and hopTrusted follow from the row's identity and peer. */
+type HopHeaders = Omit<ForwardedHeaders, 'xRealIp' | 'hopTrusted'>;
+
+const direct = (ip: string, host = 'example.com', proto: 'http' | 'https' = 'http'): HopHeaders => ({
   xForwardedFor: ip,
   xForwardedProto: proto,
   xForwardedHost: host,
@@ -350,7 +353,19 @@ describe('resolveIdentity / forwardedHeaders', () => {
     const inp = input(row.in);
     const id = resolveIdentity(inp, trusted);
     expect(id).toEqual(row.id);
-    expect(forwardedHeaders(inp, id, trusted)).toEqual(row.out);
+    expect(forwardedHeaders(inp, id, trusted)).toEqual({ ...row.out, xRealIp: id.clientIp, hopTrusted: expect.any(Boolean) });
+  });
+
+  test('hopTrusted: whether the hop the request came from is trusted (its other client claims pass)', () => {
+    const hop = (peerIp: string, proxiedIp = ''): boolean => {
+      const inp = input({ peerIp, proxiedIp });
+      return forwardedHeaders(inp, resolveIdentity(inp, trusted), trusted).hopTrusted;
+    };
+    expect(hop('10.0.0.1')).toBe(true);
+    expect(hop('203.0.113.9')).toBe(false);
+    expect(hop('203.0.113.9', '10.0.0.2')).toBe(false); // PROXY v2 from an untrusted peer is not read
+    expect(hop('10.0.0.1', '198.51.100.7')).toBe(false); // the balancer's client sent the headers
+    expect(hop('10.0.0.1', '10.0.0.2')).toBe(true);
   });
 });
 
@@ -374,7 +389,7 @@ describe('spoofing', () => {
     const inp = input({ peerIp: '10.0.0.1', proxiedIp: '198.51.100.7', ...SPOOF });
     const id = resolveIdentity(inp, none);
     expect(id).toEqual({ clientIp: '10.0.0.1', proto: 'http', host: 'example.com' });
-    expect(forwardedHeaders(inp, id, none)).toEqual(direct('10.0.0.1'));
+    expect(forwardedHeaders(inp, id, none)).toEqual({ ...direct('10.0.0.1'), xRealIp: '10.0.0.1', hopTrusted: false });
   });
 });
 
