@@ -8,6 +8,7 @@ import { handleRequest } from '../pipeline.js';
 import type { Runtime } from '../runtime.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHead } from './contract.js';
+import { CorkHolder } from './cork-holder.js';
 import { UwsDownstream } from './uws-downstream.js';
 import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
 
@@ -47,6 +48,8 @@ export class UwsFrontEnd {
   readonly #onDone: (ex: Exchange) => void;
   /** Upgrade requests and WebSocket tunnels (downstream/websocket.ts). */
   readonly #ws: WebSocketFrontEnd;
+  /** The response corked around every upgrade (downstream/cork-holder.ts). */
+  readonly #corkHolder = new CorkHolder();
 
   constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
     this.#runtime = runtime;
@@ -57,12 +60,16 @@ export class UwsFrontEnd {
       if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
     };
     this.#onDone = done;
-    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log });
+    const holder = this.#corkHolder;
+    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: holder });
     // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
     this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
+      const head = snapshot(res, req);
+      // One string comparison per request (lengths differ for every other path).
+      if (head.rawPath === holder.path && holder.adopt(res, head.peerIp)) return;
       const ds = new UwsDownstream(res);
       this.#inflight++;
-      handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
+      handleRequest(ds, head, this.#runtime, this.#onDone);
     });
   }
 
@@ -75,12 +82,13 @@ export class UwsFrontEnd {
   }
 
   listen(addresses: readonly ListenAddress[]): Promise<void> {
-    return Promise.all(addresses.map((a) => new Promise<void>((resolve, reject) => {
+    const holder = this.#corkHolder.start(this.#app);
+    return Promise.all([holder, ...addresses.map((a) => new Promise<void>((resolve, reject) => {
       this.#app.listen(a.host, a.port, (socket) => {
         if (socket) { this.#sockets.push(socket); resolve(); }
         else reject(new Error(`cannot listen on ${a.host}:${a.port} (address in use or not available)`));
       });
-    }))).then(() => undefined);
+    }))]).then(() => undefined);
   }
 
   /** Stops accepting new connections; open ones keep being served. */
@@ -102,6 +110,7 @@ export class UwsFrontEnd {
   /** Closes every connection. After this the worker may exit safely (shared notes §3). */
   close(): void {
     this.stopAccepting();
+    this.#corkHolder.close();
     // App.close exists at run time in v20.30 but is missing from its typings.
     (this.#app as TemplatedApp & { close(): void }).close();
   }

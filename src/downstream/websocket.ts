@@ -4,6 +4,7 @@
 // the client is upgraded only once the upstream accepted. Also owns the per-worker sweep
 // that drives idle timeouts and pings of every open tunnel.
 import uWS from 'uWebSockets.js';
+import type { CorkHolder } from './cork-holder.js';
 import type { HttpRequest, HttpResponse, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { WebSocketSettings } from '../config/types.js';
@@ -66,6 +67,29 @@ export function maxMessageSize(rt: Runtime): number {
   return max;
 }
 
+/**
+ * Upgrades inside the cork of another, always-live response (downstream/cork-holder.ts), never
+ * inside res.cork() of the response being upgraded: in uWS v20.30 that cork() reads the
+ * response's state after its callback from memory the upgrade just gave to the WebSocket, and
+ * about once per thousand upgrades shuts the fresh WebSocket down (101, then FIN: 1006;
+ * uNetworking/uWebSockets#1929). Without a holder (it reconnects after a drop) the upgrade goes
+ * out uncorked: correct, and uWS.js prints a "corked callback" warning for it.
+ */
+function upgradeOutsideOwnCork(holder: CorkHolder, res: HttpResponse, data: UserData, key: string, protocol: string, extensions: string, context: uWS.us_socket_context_t): void {
+  const upgrade = (): void => { res.upgrade<UserData>(data, key, protocol, extensions, context); };
+  if (!holder.cork(upgrade)) upgrade();
+}
+
+/**
+ * RFC 6455 §4.2.1: a handshake's Connection header includes the `upgrade` token. Checked
+ * because uWS closes a response to a 5-byte Connection value (`close`) once it is written,
+ * and an uncorked upgrade would then open a WebSocket on a closed socket (no close event).
+ */
+function asksForUpgrade(connection: string | undefined): boolean {
+  if (connection === undefined) return false;
+  return connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade');
+}
+
 /** RFC 6455 §4.1: the Sec-WebSocket-Protocol values are a comma list of tokens. */
 function protocolList(value: string | undefined): string[] {
   if (value === undefined) return [];
@@ -77,6 +101,7 @@ export interface WebSocketFrontEndOptions {
   runtime(): Runtime;
   snapshot(res: HttpResponse, req: HttpRequest): RequestHead;
   log: ((ex: Exchange) => void) | null;
+  corkHolder: CorkHolder;
 }
 
 export class WebSocketFrontEnd {
@@ -131,6 +156,7 @@ export class WebSocketFrontEnd {
     const framing = parse(ex, rt);
     if (framing instanceof ProxyError) return this.#reject(ex, ds, framing);
     if (framing.contentLength > 0 || framing.chunked) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'upgrade request with a body'));
+    if (!asksForUpgrade(ex.headerList('connection'))) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'upgrade request without Connection: upgrade'));
     const notFound = route(ex, rt);
     if (notFound !== null) return this.#reject(ex, ds, notFound);
     const requestHead = upstreamHead(ex, rt, -1, false);
@@ -155,7 +181,7 @@ export class WebSocketFrontEnd {
           if (ds.done) { tunnel.abort(); return; }
           ds.done = true; // the HttpResponse belongs to the WebSocket from here on
           // Offering the client's extensions only when the upstream hop compresses too.
-          res.cork(() => res.upgrade<UserData>({ tunnel, client: null }, key, protocol, compress ? extensions : '', context));
+          upgradeOutsideOwnCork(this.#o.corkHolder, res, { tunnel, client: null }, key, protocol, compress ? extensions : '', context);
         },
         refuse: (status, reason, headers, body) => {
           const noBody = status === 204 || status === 304 || status < 200;

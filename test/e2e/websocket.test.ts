@@ -176,11 +176,11 @@ function refused(path: string): Promise<{ status: number; headers: http.Incoming
   });
 }
 
-/** A hand-written upgrade (Connection: keep-alive, Upgrade); resolves with the response head. */
-function rawUpgrade(path: string, extra: string): Promise<string> {
+/** A hand-written upgrade (Connection: keep-alive, Upgrade by default); resolves with the response head. */
+function rawUpgrade(path: string, extra: string, connection = 'keep-alive, Upgrade'): Promise<string> {
   return new Promise((resolve) => {
     const s = net.connect(proxy.port, '127.0.0.1', () => {
-      s.write(`GET ${path} HTTP/1.1\r\nHost: a.test\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n` +
+      s.write(`GET ${path} HTTP/1.1\r\nHost: a.test\r\nConnection: ${connection}\r\nUpgrade: websocket\r\n` +
         `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`);
     });
     let got = '';
@@ -334,6 +334,27 @@ describe('handshake', () => {
     expect(answer).toMatch(/sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i);
   });
 
+  test('an upgrade whose Connection lacks the upgrade token is refused with 400, not a 101 closed at once', async () => {
+    // uWS closes a response to `Connection: close` as soon as it is written; a 101 would leave
+    // the client with a tunnel that dies on arrival (RFC 6455 §4.2.1 requires the token anyway).
+    const before = seen.length;
+    const answer = await rawUpgrade('/echo', '', 'close');
+    expect(answer.startsWith('HTTP/1.1 400')).toBe(true);
+    expect(seen.length).toBe(before); // the upstream was never asked
+  });
+
+  test('upgrades go out corked (cork holder): no uWS warning, every tunnel echoes', async () => {
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => connect('/echo')));
+    for (const ws of sockets) {
+      const echoed = new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())));
+      ws.send('hi');
+      expect(await echoed).toBe('hi');
+    }
+    for (const ws of sockets) ws.close();
+    await new Promise((r) => setTimeout(r, 100)); // stderr arrives asynchronously
+    expect(proxy.output()).not.toMatch(/corked callback/);
+  });
+
   test('a plain GET still goes to the HTTP path', async () => {
     const body = await new Promise<string>((resolve) => {
       http.get({ host: '127.0.0.1', port: proxy.port, path: '/anything', agent: false }, (res) => {
@@ -470,10 +491,10 @@ describe('backpressure and memory', () => {
     expect(c.code).toBe(1013);
   }, 30_000);
 
-  // Known bug (issue notes): about one run in eight, one echo of the 1,000 never arrives
-  // ("stalled … echo (999 of 1000 answered)"). Cause not found yet; retried so the suite
-  // stays sound while it is open. The assertions are unchanged.
-  test('1,000 concurrent tunnels with bounded proxy memory', { retry: 2, timeout: 60_000 }, async () => {
+  // Once a run in a few, one of these tunnels was closed right after its 101 (uWS closing a
+  // WebSocket upgraded inside res.cork(), see upgradeOutsideOwnCork in downstream/websocket.ts) and
+  // its echo never came: "stalled … echo (999 of 1000 answered)".
+  test('1,000 concurrent tunnels with bounded proxy memory', { timeout: 60_000 }, async () => {
     const pid = proxy.child.pid!;
     const base = await rssOf(pid);
     const sockets: WebSocket[] = [];
