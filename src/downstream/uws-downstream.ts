@@ -29,11 +29,19 @@ const CORK_BUFFER_BYTES = 16 * 1024;
 const CORK_MARGIN = 256;
 const PIECE_BYTES = CORK_BUFFER_BYTES - CORK_MARGIN;
 
-function isEventStream(headers: readonly string[]): boolean {
+/**
+ * An event stream whose body we may prefix with the SSE comment. Not when the upstream encoded
+ * the body itself (Express `compression` flushing per event, say): the comment would go in
+ * front of the gzip bytes and break them; such a stream's head waits for its first bytes.
+ */
+function wantsHeadFlush(headers: readonly string[]): boolean {
+  let eventStream = false;
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] === 'content-type') return headers[i + 1]!.toLowerCase().startsWith('text/event-stream');
+    const name = headers[i];
+    if (name === 'content-encoding') return false;
+    if (name === 'content-type') eventStream = headers[i + 1]!.toLowerCase().startsWith('text/event-stream');
   }
-  return false;
+  return eventStream;
 }
 
 export class UwsDownstream implements Downstream {
@@ -96,7 +104,7 @@ export class UwsDownstream implements Downstream {
       this.#mode = Mode.Stream;
       this.#streaming = true;
       streamOpened();
-      if (isEventStream(headers)) this.writeBody(SSE_HEAD_FLUSH);
+      if (wantsHeadFlush(headers)) this.writeBody(SSE_HEAD_FLUSH);
     }
   }
 

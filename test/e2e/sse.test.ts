@@ -2,6 +2,7 @@
 // the client as it is sent, never buffered, and a quiet stream stays open.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 
@@ -12,6 +13,19 @@ const sentAt = new Map<string, number>();
 
 beforeAll(async () => {
   origin = await startOrigin((req, res) => {
+    if ((req.url ?? '').startsWith('/gzipped-events')) {
+      // What Express's compression middleware does for SSE: gzip, flushed per event.
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
+      const gz = zlib.createGzip();
+      gz.pipe(res);
+      let i = 0;
+      const timer = setInterval(() => {
+        gz.write(`id: gz-${i}\ndata: event ${i}\n\n`);
+        gz.flush();
+        if (++i === 3) { clearInterval(timer); gz.end(); }
+      }, 50);
+      return;
+    }
     const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
     const tag = q.get('tag') ?? '';
     const gaps = (q.get('gaps') ?? '300').split(',').map(Number);
@@ -70,6 +84,19 @@ function stream(path: string): Promise<{ status: number; headers: http.IncomingH
 }
 
 describe('server-sent events', () => {
+  test('an event stream the upstream encoded itself passes byte for byte (no comment line in front)', async () => {
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: proxy.port, path: '/gzipped-events', agent: false }, (res) => {
+        expect(res.headers['content-encoding']).toBe('gzip');
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    expect(zlib.gunzipSync(body).toString()).toBe('id: gz-0\ndata: event 0\n\nid: gz-1\ndata: event 1\n\nid: gz-2\ndata: event 2\n\n');
+  });
+
   test('the response head reaches the client at once, before the first event', async () => {
     const r = await stream('/events?tag=head&gaps=600');
     expect(r.status).toBe(200);
