@@ -227,7 +227,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ex = this.#ex;
     ex.error = err;
     const ds = this.#ds;
-    if (ex.status === 0) {
+    // A one-shot compression holds the whole answer back: the client has seen nothing yet.
+    if (ex.status === 0 || (this.#compression !== null && !this.#compression.headWritten)) {
       ex.status = err.status;
       respondError(ds, err, ex.requestId, closeConnection || !this.#bodyComplete, ex.head.method === 'HEAD');
     } else {

@@ -68,6 +68,13 @@ beforeAll(async () => {
         res.writeHead(304, { etag: '"abc"' });
         res.end();
         return;
+      case '/dies': {
+        // Announces 8 KiB (one-shot size), sends half, then the connection dies.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(SMALL.length) });
+        res.write(SMALL.slice(0, 4096));
+        setTimeout(() => res.socket?.destroy(), 30);
+        return;
+      }
       case '/sse': {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
         res.write(`data: ${'x'.repeat(2000)}\n\n`);
@@ -91,6 +98,14 @@ afterAll(async () => {
 });
 
 const codings = ['gzip', 'br', ...(native.zstd !== null ? ['zstd'] : [])];
+
+describe('upstream failures', () => {
+  test('an upstream that dies inside a one-shot body gets a 502: the client had seen nothing yet', async () => {
+    const r = await request(proxy.port, { path: '/dies', headers: { 'accept-encoding': 'gzip' } });
+    expect(r.status).toBe(502);
+    expect(r.headers['x-portcullis-error']).toBe('PC_ERR_UPSTREAM_RESET');
+  });
+});
 
 describe.each(codings)('%s round trip', (coding) => {
   test.skipIf(coding === 'zstd' && !zstdCli).each([
