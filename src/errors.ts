@@ -21,6 +21,7 @@ export const ERRORS = {
   PC_ERR_BAD_CHUNK: { status: 400, side: 'client', retryable: false, reason: 'invalid chunked body' },
   PC_ERR_NO_ROUTE: { status: 404, side: 'client', retryable: false, reason: 'no route matches this host and path' },
   PC_ERR_METHOD: { status: 405, side: 'client', retryable: false, reason: 'method not supported' },
+  PC_ERR_WEBSOCKET_VERSION: { status: 426, side: 'client', retryable: false, reason: 'WebSocket version not supported (13 is)' },
   PC_ERR_BODY_TOO_LARGE: { status: 413, side: 'client', retryable: false, reason: 'request body exceeds the limit' },
   PC_ERR_HEADERS_TOO_LARGE: { status: 431, side: 'client', retryable: false, reason: 'request header fields too large' },
   PC_ERR_CLIENT_ABORTED: { status: 499, side: 'client', retryable: false, reason: 'client closed the connection' },

@@ -157,6 +157,11 @@ export class WebSocketFrontEnd {
     if (framing instanceof ProxyError) return this.#reject(ex, ds, framing);
     if (framing.contentLength > 0 || framing.chunked) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'upgrade request with a body'));
     if (!asksForUpgrade(ex.headerList('connection'))) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'upgrade request without Connection: upgrade'));
+    if (ex.header('sec-websocket-version') !== '13') {
+      // RFC 6455 §4.2.2: refuse with the version we speak. (Our upstream hop always speaks 13,
+      // which would otherwise hide the mismatch from the client.)
+      return this.#reject(ex, ds, new ProxyError('PC_ERR_WEBSOCKET_VERSION'), ['sec-websocket-version', '13']);
+    }
     const notFound = route(ex, rt);
     if (notFound !== null) return this.#reject(ex, ds, notFound);
     const requestHead = upstreamHead(ex, rt, -1, false);
@@ -204,10 +209,10 @@ export class WebSocketFrontEnd {
     tunnel.connect();
   }
 
-  #reject(ex: Exchange, ds: UwsDownstream, err: ProxyError): void {
+  #reject(ex: Exchange, ds: UwsDownstream, err: ProxyError, extraHeaders: readonly string[] = []): void {
     ex.error = err;
     ex.status = err.status;
-    respondError(ds, err, ex.requestId, err.status === 400);
+    respondError(ds, err, ex.requestId, err.status === 400, false, extraHeaders);
     this.#o.log?.(ex);
   }
 

@@ -247,11 +247,12 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
 }
 
 /** The short error answer every failure gets: status, reason, code (headers only for HEAD). */
-export function respondError(ds: Downstream, err: ProxyError, requestId: string, closeConnection: boolean, headOnly = false): void {
+export function respondError(ds: Downstream, err: ProxyError, requestId: string, closeConnection: boolean, headOnly = false, extraHeaders: readonly string[] = []): void {
   ds.respond(err.status, '', [
     'content-type', 'text/plain; charset=utf-8',
     'x-portcullis-error', err.code,
     ...(requestId ? ['x-request-id', requestId] : []),
     'cache-control', 'no-store',
+    ...extraHeaders,
   ], errorBody(err), closeConnection, headOnly);
 }

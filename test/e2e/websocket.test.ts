@@ -343,6 +343,22 @@ describe('handshake', () => {
     expect(seen.length).toBe(before); // the upstream was never asked
   });
 
+  test('an unsupported Sec-WebSocket-Version gets 426 naming 13, and the upstream is never asked', async () => {
+    const before = seen.length;
+    const answer = await new Promise<string>((resolve) => {
+      const s = net.connect(proxy.port, '127.0.0.1', () => {
+        s.write('GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+          'Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+      });
+      let got = '';
+      s.on('data', (d: Buffer) => { got += d.toString('latin1'); if (got.includes('\r\n\r\n')) { s.destroy(); resolve(got); } });
+      s.on('close', () => resolve(got));
+    });
+    expect(answer.startsWith('HTTP/1.1 426')).toBe(true);
+    expect(answer).toMatch(/sec-websocket-version: 13/i);
+    expect(seen.length).toBe(before);
+  });
+
   test('upgrades go out corked (cork holder): no uWS warning, every tunnel echoes', async () => {
     const sockets = await Promise.all(Array.from({ length: 20 }, () => connect('/echo')));
     for (const ws of sockets) {
