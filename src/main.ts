@@ -7,17 +7,55 @@ import { loadConfigIsolated, type ConfigSource } from './config/load-isolated.js
 import { Supervisor, workerCount } from './primary/supervisor.js';
 import { startDemoOrigin } from './primary/demo-origin.js';
 import { assertAddressFree } from './primary/port-check.js';
+import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from './cli-args.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
+/** One usage line per command: shown on its own for that command's usage errors. */
+const COMMAND_USAGE = {
+  run: `  portcullis run [-c FILE]                      run with a config file (default: built-in config/default.yaml)`,
+  check: `  portcullis check [-c FILE] [-q]               validate a config and print the effective config`,
+  proxy: `  portcullis proxy [--from ADDR] --to URL [--to URL ...]
+                                                quick mode: proxy ADDR (default :8080) to the URL(s)`,
+  demo: `  portcullis demo                               start a demo origin and run the default config`,
+} as const;
+type Command = keyof typeof COMMAND_USAGE;
+
 const USAGE = `usage:
-  portcullis run [-c FILE]                      run with a config file (default: built-in config/default.yaml)
-  portcullis check -c FILE                      validate a config and print the effective config
-  portcullis proxy --from ADDR --to URL [--to URL ...]
-                                                quick mode: proxy ADDR (e.g. :8080) to the URL(s)
-  portcullis demo                               start a demo origin and run the default config
-environment: PORTCULLIS_WORKERS, PORTCULLIS_LOG_LEVEL, PORTCULLIS_ACCESS_LOG (see docs/config.md)
+${Object.values(COMMAND_USAGE).join('\n')}
+environment: PORTCULLIS_WORKERS, PORTCULLIS_LOG_LEVEL, PORTCULLIS_ACCESS_LOG, PORTCULLIS_WORKER_YOUNG_MB (see docs/config.md)
 `;
+
+const OPTIONS: Readonly<Record<Exclude<Command, 'check'>, readonly OptionSpec[]>> = {
+  run: [{ names: ['-c', '--config'], key: 'config', value: 'a file' }],
+  proxy: [
+    { names: ['--from'], key: 'from', value: 'an address' },
+    { names: ['--to'], key: 'to', value: 'a URL', repeat: true },
+  ],
+  demo: [],
+};
+
+/**
+ * The command line of `cmd`, or null after printing why it is refused (exit code 2) or
+ * the help (exit code 0). Bare arguments are never taken: `run FILE` would otherwise look
+ * as if it ran FILE.
+ */
+function commandArgs(cmd: Exclude<Command, 'check'>, argv: readonly string[]): ParsedArgs | null {
+  const parsed = parseArgs(argv, OPTIONS[cmd]);
+  const problem = 'usage' in parsed ? parsed.usage : extraPositional(parsed, 0, cmd === 'run' ? ' (give the config file with -c FILE)' : '');
+  if (problem !== undefined) {
+    process.stderr.write(`portcullis ${cmd}: ${problem}\nusage:\n${COMMAND_USAGE[cmd]}\n`);
+    process.exitCode = 2;
+    return null;
+  }
+  if ((parsed as ParsedArgs).options['help']) {
+    process.stdout.write(`usage:\n${COMMAND_USAGE[cmd]}\n`);
+    return null;
+  }
+  return parsed as ParsedArgs;
+}
+
+const SIGHUP_WARNING = 'SIGHUP: configuration reload is not implemented yet; still serving the configuration loaded at start';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug'] as const;
 type Level = (typeof LEVELS)[number];
@@ -27,18 +65,6 @@ let logLevel: number = LEVELS.indexOf('info');
 function say(msg: string, level: Level = 'info'): void {
   if (LEVELS.indexOf(level) > logLevel) return;
   process.stderr.write(`portcullis: ${level === 'info' ? '' : `${level}: `}${msg}\n`);
-}
-
-function flagValues(argv: string[], names: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    for (const n of names) {
-      if (a === n && i + 1 < argv.length) out.push(argv[++i]!);
-      else if (a.startsWith(`${n}=`)) out.push(a.slice(n.length + 1));
-    }
-  }
-  return out;
 }
 
 async function loadOrExit(source: ConfigSource): Promise<Config> {
@@ -51,7 +77,17 @@ async function loadOrExit(source: ConfigSource): Promise<Config> {
 async function serve(config: Config): Promise<void> {
   const level = LEVELS.indexOf(config.log_level as Level);
   if (level >= 0) logLevel = level;
-  const sup = new Supervisor(config, { log: (lvl, msg) => say(msg, lvl) }, process.env['PORTCULLIS_TEST_HOOKS'] === '1');
+  let sup: Supervisor;
+  let n: number;
+  try {
+    // Both read the environment again; the loader has validated it, this only keeps a
+    // slip from becoming a stack trace.
+    sup = new Supervisor(config, { log: (lvl, msg) => say(msg, lvl) }, process.env['PORTCULLIS_TEST_HOOKS'] === '1');
+    n = workerCount(config);
+  } catch (err) {
+    say((err as Error).message, 'error');
+    process.exit(1);
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -61,8 +97,12 @@ async function serve(config: Config): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Without a listener SIGHUP's default action kills the process at once, cutting every
+  // response in flight; operators send it expecting nginx's reload. Until hot reload
+  // exists, say so and keep serving. Signals reach only this (main) thread, never the
+  // workers, so this one listener covers them.
+  process.on('SIGHUP', () => say(SIGHUP_WARNING, 'warn'));
   if (process.env['PORTCULLIS_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => sup.crash(0));
-  const n = workerCount(config);
   try {
     for (const a of config.listen) await assertAddressFree(a);
     await sup.start(n);
@@ -79,7 +119,9 @@ async function main(argv: string[]): Promise<void> {
   const rest = argv.slice(1);
   switch (cmd) {
     case 'run': {
-      const file = flagValues(rest, ['-c', '--config'])[0] ?? DEFAULT_CONFIG;
+      const args = commandArgs('run', rest);
+      if (args === null) return;
+      const file = single(args, 'config') ?? DEFAULT_CONFIG;
       await serve(await loadOrExit({ kind: 'file', path: file }));
       return;
     }
@@ -90,12 +132,15 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'proxy': {
-      const from = flagValues(rest, ['--from'])[0] ?? ':8080';
-      const to = flagValues(rest, ['--to']);
+      const args = commandArgs('proxy', rest);
+      if (args === null) return;
+      const from = single(args, 'from') ?? ':8080';
+      const to = args.options['to'] ?? [];
       await serve(await loadOrExit({ kind: 'quick', from, to }));
       return;
     }
     case 'demo': {
+      if (commandArgs('demo', rest) === null) return;
       const port = Number(process.env['PORTCULLIS_DEMO_PORT'] ?? 3000);
       const origin = await startDemoOrigin(port).catch((err: Error) => {
         say(`demo origin cannot listen on 127.0.0.1:${port}: ${err.message} (set PORTCULLIS_DEMO_PORT)`, 'error');

@@ -5,14 +5,19 @@ import { parentPort, workerData } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
 import { assertNativeUws, UwsFrontEnd } from './downstream/server.js';
 import type { FromWorker, ToWorker, WorkerBoot } from './messages.js';
-import { createAccessLog } from './observe/access-log.js';
-import { buildRuntime } from './runtime.js';
+import type { Config } from './config/types.js';
+import { createAccessLog, type AccessLog } from './observe/access-log.js';
+import { buildRuntime, type Runtime } from './runtime.js';
 
 const boot = workerData as WorkerBoot;
 const port = parentPort!;
 const post = (msg: FromWorker): void => port.postMessage(msg);
 
+// Declared before the handlers that read them: an error while building them (a config
+// the router refuses) must find them empty, not in their temporal dead zone.
 let front: UwsFrontEnd | null = null;
+let runtime: Runtime | null = null;
+let accessLog: AccessLog | null = null;
 let exiting = false;
 
 /** Closes every socket this thread owns, then ends the thread with `code`. */
@@ -20,7 +25,7 @@ function exitWorker(code: number): void {
   if (exiting) return;
   exiting = true;
   try { front?.close(); } catch { /* already closed */ }
-  for (const pool of runtime.pools) pool.close();
+  for (const pool of runtime?.pools ?? []) pool.close();
   accessLog?.flush();
   process.exit(code);
 }
@@ -32,39 +37,57 @@ process.on('uncaughtException', (err) => {
 });
 process.on('unhandledRejection', (err) => { throw err; });
 
-uWS._cfg('silent'); // no `uWebSockets: 20` header (per thread, §5)
-assertNativeUws();
-const runtime = buildRuntime(boot.config);
-const accessLog = createAccessLog(boot.config.access_log);
-front = new UwsFrontEnd(runtime, accessLog);
-
-const clock = setInterval(() => {
-  const now = Date.now();
-  for (const pool of runtime.pools) pool.sweep(now);
-}, 100);
-const logFlush = accessLog ? setInterval(() => accessLog.flush(), 1000) : null;
-
-async function drain(): Promise<void> {
-  const f = front!;
-  f.stopAccepting();
-  await f.idle(boot.config.timeouts.drain);
-  clearInterval(clock);
-  if (logFlush) clearInterval(logFlush);
-  exitWorker(0);
+/**
+ * The Runtime, or null after reporting why the config cannot be compiled. That is a
+ * config problem, not a crash: the primary gets the reason alone, without a stack, and
+ * stops (validation should have caught it; this is the last line).
+ */
+function compile(config: Config): { runtime: Runtime; accessLog: AccessLog | null } | null {
+  try {
+    return { runtime: buildRuntime(config), accessLog: createAccessLog(config.access_log) };
+  } catch (err) {
+    post({ type: 'fatal', id: boot.id, message: `cannot compile the config: ${err instanceof Error ? err.message : String(err)}` });
+    exitWorker(1);
+    return null;
+  }
 }
 
-port.on('message', (msg: ToWorker) => {
-  switch (msg.type) {
-    case 'drain':
-      void drain();
-      break;
-    case 'crash':
-      if (boot.testHooks) setImmediate(() => { throw new Error('crash requested by test hook'); });
-      break;
-  }
-});
+uWS._cfg('silent'); // no `uWebSockets: 20` header (per thread, §5)
+assertNativeUws();
+const compiled = compile(boot.config);
+if (compiled !== null) serve(compiled.runtime, compiled.accessLog);
 
-front.listen(boot.config.listen).then(
-  () => post({ type: 'ready', id: boot.id }),
-  (err: Error) => { post({ type: 'fatal', id: boot.id, message: err.message }); exitWorker(2); },
-);
+function serve(rt: Runtime, log: AccessLog | null): void {
+  runtime = rt;
+  accessLog = log;
+  const f = (front = new UwsFrontEnd(rt, log));
+  const clock = setInterval(() => {
+    const now = Date.now();
+    for (const pool of rt.pools) pool.sweep(now);
+  }, 100);
+  const logFlush = log ? setInterval(() => log.flush(), 1000) : null;
+
+  const drain = async (): Promise<void> => {
+    f.stopAccepting();
+    await f.idle(boot.config.timeouts.drain);
+    clearInterval(clock);
+    if (logFlush) clearInterval(logFlush);
+    exitWorker(0);
+  };
+
+  port.on('message', (msg: ToWorker) => {
+    switch (msg.type) {
+      case 'drain':
+        void drain();
+        break;
+      case 'crash':
+        if (boot.testHooks) setImmediate(() => { throw new Error('crash requested by test hook'); });
+        break;
+    }
+  });
+
+  f.listen(boot.config.listen).then(
+    () => post({ type: 'ready', id: boot.id }),
+    (err: Error) => { post({ type: 'fatal', id: boot.id, message: err.message }); exitWorker(2); },
+  );
+}

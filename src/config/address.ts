@@ -32,28 +32,51 @@ export function parseListen(value: string | number): Parsed<ListenAddress> {
     return isError(port) ? port : { host: '0.0.0.0', port };
   }
   const text = value.trim();
-  let host: string;
-  let portText: string;
-  const v6 = /^\[([^\]]*)\]:(.*)$/.exec(text);
-  if (v6) {
-    host = v6[1]!.toLowerCase();
-    portText = v6[2]!;
+  const split = splitListen(text);
+  if (isError(split)) return split;
+  const { host, portText, bracketed } = split;
+  if (bracketed) {
     if (isIP(host) !== 6) return { error: `"${host}" is not an IPv6 address` };
-  } else if (/^\d+$/.test(text)) {
-    host = '0.0.0.0';
-    portText = text;
-  } else {
-    const colon = text.lastIndexOf(':');
-    if (colon < 0) return { error: `missing port in "${text}" (e.g. "127.0.0.1:8080" or ":8080")` };
-    host = text.slice(0, colon).toLowerCase() || '0.0.0.0';
-    portText = text.slice(colon + 1);
-    if (host.includes(':')) return { error: `IPv6 addresses need brackets: "[${host}]:${portText}"` };
-    if (host !== 'localhost' && !isIPv4(host)) {
-      return { error: `listen host "${host}" must be an IP address or localhost` };
-    }
+  } else if (host !== 'localhost' && !isIPv4(host)) {
+    return { error: `listen host "${host}" must be an IP address or localhost` };
   }
   const port = parsePort(portText);
   return isError(port) ? port : { host, port };
+}
+
+const EXAMPLE = '(e.g. "127.0.0.1:8080", ":8080" or "[::1]:8080")';
+
+/**
+ * A listen string into host (IPv6 without brackets) and port text, with a message naming
+ * what is wrong with its shape: a missing port, an unclosed bracket, or colons that make
+ * it neither `host:port` nor `[v6]:port`.
+ */
+function splitListen(text: string): Parsed<{ host: string; portText: string; bracketed: boolean }> {
+  if (/^\d+$/.test(text)) return { host: '0.0.0.0', portText: text, bracketed: false };
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return { error: `unclosed "[" in "${text}" (write IPv6 addresses as "[::1]:8080")` };
+    const host = text.slice(1, close).toLowerCase();
+    const after = text.slice(close + 1);
+    if (after === '') return { error: `missing port in "${text}" (e.g. "${text}:8080")` };
+    if (!after.startsWith(':')) return { error: `expected ":port" after "]" in "${text}"` };
+    if (after === ':') return { error: `missing port after ":" in "${text}"` };
+    return { host, portText: after.slice(1), bracketed: true };
+  }
+  if (text.includes(']')) return { error: `"]" without "[" in "${text}" ${EXAMPLE}` };
+  const colon = text.lastIndexOf(':');
+  if (colon < 0) return { error: `missing port in "${text}" (e.g. "127.0.0.1:8080" or ":8080")` };
+  const host = text.slice(0, colon).toLowerCase() || '0.0.0.0';
+  const portText = text.slice(colon + 1);
+  if (host.includes(':')) {
+    // Only brackets tell an IPv6 address from its port: "::1" alone is an address with no
+    // port, "::1:8080" an address followed by one; "127.0.0.1:80:80" is neither.
+    if (isIP(host) === 6) return { error: `IPv6 addresses need brackets: "[${host}]:${portText}"` };
+    if (isIP(text) === 6) return { error: `missing port: an IPv6 address needs brackets and a port, as in "[${text}]:8080"` };
+    return { error: `"${text}" is not an address: too many ":" ${EXAMPLE}` };
+  }
+  if (portText === '') return { error: `missing port after ":" in "${text}"` };
+  return { host, portText, bracketed: false };
 }
 
 /**
@@ -144,19 +167,39 @@ export function parseTarget(value: string): Parsed<UpstreamTarget> {
   }
   const hostPort = authority[1]!;
   if (hostPort.includes('@')) return { error: 'upstream URL must not contain credentials' };
-  const m = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(hostPort);
-  let host = (m?.[1] ?? '').toLowerCase();
+  const split = splitAuthority(hostPort, value);
+  if (isError(split)) return split;
+  const { host, portText, bracketed } = split;
   if (host === '') return { error: `missing host in "${value}"` };
-  const portText = m?.[2];
   const port = portText === undefined ? 80 : parsePort(portText);
   if (isError(port)) return port;
-  if (host.startsWith('[')) {
-    host = host.slice(1, -1);
+  if (bracketed) {
     if (isIP(host) !== 6) return { error: `"${host}" is not an IPv6 address` };
   } else if (!isIPv4(host) && !isHostname(host)) {
     return { error: `invalid host "${host}"` };
   }
   return { url: text, host, port };
+}
+
+/** A URL's `host[:port]` into host (IPv6 without brackets) and port text, or what is wrong with its shape. */
+function splitAuthority(hostPort: string, url: string): Parsed<{ host: string; portText: string | undefined; bracketed: boolean }> {
+  if (hostPort.startsWith('[')) {
+    const close = hostPort.indexOf(']');
+    if (close < 0) return { error: `unclosed "[" in "${url}" (write IPv6 hosts as "http://[::1]:3000")` };
+    const after = hostPort.slice(close + 1);
+    if (after !== '' && !after.startsWith(':')) return { error: `expected ":port" after "]" in "${url}"` };
+    if (after === ':') return { error: `missing port after ":" in "${url}"` };
+    return { host: hostPort.slice(1, close).toLowerCase(), portText: after === '' ? undefined : after.slice(1), bracketed: true };
+  }
+  const first = hostPort.indexOf(':');
+  if (first < 0) return { host: hostPort.toLowerCase(), portText: undefined, bracketed: false };
+  if (hostPort.indexOf(':', first + 1) >= 0) {
+    const hint = isIP(hostPort) === 6 ? ` (write IPv6 hosts in brackets: "http://[${hostPort}]:80")` : '';
+    return { error: `too many ":" in "${hostPort}"${hint}` };
+  }
+  const portText = hostPort.slice(first + 1);
+  if (portText === '') return { error: `missing port after ":" in "${url}"` };
+  return { host: hostPort.slice(0, first).toLowerCase(), portText, bracketed: false };
 }
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;

@@ -2,6 +2,7 @@
 // effective config (what the proxy would run) or every error, and sets the exit code.
 
 import { stringify } from 'yaml';
+import { extraPositional, parseArgs, single, type OptionSpec } from '../cli-args.js';
 import { ConfigErrors } from './error.js';
 import { loadConfigFile } from './load.js';
 import { defaultConfigPath } from './paths.js';
@@ -16,24 +17,20 @@ interface CheckArgs {
   readonly quiet: boolean;
 }
 
-function parseArgs(argv: readonly string[]): CheckArgs | { help: true } | { usage: string } {
-  const args = argv[0] === 'check' ? argv.slice(1) : argv;
-  let file: string | undefined;
-  let quiet = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-h' || a === '--help') return { help: true };
-    if (a === '-q' || a === '--quiet') quiet = true;
-    else if (a === '-c' || a === '--config') {
-      const next = args[++i];
-      if (next === undefined) return { usage: `${a} needs a file` };
-      file = next;
-    } else if (a.startsWith('--config=')) file = a.slice('--config='.length);
-    else if (a.startsWith('-')) return { usage: `unknown option ${a}` };
-    else if (file === undefined) file = a;
-    else return { usage: `unexpected argument ${a}` };
-  }
-  return { file: file ?? defaultConfigPath(), quiet };
+const OPTIONS: readonly OptionSpec[] = [
+  { names: ['-c', '--config'], key: 'config', value: 'a file' },
+  { names: ['-q', '--quiet'], key: 'quiet' },
+];
+
+function parseCheckArgs(argv: readonly string[]): CheckArgs | { help: true } | { usage: string } {
+  const parsed = parseArgs(argv[0] === 'check' ? argv.slice(1) : argv, OPTIONS);
+  if ('usage' in parsed) return parsed;
+  if (parsed.options['help']) return { help: true };
+  // The file may also be given bare (`check FILE`), but only once.
+  const withFlag = single(parsed, 'config') !== undefined;
+  const stray = extraPositional(parsed, withFlag ? 0 : 1, withFlag ? ' (the file is already given with -c)' : '');
+  if (stray !== undefined) return { usage: stray };
+  return { file: single(parsed, 'config') ?? parsed.positionals[0] ?? defaultConfigPath(), quiet: parsed.options['quiet'] !== undefined };
 }
 
 /** Exit codes: 0 valid, 1 invalid config, 2 bad command line. */
@@ -43,7 +40,7 @@ export async function runCheck(
   err: NodeJS.WritableStream,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  const args = parseArgs(argv);
+  const args = parseCheckArgs(argv);
   if ('help' in args) {
     out.write(USAGE);
     return 0;

@@ -2,7 +2,7 @@
 // errors with their line), interpolates ${ENV} in string values, and maps a field path back
 // to the line and column it was written on.
 
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import { interpolate } from './env.js';
 
 export type FieldPath = readonly (string | number)[];
@@ -37,7 +37,8 @@ export class ConfigDocument {
 
   constructor(text: string) {
     this.#lines = new LineCounter();
-    this.#doc = parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true, version: '1.2' });
+    // merge: `<<: *defaults` merge keys (YAML 1.1, widely used in 1.2 files: docker-compose).
+    this.#doc = parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true, version: '1.2', merge: true });
     const lines = text.split('\n');
     const hinted = new Set<number>();
     this.syntaxErrors = this.#doc.errors.map((e) => {
@@ -62,7 +63,8 @@ export class ConfigDocument {
     const problems: DocumentProblem[] = [];
     const walk = (node: unknown, path: FieldPath): void => {
       if (isMap(node)) {
-        for (const pair of node.items) walk(pair.value, [...path, keyName(pair.key)]);
+        // A merge key's inline map lends its fields to this map: they share its path.
+        for (const pair of node.items) walk(pair.value, isMergeKey(pair.key) ? path : [...path, keyName(pair.key)]);
       } else if (isSeq(node)) {
         node.items.forEach((item, i) => walk(item, [...path, i]));
       } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
@@ -95,7 +97,7 @@ export class ConfigDocument {
     for (const [i, seg] of path.entries()) {
       const last = i === path.length - 1;
       if (isMap(node)) {
-        const pair = node.items.find((p) => keyName(p.key) === String(seg));
+        const pair = this.#findPair(node, String(seg), 0);
         if (!pair) break;
         const keyStart = rangeStart(pair.key);
         if ((last && at === 'key') || isEmpty(pair.value)) {
@@ -109,10 +111,36 @@ export class ConfigDocument {
         break;
       }
       offset = rangeStart(node) ?? offset;
-      if (isAlias(node)) break;
+      // Further in, follow an alias to its anchor: the field was written there.
+      if (isAlias(node) && !last) node = this.#resolve(node);
     }
     return this.#at(offset);
   }
+
+  /** The pair for `key` in `map`, or in what its `<<` merge keys bring in (own keys win, then sources in order). */
+  #findPair(map: YAMLMap, key: string, depth: number): Pair | undefined {
+    const own = map.items.find((p) => !isMergeKey(p.key) && keyName(p.key) === key);
+    if (own || depth > 20) return own;
+    for (const pair of map.items) {
+      if (!isMergeKey(pair.key)) continue;
+      const source = this.#resolve(pair.value);
+      const sources = isSeq(source) ? source.items.map((s) => this.#resolve(s)) : [source];
+      for (const s of sources) {
+        const found = isMap(s) ? this.#findPair(s, key, depth + 1) : undefined;
+        if (found) return found;
+      }
+    }
+    return undefined;
+  }
+
+  #resolve(node: unknown): unknown {
+    return isAlias(node) ? node.resolve(this.#doc) : node;
+  }
+}
+
+// With merge enabled, a plain `<<` key is parsed as a Scalar holding Symbol('<<').
+function isMergeKey(key: unknown): boolean {
+  return isScalar(key) && typeof key.value === 'symbol' && key.value.description === '<<';
 }
 
 function keyName(key: unknown): string {

@@ -4,6 +4,7 @@
 import { ConfigError } from './error.js';
 import { LOG_LEVELS } from './schema.js';
 import type { Config } from './types.js';
+import { parseYoungMb, YOUNG_MB_VAR } from './worker-heap.js';
 
 const REF = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([\s\S]*))?$/;
 
@@ -51,7 +52,11 @@ export interface EnvOverrides {
   readonly access_log_enabled?: boolean;
 }
 
-/** Reads PORTCULLIS_WORKERS, _LOG_LEVEL and _ACCESS_LOG (empty = unset), with an error per bad variable. */
+/**
+ * Reads PORTCULLIS_WORKERS, _LOG_LEVEL and _ACCESS_LOG (empty = unset), with an error per bad
+ * variable. PORTCULLIS_WORKER_YOUNG_MB is only checked here: it is not a config setting, the
+ * supervisor reads it, but a bad value must fail `check` and start-up like the others.
+ */
 export function readEnvOverrides(env: NodeJS.ProcessEnv): { overrides: EnvOverrides; errors: ConfigError[] } {
   const errors: ConfigError[] = [];
   const fail = (field: string, message: string) => errors.push(new ConfigError({ file: '<env>', line: 0, column: 0, field, message }));
@@ -75,6 +80,9 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { overrides: EnvOverri
     if (enabled !== undefined) overrides.access_log_enabled = enabled;
     else fail('PORTCULLIS_ACCESS_LOG', `expected on, off, 1 or 0, got "${env['PORTCULLIS_ACCESS_LOG']}"`);
   }
+
+  const youngMb = parseYoungMb(env[YOUNG_MB_VAR]);
+  if ('error' in youngMb) fail(YOUNG_MB_VAR, youngMb.error);
   return { overrides, errors };
 }
 

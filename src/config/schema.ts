@@ -275,9 +275,18 @@ export const ConfigFileSchema = z
 export type ConfigFile = z.output<typeof ConfigFileSchema>;
 export { LOG_LEVELS };
 
+/** Top-level keys starting with this are extension fields: allowed and ignored. */
+export const EXTENSION_PREFIX = 'x-';
+
 /** The editor schema: what a user may write (zod input side), draft-07 for yaml-language-server. */
 export function configJsonSchema(): object {
-  return z.toJSONSchema(ConfigFileSchema, { io: 'input', target: 'draft-7' });
+  const schema = z.toJSONSchema(ConfigFileSchema, { io: 'input', target: 'draft-7' });
+  // The file's top level also takes `x-*` extension keys (validate.ts drops them before
+  // zod sees the file), so editors must not flag them either.
+  return {
+    ...schema,
+    patternProperties: { [`^${EXTENSION_PREFIX}`]: { description: 'Extension field, ignored by Portcullis (for YAML anchors or other tools).' } },
+  };
 }
 
 // Minimal view of zod's internal definitions, enough to walk from a path to an object schema.

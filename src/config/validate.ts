@@ -3,9 +3,10 @@
 // and reports every problem as a path + message for the caller to locate.
 
 import type * as z from 'zod';
-import { isError, parseHostPattern, parseListen } from './address.js';
+import { RouteConflictError, Router } from '../router/router.js';
+import { checkRoutePath, isError, parseHostPattern, parseListen } from './address.js';
 import type { FieldPath } from './document.js';
-import { ConfigFileSchema, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
+import { ConfigFileSchema, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
 import { hint } from './suggest.js';
 import type { Config, RouteConfig, UpstreamGroup } from './types.js';
 
@@ -26,10 +27,20 @@ export function validateConfig(raw: unknown, source: string): Validation {
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     return { problems: [{ path: [], at: 'value', message: `expected a map of settings, got ${describe(raw)}` }] };
   }
-  const parsed = ConfigFileSchema.safeParse(raw);
-  const problems = [...(parsed.success ? [] : problemsOf(parsed.error.issues, [], raw)), ...crossFieldProblems(raw as Record<string, unknown>)];
+  const settings = withoutExtensions(raw as Record<string, unknown>);
+  const parsed = ConfigFileSchema.safeParse(settings);
+  const problems = [...(parsed.success ? [] : problemsOf(parsed.error.issues, [], settings)), ...crossFieldProblems(settings)];
   if (problems.length > 0 || !parsed.success) return { problems: dedupe(problems) };
   return { config: build(parsed.data, source) };
+}
+
+/**
+ * The top level without `x-*` keys: extension fields, ignored (the docker-compose
+ * convention), where a file keeps its YAML anchors (`x-pool: &pool {...}`) or notes for
+ * other tools. Only at the top level: deeper, an unknown key is still a typo.
+ */
+function withoutExtensions(raw: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(raw).filter(([key]) => !key.startsWith(EXTENSION_PREFIX)));
 }
 
 /** Flattens zod issues; a failed union reports the branch the value was evidently meant for. */
@@ -80,7 +91,6 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
     });
   }
   if (Array.isArray(routes)) {
-    const seen = new Map<string, number>();
     routes.forEach((route: unknown, i) => {
       if (!isRecord(route)) return;
       const name = route['upstream'];
@@ -88,20 +98,8 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
         const defined = upstreams.length > 0 ? `; defined: ${upstreams.join(', ')}` : '';
         problems.push({ path: ['routes', i, 'upstream'], at: 'value', message: `no upstream named "${name}"${hint(name, upstreams)}${defined}` });
       }
-      const host = route['host'] === undefined ? '' : typeof route['host'] === 'string' ? parseHostPattern(route['host']) : undefined;
-      const path = route['path'] ?? '/';
-      if (typeof host !== 'string' || typeof path !== 'string') return;
-      const key = `${host} ${path}`;
-      const first = seen.get(key);
-      if (first === undefined) seen.set(key, i);
-      else {
-        problems.push({
-          path: route['path'] === undefined ? ['routes', i] : ['routes', i, 'path'],
-          at: 'value',
-          message: `duplicate route: routes[${first}] already has host ${host ? `"${host}"` : '(any)'} and path "${path}"`,
-        });
-      }
     });
+    problems.push(...routeTableProblems(routes));
   }
 
   const listen = raw['listen'];
@@ -118,6 +116,42 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
     });
   }
   return problems;
+}
+
+/**
+ * Builds the real router from the routes, as each worker will, so that `check` refuses
+ * exactly the tables the workers cannot build: not only the same host and path written
+ * twice, but any two patterns the router cannot rank (`/u/:id` and `/u/:name`, `/f/*` and
+ * `/f/`), and patterns it refuses (`/a//b`).
+ */
+function routeTableProblems(routes: readonly unknown[]): Problem[] {
+  const problems: Problem[] = [];
+  const router = new Router<number>();
+  routes.forEach((route: unknown, i) => {
+    if (!isRecord(route)) return;
+    const host = route['host'] === undefined ? '' : typeof route['host'] === 'string' ? parseHostPattern(route['host']) : undefined;
+    const path = route['path'] ?? '/';
+    // Values the schema refuses are reported there; the router never sees them.
+    if (typeof host !== 'string' || typeof path !== 'string' || isError(checkRoutePath(path))) return;
+    const at: FieldPath = route['path'] === undefined ? ['routes', i] : ['routes', i, 'path'];
+    try {
+      router.add(host === '' ? undefined : host, path, i);
+    } catch (err) {
+      if (!(err instanceof RouteConflictError)) throw err;
+      problems.push({ path: at, at: 'value', message: conflictMessage(err, host, path) });
+    }
+  });
+  return problems;
+}
+
+function conflictMessage(err: RouteConflictError, host: string, path: string): string {
+  if (err.existing === undefined) return err.reason;
+  const first = err.existing.value as number;
+  if (err.existing.pattern === path) {
+    return `duplicate route: routes[${first}] already has host ${host ? `"${host}"` : '(any)'} and path "${path}"`;
+  }
+  const other = `${host ? `host "${host}", ` : ''}path "${err.existing.pattern}"`;
+  return `conflicts with routes[${first}] (${other}): both match the same requests, so the router cannot choose between them`;
 }
 
 function build(file: ConfigFile, source: string): Config {

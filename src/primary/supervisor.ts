@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import type { FromWorker, ToWorker, WorkerBoot } from '../messages.js';
+import { parseYoungMb, YOUNG_MB_VAR } from '../config/worker-heap.js';
 
 const WORKER_URL = new URL('../worker.js', import.meta.url);
 const BACKOFF_START_MS = 100;
@@ -31,15 +32,14 @@ export function workerCount(config: Config, env: NodeJS.ProcessEnv = process.env
 }
 
 /**
- * V8 young-generation size per worker (PORTCULLIS_WORKER_YOUNG_MB, default 16). The proxy's
- * garbage is short-lived, so a small nursery costs little CPU and keeps RSS per worker low
- * (V8's own default grows it to ~48 MiB under load).
+ * V8 young-generation size per worker (PORTCULLIS_WORKER_YOUNG_MB, default 16; see
+ * config/worker-heap.ts). The config loader has already refused a bad value with the
+ * other env errors; the throw here only guards callers that skip the loader.
  */
 export function workerHeapLimits(env: NodeJS.ProcessEnv = process.env): { maxYoungGenerationSizeMb?: number } {
-  const raw = env['PORTCULLIS_WORKER_YOUNG_MB'];
-  const mb = raw === undefined || raw === '' ? 16 : Number(raw);
-  if (!Number.isInteger(mb) || mb < 0) throw new Error(`PORTCULLIS_WORKER_YOUNG_MB must be a whole number of MiB, got "${raw}"`);
-  return mb === 0 ? {} : { maxYoungGenerationSizeMb: mb };
+  const young = parseYoungMb(env[YOUNG_MB_VAR]);
+  if ('error' in young) throw new Error(`${YOUNG_MB_VAR}: ${young.error}`);
+  return young.mb === 0 ? {} : { maxYoungGenerationSizeMb: young.mb };
 }
 
 export class Supervisor {
@@ -79,8 +79,10 @@ export class Supervisor {
         if (msg.type === 'ready') {
           if (!settled) { settled = true; resolve(); }
         } else if (msg.type === 'fatal') {
-          this.#events.log('error', `worker ${slot.id}: ${msg.message}`);
+          // Before 'ready' the start promise carries the reason and its caller reports it;
+          // logging it here too would print every start-up failure twice.
           if (!settled) { settled = true; reject(new Error(msg.message)); }
+          else this.#events.log('error', `worker ${slot.id}: ${msg.message}`);
         }
       });
       worker.on('error', (err) => {

@@ -6,11 +6,21 @@ export class RouteConflictError extends Error {
   readonly host: string;
   /** The route's path pattern as written. */
   readonly pattern: string;
+  /** The bare reason, without the route named in front (for callers that name it their way). */
+  readonly reason: string;
+  /**
+   * For a conflict, the route already in the table: its pattern and the value it was added
+   * with (config validation adds route indexes, to name the earlier route). Absent when the
+   * route itself is invalid.
+   */
+  readonly existing?: { readonly pattern: string; readonly value: unknown };
 
-  constructor(host: string, pattern: string, reason: string) {
+  constructor(host: string, pattern: string, reason: string, existing?: { pattern: string; value: unknown }) {
     super(`route ${host} ${pattern}: ${reason}`);
     this.name = 'RouteConflictError';
     this.host = host;
     this.pattern = pattern;
+    this.reason = reason;
+    if (existing !== undefined) this.existing = existing;
   }
 }

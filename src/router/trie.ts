@@ -116,7 +116,10 @@ export class PathTrie<T> {
   }
 
   #conflict(pattern: string, existing: Leaf<T>): never {
-    throw new RouteConflictError(this.#host, pattern, `conflicts with ${this.#host} ${existing.pattern}`);
+    throw new RouteConflictError(this.#host, pattern, `conflicts with ${this.#host} ${existing.pattern}`, {
+      pattern: existing.pattern,
+      value: existing.value,
+    });
   }
 
   /**

@@ -21,11 +21,29 @@ describe('parseListen', () => {
     [':0', 'out of range'],
     [':65536', 'out of range'],
     ['example.com:80', 'must be an IP address or localhost'],
-    ['::1:8080', 'IPv6 addresses need brackets'],
+    ['::1:8080', 'IPv6 addresses need brackets: "[::1]:8080"'],
     ['[1.2.3.4]:80', 'not an IPv6 address'],
     [':http', 'invalid port'],
   ])('%j is refused: %s', (input, message) => {
     expect(parseListen(input)).toEqual({ error: expect.stringContaining(message) });
+  });
+});
+
+// Each message says what is wrong with the shape, never suggests a nonsense fix.
+describe('parseListen messages', () => {
+  test.each([
+    ['[::1]', 'missing port in "[::1]" (e.g. "[::1]:8080")'],
+    ['[::1]:', 'missing port after ":" in "[::1]:"'],
+    ['127.0.0.1:', 'missing port after ":" in "127.0.0.1:"'],
+    ['::1', 'missing port: an IPv6 address needs brackets and a port, as in "[::1]:8080"'],
+    ['fe80::1', 'missing port: an IPv6 address needs brackets and a port, as in "[fe80::1]:8080"'],
+    ['127.0.0.1:80:80', '"127.0.0.1:80:80" is not an address: too many ":" (e.g. "127.0.0.1:8080", ":8080" or "[::1]:8080")'],
+    ['[::1', 'unclosed "[" in "[::1" (write IPv6 addresses as "[::1]:8080")'],
+    ['[::1]8080', 'expected ":port" after "]" in "[::1]8080"'],
+    ['::1]:80', '"]" without "[" in "::1]:80" (e.g. "127.0.0.1:8080", ":8080" or "[::1]:8080")'],
+    ['[1.2.3.4]:80', '"1.2.3.4" is not an IPv6 address'],
+  ])('%j → %j', (input, error) => {
+    expect(parseListen(input)).toEqual({ error });
   });
 });
 
@@ -77,6 +95,19 @@ describe('parseTarget', () => {
     ['http://a b:80', 'invalid host'],
   ])('%j is refused: %s', (input, message) => {
     expect(parseTarget(input)).toEqual({ error: expect.stringContaining(message) });
+  });
+
+  test.each([
+    ['http://[::1', 'unclosed "[" in "http://[::1" (write IPv6 hosts as "http://[::1]:3000")'],
+    ['http://[::1:3000', 'unclosed "[" in "http://[::1:3000" (write IPv6 hosts as "http://[::1]:3000")'],
+    ['http://[::1]3000', 'expected ":port" after "]" in "http://[::1]3000"'],
+    ['http://[::1]:', 'missing port after ":" in "http://[::1]:"'],
+    ['http://a:', 'missing port after ":" in "http://a:"'],
+    ['http://::1', 'too many ":" in "::1" (write IPv6 hosts in brackets: "http://[::1]:80")'],
+    ['http://a:1:2', 'too many ":" in "a:1:2"'],
+    ['http://[a.b]:80', '"a.b" is not an IPv6 address'],
+  ])('%j → %j', (input, error) => {
+    expect(parseTarget(input)).toEqual({ error });
   });
 });
 

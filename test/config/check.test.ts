@@ -71,6 +71,23 @@ describe('portcullis check', () => {
     ]);
   });
 
+  test('a bad PORTCULLIS_WORKER_YOUNG_MB fails the check like the other overrides', async () => {
+    const r = await check(['-q', '-c', good], { PORTCULLIS_WORKER_YOUNG_MB: 'abc' });
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')).toEqual([
+      `<env>: PORTCULLIS_WORKER_YOUNG_MB: expected a whole number of MiB (0 = V8's default), got "abc"`,
+      `config check failed: 1 error in ${good}`,
+      '',
+    ]);
+  });
+
+  test('routes that only the router used to refuse fail the check too', async () => {
+    const conflict = file('conflict.yaml', 'upstreams: { app: { targets: ["http://127.0.0.1:3000"] } }\nroutes:\n  - { path: "/u/:id", upstream: app }\n  - { path: "/u/:name", upstream: app }\n');
+    const r = await check(['-q', '-c', conflict]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${conflict}:4:13: routes[1].path: conflicts with routes[0] (path "/u/:id")`);
+  });
+
   test('a missing file is an error naming it, exit 1', async () => {
     const missing = join(dir, 'nope.yaml');
     const r = await check(['-c', missing]);
@@ -84,9 +101,16 @@ describe('portcullis check', () => {
     expect(r.out.startsWith(`config OK: ${defaultConfigPath()}\n`)).toBe(true);
   });
 
-  test.each([[['-c']], [['--bogus']], [['a.yaml', 'b.yaml']]])('%j is a usage error, exit 2', async (argv) => {
+  test.each([
+    [['-c'], '-c needs a file'],
+    [['--bogus'], 'unknown option --bogus'],
+    [['a.yaml', 'b.yaml'], 'unexpected argument "b.yaml"'],
+    [['-c', 'a.yaml', '-c', 'b.yaml'], '-c given more than once'],
+    [['a.yaml', '-c', 'b.yaml'], 'unexpected argument "a.yaml" (the file is already given with -c)'],
+  ])('%j is a usage error, exit 2', async (argv, problem) => {
     const r = await check(argv);
     expect(r.code).toBe(2);
+    expect(r.err.split('\n')[0]).toBe(`portcullis check: ${problem}`);
     expect(r.err).toContain('usage: portcullis check');
   });
 

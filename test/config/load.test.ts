@@ -100,6 +100,69 @@ routes:
   });
 });
 
+describe('YAML anchors, merge keys and x- extension fields', () => {
+  const shared = `x-pool: &pool { max_connections: 8, idle_timeout: 5s }
+x-app: &app
+  targets: ["http://127.0.0.1:3000"]
+  pool: *pool
+upstreams:
+  a: *app
+  b:
+    <<: *app
+    pool: { max_connections: 3 }
+  c:
+    <<: [{ targets: ["http://127.0.0.1:3001"] }, *app]
+routes:
+  - { path: /, upstream: a }
+  - { path: /b/, upstream: b }
+  - { path: /c/, upstream: c }
+`;
+
+  test('<<: merges a map (own keys win, earlier sources win) and top-level x-* keys are ignored', () => {
+    const config = parseConfigText(shared, 'cfg.yaml', {});
+    expect(config.upstreams['a']!.pool).toEqual({ max_connections: 8, idle_timeout: 5000 });
+    expect(config.upstreams['b']!.pool).toEqual({ max_connections: 3, idle_timeout: 30_000 });
+    expect(config.upstreams['b']!.targets.map((t) => t.port)).toEqual([3000]);
+    expect(config.upstreams['c']!.targets.map((t) => t.port)).toEqual([3001]);
+    expect(config.upstreams['c']!.pool.max_connections).toBe(8);
+    expect(Object.keys(config)).not.toContain('x-pool');
+  });
+
+  test('an error in a merged or aliased value points at where it was written', () => {
+    const text = `x-defaults: &d
+  targets: ["http://127.0.0.1:0"]
+  pool: { max_connections: 0 }
+upstreams:
+  a:
+    <<: *d
+    pool: { idle_timeout: 1s }
+  b: *d
+routes: [{ path: /, upstream: a }, { path: /b/, upstream: b }]
+`;
+    expect(errorsOf(text)).toEqual([
+      'cfg.yaml:2:13: upstreams.a.targets[0]: port 0 is out of range (ports are 1–65535)',
+      'cfg.yaml:2:13: upstreams.b.targets[0]: port 0 is out of range (ports are 1–65535)',
+      'cfg.yaml:3:28: upstreams.b.pool.max_connections: must be at least 1',
+    ]);
+  });
+
+  test('${VAR} is interpolated inside anchors and inline merge sources', () => {
+    const text = `x-t: &t { targets: ["http://\${HOST:-127.0.0.1}:3000"] }
+upstreams:
+  a: { <<: *t }
+  b: { <<: { targets: ["http://\${HOST:-127.0.0.1}:3001"] } }
+routes: [{ path: /, upstream: a }, { path: /b/, upstream: b }]
+`;
+    const config = parseConfigText(text, 'cfg.yaml', { HOST: 'app.internal' });
+    expect([config.upstreams['a']!.targets[0]!.host, config.upstreams['b']!.targets[0]!.host]).toEqual(['app.internal', 'app.internal']);
+  });
+
+  test('only top-level keys may be extensions; an anchor holder without x- is still an unknown key', () => {
+    expect(errorsOf(`defaults: &d { max_connections: 8 }\n${UPSTREAM}`)).toEqual(['cfg.yaml:1:1: defaults: unknown key "defaults"']);
+    expect(errorsOf(`timeouts: { x-note: hi }\n${UPSTREAM}`)).toEqual(['cfg.yaml:1:13: timeouts.x-note: unknown key "x-note"']);
+  });
+});
+
 describe('errors name file:line:col and field', () => {
   test.each([
     ['wrong type', `workers: many\n${UPSTREAM}`, 'cfg.yaml:1:10: workers: expected a whole number, got "many"'],
@@ -121,6 +184,15 @@ describe('errors name file:line:col and field', () => {
     ['no targets', 'upstreams: { app: { targets: [] } }\n', 'cfg.yaml:1:30: upstreams.app.targets: an upstream needs at least one target'],
     ['duplicate route', `${UPSTREAM}routes:\n  - { host: a.com, path: /x, upstream: app }\n  - { host: A.com, path: /x, upstream: app }\n`,
       'cfg.yaml:4:26: routes[1].path: duplicate route: routes[0] already has host "a.com" and path "/x"'],
+    // The router decides what conflicts (validate.ts builds it), so check and run agree.
+    ['routes differing only in parameter names', `${UPSTREAM}routes:\n  - { path: "/u/:id", upstream: app }\n  - { path: "/u/:name", upstream: app }\n`,
+      'cfg.yaml:4:13: routes[1].path: conflicts with routes[0] (path "/u/:id"): both match the same requests, so the router cannot choose between them'],
+    ['a wildcard and a prefix on one directory', `${UPSTREAM}routes:\n  - { host: a.com, path: "/f/*", upstream: app }\n  - { host: A.com, path: "/f/", upstream: app }\n`,
+      'cfg.yaml:4:26: routes[1].path: conflicts with routes[0] (host "a.com", path "/f/*"): both match the same requests, so the router cannot choose between them'],
+    ['a default path twice', `${UPSTREAM}routes:\n  - { upstream: app }\n  - { path: /, upstream: app }\n`,
+      'cfg.yaml:4:13: routes[1].path: duplicate route: routes[0] already has host (any) and path "/"'],
+    ['a path the router cannot match', `${UPSTREAM}routes: [{ path: "/a//b", upstream: app }]\n`,
+      'cfg.yaml:2:18: routes[0].path: not a normalised path (write it as /a/b)'],
     ['path without slash', `${UPSTREAM}routes: [{ path: api, upstream: app }]\n`, 'cfg.yaml:2:18: routes[0].path: path must start with "/" (got "api")'],
     ['bad host pattern', `${UPSTREAM}routes: [{ host: "a.*.com", upstream: app }]\n`,
       'cfg.yaml:2:18: routes[0].host: "a.*.com": a wildcard is only allowed as the first label ("*.example.com")'],

@@ -37,6 +37,12 @@ describe('editor JSON Schema', () => {
     const root = configJsonSchema() as JsonSchema;
     expect(root.additionalProperties).toBe(false);
   });
+
+  test('top-level x-* extension keys are allowed in the editor, as by the loader', () => {
+    const root = configJsonSchema() as JsonSchema & { patternProperties?: Record<string, JsonSchema> };
+    expect(Object.keys(root.patternProperties ?? {})).toEqual(['^x-']);
+    expect(root.patternProperties!['^x-']!.description).toMatch(/ignored/);
+  });
 });
 
 describe('config/default.yaml', () => {

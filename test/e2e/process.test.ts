@@ -70,6 +70,79 @@ describe('workers', () => {
   });
 });
 
+describe('SIGHUP', () => {
+  test('does not stop the proxy: a download in flight completes, new requests are served, one warning is logged', async () => {
+    // 15 chunks 100 ms apart: the signal lands in the middle of the response.
+    const drip = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let n = 0;
+      const timer = setInterval(() => {
+        res.write(Buffer.alloc(1000, 0x61));
+        if (++n === 15) { clearInterval(timer); res.end(); }
+      }, 100);
+    });
+    const proxy = await startProxy({ upstreams: { app: { targets: [drip.url] } } }, { workers: 2 });
+    try {
+      const download = request(proxy.port, { path: '/download' });
+      await new Promise((r) => setTimeout(r, 400));
+      proxy.child.kill('SIGHUP');
+      const r = await download;
+      expect(r.status).toBe(200);
+      expect(r.body.length).toBe(15_000);
+      expect(proxy.child.exitCode).toBeNull();
+      expect(proxy.child.signalCode).toBeNull();
+      const warnings = proxy.output().split('\n').filter((line) => line.includes('SIGHUP'));
+      expect(warnings).toEqual(['portcullis: warn: SIGHUP: configuration reload is not implemented yet; still serving the configuration loaded at start']);
+      // Both workers are still there: new connections (spread by the kernel) are all answered.
+      const after = await Promise.all(Array.from({ length: 8 }, () => request(proxy.port, { path: '/after' })));
+      expect(after.map((a) => a.body.length)).toEqual(Array<number>(8).fill(15_000));
+      expect(proxy.output()).not.toMatch(/worker \d+ exited/);
+    } finally {
+      expect(await proxy.stop()).toBe(0);
+      await drip.close();
+    }
+  });
+});
+
+describe('command-line errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'));
+  const good = join(dir, 'good.yaml');
+  writeFileSync(good, 'listen: ["127.0.0.1:1"]\nupstreams: { app: { targets: ["http://127.0.0.1:3000"] } }\n');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  // A malformed command line once started the built-in demo config instead; the time
+  // limit turns that (a proxy that keeps running) into a failure rather than a hang.
+  test.each([
+    [['run', '--conf', good], 'portcullis run: unknown option --conf'],
+    [['run', good], `portcullis run: unexpected argument "${good}" (give the config file with -c FILE)`],
+    [['run', '-C', good], 'portcullis run: unknown option -C'],
+    [['run', '-c'], 'portcullis run: -c needs a file'],
+    [['run', '-c', good, '--config', good], 'portcullis run: -c and --config are the same option, given twice'],
+    [['proxy', '--from', '127.0.0.1:1', '--to', '3000', '--bogus'], 'portcullis proxy: unknown option --bogus'],
+    [['proxy', '--from', '127.0.0.1:1', '--to', '3000', '--from', '127.0.0.1:2'], 'portcullis proxy: --from given more than once'],
+    [['demo', '--port', '1'], 'portcullis demo: unknown option --port'],
+  ])('%j: one usage error line, exit 2', async (args, problem) => {
+    const r = await runCli(args, {}, 8000);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(problem);
+    expect(r.stderr).toContain('usage:');
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  test('run without -c still loads the built-in config/default.yaml', async () => {
+    // An out-of-range demo port makes it fail on load, before anything listens.
+    const r = await runCli(['run'], { PORTCULLIS_DEMO_PORT: '99999' }, 8000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/config\/default\.yaml:\d+:\d+: upstreams\.demo\.targets\[0\]: port 99999 is out of range/);
+  });
+
+  test.each([['abc'], ['-5']])('PORTCULLIS_WORKER_YOUNG_MB=%j: the env error, exit 1, no stack trace', async (value) => {
+    const r = await runCli(['run', '-c', good], { PORTCULLIS_WORKER_YOUNG_MB: value }, 8000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`<env>: PORTCULLIS_WORKER_YOUNG_MB: expected a whole number of MiB (0 = V8's default), got "${value}"\n`);
+  });
+});
+
 describe('start-up failures', () => {
   test('a port already taken by another program: exit 1 with the address named', async () => {
     const net = await import('node:net');
@@ -114,10 +187,12 @@ describe('quick mode', () => {
   });
 });
 
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the CLI to its exit; with `timeoutMs`, a process still running then is killed and reported as code -1. */
+function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 0): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], (err, stdout, stderr) => {
-      resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout, stderr });
+    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
+      const e = err as { code?: number; killed?: boolean } | null;
+      resolve({ code: e === null ? 0 : e.killed ? -1 : e.code ?? 1, stdout, stderr });
     });
   });
 }
