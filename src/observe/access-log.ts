@@ -1,16 +1,39 @@
 // One structured line per exchange (pino), written by each worker straight to its file
 // descriptor in batches (no round trip through the main thread).
+import { openSync } from 'node:fs';
 import pino from 'pino';
 import type { AccessLogConfig } from '../config/types.js';
 import type { Exchange } from '../exchange.js';
 
 export type AccessLog = ((ex: Exchange) => void) & { flush(): void };
 
+/**
+ * The log file's descriptor, opened here and now: a path that cannot be written is a start-up
+ * error naming the path (like nginx), never a worker that starts and then spins. The directory
+ * must exist, as for nginx: Node's recursive mkdir never returns for a path under /proc (it
+ * loops on ENOENT), which is what pino's `mkdir: true` ran into.
+ */
+function openLogFile(path: string): number {
+  try {
+    return openSync(path, 'a');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new Error(`access_log.output: cannot open ${path} for writing (${code})`);
+  }
+}
+
 export function createAccessLog(cfg: AccessLogConfig): AccessLog | null {
   if (!cfg.enabled) return null;
-  const dest = cfg.output === 'stdout' ? 1 : cfg.output === 'stderr' ? 2 : cfg.output;
+  const dest = cfg.output === 'stdout' ? 1 : cfg.output === 'stderr' ? 2 : openLogFile(cfg.output);
   // minLength batches lines into ~4 KiB writes; flush() runs on a timer and at exit.
-  const stream = pino.destination({ dest, sync: false, minLength: 4096, mkdir: true });
+  const stream = pino.destination({ dest, sync: false, minLength: 4096 });
+  // A write failure later (disk full, file system gone) loses log lines, never the proxy.
+  let reported = false;
+  stream.on('error', (err: Error) => {
+    if (reported) return;
+    reported = true;
+    process.stderr.write(`portcullis: access log: ${err.message}; lines are being lost\n`);
+  });
   const logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, stream);
   const log = ((ex: Exchange) => {
     const h = ex.head;

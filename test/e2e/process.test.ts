@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { MAIN, startProxy } from '../helpers/proxy.js';
 import { request } from '../helpers/client.js';
+import { freePort } from '../helpers/ports.js';
 
 let origin: Origin;
 let slow: Origin;
@@ -155,6 +156,26 @@ describe('start-up failures', () => {
       expect(r.stderr).toContain(`127.0.0.1:${port}`);
     } finally {
       blocker.close();
+    }
+  });
+});
+
+describe('an access log that cannot be opened', () => {
+  test('stops the start with the path named, at once (it used to spin at 80% CPU and never exit)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-log-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, JSON.stringify({
+      listen: [`127.0.0.1:${await freePort()}`],
+      // A directory that does not exist, under /proc where Node's recursive mkdir never returns.
+      access_log: { enabled: true, output: '/proc/portcullis-nope/access.log' },
+      upstreams: { app: { targets: [origin.url] } },
+    }));
+    try {
+      const r = await runCli(['run', '-c', file], { PORTCULLIS_WORKERS: '1' }, 10_000);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('access_log.output: cannot open /proc/portcullis-nope/access.log');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
