@@ -10,16 +10,18 @@
 //     running, and a WebSocket's cork() does not count.
 // Corking a third response satisfies the check, and its after-callback read is of its own,
 // intact socket. That response is this: one request each worker makes to itself on a private
-// loopback listener and never answers.
+// loopback listener of a second, tiny uWS App (same thread, same loop) and never answers.
 //
-//   worker ── net.Socket ──▶ 127.0.0.1:<ephemeral> (same uWS App) ── GET <secret path> ── held open
+//   worker ── net.Socket ──▶ 127.0.0.1:<ephemeral> (holder App) ── GET <secret path> ── held open
 //
-// The path carries 128 random bits, so no client can take the holder's place; if the
-// connection drops, it is made again a second later, and upgrades meanwhile go out uncorked.
+// The holder App serves nothing else: any other request on its port is closed, so the port
+// is not a second way into the proxy. The path carries 128 random bits; if the connection
+// drops, it is made again a second later, and upgrades meanwhile go out uncorked.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import uWS from 'uWebSockets.js';
 import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { normalizeAddress } from '../net/address.js';
 
 const RECONNECT_MS = 1000;
 
@@ -30,9 +32,15 @@ export class CorkHolder {
   #listenSocket: us_listen_socket | null = null;
   #port = 0;
   #closed = false;
+  #app: TemplatedApp | null = null;
 
-  /** Listens on a private loopback port of `app` and makes the holding request. */
-  start(app: TemplatedApp): Promise<void> {
+  /** Listens on a private loopback port and makes the holding request. */
+  start(): Promise<void> {
+    const decoder = new TextDecoder();
+    const app = (this.#app = uWS.App().any('/*', (res, req) => {
+      const peer = normalizeAddress(decoder.decode(res.getRemoteAddressAsText()));
+      if (req.getUrl() !== this.path || !this.#adopt(res, peer)) res.close();
+    }));
     return new Promise((resolve) => {
       app.listen('127.0.0.1', 0, (token) => {
         if (!token) { resolve(); return; } // no loopback: upgrades go out uncorked
@@ -44,11 +52,8 @@ export class CorkHolder {
     });
   }
 
-  /**
-   * Called by the HTTP handler for a request on `path`, before anything else touches `res`:
-   * true when the response became the holder (the handler must return at once).
-   */
-  adopt(res: HttpResponse, peerIp: string): boolean {
+  /** True when `res` became the holder. */
+  #adopt(res: HttpResponse, peerIp: string): boolean {
     if (this.#res !== null || this.#closed || !isLoopback(peerIp)) return false;
     res.onAborted(() => { if (this.#res === res) this.#res = null; });
     this.#res = res;
@@ -72,6 +77,10 @@ export class CorkHolder {
     this.#socket = null;
     if (this.#listenSocket !== null) uWS.us_listen_socket_close(this.#listenSocket);
     this.#listenSocket = null;
+    // A uWS App left open when the thread ends aborts the process (shared notes §3).
+    // close() exists at run time in v20.30 but is missing from its typings.
+    (this.#app as (TemplatedApp & { close(): void }) | null)?.close();
+    this.#app = null;
   }
 
   #connect(): void {

@@ -60,16 +60,12 @@ export class UwsFrontEnd {
       if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
     };
     this.#onDone = done;
-    const holder = this.#corkHolder;
-    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: holder });
+    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: this.#corkHolder });
     // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
     this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
-      const head = snapshot(res, req);
-      // One string comparison per request (lengths differ for every other path).
-      if (head.rawPath === holder.path && holder.adopt(res, head.peerIp)) return;
       const ds = new UwsDownstream(res);
       this.#inflight++;
-      handleRequest(ds, head, this.#runtime, this.#onDone);
+      handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
     });
   }
 
@@ -82,7 +78,7 @@ export class UwsFrontEnd {
   }
 
   listen(addresses: readonly ListenAddress[]): Promise<void> {
-    const holder = this.#corkHolder.start(this.#app);
+    const holder = this.#corkHolder.start();
     return Promise.all([holder, ...addresses.map((a) => new Promise<void>((resolve, reject) => {
       this.#app.listen(a.host, a.port, (socket) => {
         if (socket) { this.#sockets.push(socket); resolve(); }

@@ -2,6 +2,7 @@
 // compiled proxy in between. Messages, sizes, fragments, subprotocols, refusals, close
 // codes both ways, dead upstreams, many tunnels, backpressure, idle and pings.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -174,6 +175,25 @@ function refused(path: string): Promise<{ status: number; headers: http.Incoming
       res.on('end', () => { req.destroy(); resolve({ status: res.statusCode ?? 0, headers: res.headers, body }); });
     });
   });
+}
+
+/** TCP ports the process listens on: its socket inodes matched against /proc/net/tcp{,6}. */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch { /* closed meanwhile */ }
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9]!)) ports.push(parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
 }
 
 /** A hand-written upgrade (Connection: keep-alive, Upgrade by default); resolves with the response head. */
@@ -369,6 +389,22 @@ describe('handshake', () => {
     for (const ws of sockets) ws.close();
     await new Promise((r) => setTimeout(r, 100)); // stderr arrives asynchronously
     expect(proxy.output()).not.toMatch(/corked callback/);
+  });
+
+  test('the cork holder\'s private port serves nothing: other requests there are closed unanswered', async () => {
+    const ports = listeningPorts(proxy.child.pid!).filter((p) => p !== proxy.port);
+    expect(ports.length).toBeGreaterThan(0); // one per worker
+    for (const port of ports) {
+      const answer = await new Promise<string>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => s.write('GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n'));
+        let got = '';
+        s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+        s.on('close', () => resolve(got));
+        s.on('error', () => resolve(got));
+        setTimeout(() => { s.destroy(); resolve(`still open: ${got}`); }, 2000);
+      });
+      expect(answer).toBe('');
+    }
   });
 
   test('a plain GET still goes to the HTTP path', async () => {
