@@ -430,7 +430,8 @@ export class ResponseParser {
     const d0 = buf[p + 9]! - 0x30;
     const d1 = buf[p + 10]! - 0x30;
     const d2 = buf[p + 11]! - 0x30;
-    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return this.#failHead('invalid status code');
+    // RFC 9110 §15: 100–599. A client cannot classify 600+ (and may treat it as a success).
+    if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return this.#failHead('invalid status code');
     const statusCode = d0 * 100 + d1 * 10 + d2;
     p += 12;
     let reason = '';

@@ -46,6 +46,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   #queue: Buffer[] | null = null;
   #bodyComplete: boolean;
   #bodySent = 0;
+  /** The upstream socket's buffer is full: the client is paused by us, not stalling. */
+  #upstreamFull = false;
   #headSent = false;
   #finished = false;
   readonly #writable = (): void => { if (this.#conn) this.#conn.resume(); };
@@ -98,15 +100,18 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     // over for a Content-Length head that came without body bytes (queue still null then).
     // A full socket buffer leaves the resume to onUpstreamDrain.
     if (ok) this.#ds.resumeBody();
+    else this.#upstreamFull = true;
     if (this.#bodyComplete && this.#chunked) conn.writeBody(CHUNK_END);
   }
 
   onConnectionError(err: ProxyError): void {
-    // A connect failure sent nothing: any method may go to the next target.
+    // A connect failure sent nothing: any method may go to the next target. The next one in
+    // the list, not the shared round-robin's next: under concurrency that could hand back the
+    // target that just failed, so each target is tried at most once per request.
     const pools = this.#upstream.pools;
     if (this.#ex.attempts < pools.length && !this.#finished) {
       this.#ex.attempts++;
-      this.#pool = selectPool(this.#upstream);
+      this.#pool = pools[(pools.indexOf(this.#pool) + 1) % pools.length]!;
       this.#ex.upstreamAddress = this.#pool.target.url;
       this.#pool.acquire(this);
       return;
@@ -141,7 +146,10 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     let ok = true;
     if (chunk.length > 0) ok = this.#sendBody(Buffer.from(chunk));
     if (last && this.#chunked) ok = conn.writeBody(CHUNK_END) && ok;
-    if (!ok && !last) this.#ds.pauseBody();
+    if (!ok && !last) {
+      this.#upstreamFull = true;
+      this.#ds.pauseBody();
+    }
   }
 
   #sendBody(chunk: Buffer): boolean {
@@ -154,6 +162,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 
   onUpstreamDrain(): void {
+    this.#upstreamFull = false;
     if (!this.#finished && !this.#bodyComplete) this.#ds.resumeBody();
   }
 
@@ -196,6 +205,11 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     this.#conn = null;
     if (this.#finished) return;
     const ex = this.#ex;
+    if (err.code === 'PC_ERR_UPSTREAM_TIMEOUT' && !this.#bodyComplete && !this.#upstreamFull && ex.status === 0) {
+      // Each body chunk restarts the upstream's clock, and the upstream was taking what we
+      // sent: the deadline passed because the client stopped sending (nginx: client_body_timeout).
+      err = new ProxyError('PC_ERR_CLIENT_TIMEOUT', 'request body stalled');
+    }
     if (retryable && ex.attempts === 1 && this.#bodySent === 0 && this.#bodyComplete && isIdempotent(ex.head.method)) {
       // The idle race: a reused socket closed under us before any answer. Once, fresh.
       ex.attempts++;

@@ -1,13 +1,19 @@
 // Keep-alive connections to one upstream target, per worker: a LIFO idle stack (the
 // warmest socket first), a cap on open connections, and a FIFO of exchanges waiting for one.
 import type { PoolOptions, UpstreamTarget } from '../config/types.js';
-import type { ProxyError } from '../errors.js';
+import { ProxyError } from '../errors.js';
 import { ConnState, UpstreamConnection, type ConnectionOwner } from './connection.js';
 
 /** An exchange waiting for a connection. */
 export interface PoolWaiter {
   onConnection(conn: UpstreamConnection): void;
   onConnectionError(err: ProxyError): void;
+}
+
+/** A queued exchange and when it stops waiting. */
+interface Waiting {
+  readonly waiter: PoolWaiter;
+  readonly until: number;
 }
 
 /** Idle connections are closed this long before the upstream's own Keep-Alive timeout, so
@@ -21,7 +27,9 @@ export class UpstreamPool implements ConnectionOwner {
   readonly #maxHeadBytes: number;
   readonly #idle: UpstreamConnection[] = [];
   readonly #all = new Set<UpstreamConnection>();
-  readonly #waiting: PoolWaiter[] = [];
+  /** FIFO of exchanges waiting for a connection, each until `timeouts.connect` has passed: a
+   *  connection that is busy is no nearer than one that does not answer the connect. */
+  readonly #waiting: Waiting[] = [];
   /** Connections being opened, each destined for the waiter that asked (or the queue). */
   readonly #connecting = new Map<UpstreamConnection, PoolWaiter | null>();
   #closed = false;
@@ -52,18 +60,22 @@ export class UpstreamPool implements ConnectionOwner {
       this.#open(waiter);
       return;
     }
-    this.#waiting.push(waiter);
+    this.#queue(waiter);
+  }
+
+  #queue(waiter: PoolWaiter): void {
+    this.#waiting.push({ waiter, until: Date.now() + this.#connectTimeoutMs });
   }
 
   /** A fresh connection for a retry, bypassing the idle stack (the failed one was idle). */
   acquireFresh(waiter: PoolWaiter): void {
     if (this.#all.size < this.#options.max_connections) this.#open(waiter);
-    else this.#waiting.push(waiter);
+    else this.#queue(waiter);
   }
 
   /** Removes a waiter that gave up (client went away). */
   cancel(waiter: PoolWaiter): void {
-    const i = this.#waiting.indexOf(waiter);
+    const i = this.#waiting.findIndex((w) => w.waiter === waiter);
     if (i >= 0) this.#waiting.splice(i, 1);
     for (const [conn, w] of this.#connecting) if (w === waiter) this.#connecting.set(conn, null);
   }
@@ -91,14 +103,14 @@ export class UpstreamPool implements ConnectionOwner {
     // Queued exchanges would wait for a slot that a dead upstream never frees: fail them too.
     if (this.#all.size === 0) {
       const waiting = this.#waiting.splice(0);
-      for (const w of waiting) w.onConnectionError(err);
+      for (const w of waiting) w.waiter.onConnectionError(err);
     }
   }
 
   onReusable(conn: UpstreamConnection): void {
     if (this.#closed) { conn.destroy(); return; }
     const next = this.#waiting.shift();
-    if (next !== undefined) { next.onConnection(conn); return; }
+    if (next !== undefined) { next.waiter.onConnection(conn); return; }
     let idleMs = this.#options.idle_timeout;
     if (conn.keepAliveMs > 0) idleMs = Math.min(idleMs, conn.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
     if (idleMs <= 0) { conn.destroy(); return; }
@@ -113,13 +125,18 @@ export class UpstreamPool implements ConnectionOwner {
     if (i >= 0) this.#idle.splice(i, 1);
     // A slot freed up: open a connection for the first queued exchange.
     if (!this.#closed && this.#waiting.length > 0 && this.#all.size < this.#options.max_connections) {
-      this.#open(this.#waiting.shift()!);
+      this.#open(this.#waiting.shift()!.waiter);
     }
   }
 
   /** Worker clock tick: expire connect/response/idle deadlines. */
   sweep(now: number): void {
     for (const conn of this.#all) if (conn.deadline <= now && conn.deadline !== 0) conn.expire();
+    // FIFO with one timeout for all: the expired ones are at the front.
+    while (this.#waiting.length > 0 && this.#waiting[0]!.until <= now) {
+      const { waiter } = this.#waiting.shift()!;
+      waiter.onConnectionError(new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE', `no free connection to ${this.target.url} within timeouts.connect (pool.max_connections ${this.#options.max_connections} busy)`));
+    }
   }
 
   close(): void {

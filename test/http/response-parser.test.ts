@@ -283,6 +283,8 @@ const FIXTURES: Fixture[] = [
       ['empty Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n'],
       ['Content-Length list with a hole', 'HTTP/1.1 200 OK\r\nContent-Length: 5,\r\n\r\nhello'],
       ['Content-Length beyond 2^53', 'HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n'],
+      ['status 600 (RFC 9110 §15: 100-599)', 'HTTP/1.1 600 Six\r\nContent-Length: 0\r\n\r\n'],
+      ['status 999', 'HTTP/1.1 999 X\r\nContent-Length: 0\r\n\r\n'],
       ['Transfer-Encoding with Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
       ['Content-Length after Transfer-Encoding', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n'],
       ['Transfer-Encoding gzip', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n'],
