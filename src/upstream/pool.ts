@@ -112,7 +112,8 @@ export class UpstreamPool implements ConnectionOwner {
     const next = this.#waiting.shift();
     if (next !== undefined) { next.waiter.onConnection(conn); return; }
     let idleMs = this.#options.idle_timeout;
-    if (conn.keepAliveMs > 0) idleMs = Math.min(idleMs, conn.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
+    // timeout=0 (RFC-wise "I close at once") leaves a negative budget: never reused.
+    if (conn.keepAliveMs >= 0) idleMs = Math.min(idleMs, conn.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
     if (idleMs <= 0) { conn.destroy(); return; }
     conn.deadline = Date.now() + idleMs;
     this.#idle.push(conn);

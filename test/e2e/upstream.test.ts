@@ -70,6 +70,25 @@ describe('upstream Keep-Alive timeout', () => {
   });
 });
 
+describe('upstream Keep-Alive: timeout=0', () => {
+  let origin: RawOrigin;
+  let proxy: RunningProxy;
+
+  beforeAll(async () => {
+    // Keeps the socket open but says it will not wait for another request.
+    origin = await startRawOrigin((s) => {
+      s.on('data', () => s.write('HTTP/1.1 200 OK\r\nkeep-alive: timeout=0\r\ncontent-length: 2\r\n\r\nok'));
+    });
+    proxy = await startProxy({ upstreams: { app: { targets: [origin.url] } } });
+  });
+  afterAll(async () => { await proxy?.stop(); await origin?.close(); });
+
+  test('a socket the upstream gave no idle time is never reused', async () => {
+    for (let i = 0; i < 3; i++) expect((await request(proxy.port, { path: `/z/${i}` })).status).toBe(200);
+    expect(origin.connections()).toBe(3);
+  });
+});
+
 describe('malformed upstream answers', () => {
   const cases: [string, string, string][] = [
     ['CR inside a header value', 'HTTP/1.1 200 OK\r\nx-bad: a\rInjected: yes\r\ncontent-length: 2\r\n\r\nok', 'PC_ERR_UPSTREAM_PROTOCOL'],
