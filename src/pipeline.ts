@@ -97,6 +97,6 @@ function reject(ex: Exchange, ds: Downstream, err: ProxyError, done: ExchangeDon
   // A refused body is not read: close so its bytes are never parsed as a next request.
   const length = ex.header('content-length');
   const hasBody = (length !== undefined && length !== '0') || ex.header('transfer-encoding') !== undefined;
-  respondError(ds, err, ex.requestId, hasBody || err.status === 400, ex.head.method === 'HEAD');
+  ex.responseBytes = respondError(ds, err, ex.requestId, hasBody || err.status === 400, ex.head.method === 'HEAD');
   done(ex);
 }

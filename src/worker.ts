@@ -26,7 +26,7 @@ function exitWorker(code: number): void {
   exiting = true;
   try { front?.close(); } catch { /* already closed */ }
   for (const pool of runtime?.pools ?? []) pool.close();
-  accessLog?.flush();
+  accessLog?.flushSync();
   process.exit(code);
 }
 

@@ -195,7 +195,7 @@ export class WebSocketFrontEnd {
           if (!noBody && body.length > 0) ds.writeBody(body);
           ds.end();
         },
-        fail: (err) => respondError(ds, err, ex.requestId, false),
+        fail: (err) => { ex.responseBytes = respondError(ds, err, ex.requestId, false); },
       },
       done: (t) => {
         this.#tunnels.delete(t);
@@ -212,7 +212,7 @@ export class WebSocketFrontEnd {
   #reject(ex: Exchange, ds: UwsDownstream, err: ProxyError, extraHeaders: readonly string[] = []): void {
     ex.error = err;
     ex.status = err.status;
-    respondError(ds, err, ex.requestId, err.status === 400, false, extraHeaders);
+    ex.responseBytes = respondError(ds, err, ex.requestId, err.status === 400, false, extraHeaders);
     this.#o.log?.(ex);
   }
 

@@ -1,11 +1,13 @@
 // One structured line per exchange (pino), written by each worker straight to its file
-// descriptor in batches (no round trip through the main thread).
+// descriptor in batches (no round trip through the main thread; observe/log-writer.ts).
 import { openSync } from 'node:fs';
 import pino from 'pino';
 import type { AccessLogConfig } from '../config/types.js';
 import type { Exchange } from '../exchange.js';
+import { LogWriter } from './log-writer.js';
 
-export type AccessLog = ((ex: Exchange) => void) & { flush(): void };
+/** flush(): start writing what is pending (a timer); flushSync(): at exit, best effort. */
+export type AccessLog = ((ex: Exchange) => void) & { flush(): void; flushSync(): void };
 
 /**
  * The log file's descriptor, opened here and now: a path that cannot be written is a start-up
@@ -25,15 +27,8 @@ function openLogFile(path: string): number {
 export function createAccessLog(cfg: AccessLogConfig): AccessLog | null {
   if (!cfg.enabled) return null;
   const dest = cfg.output === 'stdout' ? 1 : cfg.output === 'stderr' ? 2 : openLogFile(cfg.output);
-  // minLength batches lines into ~4 KiB writes; flush() runs on a timer and at exit.
-  const stream = pino.destination({ dest, sync: false, minLength: 4096 });
-  // A write failure later (disk full, file system gone) loses log lines, never the proxy.
-  let reported = false;
-  stream.on('error', (err: Error) => {
-    if (reported) return;
-    reported = true;
-    process.stderr.write(`portcullis: access log: ${err.message}; lines are being lost\n`);
-  });
+  // A write failure (disk full, log reader gone) loses log lines, never the proxy.
+  const stream = new LogWriter(dest, (message) => { process.stderr.write(`portcullis: ${message}\n`); });
   const logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, stream);
   const log = ((ex: Exchange) => {
     const h = ex.head;
@@ -54,6 +49,7 @@ export function createAccessLog(cfg: AccessLogConfig): AccessLog | null {
       error: ex.error?.code ?? null,
     });
   }) as AccessLog;
-  log.flush = () => { try { stream.flushSync(); } catch { /* not ready yet or closed */ } };
+  log.flush = () => stream.flush();
+  log.flushSync = () => stream.flushSync();
   return log;
 }

@@ -223,6 +223,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   #onClientAbort(): void {
     if (this.#finished) return;
     this.#ex.clientAborted = true;
+    if (this.#ex.status === 0) this.#ex.status = 499; // nginx's "client closed request", for the log
     this.#ex.error ??= new ProxyError('PC_ERR_CLIENT_ABORTED');
     this.#abortUpstream();
     this.#finish();
@@ -244,7 +245,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     // A one-shot compression holds the whole answer back: the client has seen nothing yet.
     if (ex.status === 0 || (this.#compression !== null && !this.#compression.headWritten)) {
       ex.status = err.status;
-      respondError(ds, err, ex.requestId, closeConnection || !this.#bodyComplete, ex.head.method === 'HEAD');
+      ex.responseBytes = respondError(ds, err, ex.requestId, closeConnection || !this.#bodyComplete, ex.head.method === 'HEAD');
     } else {
       ds.close();
     }
@@ -260,13 +261,18 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 }
 
-/** The short error answer every failure gets: status, reason, code (headers only for HEAD). */
-export function respondError(ds: Downstream, err: ProxyError, requestId: string, closeConnection: boolean, headOnly = false, extraHeaders: readonly string[] = []): void {
+/**
+ * The short error answer every failure gets: status, reason, code (headers only for HEAD).
+ * Returns the body bytes sent, for the access log.
+ */
+export function respondError(ds: Downstream, err: ProxyError, requestId: string, closeConnection: boolean, headOnly = false, extraHeaders: readonly string[] = []): number {
+  const body = errorBody(err);
   ds.respond(err.status, '', [
     'content-type', 'text/plain; charset=utf-8',
     'x-portcullis-error', err.code,
     ...(requestId ? ['x-request-id', requestId] : []),
     'cache-control', 'no-store',
     ...extraHeaders,
-  ], errorBody(err), closeConnection, headOnly);
+  ], body, closeConnection, headOnly);
+  return headOnly ? 0 : Buffer.byteLength(body);
 }

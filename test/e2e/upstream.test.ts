@@ -136,9 +136,13 @@ describe('access log', () => {
     try {
       await request(proxy.port, { method: 'POST', path: '/logged?q=1', headers: { 'x-request-id': 'log-test-1' }, body: 'abc' });
       await request(proxy.port, { path: '/second' });
+      const refused = await request(proxy.port, { method: 'TRACE', path: '/refused' });
       await new Promise((r) => setTimeout(r, 1500)); // the log flushes every second
       const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(lines).toHaveLength(2);
+      expect(lines).toHaveLength(3);
+      // The proxy's own answers count their body bytes too (nginx's $body_bytes_sent).
+      expect(lines[2]).toMatchObject({ method: 'TRACE', status: 405, error: 'PC_ERR_METHOD', res_bytes: refused.body.length });
+      expect(refused.body.length).toBeGreaterThan(0);
       expect(lines[0]).toMatchObject({
         id: 'log-test-1', method: 'POST', path: '/logged', route: '/', upstream: origin.url,
         status: 201, req_bytes: 3, res_bytes: 5, client: '127.0.0.1', error: null,
@@ -149,6 +153,25 @@ describe('access log', () => {
       await proxy.stop();
       await origin.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a log that cannot be written (disk full) loses lines, never the proxy: it keeps serving and stops on SIGTERM', async () => {
+    const origin = await startOrigin((_req, res) => { res.writeHead(200); res.end('ok'); });
+    // /dev/full: every write fails with ENOSPC. It froze the worker (sonic-boom's flushSync retries forever).
+    const proxy = await startProxy({ access_log: { enabled: true, output: '/dev/full' }, upstreams: { app: { targets: [origin.url] } } });
+    try {
+      for (let i = 0; i < 5; i++) {
+        expect((await request(proxy.port, { path: `/full/${i}`, timeoutMs: 2000 })).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 500)); // across several 1 s flushes
+      }
+      expect(proxy.output().match(/lines are being lost/g)).toHaveLength(1);
+      const started = Date.now();
+      expect(await proxy.stop()).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await proxy.stop();
+      await origin.close();
     }
   });
 });

@@ -1,0 +1,100 @@
+// Where access-log lines go: batched in memory, written with fs.write on libuv's pool, never
+// on (or blocking) the worker thread. Replaces pino's sonic-boom destination, whose flushSync
+// retries a failed write forever with a 100 ms Atomics.wait in between: one EPIPE (log reader
+// gone) or ENOSPC (disk full) froze the worker for good, SIGTERM included.
+//
+//   write(line) ─▶ pending lines ─(≥ 4 KiB, or flush() each second)─▶ fs.write ─▶ fd
+//                  bounded (4 MiB): past it lines are dropped and counted
+//   EAGAIN (pipe full): retried 20 ms later   any other error: that batch is lost, said once
+import { write as fsWrite, writeSync } from 'node:fs';
+
+const BATCH_BYTES = 4096;
+const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+const RETRY_MS = 20;
+
+export class LogWriter {
+  readonly #fd: number;
+  readonly #warn: (message: string) => void;
+  #lines: string[] = [];
+  #bytes = 0;
+  #writing = false;
+  #lost = 0;
+  #warned = false;
+
+  /** `warn` is told once, at the first loss. */
+  constructor(fd: number, warn: (message: string) => void) {
+    this.#fd = fd;
+    this.#warn = warn;
+  }
+
+  /** pino's destination contract. */
+  write(line: string): void {
+    if (this.#bytes > MAX_PENDING_BYTES) {
+      this.#lose(1, 'writes are not keeping up');
+      return;
+    }
+    this.#lines.push(line);
+    this.#bytes += line.length;
+    if (this.#bytes >= BATCH_BYTES && !this.#writing) this.#start();
+  }
+
+  /** Starts writing whatever is pending (the worker's 1 s timer). */
+  flush(): void {
+    if (this.#bytes > 0 && !this.#writing) this.#start();
+  }
+
+  /** At exit: what is pending, in one synchronous write, best effort (never retried). */
+  flushSync(): void {
+    if (this.#bytes === 0) return;
+    const data = this.#take();
+    try { writeSync(this.#fd, data); } catch { /* exiting: the lines are lost */ }
+  }
+
+  get lost(): number { return this.#lost; }
+
+  #take(): Buffer {
+    const data = Buffer.from(this.#lines.join(''));
+    this.#lines = [];
+    this.#bytes = 0;
+    return data;
+  }
+
+  #start(): void {
+    this.#writing = true;
+    const data = this.#take();
+    this.#writeFrom(data, 0);
+  }
+
+  #writeFrom(data: Buffer, offset: number): void {
+    fsWrite(this.#fd, data, offset, data.length - offset, null, (err, written) => {
+      if (err !== null) {
+        if (err.code === 'EAGAIN') {
+          setTimeout(() => this.#writeFrom(data, offset), RETRY_MS).unref();
+          return;
+        }
+        this.#lose(countLines(data, offset), err.code ?? err.message);
+        this.#writing = false;
+        return;
+      }
+      if (offset + written < data.length) {
+        this.#writeFrom(data, offset + written);
+        return;
+      }
+      this.#writing = false;
+      if (this.#bytes >= BATCH_BYTES) this.#start();
+    });
+  }
+
+  #lose(lines: number, why: string): void {
+    this.#lost += lines;
+    if (this.#warned) return;
+    this.#warned = true;
+    this.#warn(`access log: ${why}; lines are being lost`);
+  }
+}
+
+function countLines(data: Buffer, from: number): number {
+  let n = 0;
+  for (let i = data.indexOf(10, from); i >= 0; i = data.indexOf(10, i + 1)) n++;
+  return n;
+}
