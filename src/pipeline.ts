@@ -92,11 +92,9 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
 
 /** Answers a request the proxy refuses before any upstream is involved. */
 function reject(ex: Exchange, ds: Downstream, err: ProxyError, done: ExchangeDone): void {
-  ex.error = err;
-  ex.status = err.status;
   // A refused body is not read: close so its bytes are never parsed as a next request.
   const length = ex.header('content-length');
   const hasBody = (length !== undefined && length !== '0') || ex.header('transfer-encoding') !== undefined;
-  ex.responseBytes = respondError(ds, err, ex.requestId, hasBody || err.status === 400, ex.head.method === 'HEAD');
+  respondError(ds, ex, err, hasBody || err.status === 400);
   done(ex);
 }

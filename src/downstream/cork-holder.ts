@@ -14,19 +14,19 @@
 //
 //   worker ── net.Socket ──▶ 127.0.0.1:<ephemeral> (holder App) ── GET <secret path> ── held open
 //
-// The holder App serves nothing else: any other request on its port is closed, so the port
-// is not a second way into the proxy. The path carries 128 random bits; if the connection
-// drops, it is made again a second later, and upgrades meanwhile go out uncorked.
+// The holder App listens on loopback only and serves nothing else: any other request on its
+// port is closed, so the port is not a second way into the proxy. The path carries 128 random
+// bits; if the connection drops, it is made again a second later, and upgrades meanwhile go
+// out uncorked.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import uWS from 'uWebSockets.js';
 import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
-import { normalizeAddress } from '../net/address.js';
 
 const RECONNECT_MS = 1000;
 
 export class CorkHolder {
-  readonly path = `/.portcullis/cork-holder/${randomBytes(16).toString('hex')}`;
+  readonly #path = `/.portcullis/cork-holder/${randomBytes(16).toString('hex')}`;
   #res: HttpResponse | null = null;
   #socket: net.Socket | null = null;
   #listenSocket: us_listen_socket | null = null;
@@ -36,10 +36,8 @@ export class CorkHolder {
 
   /** Listens on a private loopback port and makes the holding request. */
   start(): Promise<void> {
-    const decoder = new TextDecoder();
     const app = (this.#app = uWS.App().any('/*', (res, req) => {
-      const peer = normalizeAddress(decoder.decode(res.getRemoteAddressAsText()));
-      if (req.getUrl() !== this.path || !this.#adopt(res, peer)) res.close();
+      if (req.getUrl() !== this.#path || !this.#adopt(res)) res.close();
     }));
     return new Promise((resolve) => {
       app.listen('127.0.0.1', 0, (token) => {
@@ -53,8 +51,8 @@ export class CorkHolder {
   }
 
   /** True when `res` became the holder. */
-  #adopt(res: HttpResponse, peerIp: string): boolean {
-    if (this.#res !== null || this.#closed || !isLoopback(peerIp)) return false;
+  #adopt(res: HttpResponse): boolean {
+    if (this.#res !== null || this.#closed) return false;
     res.onAborted(() => { if (this.#res === res) this.#res = null; });
     this.#res = res;
     return true;
@@ -67,8 +65,6 @@ export class CorkHolder {
     res.cork(fn);
     return true;
   }
-
-  get holding(): boolean { return this.#res !== null; }
 
   close(): void {
     this.#closed = true;
@@ -88,7 +84,7 @@ export class CorkHolder {
     const socket = net.connect(this.#port, '127.0.0.1');
     this.#socket = socket;
     socket.setNoDelay(true);
-    socket.on('connect', () => socket.write(`GET ${this.path} HTTP/1.1\r\nhost: localhost\r\n\r\n`));
+    socket.on('connect', () => socket.write(`GET ${this.#path} HTTP/1.1\r\nhost: localhost\r\n\r\n`));
     socket.on('error', () => {}); // 'close' follows
     socket.on('close', () => {
       if (this.#socket !== socket || this.#closed) return;
@@ -96,8 +92,4 @@ export class CorkHolder {
       setTimeout(() => this.#connect(), RECONNECT_MS).unref();
     });
   }
-}
-
-function isLoopback(ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.');
 }

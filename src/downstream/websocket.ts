@@ -4,8 +4,9 @@
 // the client is upgraded only once the upstream accepted. Also owns the per-worker sweep
 // that drives idle timeouts and pings of every open tunnel.
 import uWS from 'uWebSockets.js';
-import type { CorkHolder } from './cork-holder.js';
 import type { HttpRequest, HttpResponse, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import type { CorkHolder } from './cork-holder.js';
+import { parseConnectionTokens } from '../filters/hop-by-hop.js';
 import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
@@ -86,8 +87,7 @@ function upgradeOutsideOwnCork(holder: CorkHolder, res: HttpResponse, data: User
  * and an uncorked upgrade would then open a WebSocket on a closed socket (no close event).
  */
 function asksForUpgrade(connection: string | undefined): boolean {
-  if (connection === undefined) return false;
-  return connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade');
+  return connection !== undefined && parseConnectionTokens(connection).includes('upgrade');
 }
 
 /** RFC 6455 §4.1: the Sec-WebSocket-Protocol values are a comma list of tokens. */
@@ -195,7 +195,7 @@ export class WebSocketFrontEnd {
           if (!noBody && body.length > 0) ds.writeBody(body);
           ds.end();
         },
-        fail: (err) => { ex.responseBytes = respondError(ds, err, ex.requestId, false); },
+        fail: (err) => respondError(ds, ex, err, false),
       },
       done: (t) => {
         this.#tunnels.delete(t);
@@ -210,9 +210,7 @@ export class WebSocketFrontEnd {
   }
 
   #reject(ex: Exchange, ds: UwsDownstream, err: ProxyError, extraHeaders: readonly string[] = []): void {
-    ex.error = err;
-    ex.status = err.status;
-    ex.responseBytes = respondError(ds, err, ex.requestId, err.status === 400, false, extraHeaders);
+    respondError(ds, ex, err, err.status === 400, extraHeaders);
     this.#o.log?.(ex);
   }
 

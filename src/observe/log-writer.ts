@@ -4,7 +4,7 @@
 // gone) or ENOSPC (disk full) froze the worker for good, SIGTERM included.
 //
 //   write(line) ─▶ pending lines ─(≥ 4 KiB, or flush() each second)─▶ fs.write ─▶ fd
-//                  bounded (4 MiB): past it lines are dropped and counted
+//                  bounded (4 MiB): past it lines are dropped (said once)
 //   EAGAIN (pipe full): retried 20 ms later   any other error: that batch is lost, said once
 import { write as fsWrite, writeSync } from 'node:fs';
 
@@ -18,7 +18,6 @@ export class LogWriter {
   #lines: string[] = [];
   #bytes = 0;
   #writing = false;
-  #lost = 0;
   #warned = false;
 
   /** `warn` is told once, at the first loss. */
@@ -30,7 +29,7 @@ export class LogWriter {
   /** pino's destination contract. */
   write(line: string): void {
     if (this.#bytes > MAX_PENDING_BYTES) {
-      this.#lose(1, 'writes are not keeping up');
+      this.#lose('writes are not keeping up');
       return;
     }
     this.#lines.push(line);
@@ -49,8 +48,6 @@ export class LogWriter {
     const data = this.#take();
     try { writeSync(this.#fd, data); } catch { /* exiting: the lines are lost */ }
   }
-
-  get lost(): number { return this.#lost; }
 
   #take(): Buffer {
     const data = Buffer.from(this.#lines.join(''));
@@ -72,7 +69,7 @@ export class LogWriter {
           setTimeout(() => this.#writeFrom(data, offset), RETRY_MS).unref();
           return;
         }
-        this.#lose(countLines(data, offset), err.code ?? err.message);
+        this.#lose(err.code ?? err.message);
         this.#writing = false;
         return;
       }
@@ -85,16 +82,9 @@ export class LogWriter {
     });
   }
 
-  #lose(lines: number, why: string): void {
-    this.#lost += lines;
+  #lose(why: string): void {
     if (this.#warned) return;
     this.#warned = true;
     this.#warn(`access log: ${why}; lines are being lost`);
   }
-}
-
-function countLines(data: Buffer, from: number): number {
-  let n = 0;
-  for (let i = data.indexOf(10, from); i >= 0; i = data.indexOf(10, i + 1)) n++;
-  return n;
 }

@@ -244,8 +244,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ds = this.#ds;
     // A one-shot compression holds the whole answer back: the client has seen nothing yet.
     if (ex.status === 0 || (this.#compression !== null && !this.#compression.headWritten)) {
-      ex.status = err.status;
-      ex.responseBytes = respondError(ds, err, ex.requestId, closeConnection || !this.#bodyComplete, ex.head.method === 'HEAD');
+      respondError(ds, ex, err, closeConnection || !this.#bodyComplete);
     } else {
       ds.close();
     }
@@ -262,17 +261,20 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
 }
 
 /**
- * The short error answer every failure gets: status, reason, code (headers only for HEAD).
- * Returns the body bytes sent, for the access log.
+ * The short error answer every failure gets: status, reason, code; headers only when the request
+ * was HEAD. Records the answer on the exchange (error, status, body bytes) for the access log.
  */
-export function respondError(ds: Downstream, err: ProxyError, requestId: string, closeConnection: boolean, headOnly = false, extraHeaders: readonly string[] = []): number {
+export function respondError(ds: Downstream, ex: Exchange, err: ProxyError, closeConnection: boolean, extraHeaders: readonly string[] = []): void {
+  const headOnly = ex.head.method === 'HEAD';
   const body = errorBody(err);
+  ex.error = err;
+  ex.status = err.status;
+  ex.responseBytes = headOnly ? 0 : Buffer.byteLength(body);
   ds.respond(err.status, '', [
     'content-type', 'text/plain; charset=utf-8',
     'x-portcullis-error', err.code,
-    ...(requestId ? ['x-request-id', requestId] : []),
+    ...(ex.requestId ? ['x-request-id', ex.requestId] : []),
     'cache-control', 'no-store',
     ...extraHeaders,
   ], body, closeConnection, headOnly);
-  return headOnly ? 0 : Buffer.byteLength(body);
 }
