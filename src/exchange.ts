@@ -3,6 +3,7 @@
 import type { RequestHead } from './downstream/contract.js';
 import type { ProxyError } from './errors.js';
 import type { CompiledRoute } from './runtime.js';
+import type { CacheRequest } from './cache/shared-cache.js';
 
 export class Exchange {
   readonly head: RequestHead;
@@ -24,6 +25,8 @@ export class Exchange {
   error: ProxyError | null = null;
   /** True when the client went away before the response finished. */
   clientAborted = false;
+  /** The cache's state for this exchange; null on routes that do not cache. */
+  cache: CacheRequest | null = null;
 
   constructor(head: RequestHead, startedAt: number) {
     this.head = head;

@@ -1,7 +1,7 @@
 // The request pipeline: the phases in the order a request meets them, one function
 // each. Front-end independent: it sees a RequestHead and a Downstream, never uWS.
 //
-//   parse → route → identity → (policies: later issues) → forward → respond → log
+//   parse → route → identity → (policies: later issues) → cache → forward → respond → log
 import type { Downstream, RequestHead } from './downstream/contract.js';
 import { resolveIdentity, forwardedHeaders, type IdentityInput } from './downstream/identity.js';
 import { ProxyError } from './errors.js';
@@ -13,6 +13,8 @@ import { normalizeHost } from './router/host.js';
 import { normalizePath } from './router/normalize.js';
 import type { Runtime } from './runtime.js';
 import { Forwarder, respondError, type ExchangeDone } from './upstream/forward.js';
+import { SharedCache } from './cache/shared-cache.js';
+import { answerFromCache } from './cache/respond.js';
 import { serializeRequestHead } from './upstream/request-head.js';
 
 /** Phase 1, parse: strict framing and size rules (smuggling → 400, size → 431/413). */
@@ -45,10 +47,10 @@ export function route(ex: Exchange, rt: Runtime): ProxyError | null {
   return null;
 }
 
-/** Phase 3, identity + the head sent upstream: client IP, X-Forwarded-*, Via, request id. */
-export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, chunked: boolean): string {
+/** Phase 3, identity: the client's address (X-Forwarded-For believed only from trusted hops). */
+function identityInput(ex: Exchange): IdentityInput {
   const head = ex.head;
-  const input: IdentityInput = {
+  return {
     peerIp: head.peerIp,
     proxiedIp: head.proxiedIp,
     scheme: head.scheme,
@@ -58,6 +60,12 @@ export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, c
     xForwardedHost: ex.header('x-forwarded-host'),
     forwarded: ex.headerList('forwarded'),
   };
+}
+
+/** Phase 3, identity + the head sent upstream: client IP, X-Forwarded-*, Via, request id. */
+export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, chunked: boolean): string {
+  const head = ex.head;
+  const input = identityInput(ex);
   const identity = resolveIdentity(input, rt.trusted);
   ex.clientIp = identity.clientIp;
   const route = ex.route!.config;
@@ -86,8 +94,47 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
   const notFound = route(ex, rt);
   if (notFound !== null) return reject(ex, ds, notFound, done);
 
-  const requestHead = upstreamHead(ex, rt, framing.contentLength, framing.chunked);
+  const cache = rt.cache;
+  if (cache !== null && ex.route!.config.cache) {
+    handleCached(ds, ex, rt, cache, framing, done);
+    return;
+  }
+  forward(ds, ex, rt, framing, '', done);
+}
+
+type Framing = { contentLength: number; chunked: boolean };
+
+/** Phase 5, forward: the upstream answers. `extraLines`: header lines added to the request head (revalidation). */
+function forward(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, extraLines: string, done: ExchangeDone): void {
+  let requestHead = upstreamHead(ex, rt, framing.contentLength, framing.chunked);
+  if (extraLines !== '') requestHead = `${requestHead.slice(0, -2)}${extraLines}\r\n`;
   new Forwarder(ex, ds, rt, ex.route!.upstream, requestHead, framing.chunked, framing.contentLength, done).start();
+}
+
+/** Phase 4, cache: a fresh stored answer ends the exchange here; a stale one is revalidated. */
+function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, framing: Framing, done: ExchangeDone): void {
+  const req = (ex.cache = cache.begin(ex));
+  let revalidate = '';
+  if (req.cacheable) {
+    const entry = cache.find(req, ex);
+    if (entry !== null) {
+      const ttl = SharedCache.ttl(entry.meta, Date.now());
+      if (ttl > 0) {
+        ex.clientIp = resolveIdentity(identityInput(ex), rt.trusted).clientIp;
+        req.outcome = 'hit';
+        answerFromCache(ds, ex, rt, cache, req, entry, `portcullis; hit; ttl=${ttl}`, done, () => {
+          // Overwritten before a byte went out: ask the upstream after all.
+          req.outcome = 'miss';
+          req.variant = null;
+          forward(ds, ex, rt, framing, '', done);
+        });
+        return;
+      }
+      revalidate = cache.prepareRevalidation(req, ex, entry) ?? '';
+      if (revalidate === '') req.fwd = 'stale';
+    }
+  }
+  forward(ds, ex, rt, framing, revalidate, done);
 }
 
 /** Answers a request the proxy refuses before any upstream is involved. */

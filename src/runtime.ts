@@ -5,6 +5,8 @@ import type { Config, RouteConfig, UpstreamGroup } from './config/types.js';
 import { Router } from './router/router.js';
 import { compileCidrs, type CidrMatcher } from './net/cidr.js';
 import { UpstreamPool } from './upstream/pool.js';
+import { SharedCache } from './cache/shared-cache.js';
+import type { CacheMemory } from './shm/layout.js';
 
 export interface CompiledUpstream {
   readonly name: string;
@@ -27,6 +29,8 @@ export interface Runtime {
   readonly trusted: CidrMatcher;
   /** Every pool, for the worker clock and shutdown. */
   readonly pools: readonly UpstreamPool[];
+  /** The shared cache; null when no route caches. */
+  readonly cache: SharedCache | null;
 }
 
 function compileUpstream(group: UpstreamGroup, config: Config): CompiledUpstream {
@@ -36,7 +40,7 @@ function compileUpstream(group: UpstreamGroup, config: Config): CompiledUpstream
   return { name: group.name, pools, next: 0 };
 }
 
-export function buildRuntime(config: Config): Runtime {
+export function buildRuntime(config: Config, cacheMemory: CacheMemory | null = null): Runtime {
   const upstreams = new Map<string, CompiledUpstream>();
   for (const [name, group] of Object.entries(config.upstreams)) upstreams.set(name, compileUpstream(group, config));
   const router = new Router<CompiledRoute>();
@@ -47,7 +51,8 @@ export function buildRuntime(config: Config): Runtime {
     router.add(route.host, route.path, { config: route, name, upstream });
   }
   const pools = [...upstreams.values()].flatMap((u) => u.pools);
-  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools };
+  const cache = cacheMemory !== null ? new SharedCache(cacheMemory, config.cache) : null;
+  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache };
 }
 
 /** Round-robin over the group's targets. */

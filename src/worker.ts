@@ -26,6 +26,7 @@ function exitWorker(code: number): void {
   exiting = true;
   try { front?.close(); } catch { /* already closed */ }
   for (const pool of runtime?.pools ?? []) pool.close();
+  runtime?.cache?.table.releaseIfHeld();
   accessLog?.flushSync();
   process.exit(code);
 }
@@ -44,7 +45,7 @@ process.on('unhandledRejection', (err) => { throw err; });
  */
 function compile(config: Config): { runtime: Runtime; accessLog: AccessLog | null } | null {
   try {
-    return { runtime: buildRuntime(config), accessLog: createAccessLog(config.access_log) };
+    return { runtime: buildRuntime(config, boot.cache), accessLog: createAccessLog(config.access_log) };
   } catch (err) {
     post({ type: 'fatal', id: boot.id, message: `cannot compile the config: ${err instanceof Error ? err.message : String(err)}` });
     exitWorker(1);

@@ -178,6 +178,10 @@ const Route = z
       .optional()
       .describe("Host header sent upstream instead of the client's."),
     websocket: WebSocketSettings.optional(),
+    cache: z
+      .boolean({ error: 'expected true or false' })
+      .optional()
+      .describe('Cache responses on this route (overrides cache.enabled). Only what the upstream marks cacheable is stored.'),
   })
   .describe('Sends requests matching host and path to an upstream.');
 
@@ -207,6 +211,22 @@ const Compression = z
   })
   .prefault({})
   .describe('Response compression (gzip, brotli, zstd) negotiated with Accept-Encoding.');
+
+const Cache = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('Cache on every route that does not say otherwise. Off by default, like nginx proxy_cache; a route opts in with `cache: true`.'),
+    size: size('Shared memory for cached responses, used by all workers together; the oldest entries make room for new ones. At most 4GiB.')
+      .refine((n) => n >= 1024 * 1024 && n <= 4 * 1024 ** 3, 'must be 1MiB–4GiB')
+      .prefault('64MiB'),
+    max_entry_bytes: size('Largest response (head and body) stored; bigger ones pass through uncached. At most size / 4.').prefault('8MiB'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.max_entry_bytes > v.size / 4) {
+      ctx.addIssue({ code: 'custom', path: ['max_entry_bytes'], message: `must be at most size / 4 (${Math.floor(v.size / 4)} bytes)` });
+    }
+  })
+  .prefault({})
+  .describe('Shared HTTP cache (RFC 9111) for all workers. Stores only responses the upstream marks cacheable and never private ones.');
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug'] as const;
 
@@ -268,6 +288,7 @@ export const ConfigFileSchema = z
       .default('1.1 portcullis')
       .describe('Via header value added to proxied messages (RFC 9110 §7.6.3).'),
     compression: Compression,
+    cache: Cache,
   })
   .meta({ title: 'Portcullis configuration' })
   .describe('Portcullis edge reverse proxy configuration.');

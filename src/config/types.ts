@@ -68,6 +68,8 @@ export interface RouteConfig {
   readonly index: number;
   /** WebSocket tunnel settings; undefined: the defaults (WEBSOCKET_DEFAULTS in config/defaults.ts). */
   readonly websocket?: WebSocketSettings | undefined;
+  /** Responses on this route go through the shared cache (route `cache`, else cache.enabled). */
+  readonly cache: boolean;
 }
 
 export interface WebSocketSettings {
@@ -100,6 +102,16 @@ export interface CompressionConfig {
   readonly sync_max_bytes: number;
 }
 
+/** The shared HTTP cache (src/cache/); routes opt in. */
+export interface CacheConfig {
+  /** The default for routes that do not set `cache`. */
+  readonly enabled: boolean;
+  /** Bytes of shared memory for entries (all workers together). */
+  readonly size: number;
+  /** Largest entry (meta + body) stored; at most size / 4. */
+  readonly max_entry_bytes: number;
+}
+
 export interface AccessLogConfig {
   readonly enabled: boolean;
   /** 'stdout', 'stderr' or a file path. */
@@ -124,4 +136,5 @@ export interface Config {
   /** Value of the Via header token we add, e.g. '1.1 portcullis'. */
   readonly via: string;
   readonly compression: CompressionConfig;
+  readonly cache: CacheConfig;
 }

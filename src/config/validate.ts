@@ -167,8 +167,9 @@ function build(file: ConfigFile, source: string): Config {
         index,
         // Absent stays absent (undefined = the defaults), so configs without it compare equal.
         ...(r.websocket === undefined ? {} : { websocket: r.websocket }),
+        cache: r.cache ?? file.cache.enabled,
       }))
-    : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0 }));
+    : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0, cache: file.cache.enabled }));
   return {
     source,
     listen: file.listen,
@@ -182,6 +183,7 @@ function build(file: ConfigFile, source: string): Config {
     log_level: file.log_level,
     via: file.via,
     compression: file.compression,
+    cache: file.cache,
   };
 }
 

@@ -47,6 +47,8 @@ export function createAccessLog(cfg: AccessLogConfig): AccessLog | null {
       upstream_ms: ex.upstreamHeaderMs,
       attempts: ex.attempts,
       error: ex.error?.code ?? null,
+      cache: ex.cache?.outcome ?? null,
+      cache_variant: ex.cache?.variant ?? null,
     });
   }) as AccessLog;
   log.flush = () => stream.flush();

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import type { FromWorker, ToWorker, WorkerBoot } from '../messages.js';
+import { allocateCacheMemory, type CacheMemory } from '../shm/layout.js';
 import { parseYoungMb, YOUNG_MB_VAR } from '../config/worker-heap.js';
 
 const WORKER_URL = new URL('../worker.js', import.meta.url);
@@ -49,9 +50,13 @@ export class Supervisor {
   readonly #testHooks: boolean;
   #stopping = false;
   readonly #limits: { maxYoungGenerationSizeMb?: number };
+  /** Allocated once and kept across worker restarts: a replaced worker finds the cache as it was. */
+  readonly #cache: CacheMemory | null;
 
   constructor(config: Config, events: SupervisorEvents, testHooks = false) {
     this.#config = config;
+    // Only when some route caches: otherwise no memory is set aside.
+    this.#cache = config.routes.some((r) => r.cache) ? allocateCacheMemory(config.cache.size) : null;
     this.#events = events;
     this.#testHooks = testHooks;
     this.#limits = workerHeapLimits();
@@ -69,7 +74,7 @@ export class Supervisor {
   }
 
   #spawn(slot: Slot): Promise<void> {
-    const boot: WorkerBoot = { id: slot.id, config: this.#config, testHooks: this.#testHooks };
+    const boot: WorkerBoot = { id: slot.id, config: this.#config, cache: this.#cache, testHooks: this.#testHooks };
     const worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: this.#limits });
     slot.worker = worker;
     slot.startedAt = Date.now();

@@ -15,6 +15,8 @@ import type { ConnectionUser, UpstreamConnection } from './connection.js';
 import type { PoolWaiter, UpstreamPool } from './pool.js';
 import { responseHeaders } from '../filters/response-headers.js';
 import { openCompression, type ResponseCompression } from '../filters/compress.js';
+import { cacheResponseHead, type CacheFill } from '../cache/fill.js';
+import { answerFromCache } from '../cache/respond.js';
 
 const CHUNK_END = '0\r\n\r\n';
 const CRLF = '\r\n';
@@ -53,6 +55,10 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   readonly #writable = (): void => { if (this.#conn) this.#conn.resume(); };
   /** Body transform chosen at the response head (filters/compress.ts); null: pass-through. */
   #compression: ResponseCompression | null = null;
+  /** Tee of the body into the shared cache (cache/fill.ts); null: not stored. */
+  #fill: CacheFill | null = null;
+  /** A 304 refreshed the stale entry: the client gets the stored body, the upstream's is ignored. */
+  #refreshed = false;
 
   constructor(ex: Exchange, ds: Downstream, rt: Runtime, upstream: CompiledUpstream, requestHead: string,
     chunked: boolean, contentLength: number, done: ExchangeDone) {
@@ -175,6 +181,11 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     // A bodiless answer repeats the upstream's length (or none); otherwise the framing decides.
     const length = noBody ? head.contentLength : head.bodyKind === 'length' ? head.contentLength : head.bodyKind === 'none' ? 0 : -1;
     const headers = responseHeaders(head, this.#rt.config.via);
+    if (ex.cache !== null) {
+      const verdict = cacheResponseHead(this.#rt.cache!, ex.cache, ex, head, headers);
+      if (verdict === 'refreshed') { this.#refreshed = true; return; }
+      this.#fill = verdict;
+    }
     const compression = this.#rt.config.compression;
     if (compression.enabled && !noBody) {
       this.#compression = openCompression(ex, head, headers, compression, { ds: this.#ds, resumeUpstream: this.#writable });
@@ -184,6 +195,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 
   onResponseBody(chunk: Buffer): boolean {
+    if (this.#refreshed) return true;
+    if (this.#fill !== null) this.#fill.push(chunk);
     this.#ex.responseBytes += chunk.length;
     if (this.#compression !== null) return this.#compression.push(chunk);
     return this.#ds.writeBody(chunk);
@@ -196,6 +209,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     // leaves the socket mid-request: never reuse it.
     if (!this.#bodyComplete && conn !== null) conn.destroy();
     if (this.#finished) return;
+    if (this.#refreshed) { this.#answerRefreshed(); return; }
+    if (this.#fill !== null) { this.#fill.end(); this.#fill = null; }
     if (this.#compression !== null) { this.#compression.end(() => this.#finish()); return; }
     this.#ds.end();
     this.#finish();
@@ -217,6 +232,19 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
       return;
     }
     this.#fail(err);
+  }
+
+  /** The client gets the refreshed entry (from the cache when it was stored again, else the private copy). */
+  #answerRefreshed(): void {
+    const ex = this.#ex;
+    const req = ex.cache!;
+    const cache = this.#rt.cache!;
+    const status = 'portcullis; fwd=stale; fwd-status=304';
+    const finish = (): void => this.#finish();
+    const fromCopy = (): void => answerFromCache(this.#ds, ex, this.#rt, cache, req, req.stale!, status, finish, finish);
+    const entry = cache.find(req, ex);
+    if (entry !== null && entry.meta.responseTime >= ex.startedAt) answerFromCache(this.#ds, ex, this.#rt, cache, req, entry, status, finish, fromCopy);
+    else fromCopy();
   }
 
   // Endings -------------------------------------------------------------------------------------
@@ -255,6 +283,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (this.#finished) return;
     this.#finished = true;
     this.#queue = null;
+    if (this.#fill !== null) { this.#fill.abandon(); this.#fill = null; }
     if (this.#compression !== null) { this.#compression.destroy(); this.#compression = null; }
     this.#done(this.#ex);
   }

@@ -25,7 +25,7 @@ async function conflictingConfig(): Promise<Config> {
 
 describe('a worker that cannot compile its config', () => {
   test('posts one fatal message with the reason (no stack, no ReferenceError) and exits 1', async () => {
-    const worker = new Worker(new URL('worker.js', DIST), { workerData: { id: 0, config: await conflictingConfig(), testHooks: false } });
+    const worker = new Worker(new URL('worker.js', DIST), { workerData: { id: 0, config: await conflictingConfig(), cache: null, testHooks: false } });
     const messages: unknown[] = [];
     worker.on('message', (m) => messages.push(m));
     const errors: Error[] = [];

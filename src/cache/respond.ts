@@ -1,0 +1,226 @@
+// Answering from the cache: the stored head plus Age and Cache-Status, the client's own
+// conditional request (304), HEAD, and compressed variants: a body is compressed once per
+// coding, stored beside its entry, and served many times. Small bodies are compressed on
+// the worker thread, large ones in the compression pool (variants.ts).
+//
+// The body is sent straight from shared memory in pieces, with backpressure. A piece is
+// checked against the ring before it goes out; the last one is copied and checked after
+// the copy, so a response never completes with bytes a writer overwrote meanwhile (the
+// connection is cut instead; a ring that laps an entry being served is a cache far too small).
+import type { Downstream } from '../downstream/contract.js';
+import type { Exchange } from '../exchange.js';
+import { selectEncoding, type Encoding } from '../filters/compress.js';
+import type { ResponseHead } from '../http/response-parser.js';
+import type { Runtime } from '../runtime.js';
+import { currentAge } from './freshness.js';
+import { storedHeader, type CacheRequest, type SharedCache } from './shared-cache.js';
+import type { CacheTable } from './table.js';
+import type { EntryMeta, StoredEntry } from './store.js';
+import { makeVariantInline, variantKey } from './variants.js';
+
+export type ExchangeEnd = (ex: Exchange) => void;
+
+/** Bytes per body write: well below what uWS copies when a socket is full. */
+const PIECE_BYTES = 64 * 1024;
+
+/** A body to send: a view into the arena (checked against `table` at `pos`) or a private copy (`table` null). */
+interface BodySource {
+  readonly body: Uint8Array;
+  readonly table: CacheTable | null;
+  readonly pos: number;
+}
+
+/** RFC 9110 §15.4.5: what a 304 repeats of the 200 it stands for. */
+function isNotModifiedHeader(name: string): boolean {
+  switch (name) {
+    case 'cache-control': case 'content-location': case 'etag': case 'expires': case 'vary':
+    case 'last-modified': case 'age': case 'cache-status': case 'via':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Weak comparison of entity tags (RFC 9110 §8.8.3.2): W/ is ignored. */
+function weakEqual(a: string, b: string): boolean {
+  const x = a.startsWith('W/') ? a.slice(2) : a;
+  const y = b.startsWith('W/') ? b.slice(2) : b;
+  return x === y;
+}
+
+/** RFC 9110 §13.1.2 / §13.1.3 evaluated against the stored response (only for 200). */
+export function isNotModified(ex: Exchange, meta: EntryMeta): boolean {
+  if (meta.status !== 200) return false;
+  const inm = ex.headerList('if-none-match');
+  if (inm !== undefined) {
+    const etag = storedHeader(meta.headers, 'etag');
+    if (inm.trim() === '*') return true;
+    if (etag === undefined) return false;
+    return inm.split(',').some((t) => weakEqual(t.trim(), etag));
+  }
+  const ims = ex.header('if-modified-since');
+  const lastModified = storedHeader(meta.headers, 'last-modified');
+  if (ims === undefined || lastModified === undefined) return false;
+  const since = Date.parse(ims);
+  const modified = Date.parse(lastModified);
+  return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;
+}
+
+/**
+ * Answers the exchange from a stored entry (a fresh hit) or from a just-revalidated one.
+ * `lost` is called instead (nothing sent yet) if the entry was overwritten before any byte went out.
+ */
+export function answerFromCache(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, req: CacheRequest,
+  entry: StoredEntry | { readonly meta: EntryMeta; readonly body: Buffer }, cacheStatus: string, done: ExchangeEnd, lost: () => void): void {
+  const meta = entry.meta;
+  const source: BodySource = 'body' in entry
+    ? { body: entry.body, table: null, pos: -1 }
+    : { body: cache.table.arena.subarray(entry.bodyOffset, entry.bodyOffset + entry.bodyLength), table: cache.table, pos: entry.pos };
+  const headers = meta.headers.slice();
+  headers.push('age', String(currentAge(meta.initialAge, meta.responseTime, Date.now())), 'cache-status', cacheStatus);
+  const bodyless = ex.head.method === 'HEAD' || meta.status === 204;
+
+  let enc: Encoding | null = null;
+  let plain = headers;
+  const compression = rt.config.compression;
+  if (compression.enabled && !bodyless) {
+    plain = headers.slice();
+    const head = { statusCode: meta.status, bodyKind: 'length', contentLength: source.body.length } as ResponseHead;
+    enc = selectEncoding(ex, head, headers, compression);
+    // Without a variant the answer is the stored body with the Vary the coded one would carry.
+    if (enc !== null && storedHeader(headers, 'vary') !== undefined && storedHeader(plain, 'vary') === undefined) plain.push('vary', 'Accept-Encoding');
+  }
+
+  if (isNotModified(ex, meta)) {
+    const out: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) if (isNotModifiedHeader(headers[i]!)) out.push(headers[i]!, headers[i + 1]!);
+    finishHead(ds, ex, 304, '', out, -1, true, done);
+    return;
+  }
+  if (bodyless) {
+    finishHead(ds, ex, meta.status, meta.reason, headers, source.body.length, true, done);
+    return;
+  }
+  if (enc === null) {
+    new StoredBodySender(ds, ex, meta, headers, source, done, lost).start();
+    return;
+  }
+  if (source.table === null) {
+    // A private copy (the entry was not re-stored after a 304): no variant to keep, so none is made.
+    new StoredBodySender(ds, ex, meta, plain, source, done, lost).start();
+    return;
+  }
+  const stored = entry as StoredEntry;
+  const key = variantKey(meta.key, enc, stored.pos);
+  const variant = cache.findVariant(key);
+  if (variant !== null) {
+    req.variant = 'stored';
+    const body = cache.table.arena.subarray(variant.bodyOffset, variant.bodyOffset + variant.bodyLength);
+    new StoredBodySender(ds, ex, meta, headers, { body, table: cache.table, pos: variant.pos }, done, lost).start();
+    return;
+  }
+  if (source.body.length <= compression.sync_max_bytes) {
+    const made = makeVariantInline(cache, stored, key, enc, compression);
+    if (made === null) { lost(); return; }
+    req.variant = 'made';
+    new StoredBodySender(ds, ex, meta, headers, { body: made, table: null, pos: -1 }, done, lost).start();
+    return;
+  }
+  // Large: compressed once in the pool, off this thread; this request waits for it.
+  ds.onAbort(() => {
+    ex.clientAborted = true;
+    ex.status = 499;
+    done(ex);
+  });
+  cache.variants.make(stored, key, enc, compression).then((ok) => {
+    if (ds.done) return;
+    const v = ok ? cache.findVariant(key) : null;
+    if (v !== null) {
+      req.variant = 'made';
+      const body = cache.table.arena.subarray(v.bodyOffset, v.bodyOffset + v.bodyLength);
+      new StoredBodySender(ds, ex, meta, headers, { body, table: cache.table, pos: v.pos }, done, lost).start();
+    } else if (cache.table.intact(stored.pos)) {
+      new StoredBodySender(ds, ex, meta, plain, source, done, lost).start();
+    } else {
+      lost();
+    }
+  }, () => {
+    if (!ds.done) new StoredBodySender(ds, ex, meta, plain, source, done, lost).start();
+  });
+}
+
+function finishHead(ds: Downstream, ex: Exchange, status: number, reason: string, headers: readonly string[], length: number, noBody: boolean, done: ExchangeEnd): void {
+  ex.status = status;
+  ds.writeHead(status, reason, headers, length, noBody);
+  ds.end();
+  done(ex);
+}
+
+/** Sends a stored body in pieces with backpressure (one object per answer, no closure per piece). */
+class StoredBodySender {
+  readonly #ds: Downstream;
+  readonly #ex: Exchange;
+  readonly #source: BodySource;
+  readonly #done: ExchangeEnd;
+  readonly #lost: () => void;
+  readonly #meta: EntryMeta;
+  readonly #headers: readonly string[];
+  #off = 0;
+  #finished = false;
+
+  constructor(ds: Downstream, ex: Exchange, meta: EntryMeta, headers: readonly string[], source: BodySource, done: ExchangeEnd, lost: () => void) {
+    this.#ds = ds;
+    this.#ex = ex;
+    this.#meta = meta;
+    this.#headers = headers;
+    this.#source = source;
+    this.#done = done;
+    this.#lost = lost;
+  }
+
+  start(): void {
+    const { table, pos } = this.#source;
+    if (table !== null && !table.intact(pos)) { this.#lost(); return; }
+    const ds = this.#ds;
+    ds.onAbort(() => {
+      if (this.#finished) return;
+      this.#ex.clientAborted = true;
+      this.#ex.status = 499;
+      this.#finish();
+    });
+    ds.onWritable(() => this.#pump());
+    this.#ex.status = this.#meta.status;
+    ds.writeHead(this.#meta.status, this.#meta.reason, this.#headers, this.#source.body.length, false);
+    this.#pump();
+  }
+
+  #pump(): void {
+    const ds = this.#ds;
+    const { body, table, pos } = this.#source;
+    while (!this.#finished && !ds.done) {
+      const start = this.#off;
+      if (start >= body.length) {
+        ds.end();
+        this.#finish();
+        return;
+      }
+      const end = Math.min(body.length, start + PIECE_BYTES);
+      let piece = Buffer.from(body.buffer, body.byteOffset + start, end - start);
+      if (table !== null) {
+        if (end === body.length) piece = Buffer.from(piece); // the last piece: a copy, checked below
+        if (!table.intact(pos)) { ds.close(); this.#ex.status = this.#ex.status || 502; this.#finish(); return; }
+      }
+      this.#off = end;
+      this.#ex.responseBytes += piece.length;
+      if (!ds.writeBody(piece)) return; // onWritable resumes
+    }
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#done(this.#ex);
+  }
+}
+

@@ -1,0 +1,120 @@
+// Cache entries in the shared arena: key hashing, writing an entry (header, msgpackr meta,
+// body) into reserved ring space and publishing it, and reading one back as a view.
+// Layout: shm/layout.ts. Used by workers and by the compression pool's threads.
+import { Packr } from 'msgpackr';
+import { hash64 } from '../native/fallback.js';
+import {
+  ENTRY_HASH_HI, ENTRY_HASH_LO, ENTRY_HEADER_BYTES, ENTRY_LENGTH, ENTRY_META_LEN,
+} from '../shm/layout.js';
+import type { CacheTable, EntryRef } from './table.js';
+
+/** What is stored with a body: enough to answer from the cache and to judge its freshness. */
+export interface EntryMeta {
+  /** The full key: a hash match is confirmed against it (no collision is ever served). */
+  readonly key: string;
+  readonly status: number;
+  readonly reason: string;
+  /** Response headers as sent to clients (filtered: no hop-by-hop, Date or framing). */
+  readonly headers: string[];
+  /** ms since the epoch when the response head arrived. */
+  readonly responseTime: number;
+  /** RFC 9111 corrected_initial_age, seconds. */
+  readonly initialAge: number;
+  /** Freshness lifetime, seconds (0: revalidate before every use). */
+  readonly lifetime: number;
+  /** Vary: the header names (lowercase) and the values the storing request had. */
+  readonly varyNames: string[];
+  readonly varyValues: string[];
+  /** May answer requests carrying Authorization (RFC 9111 §3.5). */
+  readonly authOk: boolean;
+  /** Content-Encoding of this body as stored: '' for the upstream's own, else a variant we made. */
+  readonly encoding: string;
+}
+
+/** An entry found in the arena. The body is a view into shared memory: check `intact` before and after using it. */
+export interface StoredEntry {
+  readonly meta: EntryMeta;
+  readonly pos: number;
+  /** Entry bytes (header, meta and body). */
+  readonly length: number;
+  /** Arena offset and length of the body. */
+  readonly bodyOffset: number;
+  readonly bodyLength: number;
+}
+
+// Plain maps and arrays: msgpackr's record structures would live in one thread's Packr.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+const hashOut = new Uint32Array(2);
+let keyBytes = Buffer.allocUnsafe(1024);
+
+/** The key's 64-bit hash as two int32s (the slot's representation); 0/0 is reserved for "empty". */
+export function hashKey(key: string): [hi: number, lo: number] {
+  const n = Buffer.byteLength(key);
+  if (n > keyBytes.length) keyBytes = Buffer.allocUnsafe(n * 2);
+  keyBytes.write(key, 0, 'utf8');
+  hash64(keyBytes, 0, n, 0x50c4, hashOut);
+  const hi = hashOut[0]! | 0;
+  const lo = hashOut[1]! | 0;
+  return hi === 0 && lo === 0 ? [0, 1] : [hi, lo];
+}
+
+/** Bytes an entry takes in the arena (before alignment). */
+export function entryBytes(metaBytes: number, bodyBytes: number): number {
+  return ENTRY_HEADER_BYTES + metaBytes + bodyBytes;
+}
+
+export function encodeMeta(meta: EntryMeta): Buffer {
+  return packr.pack(meta);
+}
+
+/**
+ * Writes an entry and publishes it under (hi, lo). The body is one view or the chunks that
+ * make it up. False: nothing stored (lock busy, or the ring lapped the entry while writing).
+ */
+export function writeEntry(table: CacheTable, hi: number, lo: number, meta: Buffer, body: Uint8Array | readonly Uint8Array[], bodyLength: number, expires: number): boolean {
+  const length = entryBytes(meta.length, bodyLength);
+  const pos = table.reserve(length);
+  if (pos < 0) return false;
+  const arena = table.arena;
+  const at = table.offset(pos);
+  const header = new DataView(arena.buffer, at, ENTRY_HEADER_BYTES);
+  header.setUint32(ENTRY_LENGTH * 4, length, true);
+  header.setUint32(ENTRY_HASH_HI * 4, hi >>> 0, true);
+  header.setUint32(ENTRY_HASH_LO * 4, lo >>> 0, true);
+  header.setUint32(ENTRY_META_LEN * 4, meta.length, true);
+  arena.set(meta, at + ENTRY_HEADER_BYTES);
+  let p = at + ENTRY_HEADER_BYTES + meta.length;
+  if (body instanceof Uint8Array) {
+    arena.set(body, p);
+  } else {
+    for (const chunk of body) { arena.set(chunk, p); p += chunk.length; }
+  }
+  return table.publish(hi, lo, pos, length, expires);
+}
+
+/**
+ * Reads the entry a slot points at, or null when it was overwritten, is not the entry the
+ * slot announced (a torn read), or its meta does not decode. The caller compares meta.key.
+ */
+export function readEntry(table: CacheTable, ref: EntryRef, hi: number, lo: number): StoredEntry | null {
+  const { pos, length } = ref;
+  if (!table.intact(pos)) return null;
+  const at = table.offset(pos);
+  if (at + length > table.capacity || length < ENTRY_HEADER_BYTES) return null;
+  const header = new DataView(table.arena.buffer, at, ENTRY_HEADER_BYTES);
+  const metaLength = header.getUint32(ENTRY_META_LEN * 4, true);
+  if (header.getUint32(ENTRY_LENGTH * 4, true) !== length
+    || (header.getUint32(ENTRY_HASH_HI * 4, true) | 0) !== hi
+    || (header.getUint32(ENTRY_HASH_LO * 4, true) | 0) !== lo
+    || ENTRY_HEADER_BYTES + metaLength > length) return null;
+  let meta: EntryMeta;
+  try {
+    // unpack copies strings out; the body stays a view.
+    meta = packr.unpack(table.arena.subarray(at + ENTRY_HEADER_BYTES, at + ENTRY_HEADER_BYTES + metaLength)) as EntryMeta;
+  } catch {
+    return null;
+  }
+  if (!table.intact(pos)) return null;
+  return { meta, pos, length, bodyOffset: at + ENTRY_HEADER_BYTES + metaLength, bodyLength: length - ENTRY_HEADER_BYTES - metaLength };
+}
