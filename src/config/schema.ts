@@ -221,7 +221,8 @@ const Cache = z
     max_entry_bytes: size('Largest response (head and body) stored; bigger ones pass through uncached. At most size / 4.').prefault('8MiB'),
   })
   .superRefine((v, ctx) => {
-    if (v.max_entry_bytes > v.size / 4) {
+    // Only against a valid size: a size error alone says what to fix.
+    if (v.size >= 1024 * 1024 && v.size <= 4 * 1024 ** 3 && v.max_entry_bytes > v.size / 4) {
       ctx.addIssue({ code: 'custom', path: ['max_entry_bytes'], message: `must be at most size / 4 (${Math.floor(v.size / 4)} bytes)` });
     }
   })

@@ -28,11 +28,12 @@ describe('defaults', () => {
       upstreams: {
         app: { name: 'app', targets: [{ url: 'http://127.0.0.1:3000', host: '127.0.0.1', port: 3000 }], pool: { max_connections: 256, idle_timeout: 30_000 } },
       },
-      routes: [{ host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 0 }],
+      routes: [{ host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 0, cache: false }],
       access_log: { enabled: true, output: 'stdout' },
       log_level: 'info',
       via: '1.1 portcullis',
       compression: expect.objectContaining({ enabled: false, encodings: ['zstd', 'br', 'gzip'], min_bytes: 1024, gzip_level: 5, brotli_quality: 4, zstd_level: 3, sync_max_bytes: 65536 }),
+      cache: { enabled: false, size: 64 * 1024 * 1024, max_entry_bytes: 8 * 1024 * 1024 },
     });
   });
 
@@ -57,6 +58,8 @@ describe('effective values', () => {
     ['trusted proxies are normalised to CIDRs', 'trusted_proxies: ["10.0.0.0/8", "192.168.0.1", "::1"]', (c) => c.trusted_proxies,
       ['10.0.0.0/8', '192.168.0.1/32', '::1/128']],
     ['access_log: false', 'access_log: false', (c) => c.access_log, { enabled: false, output: 'stdout' }],
+    ['cache sizes', 'cache: { enabled: true, size: 256MiB, max_entry_bytes: 1MiB }', (c) => c.cache, { enabled: true, size: 256 * 1024 * 1024, max_entry_bytes: 1024 * 1024 }],
+    ['cache.enabled is every route\'s default', 'cache: { enabled: true }', (c) => c.routes.map((r) => r.cache), [true]],
     ['access_log: true', 'access_log: true', (c) => c.access_log, { enabled: true, output: 'stdout' }],
     ['access_log to a file', 'access_log: { output: /var/log/p.log }', (c) => c.access_log, { enabled: true, output: '/var/log/p.log' }],
     ['log_level', 'log_level: debug', (c) => c.log_level, 'debug'],
@@ -82,9 +85,9 @@ routes:
       {},
     );
     expect(config.routes).toEqual([
-      { host: 'api.example.com', path: '/v1/', upstream: 'api', strip_prefix: true, host_header: undefined, index: 0 },
-      { host: '*.example.com', path: '/', upstream: 'app', strip_prefix: false, host_header: 'internal.app', index: 1 },
-      { host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 2 },
+      { host: 'api.example.com', path: '/v1/', upstream: 'api', strip_prefix: true, host_header: undefined, index: 0, cache: false },
+      { host: '*.example.com', path: '/', upstream: 'app', strip_prefix: false, host_header: 'internal.app', index: 1, cache: false },
+      { host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 2, cache: false },
     ]);
     expect(config.upstreams['app']!.targets.map((t) => t.port)).toEqual([3000, 3001]);
   });
@@ -196,6 +199,11 @@ describe('errors name file:line:col and field', () => {
     ['path without slash', `${UPSTREAM}routes: [{ path: api, upstream: app }]\n`, 'cfg.yaml:2:18: routes[0].path: path must start with "/" (got "api")'],
     ['bad host pattern', `${UPSTREAM}routes: [{ host: "a.*.com", upstream: app }]\n`,
       'cfg.yaml:2:18: routes[0].host: "a.*.com": a wildcard is only allowed as the first label ("*.example.com")'],
+    ['cache entry bigger than a quarter of the cache', `cache:\n  size: 4MiB\n  max_entry_bytes: 2MiB\n${UPSTREAM}`,
+      'cfg.yaml:3:20: cache.max_entry_bytes: must be at most size / 4 (1048576 bytes)'],
+    ['cache too small', `cache: { size: 100KiB }\n${UPSTREAM}`, 'cfg.yaml:1:16: cache.size: must be 1MiB–4GiB'],
+    ['route cache not a boolean', `${UPSTREAM}routes: [{ path: /, upstream: app, cache: yes please }]\n`,
+      'cfg.yaml:2:43: routes[0].cache: expected true or false, got "yes please"'],
     ['bad listen port', `listen: [":70000"]\n${UPSTREAM}`, 'cfg.yaml:1:10: listen[0]: port 70000 is out of range (ports are 1–65535)'],
     ['duplicate listen', `listen: [":80", "0.0.0.0:80"]\n${UPSTREAM}`, 'cfg.yaml:1:17: listen[1]: duplicate listen address (same as listen[0])'],
     ['size without meaning', `limits: { max_body_bytes: lots }\n${UPSTREAM}`,

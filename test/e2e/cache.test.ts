@@ -1,0 +1,462 @@
+// The shared cache end to end: real proxy (2 workers sharing one cache), real origin that
+// counts what reaches it. What is stored and what never is (private answers above all),
+// freshness and expiry, revalidation with 304, the client's conditional requests, HEAD,
+// invalidation by unsafe methods, Vary, size limits, eviction, and compressed variants
+// made once and served from the cache.
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { request, type Reply } from '../helpers/client.js';
+import { rawRequest } from '../helpers/raw.js';
+
+/** Per-path origin behaviour: headers (and optional status/body) for each request. */
+type Behaviour = (req: { method: string; headers: Record<string, string | string[] | undefined>; n: number }) => {
+  status?: number;
+  headers?: Record<string, string | string[]>;
+  body?: string | Buffer;
+  /** Send the head and part of the body, then destroy the socket. */
+  die?: boolean;
+};
+
+const behaviours = new Map<string, Behaviour>();
+const counts = new Map<string, number>();
+let origin: Origin;
+let proxy: RunningProxy;
+
+function json(size: number, seed = 0): string {
+  let s = '[';
+  for (let i = 0; s.length < size; i++) s += `{"id":${i + seed},"name":"item ${i}","tags":["a","b"]},`;
+  return `${s.slice(0, size - 1)}]`;
+}
+
+/** Registers a path's behaviour and returns a function counting the origin's requests for it. */
+function on(path: string, b: Behaviour): () => number {
+  behaviours.set(path, b);
+  return () => counts.get(path) ?? 0;
+}
+
+function get(path: string, headers: Record<string, string> = {}, method = 'GET', port = proxy.port): Promise<Reply> {
+  return request(port, { path, headers, method });
+}
+
+beforeAll(async () => {
+  origin = await startOrigin((req, res, body) => {
+    const url = req.url ?? '/';
+    const path = url.split('?')[0]!;
+    const n = (counts.get(url) ?? 0) + 1;
+    counts.set(url, n);
+    const b = behaviours.get(url) ?? behaviours.get(path);
+    if (b === undefined) { res.writeHead(404); res.end(); return; }
+    const out = b({ method: req.method ?? 'GET', headers: req.headers, n });
+    const payload = out.body ?? `body ${url} #${n} ${body.length}`;
+    const status = out.status ?? 200;
+    if (out.die) {
+      res.writeHead(status, { 'content-length': String(Buffer.byteLength(payload) + 1000), ...out.headers });
+      res.write(payload);
+      setTimeout(() => res.destroy(), 20);
+      return;
+    }
+    const bodyless = status === 304 || status === 204 || req.method === 'HEAD';
+    res.writeHead(status, { ...(bodyless ? {} : { 'content-length': String(Buffer.byteLength(payload)) }), ...out.headers });
+    res.end(bodyless ? undefined : payload);
+  });
+  proxy = await startProxy({
+    upstreams: { app: { targets: [origin.url] } },
+    cache: { enabled: true },
+    access_log: true,
+  }, { workers: 2 });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await origin?.close();
+});
+
+describe('what is stored', () => {
+  test('a response with max-age is fetched once, then answered from the cache by every worker', async () => {
+    const seen = on('/fresh', () => ({ headers: { 'cache-control': 'max-age=60', 'content-type': 'text/plain', etag: '"f1"' } }));
+    const first = await get('/fresh');
+    expect(first.headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
+    // Fresh connections each time: the kernel spreads them over both workers.
+    for (let i = 0; i < 12; i++) {
+      const r = await get('/fresh');
+      expect(r.status).toBe(200);
+      expect(r.text).toBe(first.text);
+      expect(r.headers['content-type']).toBe('text/plain');
+      expect(r.headers['etag']).toBe('"f1"');
+      expect(r.headers['cache-status']).toMatch(/^portcullis; hit; ttl=(59|60)$/);
+      expect(r.headers['age']).toMatch(/^[01]$/);
+    }
+    expect(seen()).toBe(1);
+  });
+
+  test.each([
+    ['no Cache-Control', {}],
+    ['private', { 'cache-control': 'private, max-age=60' }],
+    ['private with a field list', { 'cache-control': 'private="x-user", max-age=60' }],
+    ['no-store', { 'cache-control': 'no-store, max-age=60' }],
+    ['Set-Cookie', { 'cache-control': 'max-age=60', 'set-cookie': 'sid=secret' }],
+    ['Vary: *', { 'cache-control': 'max-age=60', vary: '*' }],
+    ['max-age=0 without a validator', { 'cache-control': 'max-age=0' }],
+    ['Expires in the past', { expires: 'Thu, 01 Jan 1970 00:00:00 GMT' }],
+  ])('not stored: %s', async (name, headers) => {
+    const path = `/never-${name.replace(/\W+/g, '-')}`;
+    const seen = on(path, () => ({ headers }));
+    const a = await get(path);
+    const b = await get(path);
+    expect(a.text).not.toBe(b.text);
+    expect(b.headers['cache-status']).toMatch(/^portcullis; fwd=uri-miss; detail=/);
+    expect(seen()).toBe(2);
+  });
+
+  test.each([500, 502, 201, 302])('status %i is not stored even with max-age', async (status) => {
+    const path = `/status-${status}`;
+    const seen = on(path, () => ({ status, headers: { 'cache-control': 'max-age=60', ...(status === 302 ? { location: '/x' } : {}) } }));
+    await get(path);
+    const b = await get(path);
+    expect(b.status).toBe(status);
+    expect(seen()).toBe(2);
+  });
+
+  test('404 with max-age is stored (negative caching the origin asked for)', async () => {
+    const seen = on('/gone', () => ({ status: 404, headers: { 'cache-control': 'max-age=60' } }));
+    await get('/gone');
+    const b = await get('/gone');
+    expect(b.status).toBe(404);
+    expect(b.headers['cache-status']).toMatch(/hit/);
+    expect(seen()).toBe(1);
+  });
+
+  test('a personal answer to a request with a cookie is never handed to the next visitor', async () => {
+    // The origin forgot Cache-Control: private but set max-age: the cookie'd request's answer is not shared.
+    const seen = on('/me', (r) => ({ headers: { 'cache-control': 'max-age=60' }, body: `hello ${String(r.headers['cookie'] ?? 'anonymous')}` }));
+    const alice = await get('/me', { cookie: 'user=alice' });
+    expect(alice.text).toBe('hello user=alice');
+    expect(alice.headers['cache-status']).toBe('portcullis; fwd=uri-miss; detail=cookie');
+    const anon = await get('/me');
+    expect(anon.text).toBe('hello anonymous');
+    expect(seen()).toBe(2);
+  });
+
+  test('Authorization: stored only when the answer is marked public, and then shared', async () => {
+    const seenPrivate = on('/auth-plain', (r) => ({ headers: { 'cache-control': 'max-age=60' }, body: `for ${String(r.headers['authorization'])}` }));
+    await get('/auth-plain', { authorization: 'Bearer a' });
+    const other = await get('/auth-plain', { authorization: 'Bearer b' });
+    expect(other.text).toBe('for Bearer b');
+    expect(seenPrivate()).toBe(2);
+
+    const seenPublic = on('/auth-public', () => ({ headers: { 'cache-control': 'public, max-age=60' }, body: 'the same for everyone' }));
+    await get('/auth-public', { authorization: 'Bearer a' });
+    const b = await get('/auth-public', { authorization: 'Bearer b' });
+    const anon = await get('/auth-public');
+    expect(b.headers['cache-status']).toMatch(/hit/);
+    expect(anon.text).toBe('the same for everyone');
+    expect(seenPublic()).toBe(1);
+  });
+
+  test('an entry stored without Authorization is not used for a request carrying it', async () => {
+    const seen = on('/auth-later', () => ({ headers: { 'cache-control': 'max-age=60' } }));
+    await get('/auth-later');
+    const withAuth = await get('/auth-later', { authorization: 'Bearer x' });
+    expect(withAuth.headers['cache-status']).not.toMatch(/hit/);
+    expect(seen()).toBe(2);
+  });
+
+  test('the query string is part of the key', async () => {
+    const seen = on('/q', () => ({ headers: { 'cache-control': 'max-age=60' } }));
+    const a1 = await get('/q?a=1');
+    const a2 = await get('/q?a=2');
+    const a1again = await get('/q?a=1');
+    expect(a1.text).not.toBe(a2.text);
+    expect(a1again.text).toBe(a1.text);
+    expect(seen()).toBe(0); // counted per full URL
+    expect(counts.get('/q?a=1')).toBe(1);
+    expect(counts.get('/q?a=2')).toBe(1);
+  });
+
+  test('the host is part of the key', async () => {
+    on('/by-host', (r) => ({ headers: { 'cache-control': 'max-age=60' }, body: `host ${String(r.headers['host'])}` }));
+    const a = await get('/by-host', { host: 'a.example' });
+    const b = await get('/by-host', { host: 'b.example' });
+    const a2 = await get('/by-host', { host: 'a.example' });
+    expect(a.text).toBe('host a.example');
+    expect(b.text).toBe('host b.example');
+    expect(a2.text).toBe('host a.example');
+    expect(a2.headers['cache-status']).toMatch(/hit/);
+  });
+
+  test('Vary: one entry per Accept-Language value it was stored with', async () => {
+    on('/vary', (r) => ({ headers: { 'cache-control': 'max-age=60', vary: 'Accept-Language' }, body: `lang ${String(r.headers['accept-language'])}` }));
+    const en = await get('/vary', { 'accept-language': 'en' });
+    const fr = await get('/vary', { 'accept-language': 'fr' });
+    expect(fr.text).toBe('lang fr');
+    expect(fr.headers['cache-status']).toMatch(/fwd=vary-miss/);
+    const fr2 = await get('/vary', { 'accept-language': 'fr' });
+    expect(fr2.text).toBe('lang fr');
+    expect(fr2.headers['cache-status']).toMatch(/hit/);
+    expect(en.text).toBe('lang en');
+  });
+
+  test('a body over max_entry_bytes passes through and is not stored (known and unknown length)', async () => {
+    const big = 'z'.repeat(300 * 1024);
+    const own = await startProxy({ upstreams: { app: { targets: [origin.url] } }, cache: { enabled: true, size: '4MiB', max_entry_bytes: '256KiB' } });
+    try {
+      const seen = on('/too-big', () => ({ headers: { 'cache-control': 'max-age=60' }, body: big }));
+      const a = await get('/too-big', {}, 'GET', own.port);
+      expect(a.body.length).toBe(big.length);
+      expect(a.headers['cache-status']).toBe('portcullis; fwd=uri-miss; detail=too-large');
+      await get('/too-big', {}, 'GET', own.port);
+      expect(seen()).toBe(2);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test('a body the upstream cut short is never stored', async () => {
+    const seen = on('/cut', (r) => (r.n === 1 ? { headers: { 'cache-control': 'max-age=60' }, die: true } : { headers: { 'cache-control': 'max-age=60' } }));
+    await get('/cut').catch(() => null);
+    const b = await get('/cut');
+    expect(b.status).toBe(200);
+    expect(b.text).toMatch(/#2/);
+    expect(seen()).toBe(2);
+  });
+});
+
+describe('freshness and revalidation', () => {
+  test('an expired entry without a validator is fetched again', async () => {
+    const seen = on('/short', () => ({ headers: { 'cache-control': 'max-age=1' } }));
+    await get('/short');
+    expect((await get('/short')).headers['cache-status']).toMatch(/hit/);
+    await new Promise((r) => setTimeout(r, 2100));
+    const late = await get('/short');
+    expect(late.headers['cache-status']).toMatch(/fwd=stale/);
+    expect(seen()).toBe(2);
+  });
+
+  test("the upstream's Age counts: max-age=100 with Age: 100 is already stale", async () => {
+    const seen = on('/aged', () => ({ headers: { 'cache-control': 'max-age=100', age: '100' } }));
+    await get('/aged');
+    await get('/aged');
+    expect(seen()).toBe(2);
+  });
+
+  test('a stale entry with an ETag is revalidated: a 304 refreshes it and the client gets the stored body', async () => {
+    const seen = on('/etag', (r) => (r.headers['if-none-match'] === '"v1"'
+      ? { status: 304, headers: { etag: '"v1"', 'cache-control': 'max-age=1', 'x-refreshed': String(r.n) } }
+      : { headers: { etag: '"v1"', 'cache-control': 'max-age=1', 'content-type': 'text/plain', 'x-refreshed': 'no' }, body: 'original body' }));
+    await get('/etag');
+    await new Promise((r) => setTimeout(r, 2100));
+    const revalidated = await get('/etag');
+    expect(revalidated.status).toBe(200);
+    expect(revalidated.text).toBe('original body');
+    expect(revalidated.headers['cache-status']).toBe('portcullis; fwd=stale; fwd-status=304');
+    expect(revalidated.headers['x-refreshed']).toBe('2'); // headers from the 304 replace the stored ones
+    expect(revalidated.headers['content-type']).toBe('text/plain');
+    expect(origin.seen.filter((s) => s.url === '/etag')[1]!.headers['if-none-match']).toBe('"v1"');
+    const hit = await get('/etag');
+    expect(hit.headers['cache-status']).toMatch(/hit/);
+    expect(hit.text).toBe('original body');
+    expect(hit.headers['x-refreshed']).toBe('2');
+    expect(seen()).toBe(2);
+  });
+
+  test('a stale entry with Last-Modified is revalidated with If-Modified-Since; a 200 replaces it', async () => {
+    const lm = 'Wed, 21 Oct 2015 07:28:00 GMT';
+    const seen = on('/lm', (r) => ({ headers: { 'last-modified': lm, 'cache-control': 'max-age=1' }, body: `version ${r.n}` }));
+    await get('/lm');
+    await new Promise((r) => setTimeout(r, 2100));
+    const second = await get('/lm');
+    expect(origin.seen.filter((s) => s.url === '/lm')[1]!.headers['if-modified-since']).toBe(lm);
+    expect(second.text).toBe('version 2');
+    expect(second.headers['cache-status']).toBe('portcullis; fwd=stale; fwd-status=200; stored');
+    expect((await get('/lm')).text).toBe('version 2');
+    expect(seen()).toBe(2);
+  });
+
+  test('no-cache: stored, but revalidated before every use', async () => {
+    const seen = on('/nocache', (r) => (r.headers['if-none-match'] === '"n"'
+      ? { status: 304, headers: { etag: '"n"', 'cache-control': 'no-cache' } }
+      : { headers: { etag: '"n"', 'cache-control': 'no-cache' }, body: 'kept' }));
+    await get('/nocache');
+    const a = await get('/nocache');
+    const b = await get('/nocache');
+    expect(a.text).toBe('kept');
+    expect(b.text).toBe('kept');
+    expect(a.headers['cache-status']).toBe('portcullis; fwd=stale; fwd-status=304');
+    expect(seen()).toBe(3);
+  });
+});
+
+describe('answers from the cache', () => {
+  test("the client's If-None-Match gets a 304 from the cache", async () => {
+    const seen = on('/cond', () => ({ headers: { 'cache-control': 'max-age=60', etag: '"c1"', 'content-type': 'text/plain' } }));
+    await get('/cond');
+    const r = await get('/cond', { 'if-none-match': '"other", "c1"' });
+    expect(r.status).toBe(304);
+    expect(r.body.length).toBe(0);
+    expect(r.headers['etag']).toBe('"c1"');
+    expect(r.headers['content-type']).toBeUndefined();
+    const miss = await get('/cond', { 'if-none-match': '"other"' });
+    expect(miss.status).toBe(200);
+    expect(seen()).toBe(1);
+  });
+
+  test("the client's If-Modified-Since gets a 304 from the cache", async () => {
+    const lm = 'Wed, 21 Oct 2015 07:28:00 GMT';
+    on('/cond-lm', () => ({ headers: { 'cache-control': 'max-age=60', 'last-modified': lm } }));
+    await get('/cond-lm');
+    expect((await get('/cond-lm', { 'if-modified-since': lm })).status).toBe(304);
+    expect((await get('/cond-lm', { 'if-modified-since': 'Tue, 20 Oct 2015 07:28:00 GMT' })).status).toBe(200);
+  });
+
+  test('HEAD is answered from a stored GET: the length, no body, keep-alive intact', async () => {
+    const seen = on('/head', () => ({ headers: { 'cache-control': 'max-age=60' }, body: 'twelve bytes' }));
+    await get('/head');
+    // Pipelined: both answers come from the cache synchronously (uWS closes pipelined async ones).
+    const raw = await rawRequest(proxy.port, 'HEAD /head HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /head HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    const text = raw.data;
+    expect(text.match(/HTTP\/1\.1 200/g)?.length).toBe(2);
+    expect(text).toMatch(/content-length: 12\r\n/i);
+    expect(text.endsWith('twelve bytes')).toBe(true);
+    expect(text.split('twelve bytes').length).toBe(2); // the HEAD answer carried none
+    expect(seen()).toBe(1);
+  });
+
+  test('a Range request bypasses the cache', async () => {
+    const seen = on('/range', () => ({ headers: { 'cache-control': 'max-age=60' } }));
+    await get('/range');
+    const r = await get('/range', { range: 'bytes=0-3' });
+    expect(r.headers['cache-status']).toBe('portcullis; fwd=bypass');
+    expect(seen()).toBe(2);
+  });
+
+  test('a successful POST invalidates the stored GET; a failed one does not', async () => {
+    const seen = on('/item', (r) => (r.method === 'POST'
+      ? { status: r.headers['x-fail'] ? 500 : 200, body: 'posted' }
+      : { headers: { 'cache-control': 'max-age=60' } }));
+    await get('/item');
+    expect((await get('/item')).headers['cache-status']).toMatch(/hit/);
+    const failed = await request(proxy.port, { path: '/item', method: 'POST', headers: { 'x-fail': '1' }, body: 'x' });
+    expect(failed.headers['cache-status']).toBe('portcullis; fwd=method');
+    expect((await get('/item')).headers['cache-status']).toMatch(/hit/);
+    await request(proxy.port, { path: '/item', method: 'POST', body: 'x' });
+    const after = await get('/item');
+    expect(after.headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
+    expect(seen()).toBe(4);
+  });
+});
+
+describe('configuration', () => {
+  test('off by default; a route opts in with cache: true', async () => {
+    const own = await startProxy({
+      upstreams: { app: { targets: [origin.url] } },
+      routes: [{ path: '/static/', upstream: 'app', cache: true }, { path: '/', upstream: 'app' }],
+    });
+    try {
+      const seenStatic = on('/static/app.js', () => ({ headers: { 'cache-control': 'max-age=60' } }));
+      const seenApi = on('/api/x', () => ({ headers: { 'cache-control': 'max-age=60' } }));
+      for (let i = 0; i < 3; i++) {
+        await get('/static/app.js', {}, 'GET', own.port);
+        const api = await get('/api/x', {}, 'GET', own.port);
+        expect(api.headers['cache-status']).toBeUndefined();
+      }
+      expect(seenStatic()).toBe(1);
+      expect(seenApi()).toBe(3);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test('eviction: a cache much smaller than the traffic keeps serving correct bodies', async () => {
+    const own = await startProxy({ upstreams: { app: { targets: [origin.url] } }, cache: { enabled: true, size: '1MiB', max_entry_bytes: '256KiB' } }, { workers: 2 });
+    try {
+      const bodies = new Map<string, string>();
+      for (let i = 0; i < 24; i++) {
+        const path = `/evict-${i}`;
+        const body = json(100 * 1024 + i * 97, i);
+        bodies.set(path, body);
+        on(path, () => ({ headers: { 'cache-control': 'max-age=60' }, body }));
+      }
+      for (let round = 0; round < 3; round++) {
+        await Promise.all([...bodies].map(async ([path, body]) => {
+          const r = await get(path, {}, 'GET', own.port);
+          expect(r.text).toBe(body);
+        }));
+      }
+      // The last ones written are still there.
+      expect((await get('/evict-23', {}, 'GET', own.port)).headers['cache-status']).toMatch(/hit|stored/);
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
+describe('compressed variants', () => {
+  let cproxy: RunningProxy;
+  beforeAll(async () => {
+    cproxy = await startProxy({
+      upstreams: { app: { targets: [origin.url] } },
+      cache: { enabled: true },
+      compression: { enabled: true },
+      access_log: true,
+    }, { workers: 1 });
+  });
+  afterAll(async () => { await cproxy?.stop(); });
+
+  /** The access log lines for a path, once the writer has flushed them (it batches each second). */
+  async function logLines(path: string, count: number): Promise<Record<string, unknown>[]> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const lines = cproxy.output().split('\n').filter((l) => l.includes(`"path":"${path}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+      if (lines.length >= count || Date.now() > deadline) return lines;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  test.each([
+    ['gzip', 8 * 1024, (b: Buffer) => zlib.gunzipSync(b)],
+    ['br', 8 * 1024, (b: Buffer) => zlib.brotliDecompressSync(b)],
+    ['gzip', 400 * 1024, (b: Buffer) => zlib.gunzipSync(b)],
+    ['br', 400 * 1024, (b: Buffer) => zlib.brotliDecompressSync(b)],
+  ])('%s of a %i B body: compressed once, then served from the cache without recompressing', async (enc, size, decode) => {
+    const path = `/variant-${enc}-${size}`;
+    const body = json(size, size);
+    const seen = on(path, () => ({ headers: { 'cache-control': 'max-age=60', 'content-type': 'application/json', etag: '"j"' }, body }));
+    await request(cproxy.port, { path }); // stored (identity)
+    const replies: Reply[] = [];
+    for (let i = 0; i < 3; i++) replies.push(await request(cproxy.port, { path, headers: { 'accept-encoding': enc } }));
+    for (const r of replies) {
+      expect(r.headers['content-encoding']).toBe(enc);
+      expect(r.headers['vary']).toBe('Accept-Encoding');
+      expect(r.headers['etag']).toBe('W/"j"');
+      expect(decode(r.body).toString()).toBe(body);
+      expect(r.body.length).toBeLessThan(body.length / 2);
+    }
+    const identity = await request(cproxy.port, { path });
+    expect(identity.headers['content-encoding']).toBeUndefined();
+    expect(identity.text).toBe(body);
+    expect(seen()).toBe(1);
+    const lines = await logLines(path, 5);
+    expect(lines.map((l) => [l['cache'], l['cache_variant']])).toEqual([
+      ['stored', null], ['hit', 'made'], ['hit', 'stored'], ['hit', 'stored'], ['hit', null],
+    ]);
+  });
+
+  test('an event stream and an image are never compressed from the cache', async () => {
+    on('/img', () => ({ headers: { 'cache-control': 'max-age=60', 'content-type': 'image/png' }, body: json(8000) }));
+    await request(cproxy.port, { path: '/img' });
+    const r = await request(cproxy.port, { path: '/img', headers: { 'accept-encoding': 'gzip' } });
+    expect(r.headers['cache-status']).toMatch(/hit/);
+    expect(r.headers['content-encoding']).toBeUndefined();
+  });
+
+  test('a 304 from the cache to a compressed client carries Vary and the weak ETag', async () => {
+    on('/v304', () => ({ headers: { 'cache-control': 'max-age=60', 'content-type': 'text/html', etag: '"h"' }, body: json(5000) }));
+    await request(cproxy.port, { path: '/v304' });
+    const r = await request(cproxy.port, { path: '/v304', headers: { 'accept-encoding': 'gzip', 'if-none-match': 'W/"h"' } });
+    expect(r.status).toBe(304);
+    expect(r.headers['etag']).toBe('W/"h"');
+    expect(r.headers['vary']).toBe('Accept-Encoding');
+  });
+});
