@@ -119,9 +119,12 @@ function refresh(cache: SharedCache, req: CacheRequest, ex: Exchange, head: Resp
   const stale = req.stale!;
   const old = stale.meta;
   const fresh = new Map<string, string[]>();
+  /** Set-Cookie on the 304: for this client only; the entry stops being storable. */
+  const cookies: string[] = [];
   const h = head.headers;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
+    if (name === 'set-cookie') { cookies.push(name, h[i + 1]!); continue; }
     if (isUnstored(name) || name === 'date' || name === 'content-length' || name === 'transfer-encoding' || name === 'connection' || name === 'keep-alive') continue;
     const list = fresh.get(name);
     if (list === undefined) fresh.set(name, [h[i + 1]!]);
@@ -138,24 +141,25 @@ function refresh(cache: SharedCache, req: CacheRequest, ex: Exchange, head: Resp
     expires: storedHeader(merged, 'expires'),
     date: upstreamHeader(head, 'date'),
     vary: storedHeader(merged, 'vary'),
-    setCookie: false,
+    setCookie: cookies.length > 0,
     pragmaNoCache: false,
     hasValidator: storedHeader(merged, 'etag') !== undefined || storedHeader(merged, 'last-modified') !== undefined,
   };
   const lifetime = storeDecision(req.facts, facts);
-  req.stale = { meta: { ...old, headers: merged }, body: stale.body };
-  if (typeof lifetime !== 'number') {
-    cache.table.remove(req.hi, req.lo);
-    return;
-  }
   const now = Date.now();
   const meta: EntryMeta = {
     ...old,
     headers: merged,
     responseTime: now,
     initialAge: initialAge(upstreamHeader(head, 'age'), upstreamHeader(head, 'date'), ex.startedAt, now),
-    lifetime,
+    lifetime: typeof lifetime === 'number' ? lifetime : 0,
   };
+  // Whatever happens to the stored entry, this client gets the refreshed answer.
+  req.stale = { meta: cookies.length > 0 ? { ...meta, headers: [...merged, ...cookies] } : meta, body: stale.body };
+  if (typeof lifetime !== 'number') {
+    cache.table.remove(req.hi, req.lo);
+    return;
+  }
   const encoded = encodeMeta(meta);
   if (entryBytes(encoded.length, stale.body.length) > cache.config.max_entry_bytes) return;
   writeEntry(cache.table, req.hi, req.lo, encoded, stale.body, stale.body.length, expiresAt(meta));

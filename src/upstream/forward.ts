@@ -243,7 +243,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const finish = (): void => this.#finish();
     const fromCopy = (): void => answerFromCache(this.#ds, ex, this.#rt, cache, req, req.stale!, status, finish, finish);
     const entry = cache.find(req, ex);
-    if (entry !== null && entry.meta.responseTime >= ex.startedAt) answerFromCache(this.#ds, ex, this.#rt, cache, req, entry, status, finish, fromCopy);
+    if (entry !== null && entry.meta.responseTime === req.stale!.meta.responseTime) answerFromCache(this.#ds, ex, this.#rt, cache, req, entry, status, finish, fromCopy);
     else fromCopy();
   }
 

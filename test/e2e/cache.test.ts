@@ -261,6 +261,21 @@ describe('freshness and revalidation', () => {
     expect(seen()).toBe(2);
   });
 
+  test('a 304 carrying Set-Cookie: this client gets the cookie, the entry is no longer kept', async () => {
+    const seen = on('/etag-cookie', (r) => (r.headers['if-none-match'] === '"k"'
+      ? { status: 304, headers: { etag: '"k"', 'cache-control': 'max-age=60', 'set-cookie': `sid=${r.n}` } }
+      : { headers: { etag: '"k"', 'cache-control': 'max-age=1' }, body: 'shared body' }));
+    await get('/etag-cookie');
+    await new Promise((r) => setTimeout(r, 2100));
+    const withCookie = await get('/etag-cookie');
+    expect(withCookie.text).toBe('shared body');
+    expect(withCookie.headers['set-cookie']).toEqual(['sid=2']);
+    const next = await get('/etag-cookie');
+    expect(next.headers['set-cookie']).toBeUndefined();
+    expect(next.headers['cache-status']).not.toMatch(/hit/);
+    expect(seen()).toBe(3);
+  });
+
   test('a stale entry with Last-Modified is revalidated with If-Modified-Since; a 200 replaces it', async () => {
     const lm = 'Wed, 21 Oct 2015 07:28:00 GMT';
     const seen = on('/lm', (r) => ({ headers: { 'last-modified': lm, 'cache-control': 'max-age=1' }, body: `version ${r.n}` }));
