@@ -31,6 +31,7 @@ function responseFacts(head: ResponseHead): ResponseFacts {
     setCookie: upstreamHeader(head, 'set-cookie') !== undefined,
     pragmaNoCache: (upstreamHeader(head, 'pragma') ?? '').toLowerCase().includes('no-cache'),
     hasValidator: upstreamHeader(head, 'etag') !== undefined || upstreamHeader(head, 'last-modified') !== undefined,
+    receivedAt: Math.floor(Date.now() / 1000),
   };
 }
 
@@ -144,6 +145,7 @@ function refresh(cache: SharedCache, req: CacheRequest, ex: Exchange, head: Resp
     setCookie: cookies.length > 0,
     pragmaNoCache: false,
     hasValidator: storedHeader(merged, 'etag') !== undefined || storedHeader(merged, 'last-modified') !== undefined,
+    receivedAt: Math.floor(Date.now() / 1000),
   };
   const lifetime = storeDecision(req.facts, facts);
   const now = Date.now();

@@ -47,7 +47,7 @@ export function parseCacheControl(value: string | undefined): CacheControl {
   const cc = { ...NONE };
   let seenMaxAge = false;
   let seenSMaxage = false;
-  for (const part of value.split(',')) {
+  for (const part of splitList(value)) {
     const eq = part.indexOf('=');
     const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase();
     const arg = eq === -1 ? '' : part.slice(eq + 1).trim();
@@ -76,11 +76,77 @@ export function parseCacheControl(value: string | undefined): CacheControl {
   return cc;
 }
 
-/** Seconds since the epoch of an HTTP-date (RFC 9110 §5.6.7), or NaN. */
+/**
+ * The elements of a comma-separated list (RFC 9110 §5.6.1), where a comma inside a
+ * quoted-string (with its backslash escapes) does not separate: `ext="a, public"` is one element.
+ */
+export function splitList(value: string): string[] {
+  if (!value.includes('"')) return value.split(',');
+  const out: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (quoted) {
+      if (c === 0x5c) i++; // quoted-pair
+      else if (c === 0x22) quoted = false;
+    } else if (c === 0x22) {
+      quoted = true;
+    } else if (c === 0x2c) {
+      out.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(value.slice(start));
+  return out;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const LONG_DAY = '(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)';
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+/** Sun, 06 Nov 1994 08:49:37 GMT */
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+/** Sunday, 06-Nov-94 08:49:37 GMT */
+const RFC850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
+/** Sun Nov  6 08:49:37 1994 */
+const ASCTIME = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
+
+function utcSeconds(year: number, month: string, day: number, h: string, m: string, sec: string): number {
+  const mon = MONTHS.indexOf(month);
+  const hh = Number(h);
+  const mm = Number(m);
+  const ss = Number(sec);
+  if (day < 1 || hh > 23 || mm > 59 || ss > 60) return NaN;
+  const ms = Date.UTC(year, mon, day, hh, mm, ss);
+  // Date.UTC rolls 31 Feb over into March: a day the month does not have is invalid.
+  if (new Date(ms).getUTCDate() !== day) return NaN;
+  return Math.floor(ms / 1000);
+}
+
+/**
+ * Seconds since the epoch of an HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, or the obsolete
+ * RFC 850 and asctime forms, always GMT. Anything else is NaN ("0", a bare year, ISO 8601):
+ * an Expires that is not a date means "already expired" (RFC 9111 §5.3), never a guess.
+ */
 export function parseHttpDate(v: string | undefined): number {
   if (v === undefined) return NaN;
-  const ms = Date.parse(v);
-  return Number.isNaN(ms) ? NaN : Math.floor(ms / 1000);
+  const s = v.trim();
+  let m = IMF_FIXDATE.exec(s);
+  if (m !== null) return utcSeconds(Number(m[3]), m[2]!, Number(m[1]), m[4]!, m[5]!, m[6]!);
+  m = RFC850.exec(s);
+  if (m !== null) {
+    // A two-digit year more than 50 years in the future is in the past century (RFC 9110 §5.6.7).
+    const yy = Number(m[3]);
+    const now = new Date().getUTCFullYear();
+    let year = Math.floor(now / 100) * 100 + yy;
+    if (year > now + 50) year -= 100;
+    return utcSeconds(year, m[2]!, Number(m[1]), m[4]!, m[5]!, m[6]!);
+  }
+  m = ASCTIME.exec(s);
+  if (m !== null) return utcSeconds(Number(m[6]), m[1]!, Number(m[2]!.trim()), m[3]!, m[4]!, m[5]!);
+  return NaN;
 }
 
 /** Status codes a cache may store when the response carries explicit freshness (RFC 9110 §15.1 "heuristically cacheable" plus the ones we can replay whole). */
@@ -111,6 +177,8 @@ export interface ResponseFacts {
   readonly setCookie: boolean;
   readonly pragmaNoCache: boolean;
   readonly hasValidator: boolean;
+  /** Seconds since the epoch when the response arrived: its date when it has no Date (RFC 9110 §6.6.1). */
+  readonly receivedAt?: number;
 }
 
 /** Why a response was not stored, for the log and tests. */
@@ -127,7 +195,8 @@ export function freshnessLifetime(res: ResponseFacts): number {
     // An invalid Expires ("0", "-1") means "already expired" (§5.3).
     const expires = parseHttpDate(res.expires);
     if (Number.isNaN(expires)) return 0;
-    const date = parseHttpDate(res.date);
+    let date = parseHttpDate(res.date);
+    if (Number.isNaN(date) && res.receivedAt !== undefined) date = res.receivedAt;
     return Number.isNaN(date) ? 0 : Math.max(0, expires - date);
   }
   return -1;

@@ -14,7 +14,7 @@ import type { Exchange } from '../exchange.js';
 import { selectEncoding, type Encoding } from '../filters/compress.js';
 import type { ResponseHead } from '../http/response-parser.js';
 import type { Runtime } from '../runtime.js';
-import { currentAge } from './freshness.js';
+import { currentAge, parseHttpDate } from './freshness.js';
 import { storedHeader, type CacheRequest, type SharedCache } from './shared-cache.js';
 import type { CacheTable } from './table.js';
 import type { EntryMeta, StoredEntry } from './store.js';
@@ -72,8 +72,8 @@ export function isNotModified(ex: Exchange, meta: EntryMeta): boolean {
   const ims = ex.header('if-modified-since');
   const lastModified = storedHeader(meta.headers, 'last-modified');
   if (ims === undefined || lastModified === undefined) return false;
-  const since = Date.parse(ims);
-  const modified = Date.parse(lastModified);
+  const since = parseHttpDate(ims);
+  const modified = parseHttpDate(lastModified);
   return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;
 }
 

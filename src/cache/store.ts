@@ -69,28 +69,26 @@ export function encodeMeta(meta: EntryMeta): Buffer {
 }
 
 /**
- * Writes an entry and publishes it under (hi, lo). The body is one view or the chunks that
- * make it up. False: nothing stored (lock busy, or the ring lapped the entry while writing).
+ * Writes an entry and publishes it under (hi, lo), in one locked step (CacheTable.store). The
+ * body is one view or the chunks that make it up. False: nothing stored (lock busy, too big).
  */
 export function writeEntry(table: CacheTable, hi: number, lo: number, meta: Buffer, body: Uint8Array | readonly Uint8Array[], bodyLength: number, expires: number): boolean {
   const length = entryBytes(meta.length, bodyLength);
-  const pos = table.reserve(length);
-  if (pos < 0) return false;
   const arena = table.arena;
-  const at = table.offset(pos);
-  const header = new DataView(arena.buffer, at, ENTRY_HEADER_BYTES);
-  header.setUint32(ENTRY_LENGTH * 4, length, true);
-  header.setUint32(ENTRY_HASH_HI * 4, hi >>> 0, true);
-  header.setUint32(ENTRY_HASH_LO * 4, lo >>> 0, true);
-  header.setUint32(ENTRY_META_LEN * 4, meta.length, true);
-  arena.set(meta, at + ENTRY_HEADER_BYTES);
-  let p = at + ENTRY_HEADER_BYTES + meta.length;
-  if (body instanceof Uint8Array) {
-    arena.set(body, p);
-  } else {
-    for (const chunk of body) { arena.set(chunk, p); p += chunk.length; }
-  }
-  return table.publish(hi, lo, pos, length, expires);
+  return table.store(hi, lo, length, expires, (at) => {
+    const header = new DataView(arena.buffer, at, ENTRY_HEADER_BYTES);
+    header.setUint32(ENTRY_LENGTH * 4, length, true);
+    header.setUint32(ENTRY_HASH_HI * 4, hi >>> 0, true);
+    header.setUint32(ENTRY_HASH_LO * 4, lo >>> 0, true);
+    header.setUint32(ENTRY_META_LEN * 4, meta.length, true);
+    arena.set(meta, at + ENTRY_HEADER_BYTES);
+    let p = at + ENTRY_HEADER_BYTES + meta.length;
+    if (body instanceof Uint8Array) {
+      arena.set(body, p);
+    } else {
+      for (const chunk of body) { arena.set(chunk, p); p += chunk.length; }
+    }
+  });
 }
 
 /**

@@ -12,8 +12,14 @@ import {
 /** Slots looked at from a key's home slot: a full window evicts its oldest entry. */
 const PROBE = 8;
 const TWO_32 = 0x1_0000_0000;
-/** Lock attempts before a writer gives up (the operation is skipped, never waited for). */
-const LOCK_SPINS = 100_000;
+/**
+ * Lock attempts before a store gives up (the store is skipped, never waited for): about
+ * 0.1 ms. The lock is held for a whole entry copy (about 1 ms for 8 MiB), so a store that
+ * meets a big one being written skips rather than stall its event loop.
+ */
+const STORE_SPINS = 2_000;
+/** A removal (invalidation) must happen: it spins up to about 100 ms, longer than any copy. */
+const REMOVE_SPINS = 2_000_000;
 /** Seqlock re-reads before a reader treats a slot as busy (a miss). */
 const READ_TRIES = 64;
 
@@ -84,65 +90,89 @@ export class CacheTable {
   }
 
   /**
-   * Reserves `length` bytes of ring for a new entry; returns its absolute position, or -1
-   * when the lock is busy too long. The bytes are the caller's until it publishes (or drops) them.
+   * Writes and publishes one entry under the writer lock: reserves `length` bytes of ring,
+   * lets `write(offset)` copy the entry to that arena offset, and points the key's slot at it.
+   * The copy happens under the lock on purpose: no other writer can move the ring over bytes
+   * still being written, so a slow writer (descheduled, or in a GC pause) never lands its late
+   * bytes in entries published since. False: nothing stored (lock busy, or too big).
    */
-  reserve(length: number): number {
-    const need = Math.ceil(length / ENTRY_ALIGN) * ENTRY_ALIGN;
-    if (need > this.capacity) return -1;
-    if (!this.#lock()) return -1;
+  store(hi: number, lo: number, length: number, expires: number, write: (offset: number) => void): boolean {
+    if (length > this.capacity || !this.#lock(STORE_SPINS)) return false;
     try {
-      const c = this.cursor();
-      const off = c % this.capacity;
-      // An entry never wraps: a tail too short for it is skipped.
-      const start = off + need > this.capacity ? c + (this.capacity - off) : c;
-      Atomics.store(this.#cursor, INDEX_CURSOR_I64, BigInt(start + need));
-      return start;
-    } finally {
-      this.#unlock();
-    }
-  }
-
-  /**
-   * Points the key's slot at a written entry. False (nothing published) when the entry was
-   * overwritten while being written or the lock is busy. Replaces an entry of the same key;
-   * otherwise takes an empty, overwritten or stale slot, else the oldest in the window.
-   */
-  publish(hi: number, lo: number, pos: number, length: number, expires: number): boolean {
-    if (!this.#lock()) return false;
-    try {
-      if (!this.intact(pos)) return false;
-      const s = this.#slots;
-      const now = Math.floor(Date.now() / 1000);
-      let victim = -1;
-      let victimScore = Infinity;
-      for (let i = 0; i < PROBE; i++) {
-        const base = ((lo + i) & this.#mask) * SLOT_INTS;
-        const h = s[base + SLOT_HASH_HI]!;
-        const l = s[base + SLOT_HASH_LO]!;
-        if (h === hi && l === lo) { victim = base; break; }
-        const slotPos = (s[base + SLOT_POS_HI]! >>> 0) * TWO_32 + (s[base + SLOT_POS_LO]! >>> 0);
-        // Empty or overwritten: free. Stale: next best. Else the oldest write goes.
-        const score = (h === 0 && l === 0) || !this.intact(slotPos) ? -Infinity
-          : s[base + SLOT_EXPIRES]! <= now ? -1 : slotPos;
-        if (score < victimScore) { victimScore = score; victim = base; }
-      }
-      this.#write(victim, hi, lo, pos, length, expires);
+      const pos = this.#reserveLocked(length);
+      write(this.offset(pos));
+      this.#publishLocked(hi, lo, pos, length, expires);
       return true;
     } finally {
       this.#unlock();
     }
   }
 
+  /** Moves the ring by `length` bytes without writing them (tests, and nothing else). */
+  reserve(length: number): number {
+    if (length > this.capacity || !this.#lock(STORE_SPINS)) return -1;
+    try {
+      return this.#reserveLocked(length);
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /** Points the key's slot at an entry written earlier; false when it was overwritten since (tests). */
+  publish(hi: number, lo: number, pos: number, length: number, expires: number): boolean {
+    if (!this.#lock(STORE_SPINS)) return false;
+    try {
+      if (!this.intact(pos)) return false;
+      this.#publishLocked(hi, lo, pos, length, expires);
+      return true;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  #reserveLocked(length: number): number {
+    const need = Math.ceil(length / ENTRY_ALIGN) * ENTRY_ALIGN;
+    const c = this.cursor();
+    const off = c % this.capacity;
+    // An entry never wraps: a tail too short for it is skipped.
+    const start = off + need > this.capacity ? c + (this.capacity - off) : c;
+    Atomics.store(this.#cursor, INDEX_CURSOR_I64, BigInt(start + need));
+    return start;
+  }
+
+  /**
+   * Replaces an entry of the same key; otherwise takes an empty, overwritten or stale slot,
+   * else the oldest in the window.
+   */
+  #publishLocked(hi: number, lo: number, pos: number, length: number, expires: number): void {
+    const s = this.#slots;
+    const now = Math.floor(Date.now() / 1000);
+    let victim = -1;
+    let victimScore = Infinity;
+    for (let i = 0; i < PROBE; i++) {
+      const base = ((lo + i) & this.#mask) * SLOT_INTS;
+      const h = s[base + SLOT_HASH_HI]!;
+      const l = s[base + SLOT_HASH_LO]!;
+      if (h === hi && l === lo) { victim = base; break; }
+      const slotPos = (s[base + SLOT_POS_HI]! >>> 0) * TWO_32 + (s[base + SLOT_POS_LO]! >>> 0);
+      // Empty or overwritten: free. Stale: next best. Else the oldest write goes.
+      const score = (h === 0 && l === 0) || !this.intact(slotPos) ? -Infinity
+        : s[base + SLOT_EXPIRES]! >>> 0 <= now ? -1 : slotPos;
+      if (score < victimScore) { victimScore = score; victim = base; }
+    }
+    this.#write(victim, hi, lo, pos, length, expires);
+  }
+
   /** Forgets the key (RFC 9111 §4.4 invalidation). Its bytes age out of the ring. */
-  remove(hi: number, lo: number): void {
-    if (!this.#lock()) return;
+  remove(hi: number, lo: number): boolean {
+    if (!this.#lock(REMOVE_SPINS)) return false;
     try {
       const s = this.#slots;
       for (let i = 0; i < PROBE; i++) {
         const base = ((lo + i) & this.#mask) * SLOT_INTS;
         if (s[base + SLOT_HASH_HI] === hi && s[base + SLOT_HASH_LO] === lo) this.#write(base, 0, 0, 0, 0, 0);
       }
+      return true;
     } finally {
       this.#unlock();
     }
@@ -161,13 +191,14 @@ export class CacheTable {
     Atomics.store(s, base + SLOT_POS_HI, Math.floor(pos / TWO_32));
     Atomics.store(s, base + SLOT_POS_LO, pos >>> 0);
     Atomics.store(s, base + SLOT_LENGTH, length);
-    Atomics.store(s, base + SLOT_EXPIRES, expires);
+    // Unsigned seconds (good until 2106), clamped: a far-future Expires is not a negative one.
+    Atomics.store(s, base + SLOT_EXPIRES, Math.min(Math.max(0, Math.floor(expires)), 0xffff_ffff) | 0);
     Atomics.add(s, base + SLOT_SEQ, 1);
   }
 
-  #lock(): boolean {
+  #lock(spins: number): boolean {
     // Spin, never wait: workers run uWS event loops that must not block (shared notes §13).
-    for (let i = 0; i < LOCK_SPINS; i++) {
+    for (let i = 0; i < spins; i++) {
       if (Atomics.compareExchange(this.#header, INDEX_LOCK, 0, this.#owner) === 0) return true;
     }
     return false;
@@ -176,4 +207,13 @@ export class CacheTable {
   #unlock(): void {
     Atomics.store(this.#header, INDEX_LOCK, 0);
   }
+}
+
+/**
+ * Releases the writer lock if the thread `threadId` held it when it ended (the primary calls
+ * this when a worker exits): a worker killed mid-copy must not stop every store for good.
+ */
+export function releaseLockOf(memory: CacheMemory, threadId: number): void {
+  const header = new Int32Array(memory.index, 0, INDEX_HEADER_BYTES / 4);
+  Atomics.compareExchange(header, INDEX_LOCK, threadId + 1, 0);
 }

@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import type { FromWorker, ToWorker, WorkerBoot } from '../messages.js';
 import { allocateCacheMemory, type CacheMemory } from '../shm/layout.js';
+import { releaseLockOf } from '../cache/table.js';
 import { parseYoungMb, YOUNG_MB_VAR } from '../config/worker-heap.js';
 
 const WORKER_URL = new URL('../worker.js', import.meta.url);
@@ -76,6 +77,7 @@ export class Supervisor {
   #spawn(slot: Slot): Promise<void> {
     const boot: WorkerBoot = { id: slot.id, config: this.#config, cache: this.#cache, testHooks: this.#testHooks };
     const worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: this.#limits });
+    const threadId = worker.threadId;
     slot.worker = worker;
     slot.startedAt = Date.now();
     return new Promise<void>((resolve, reject) => {
@@ -95,6 +97,8 @@ export class Supervisor {
       });
       worker.on('exit', (code) => {
         if (slot.worker === worker) slot.worker = null;
+        // A worker that died inside a cache write must not leave the writer lock taken.
+        if (this.#cache !== null) releaseLockOf(this.#cache, threadId);
         if (!settled) { settled = true; reject(new Error(`worker ${slot.id} exited with code ${code} during start-up`)); return; }
         if (this.#stopping) return;
         this.#replace(slot, code);
