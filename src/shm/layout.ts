@@ -9,8 +9,8 @@
 //   │MAGIC │SLOTS │ LOCK │ (0)  │  CURSOR   │   (reserved)  │ slot 0 │ slot 1 │ …       │
 //   │ i32  │ i32  │ i32  │ i32  │ i64 bytes │               │ 32 B each, SLOTS of them │
 //   └──────┴──────┴──────┴──────┴───────────┴───────────────┴──────────────────────────┘
-//   LOCK    0 free, else the threadId of the one writer editing slots or the cursor
-//           (held for a few hundred ns, never across an await; readers never take it)
+//   LOCK    0 free, else threadId + 1 of the one writer storing (reserve, copy, publish)
+//           or removing; never held across an await; readers never take it
 //   CURSOR  bytes ever reserved in the arena ring: the arena holds the last `size` of them
 //
 //   slot (8 × i32):
@@ -31,7 +31,7 @@
 //   │ u32      │ u32     │ u32     │ u32      │ META_LEN bytes     │ the rest     │
 //   └──────────┴─────────┴─────────┴──────────┴────────────────────┴──────────────┘
 //   An entry at absolute position P is intact while CURSOR − size ≤ P: writers move the
-//   cursor before they write, so a reader checks that after it has read.
+//   cursor (under LOCK) before they write, so a reader checks that after it has read.
 
 /** "PCC1": the index was laid out by this version of the code. */
 export const CACHE_MAGIC = 0x50434331;
