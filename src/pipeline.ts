@@ -113,14 +113,15 @@ function forward(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, ex
 
 /** Phase 4, cache: a fresh stored answer ends the exchange here; a stale one is revalidated. */
 function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, framing: Framing, done: ExchangeDone): void {
-  const req = (ex.cache = cache.begin(ex));
+  const identity = resolveIdentity(identityInput(ex), rt.trusted);
+  const req = (ex.cache = cache.begin(ex, identity.proto, identity.host));
   let revalidate = '';
   if (req.cacheable) {
     const entry = cache.find(req, ex);
     if (entry !== null) {
       const ttl = SharedCache.ttl(entry.meta, Date.now());
       if (ttl > 0) {
-        ex.clientIp = resolveIdentity(identityInput(ex), rt.trusted).clientIp;
+        ex.clientIp = identity.clientIp;
         req.outcome = 'hit';
         answerFromCache(ds, ex, rt, cache, req, entry, `portcullis; hit; ttl=${ttl}`, done, () => {
           // Overwritten before a byte went out: ask the upstream after all.

@@ -35,6 +35,18 @@ function responseFacts(head: ResponseHead): ResponseFacts {
   };
 }
 
+/** Every value of a stored header joined as a list (Vary may come in several lines). */
+function storedList(headers: readonly string[], name: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) out = out === undefined ? headers[i + 1]! : `${out}, ${headers[i + 1]!}`;
+  return out;
+}
+
+/** Headers a 304 never changes in the stored response: they describe the stored body's bytes (RFC 9111 §3.2). */
+function isBodyFraming(name: string): boolean {
+  return name === 'content-encoding' || name === 'content-range' || name === 'content-length' || name === 'transfer-encoding';
+}
+
 function isUnsafe(method: string): boolean {
   return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE';
 }
@@ -74,10 +86,14 @@ export function cacheResponseHead(cache: SharedCache, req: CacheRequest, ex: Exc
     const decision = storeDecision(req.facts, responseFacts(head));
     if (typeof decision === 'number') {
       const meta = makeMeta(req, ex, head, headers, decision, now);
-      const fill = new CacheFill(cache, req, meta, head.bodyKind === 'length' ? head.contentLength : -1);
+      const known = head.bodyKind === 'length' || head.bodyKind === 'none';
+      const fill = new CacheFill(cache, req, meta, head.bodyKind === 'length' ? head.contentLength : head.bodyKind === 'none' ? 0 : -1);
       if (fill.fits) {
         verdict = fill;
+        // The header goes out now; a body of unknown length may still turn out too big, so
+        // only a known length is announced as stored (the log says what really happened).
         req.outcome = 'stored';
+        if (!known) req.detail = 'pending';
       } else {
         req.detail = 'too-large' satisfies NotStored;
       }
@@ -126,7 +142,7 @@ function refresh(cache: SharedCache, req: CacheRequest, ex: Exchange, head: Resp
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
     if (name === 'set-cookie') { cookies.push(name, h[i + 1]!); continue; }
-    if (isUnstored(name) || name === 'date' || name === 'content-length' || name === 'transfer-encoding' || name === 'connection' || name === 'keep-alive') continue;
+    if (isUnstored(name) || isBodyFraming(name) || name === 'date' || name === 'connection' || name === 'keep-alive') continue;
     const list = fresh.get(name);
     if (list === undefined) fresh.set(name, [h[i + 1]!]);
     else list.push(h[i + 1]!);
@@ -138,16 +154,19 @@ function refresh(cache: SharedCache, req: CacheRequest, ex: Exchange, head: Resp
   // Freshness from the merged head: the 304's Cache-Control/Expires/Date win over the stored ones.
   const facts: ResponseFacts = {
     status: old.status,
-    cacheControl: parseCacheControl(storedHeader(merged, 'cache-control')),
+    cacheControl: parseCacheControl(storedList(merged, 'cache-control')),
     expires: storedHeader(merged, 'expires'),
     date: upstreamHeader(head, 'date'),
-    vary: storedHeader(merged, 'vary'),
+    vary: storedList(merged, 'vary'),
     setCookie: cookies.length > 0,
     pragmaNoCache: false,
     hasValidator: storedHeader(merged, 'etag') !== undefined || storedHeader(merged, 'last-modified') !== undefined,
     receivedAt: Math.floor(Date.now() / 1000),
   };
-  const lifetime = storeDecision(req.facts, facts);
+  // Stored for GETs; a HEAD may refresh the entry all the same.
+  const lifetime = storeDecision({ ...req.facts, method: 'GET' }, facts);
+  // A 304 may change Vary: the entry is now keyed by this request's values of the new list.
+  const names = varyNames(storedList(merged, 'vary'));
   const now = Date.now();
   const meta: EntryMeta = {
     ...old,
@@ -155,6 +174,8 @@ function refresh(cache: SharedCache, req: CacheRequest, ex: Exchange, head: Resp
     responseTime: now,
     initialAge: initialAge(upstreamHeader(head, 'age'), upstreamHeader(head, 'date'), ex.startedAt, now),
     lifetime: typeof lifetime === 'number' ? lifetime : 0,
+    varyNames: names,
+    varyValues: names.map((n) => normalizeVaryValue(ex.headerList(n))),
   };
   // Whatever happens to the stored entry, this client gets the refreshed answer.
   req.stale = { meta: cookies.length > 0 ? { ...meta, headers: [...merged, ...cookies] } : meta, body: stale.body };
@@ -201,10 +222,10 @@ export class CacheFill {
     if (!this.fits) return;
     const end = this.#size + chunk.length;
     if (this.#whole !== null) {
-      if (end > this.#whole.length) { this.abandon(); return; }
+      if (end > this.#whole.length) { this.abandon('too-large'); return; }
       this.#whole.set(chunk, this.#size);
     } else {
-      if (end > this.#limit) { this.abandon(); return; }
+      if (end > this.#limit) { this.abandon('too-large'); return; }
       this.#chunks!.push(Buffer.from(chunk));
     }
     this.#size = end;
@@ -214,13 +235,26 @@ export class CacheFill {
   end(): void {
     if (!this.fits) return;
     const body = this.#whole ?? this.#chunks!;
-    if (this.#whole !== null && this.#size !== this.#whole.length) { this.abandon(); return; }
-    writeEntry(this.#cache.table, this.#req.hi, this.#req.lo, this.#encoded, body, this.#size, expiresAt(this.#meta));
-    this.abandon();
+    if (this.#whole !== null && this.#size !== this.#whole.length) { this.abandon('incomplete'); return; }
+    const stored = writeEntry(this.#cache.table, this.#req.hi, this.#req.lo, this.#encoded, body, this.#size, expiresAt(this.#meta));
+    this.#release();
+    if (!stored) this.#notStored('busy');
+    else if (this.#req.detail === 'pending') this.#req.detail = '';
   }
 
-  /** The body will not be stored (too big, or the exchange failed). */
-  abandon(): void {
+  /** The body will not be stored: too big, or the exchange failed. */
+  abandon(why: 'too-large' | 'incomplete' = 'incomplete'): void {
+    if (!this.fits) return;
+    this.#release();
+    this.#notStored(why);
+  }
+
+  #notStored(why: string): void {
+    this.#req.outcome = 'miss';
+    this.#req.detail = why;
+  }
+
+  #release(): void {
     this.fits = false;
     this.#whole = null;
     this.#chunks = null;

@@ -183,7 +183,7 @@ export interface ResponseFacts {
 
 /** Why a response was not stored, for the log and tests. */
 export type NotStored =
-  | 'method' | 'status' | 'no-store' | 'private' | 'set-cookie' | 'vary-star' | 'authorization'
+  | 'method' | 'status' | 'no-store' | 'private' | 'set-cookie' | 'vary-star' | 'vary-rewritten' | 'authorization'
   | 'cookie' | 'no-freshness' | 'too-large';
 
 /** Seconds of freshness the response grants (RFC 9111 §4.2.1), or -1 when it grants none explicitly. */
@@ -214,7 +214,13 @@ export function storeDecision(req: RequestFacts, res: ResponseFacts): number | N
   if (req.cacheControl.noStore || cc.noStore) return 'no-store';
   if (cc.private) return 'private';
   if (res.setCookie) return 'set-cookie';
-  if (res.vary !== undefined && res.vary.split(',').some((v) => v.trim() === '*')) return 'vary-star';
+  if (res.vary !== undefined) {
+    for (const v of res.vary.split(',')) {
+      const name = v.trim().toLowerCase();
+      if (name === '*') return 'vary-star';
+      if (isRewrittenByProxy(name)) return 'vary-rewritten';
+    }
+  }
   const shared = cc.public || cc.sMaxage >= 0;
   if (req.authorization && !(shared || cc.mustRevalidate)) return 'authorization';
   if (req.cookie && !shared) return 'cookie';
@@ -224,6 +230,21 @@ export function storeDecision(req: RequestFacts, res: ResponseFacts): number | N
   if (lifetime < 0) return 'no-freshness';
   if (lifetime === 0 && !res.hasValidator) return 'no-freshness';
   return lifetime;
+}
+
+/**
+ * Request headers the proxy replaces before the upstream sees them: a Vary on one of them
+ * describes values the client never sent (a per-IP page varies on X-Forwarded-For as the
+ * proxy wrote it), so comparing the client's own would hand one client's answer to another.
+ */
+function isRewrittenByProxy(name: string): boolean {
+  switch (name) {
+    case 'x-forwarded-for': case 'x-forwarded-host': case 'x-forwarded-proto': case 'forwarded':
+    case 'x-real-ip': case 'via': case 'x-request-id':
+      return true;
+    default:
+      return false;
+  }
 }
 
 function hasAnyDirective(cc: CacheControl): boolean {

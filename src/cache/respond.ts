@@ -32,11 +32,18 @@ interface BodySource {
   readonly pos: number;
 }
 
+/**
+ * A body that fits one piece is copied into this per-thread buffer: it is sent by one
+ * writeBody, which either hands it to the kernel or copies what uWS could not take, so the
+ * buffer is free again when the call returns. Bigger bodies get their own copy (sent over time).
+ */
+const scratch = Buffer.allocUnsafe(PIECE_BYTES);
+
 /** The body as a private copy, or null when the ring overwrote it before the copy was complete. */
 function copyOut(source: BodySource): Buffer | null {
   const { body, table, pos } = source;
   if (table === null) return body as Buffer;
-  const copy = Buffer.allocUnsafe(body.length);
+  const copy = body.length <= PIECE_BYTES ? scratch.subarray(0, body.length) : Buffer.allocUnsafe(body.length);
   copy.set(body);
   return table.intact(pos) ? copy : null;
 }
@@ -97,7 +104,7 @@ export function answerFromCache(ds: Downstream, ex: Exchange, rt: Runtime, cache
   if (compression.enabled && !bodyless) {
     plain = headers.slice();
     const head = { statusCode: meta.status, bodyKind: 'length', contentLength: source.body.length } as ResponseHead;
-    enc = selectEncoding(ex, head, headers, compression);
+    enc = selectEncoding(ex, head, headers, compression, true);
     // Without a variant the answer is the stored body with the Vary the coded one would carry.
     if (enc !== null && storedHeader(headers, 'vary') !== undefined && storedHeader(plain, 'vary') === undefined) plain.push('vary', 'Accept-Encoding');
   }

@@ -51,10 +51,13 @@ export function storedHeader(headers: readonly string[], name: string): string |
   return undefined;
 }
 
-/** A Vary value as compared: list elements trimmed, whitespace runs collapsed. */
+/** Stands for "the request did not have this header" (distinct from an empty one). */
+const ABSENT = '\u0000';
+
+/** A Vary value as compared (RFC 9111 §4.1): list elements trimmed, nothing else changed. */
 export function normalizeVaryValue(v: string | undefined): string {
-  if (v === undefined) return '';
-  return v.split(',').map((s) => s.trim().replace(/\s+/g, ' ')).join(',');
+  if (v === undefined) return ABSENT;
+  return v.split(',').map((s) => s.trim()).join(',');
 }
 
 /** Lowercase, deduplicated header names of a Vary value. */
@@ -82,10 +85,20 @@ export class SharedCache {
     this.variants = new VariantMaker(memory);
   }
 
-  /** Starts the cache's part of an exchange on a caching route. */
-  begin(ex: Exchange): CacheRequest {
+  /**
+   * Starts the cache's part of an exchange on a caching route. The key holds what the upstream
+   * is told, not our normalised view of it: the Host as sent (port included: an origin that
+   * builds links from Host answers `a:8443` differently from `a`), and the scheme and host a
+   * trusted proxy forwarded (an http→https redirect must not reach https clients).
+   */
+  begin(ex: Exchange, proto: string, forwardedHost: string): CacheRequest {
     const h = ex.head;
-    const key = `${ex.route!.config.index} ${h.scheme}://${ex.host}${ex.path}?${h.query}`;
+    const route = ex.route!;
+    const sentHost = (route.config.host_header ?? ex.header('host') ?? '').toLowerCase();
+    const claimed = forwardedHost.toLowerCase();
+    const host = claimed === sentHost ? sentHost : `${sentHost} ${claimed}`;
+    // The route by what it is (name and upstream), not its position in the file.
+    const key = `${route.name} ${route.config.upstream} ${proto}://${host}${ex.path}?${h.query}`;
     const facts: RequestFacts = {
       method: h.method,
       authorization: ex.header('authorization') !== undefined,
@@ -94,7 +107,10 @@ export class SharedCache {
     };
     const safe = h.method === 'GET' || h.method === 'HEAD';
     const hasBody = (ex.header('content-length') ?? '0') !== '0' || ex.header('transfer-encoding') !== undefined;
-    const cacheable = safe && !hasBody && ex.header('range') === undefined;
+    // Range, and preconditions a stored answer cannot judge (If-Match, If-Unmodified-Since,
+    // If-Range), go to the upstream (RFC 9111 §4.3.2).
+    const cacheable = safe && !hasBody && ex.header('range') === undefined && ex.header('if-match') === undefined
+      && ex.header('if-unmodified-since') === undefined && ex.header('if-range') === undefined;
     const req = new CacheRequest(key, facts, cacheable);
     if (!safe) req.fwd = 'method';
     else if (!cacheable) req.fwd = 'bypass';
@@ -160,7 +176,8 @@ export class SharedCache {
   static forwardStatus(req: CacheRequest, upstreamStatus: number): string {
     let v = `portcullis; fwd=${req.fwd}`;
     if (req.stale !== null) v += `; fwd-status=${upstreamStatus}`;
-    if (req.outcome === 'stored') v += '; stored';
+    // 'pending': a body of unknown length that may still turn out too big: not announced.
+    if (req.outcome === 'stored') v += req.detail === 'pending' ? '' : '; stored';
     else if (req.detail !== '') v += `; detail=${req.detail}`;
     return v;
   }

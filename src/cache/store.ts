@@ -45,6 +45,22 @@ export interface StoredEntry {
 // Plain maps and arrays: msgpackr's record structures would live in one thread's Packr.
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
+/**
+ * Decoded metas by ring position, per thread. A position is never reused (the cursor only
+ * grows), so a position names one entry for ever: a hit on a known entry decodes nothing.
+ * (Decoding from the shared arena is also slow: msgpackr's native string extractor refuses
+ * SharedArrayBuffer views, throws, and falls back, about 12 µs a time; a private copy
+ * decodes in about 2.) Bounded; the oldest decoded goes first.
+ */
+const decodedByArena = new WeakMap<ArrayBufferLike, Map<number, EntryMeta>>();
+const DECODED_MAX = 4096;
+
+function decodedOf(table: CacheTable): Map<number, EntryMeta> {
+  let m = decodedByArena.get(table.arena.buffer);
+  if (m === undefined) decodedByArena.set(table.arena.buffer, (m = new Map()));
+  return m;
+}
+
 const hashOut = new Uint32Array(2);
 let keyBytes = Buffer.allocUnsafe(1024);
 
@@ -106,13 +122,19 @@ export function readEntry(table: CacheTable, ref: EntryRef, hi: number, lo: numb
     || (header.getUint32(ENTRY_HASH_HI * 4, true) | 0) !== hi
     || (header.getUint32(ENTRY_HASH_LO * 4, true) | 0) !== lo
     || ENTRY_HEADER_BYTES + metaLength > length) return null;
-  let meta: EntryMeta;
-  try {
-    // unpack copies strings out; the body stays a view.
-    meta = packr.unpack(table.arena.subarray(at + ENTRY_HEADER_BYTES, at + ENTRY_HEADER_BYTES + metaLength)) as EntryMeta;
-  } catch {
+  const decoded = decodedOf(table);
+  let meta = decoded.get(pos);
+  if (meta === undefined) {
+    try {
+      meta = packr.unpack(Buffer.from(table.arena.subarray(at + ENTRY_HEADER_BYTES, at + ENTRY_HEADER_BYTES + metaLength))) as EntryMeta;
+    } catch {
+      return null;
+    }
+    if (!table.intact(pos)) return null;
+    if (decoded.size >= DECODED_MAX) decoded.delete(decoded.keys().next().value!);
+    decoded.set(pos, meta);
+  } else if (!table.intact(pos)) {
     return null;
   }
-  if (!table.intact(pos)) return null;
   return { meta, pos, length, bodyOffset: at + ENTRY_HEADER_BYTES + metaLength, bodyLength: length - ENTRY_HEADER_BYTES - metaLength };
 }

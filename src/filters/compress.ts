@@ -185,8 +185,9 @@ function hasToken(list: string, token: string): boolean {
  * Decides for one response and rewrites `headers` (the filtered list about to be written) when the answer
  * depends on Accept-Encoding: Vary is added for every eligible response; Content-Encoding, a weakened ETag
  * and no Accept-Ranges when compressing. Returns the coding, or null to pass the body through.
+ * `wholeBody`: the body is complete already (a cached one): every offered coding is possible.
  */
-export function selectEncoding(ex: Exchange, head: ResponseHead, headers: string[], config: CompressionConfig): Encoding | null {
+export function selectEncoding(ex: Exchange, head: ResponseHead, headers: string[], config: CompressionConfig, wholeBody = false): Encoding | null {
   const status = head.statusCode;
   if (status < 200 || status === 204 || status === 206 || status === 304 || head.bodyKind === 'none') return null;
   if (ex.head.method === 'HEAD') return null;
@@ -214,7 +215,8 @@ export function selectEncoding(ex: Exchange, head: ResponseHead, headers: string
   const c = compile(config);
   if (c.offered.length === 0) return null;
   if (vary !== -2) headers.push('vary', 'Accept-Encoding');
-  const enc = choose(c, ex.headerList('accept-encoding'), !isOneShot(head, config));
+  // A whole body at hand (a cached one) can take any coding; a streamed one only those with an off-thread compressor.
+  const enc = choose(c, ex.headerList('accept-encoding'), !wholeBody && !isOneShot(head, config));
   if (enc === null) return null;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];

@@ -3,12 +3,19 @@
 // freshness and expiry, revalidation with 304, the client's conditional requests, HEAD,
 // invalidation by unsafe methods, Vary, size limits, eviction, and compressed variants
 // made once and served from the cache.
+import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import zlib from 'node:zlib';
+import { native } from '../../src/native/index.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request, type Reply } from '../helpers/client.js';
 import { rawRequest } from '../helpers/raw.js';
+
+let zstdCli = native.zstd !== null;
+try { execFileSync('zstd', ['--version'], { stdio: 'ignore' }); } catch { zstdCli = false; }
+const unzstd = (b: Buffer): Buffer => execFileSync('zstd', ['-d', '-c', '-q'], { input: b, maxBuffer: 64 * 1024 * 1024 });
 
 /** Per-path origin behaviour: headers (and optional status/body) for each request. */
 type Behaviour = (req: { method: string; headers: Record<string, string | string[] | undefined>; n: number }) => {
@@ -58,7 +65,8 @@ beforeAll(async () => {
       return;
     }
     const bodyless = status === 304 || status === 204 || req.method === 'HEAD';
-    res.writeHead(status, { ...(bodyless ? {} : { 'content-length': String(Buffer.byteLength(payload)) }), ...out.headers });
+    const chunked = out.headers?.['transfer-encoding'] !== undefined;
+    res.writeHead(status, { ...(bodyless || chunked ? {} : { 'content-length': String(Buffer.byteLength(payload)) }), ...out.headers });
     res.end(bodyless ? undefined : payload);
   });
   proxy = await startProxy({
@@ -175,6 +183,44 @@ describe('what is stored', () => {
     expect(counts.get('/q?a=2')).toBe(1);
   });
 
+  test('the Host as sent is the key: a port makes another entry (the origin may build links from it)', async () => {
+    on('/by-port', (r) => ({ headers: { 'cache-control': 'max-age=60' }, body: `link to http://${String(r.headers['host'])}/` }));
+    const a = await get('/by-port', { host: 'example.com:8443' });
+    const b = await get('/by-port', { host: 'example.com' });
+    const c = await get('/by-port', { host: 'EXAMPLE.COM:8443' });
+    expect(a.text).toBe('link to http://example.com:8443/');
+    expect(b.text).toBe('link to http://example.com/');
+    expect(c.text).toBe(a.text);
+    expect(c.headers['cache-status']).toMatch(/hit/);
+  });
+
+  test('Vary on a header the proxy rewrites (X-Forwarded-For, X-Real-IP) is not stored', async () => {
+    const seen = on('/geo', (r) => ({ headers: { 'cache-control': 'public, max-age=60', vary: 'X-Forwarded-For' }, body: `for ${String(r.headers['x-forwarded-for'])}` }));
+    const a = await get('/geo');
+    expect(a.headers['cache-status']).toBe('portcullis; fwd=uri-miss; detail=vary-rewritten');
+    await get('/geo');
+    expect(seen()).toBe(2);
+  });
+
+  test('Vary: a request without the header and one with it empty are different', async () => {
+    on('/vary-empty', (r) => ({ headers: { 'cache-control': 'max-age=60', vary: 'X-User' }, body: `user [${String(r.headers['x-user'])}]` }));
+    await get('/vary-empty');
+    const empty = await get('/vary-empty', { 'x-user': '' });
+    expect(empty.text).toBe('user []');
+    const spaced = await get('/vary-empty', { 'x-user': 'a  b' });
+    const single = await get('/vary-empty', { 'x-user': 'a b' });
+    expect(single.text).toBe('user [a b]');
+    expect(spaced.text).toBe('user [a  b]');
+  });
+
+  test('If-Match and If-Unmodified-Since go to the upstream: a stored answer cannot judge them', async () => {
+    const seen = on('/precond', () => ({ headers: { 'cache-control': 'max-age=60', etag: '"p"' } }));
+    await get('/precond');
+    const r = await get('/precond', { 'if-match': '"other"' });
+    expect(r.headers['cache-status']).toBe('portcullis; fwd=bypass');
+    expect(seen()).toBe(2);
+  });
+
   test('the host is part of the key', async () => {
     on('/by-host', (r) => ({ headers: { 'cache-control': 'max-age=60' }, body: `host ${String(r.headers['host'])}` }));
     const a = await get('/by-host', { host: 'a.example' });
@@ -208,6 +254,26 @@ describe('what is stored', () => {
       expect(a.headers['cache-status']).toBe('portcullis; fwd=uri-miss; detail=too-large');
       await get('/too-big', {}, 'GET', own.port);
       expect(seen()).toBe(2);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test('a chunked body that outgrows max_entry_bytes is not announced as stored, and is not', async () => {
+    const own = await startProxy({ upstreams: { app: { targets: [origin.url] } }, cache: { enabled: true, size: '4MiB', max_entry_bytes: '256KiB' }, access_log: true });
+    try {
+      const big = 'c'.repeat(300 * 1024);
+      const seen = on('/chunked-big', () => ({ headers: { 'cache-control': 'max-age=60', 'transfer-encoding': 'chunked' }, body: big }));
+      const a = await get('/chunked-big', {}, 'GET', own.port);
+      expect(a.text).toBe(big);
+      expect(a.headers['cache-status']).toBe('portcullis; fwd=uri-miss');
+      const b = await get('/chunked-big', {}, 'GET', own.port);
+      expect(b.headers['cache-status']).not.toMatch(/hit/);
+      expect(seen()).toBe(2);
+      const deadline = Date.now() + 5000;
+      while (!own.output().includes('"path":"/chunked-big"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(own.output()).toMatch(/"path":"\/chunked-big".*"cache":"miss"/);
+      expect(own.output()).not.toMatch(/"path":"\/chunked-big".*"cache":"stored"/);
     } finally {
       await own.stop();
     }
@@ -276,6 +342,36 @@ describe('freshness and revalidation', () => {
     expect(seen()).toBe(3);
   });
 
+  test('a 304 that adds Vary re-keys the entry: another value is a miss', async () => {
+    const seen = on('/vary304', (r) => (r.headers['if-none-match'] === '"v"'
+      ? { status: 304, headers: { etag: '"v"', 'cache-control': 'max-age=60', vary: 'X-User' } }
+      : { headers: { etag: '"v"', 'cache-control': 'max-age=1' }, body: `for ${String(r.headers['x-user'])}` }));
+    await get('/vary304', { 'x-user': 'alice' });
+    await new Promise((r) => setTimeout(r, 2100));
+    const alice = await get('/vary304', { 'x-user': 'alice' });
+    expect(alice.headers['cache-status']).toBe('portcullis; fwd=stale; fwd-status=304');
+    const bob = await get('/vary304', { 'x-user': 'bob' });
+    expect(bob.headers['cache-status']).toMatch(/vary-miss/);
+    expect(bob.text).toBe('for bob');
+    expect(seen()).toBe(3);
+  });
+
+  test('a HEAD that revalidates a stale entry keeps it; a 304 cannot relabel its encoding', async () => {
+    const seen = on('/head-reval', (r) => (r.headers['if-none-match'] === '"h"'
+      ? { status: 304, headers: { etag: '"h"', 'cache-control': 'max-age=60', 'content-encoding': 'gzip' } }
+      : { headers: { etag: '"h"', 'cache-control': 'max-age=1' }, body: 'plain text body' }));
+    await get('/head-reval');
+    await new Promise((r) => setTimeout(r, 2100));
+    const head = await get('/head-reval', {}, 'HEAD');
+    expect(head.headers['cache-status']).toBe('portcullis; fwd=stale; fwd-status=304');
+    expect(head.headers['age']).toBe('0');
+    const after = await get('/head-reval');
+    expect(after.headers['cache-status']).toMatch(/hit/);
+    expect(after.headers['content-encoding']).toBeUndefined();
+    expect(after.text).toBe('plain text body');
+    expect(seen()).toBe(2);
+  });
+
   test('a stale entry with Last-Modified is revalidated with If-Modified-Since; a 200 replaces it', async () => {
     const lm = 'Wed, 21 Oct 2015 07:28:00 GMT';
     const seen = on('/lm', (r) => ({ headers: { 'last-modified': lm, 'cache-control': 'max-age=1' }, body: `version ${r.n}` }));
@@ -329,7 +425,8 @@ describe('answers from the cache', () => {
     const seen = on('/head', () => ({ headers: { 'cache-control': 'max-age=60' }, body: 'twelve bytes' }));
     await get('/head');
     // Pipelined: both answers come from the cache synchronously (uWS closes pipelined async ones).
-    const raw = await rawRequest(proxy.port, 'HEAD /head HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /head HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    const host = `127.0.0.1:${proxy.port}`; // the Host node's client sent when it was stored
+    const raw = await rawRequest(proxy.port, `HEAD /head HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /head HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
     const text = raw.data;
     expect(text.match(/HTTP\/1\.1 200/g)?.length).toBe(2);
     expect(text).toMatch(/content-length: 12\r\n/i);
@@ -359,6 +456,36 @@ describe('answers from the cache', () => {
     const after = await get('/item');
     expect(after.headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
     expect(seen()).toBe(4);
+  });
+});
+
+describe('forwarded identity', () => {
+  test('scheme and host forwarded by a trusted proxy are part of the key', async () => {
+    const own = await startProxy({ upstreams: { app: { targets: [origin.url] } }, cache: { enabled: true }, trusted_proxies: ['127.0.0.2'] });
+    try {
+      // An http→https redirect, as an origin behind a TLS terminator sends it: cacheable (301).
+      on('/tp', (r) => (r.headers['x-forwarded-proto'] === 'http'
+        ? { status: 301, headers: { 'cache-control': 'max-age=60', location: 'https://www.example.com/tp' }, body: 'moved' }
+        : { headers: { 'cache-control': 'max-age=60' }, body: `page for ${String(r.headers['x-forwarded-host'])}` }));
+      const viaTrusted = (headers: Record<string, string>): Promise<Reply> => new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: own.port, path: '/tp', localAddress: '127.0.0.2', headers, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => { const body = Buffer.concat(chunks); resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body, text: body.toString() }); });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      const plain = await viaTrusted({ 'x-forwarded-proto': 'http', 'x-forwarded-host': 'www.example.com' });
+      expect(plain.status).toBe(301);
+      const tls = await viaTrusted({ 'x-forwarded-proto': 'https', 'x-forwarded-host': 'www.example.com' });
+      expect(tls.status).toBe(200);
+      expect(tls.text).toBe('page for www.example.com');
+      const other = await viaTrusted({ 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' });
+      expect(other.text).toBe('page for evil.example');
+    } finally {
+      await own.stop();
+    }
   });
 });
 
@@ -434,6 +561,8 @@ describe('compressed variants', () => {
     ['br', 8 * 1024, (b: Buffer) => zlib.brotliDecompressSync(b)],
     ['gzip', 400 * 1024, (b: Buffer) => zlib.gunzipSync(b)],
     ['br', 400 * 1024, (b: Buffer) => zlib.brotliDecompressSync(b)],
+    // zstd has no off-thread streaming compressor, so a miss never gets it for a large body; a cached one can.
+    ...(zstdCli ? [['zstd', 8 * 1024, unzstd], ['zstd', 400 * 1024, unzstd]] as const : []),
   ])('%s of a %i B body: compressed once, then served from the cache without recompressing', async (enc, size, decode) => {
     const path = `/variant-${enc}-${size}`;
     const body = json(size, size);
