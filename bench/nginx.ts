@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { BODIES } from './lib/bodies.js';
+import { BODIES, CACHE_CONTROL, CACHED } from './lib/bodies.js';
 import { HOST } from './lib/net.js';
 import { start, type Started } from './lib/proc.js';
 
@@ -45,7 +45,37 @@ function hardFdLimit(): number {
  */
 export type NginxHeaders = 'same' | 'bare';
 
-export type NginxRole = { readonly kind: 'proxy'; readonly originPort: number; readonly headers: NginxHeaders } | { readonly kind: 'origin' };
+export type NginxRole =
+  | {
+      readonly kind: 'proxy';
+      readonly originPort: number;
+      readonly headers: NginxHeaders;
+      /** proxy_cache in the temp dir, keyed like Portcullis' cache (scheme, Host, URI). */
+      readonly cache?: boolean;
+      /** gzip on the fly, level 5 (Portcullis' default gzip_level), for the JSON body. */
+      readonly gzip?: boolean;
+    }
+  | { readonly kind: 'origin' };
+
+/**
+ * proxy_cache as the cache cases use it: the key is Portcullis' own (scheme, Host, path and query; nginx's
+ * default would use the upstream's name instead of Host), freshness from the origin's Cache-Control (nginx's
+ * default), no lock or background update (every measured request is a hit). Cache-Status is for the bench's
+ * hit check and is the header Portcullis adds to a hit.
+ */
+const CACHE_LOCATION = `
+      proxy_cache bench;
+      proxy_cache_key $scheme://$host$request_uri;
+      add_header Cache-Status "nginx; $upstream_cache_status" always;`;
+
+/** gzip as Portcullis' compression defaults: level 5, ≥ 1 KiB, Vary: Accept-Encoding, proxied responses too. */
+const GZIP_LOCATION = `
+      gzip on;
+      gzip_comp_level 5;
+      gzip_min_length 1024;
+      gzip_types application/json;
+      gzip_proxied any;
+      gzip_vary on;`;
 
 /** The proxy_set_header / add_header lines of NginxHeaders 'same'. */
 const SAME_WORK = `
@@ -76,11 +106,19 @@ export function nginxConf(dir: string, opts: NginxOptions, info: NginxInfo): str
       ? `    location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";${opts.role.headers === 'same' ? SAME_WORK : ''}
+      proxy_set_header Connection "";${opts.role.headers === 'same' ? SAME_WORK : ''}${opts.role.cache ? CACHE_LOCATION : ''}${opts.role.gzip ? GZIP_LOCATION : ''}
     }`
       : `    location / {
       root ${join(dir, 'www')};
+    }
+    location /cache/ {
+      root ${join(dir, 'www')};
+      add_header Cache-Control "${CACHE_CONTROL}";
     }`;
+  const cachePath =
+    opts.role.kind === 'proxy' && opts.role.cache
+      ? `  proxy_cache_path ${join(dir, 'cache')} levels=1:2 keys_zone=bench:16m max_size=256m inactive=1h use_temp_path=off;\n`
+      : '';
   const upstream =
     opts.role.kind === 'proxy'
       ? `  upstream origin {
@@ -105,12 +143,13 @@ events {
 http {
   access_log off;
   default_type application/octet-stream;
+  types { application/json json; }
   sendfile on;
   tcp_nopush on;
   # 1.22 closes a client connection after 1000 requests by default; the proxy under test does not.
   keepalive_requests 1000000;
 ${tempPaths.join('\n')}
-${upstream}
+${cachePath}${upstream}
   server {
     # the default backlog (511) overflows when 1000 clients connect at once: each drop is a 1 s SYN retransmit
     listen ${HOST}:${opts.port} backlog=4096;
@@ -132,6 +171,8 @@ export function startNginx(opts: NginxOptions, info: NginxInfo, name: string): R
     const www = join(dir, 'www');
     mkdirSync(www);
     for (const [path, body] of Object.entries(BODIES)) writeFileSync(join(www, path.slice(1)), body);
+    mkdirSync(join(www, 'cache'));
+    for (const [path, { body }] of Object.entries(CACHED)) writeFileSync(join(www, path.slice(1)), body);
   }
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, nginxConf(dir, opts, info));

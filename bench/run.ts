@@ -5,10 +5,11 @@ import { join } from 'node:path';
 
 import { selectCases, wantsWebSocket } from './cases/index.js';
 import { spawnSync } from 'node:child_process';
-import type { IdleCase, LoadCase } from './cases/types.js';
+import { caseTargets, type Case, type IdleCase, type LoadCase } from './cases/types.js';
+import { STATS_PATH } from './lib/bodies.js';
 import { openIdle } from './lib/idle.js';
 import { runLoad } from './lib/load.js';
-import { HOST, get } from './lib/net.js';
+import { HOST, get, originRequests } from './lib/net.js';
 import { installCleanup, pin, sleep, stopAll, TASKSET } from './lib/proc.js';
 import {
   CLK_TCK,
@@ -24,6 +25,8 @@ import {
   idleTable,
   loadTable,
   loadWarnings,
+  pairRatios,
+  pairText,
   summarize,
   targetLines,
   targetText,
@@ -33,7 +36,19 @@ import {
   type Measure,
 } from './lib/report.js';
 import { describeSettings, readSettings, type Settings } from './lib/settings.js';
-import { nginxInfo, ROOT, startNginxProxy, startOrigin, startPortcullis, type Target, type TargetName } from './lib/targets.js';
+import {
+  CONFIGURED,
+  HIT,
+  nginxInfo,
+  ROOT,
+  startNginxProxy,
+  startOrigin,
+  startPortcullis,
+  startPortcullisConfigured,
+  TARGET_NAMES,
+  type Target,
+  type TargetName,
+} from './lib/targets.js';
 
 const MiB = 1024 * 1024;
 
@@ -46,7 +61,11 @@ function toolVersion(s: Settings): string {
   }
 }
 
-async function measure(s: Settings, c: LoadCase, t: Target): Promise<Measure> {
+/** Widths of the case and target columns in the progress lines. */
+let caseWidth = 9;
+let nameWidth = 10;
+
+async function measure(s: Settings, c: LoadCase, t: Target, origin: Target): Promise<Measure> {
   const connections = c.connections ?? s.connections;
   const spec = {
     tool: s.tool,
@@ -58,8 +77,11 @@ async function measure(s: Settings, c: LoadCase, t: Target): Promise<Measure> {
     cpus: s.loadCpus,
     wrkThreads: s.wrkThreads,
     rate: c.rate,
+    headers: c.headers,
   };
   if (s.warmup > 0) await runLoad({ ...spec, seconds: s.warmup });
+  // outside the CPU window: for the direct row these are requests to the target itself
+  const origin0 = await originRequests(origin.port, STATS_PATH);
   const proxyCores = parseCpuList(s.proxyCpus);
   const core0 = coreTicks(proxyCores);
   const drops0 = listenOverflows();
@@ -70,6 +92,7 @@ async function measure(s: Settings, c: LoadCase, t: Target): Promise<Measure> {
   const cpu = cpuSeconds(t.pid) - cpu0;
   const listenDrops = listenOverflows() - drops0;
   const core1 = coreTicks(proxyCores);
+  const origin1 = await originRequests(origin.port, STATS_PATH);
   const span = Math.min(wall, r.seconds || wall);
   return {
     rps: r.rps,
@@ -85,16 +108,36 @@ async function measure(s: Settings, c: LoadCase, t: Target): Promise<Measure> {
     listenDrops,
     // % of one core over the same span as cpuPct, so the two subtract; the direct row leaves this core idle
     proxyCoreBusyPct: core1.total > core0.total ? ((core1.busy - core0.busy) / CLK_TCK / span) * 100 : NaN,
+    originRequests: origin1 - origin0,
   };
 }
 
-async function checkBody(c: LoadCase | IdleCase, t: Target): Promise<string | undefined> {
+/**
+ * One GET that must answer 200 with the case's body (and Content-Encoding); for a caching target a second GET
+ * that must be a hit (this also fills the cache before WARMUP).
+ */
+async function checkBody(c: Case, t: Target): Promise<string | undefined> {
+  const encoding = c.encoding ?? '';
+  const want = `200, ${c.bodyBytes} B${encoding ? ` as ${encoding}` : ''}`;
   try {
-    const r = await get(t.port, c.path, 5000);
-    return r.status === 200 && r.bytes === c.bodyBytes ? undefined : `GET ${c.path} → ${r.status}, ${r.bytes} B (want 200, ${c.bodyBytes} B)`;
+    for (let i = 0; i < (t.caches ? 2 : 1); i++) {
+      const r = await get(t.port, c.path, 5000, c.headers);
+      const got = r.headers['content-encoding'] ?? '';
+      if (r.status !== 200 || r.decodedBytes !== c.bodyBytes || got !== encoding) {
+        return `GET ${c.path} → ${r.status}, ${r.decodedBytes} B${got ? ` as ${got}` : ''} (want ${want})`;
+      }
+      const status = String(r.headers['cache-status'] ?? '');
+      if (i === 1 && !HIT.test(status)) return `second GET ${c.path} not a cache hit (Cache-Status: ${status || 'none'})`;
+    }
+    return undefined;
   } catch (err) {
     return `GET ${c.path}: ${(err as Error).message}`;
   }
+}
+
+/** The started targets this case measures, in the case's order. */
+function targetsOf(c: Case, targets: readonly Target[]): Target[] {
+  return caseTargets(c).flatMap((name) => targets.filter((t) => t.name === name));
 }
 
 const reportedDead = new Set<Target>();
@@ -113,9 +156,9 @@ function alive(t: Target, where: string, problems: string[]): boolean {
   return false;
 }
 
-async function runLoadCase(s: Settings, c: LoadCase, targets: readonly Target[], rows: LoadRow[], problems: string[]): Promise<void> {
+async function runLoadCase(s: Settings, c: LoadCase, origin: Target, all: readonly Target[], rows: LoadRow[], problems: string[]): Promise<void> {
   const usable: Target[] = [];
-  for (const t of targets) {
+  for (const t of targetsOf(c, all)) {
     if (!alive(t, `start of ${c.name}`, problems)) continue;
     const bad = await checkBody(c, t);
     if (bad) console.log(`  ${c.name} ${t.name}: skipped, ${bad}`);
@@ -127,7 +170,7 @@ async function runLoadCase(s: Settings, c: LoadCase, targets: readonly Target[],
     for (const t of usable) {
       if (!alive(t, `${c.name} #${round}`, problems)) continue;
       try {
-        const m = await measure(s, c, t);
+        const m = await measure(s, c, t, origin);
         if (!alive(t, `${c.name} #${round}`, problems)) continue;
         if (!(m.ok > 0)) throw new Error(`no 2xx responses (${m.errors} errors, ${m.non2xx} non-2xx)`);
         rounds.get(t.name)!.push(m);
@@ -136,9 +179,9 @@ async function runLoadCase(s: Settings, c: LoadCase, targets: readonly Target[],
             ? `  (${m.errors} errors, ${m.non2xx} non-2xx, ${m.listenDrops} listen-queue overflows)`
             : '';
         console.log(
-          `  ${c.name.padEnd(9)} ${t.name.padEnd(10)} #${round}: ${Math.round(m.rps).toLocaleString('en-US').padStart(7)} req/s, ` +
+          `  ${c.name.padEnd(caseWidth)} ${t.name.padEnd(nameWidth)} #${round}: ${Math.round(m.rps).toLocaleString('en-US').padStart(7)} req/s, ` +
             `p99 ${m.p99ms.toFixed(2)} ms, ${m.cpuUs.toFixed(1)} µs/req, CPU ${m.cpuPct.toFixed(0)}%, ` +
-            `proxy core busy ${m.proxyCoreBusyPct.toFixed(0)}%${warn}`,
+            `proxy core busy ${m.proxyCoreBusyPct.toFixed(0)}%${t.caches ? `, origin req ${Number.isFinite(m.originRequests) ? m.originRequests : '—'}` : ''}${warn}`,
         );
       } catch (err) {
         console.log(`  ${c.name} ${t.name} #${round}: failed, ${(err as Error).message}`);
@@ -148,12 +191,22 @@ async function runLoadCase(s: Settings, c: LoadCase, targets: readonly Target[],
   for (const t of usable) {
     const ms = rounds.get(t.name)!;
     if (ms.length === 0) continue;
-    rows.push({ case: c.name, title: c.title, target: t.name, connections: c.connections ?? s.connections, rounds: ms, ...summarize(ms) });
+    rows.push({
+      case: c.name,
+      title: c.title,
+      target: t.name,
+      connections: c.connections ?? s.connections,
+      peer: c.peers?.[t.name] ?? 'nginx',
+      section: c.section ?? 'proxy',
+      hitsExpected: t.caches,
+      rounds: ms,
+      ...summarize(ms),
+    });
   }
 }
 
-async function runIdleCase(s: Settings, c: IdleCase, targets: readonly Target[], rows: IdleRow[], problems: string[]): Promise<void> {
-  for (const t of targets) {
+async function runIdleCase(s: Settings, c: IdleCase, all: readonly Target[], rows: IdleRow[], problems: string[]): Promise<void> {
+  for (const t of targetsOf(c, all)) {
     if (!alive(t, `start of ${c.name}`, problems)) continue;
     const bad = await checkBody(c, t);
     if (bad) {
@@ -190,7 +243,7 @@ async function runIdleCase(s: Settings, c: IdleCase, targets: readonly Target[],
       };
       rows.push(row);
       console.log(
-        `  ${c.name.padEnd(9)} ${t.name.padEnd(10)}: ${openAtRead}/${s.idleConnections} open (${conns.failed} failed), ` +
+        `  ${c.name.padEnd(caseWidth)} ${t.name.padEnd(nameWidth)}: ${openAtRead}/${s.idleConnections} open (${conns.failed} failed), ` +
           `RSS ${row.rssBeforeMiB.toFixed(1)} → ${row.rssMiB.toFixed(1)} MiB, ${row.kibPerConn.toFixed(2)} KiB/conn`,
       );
     } finally {
@@ -200,39 +253,50 @@ async function runIdleCase(s: Settings, c: IdleCase, targets: readonly Target[],
   }
 }
 
-async function startTargets(s: Settings, nginx: ReturnType<typeof nginxInfo>): Promise<{ targets: Target[]; problems: string[] }> {
-  const want = (t: TargetName): boolean => s.targets.length === 0 || s.targets.includes(t);
+/** Starts the origin and every target a selected case measures (and TARGETS allows), in TARGET_NAMES order. */
+async function startTargets(
+  s: Settings,
+  nginx: ReturnType<typeof nginxInfo>,
+  cases: readonly Case[],
+): Promise<{ origin: Target; targets: Target[]; problems: string[] }> {
+  const needed = new Set(cases.flatMap((c) => caseTargets(c)));
+  const want = (t: TargetName): boolean => needed.has(t) && (s.targets.length === 0 || s.targets.includes(t));
   const problems: string[] = [];
   const origin = await startOrigin(s, nginx);
   console.log(`origin:     ${origin.label} on ${HOST}:${origin.port}, pid ${origin.pid}, CPUs ${s.loadCpus}`);
   const targets: Target[] = [];
   if (want('direct')) targets.push(origin);
-  if (want('portcullis')) {
+  for (const name of TARGET_NAMES) {
+    if (name === 'direct' || !want(name)) continue;
+    const proxy = name === 'portcullis' || name === 'nginx' ? name : CONFIGURED[name].proxy;
+    if (proxy === 'nginx' && !nginx) {
+      console.log(`${name}: not installed`);
+      continue;
+    }
     try {
-      const p = await startPortcullis(s, origin, nginx);
-      console.log(`portcullis: ${p.label}, pid ${p.pid}, CPUs ${s.proxyCpus}`);
-      targets.push(p);
+      const t =
+        name === 'portcullis'
+          ? await startPortcullis(s, origin, nginx)
+          : name === 'nginx' || proxy === 'nginx'
+            ? await startNginxProxy(s, origin, nginx!, name)
+            : await startPortcullisConfigured(s, origin, name);
+      console.log(`${`${name}:`.padEnd(11)} ${t.label}, pid ${t.pid}, CPUs ${s.proxyCpus}`);
+      targets.push(t);
     } catch (err) {
-      const msg = `portcullis: failed to start: ${(err as Error).message}`;
+      const msg = `${name}: failed to start: ${(err as Error).message}`;
       console.log(msg);
       problems.push(msg);
     }
   }
-  if (want('nginx')) {
-    if (!nginx) console.log('nginx: not installed');
-    else {
-      const n = await startNginxProxy(s, origin, nginx);
-      console.log(`nginx:      ${n.label}, pid ${n.pid}, CPUs ${s.proxyCpus}`);
-      targets.push(n);
-    }
-  }
-  return { targets, problems };
+  nameWidth = Math.max(10, ...targets.map((t) => t.name.length));
+  return { origin, targets, problems };
 }
 
 async function main(): Promise<number> {
   const s = readSettings();
   installCleanup(s.timeout * 1000);
   const cases = selectCases(s.cases);
+  caseWidth = Math.max(9, ...cases.map((c) => c.name.length));
   const nginx = nginxInfo();
   // this process opens the idle connections and polls readiness: keep it off the proxy's core
   const pinned = pin(process.pid, s.loadCpus);
@@ -259,13 +323,13 @@ async function main(): Promise<number> {
   if (env.cores < 2) console.log('warning: fewer than 2 cores; the proxy and the load generator share a core');
   console.log('');
 
-  const { targets, problems } = await startTargets(s, nginx);
+  const { origin, targets, problems } = await startTargets(s, nginx, cases);
   const loadRows: LoadRow[] = [];
   const idleRows: IdleRow[] = [];
   try {
     console.log('');
     for (const c of cases) {
-      if (c.kind === 'load') await runLoadCase(s, c, targets, loadRows, problems);
+      if (c.kind === 'load') await runLoadCase(s, c, origin, targets, loadRows, problems);
       else await runIdleCase(s, c, targets, idleRows, problems);
     }
   } finally {
@@ -276,7 +340,16 @@ async function main(): Promise<number> {
   console.log('\nCPU µs/req: CPU time (user+sys, all threads) of the target over the run ÷ 2xx responses; for "direct" it is the origin\'s own.');
   console.log('CPU %: the target\'s CPU, % of one core. Near 100% it is CPU-bound; below that something else was the limit and req/s says little.');
   console.log(`core %: how busy the proxy core (${s.proxyCpus}) was over the run, all processes; well above CPU %: others used it.\n`);
-  if (loadRows.length > 0) console.log(loadTable(loadRows));
+  const proxyRows = loadRows.filter((r) => r.section === 'proxy');
+  const cacheRows = loadRows.filter((r) => r.section === 'cache');
+  if (proxyRows.length > 0) console.log(loadTable(proxyRows));
+  const pairs = pairRatios(cacheRows, cases.filter((c): c is LoadCase => c.kind === 'load'));
+  if (cacheRows.length > 0) {
+    console.log('\nCache cases ("vs nginx": the nginx row doing the same job, e.g. nginx+cache for portcullis+cache;');
+    console.log('"origin req": requests that reached the origin during the measured runs, 0 when every one was a hit):');
+    console.log(loadTable(cacheRows, true));
+    if (pairs.length > 0) console.log(`\nSame-run ratios:\n${pairText(pairs)}`);
+  }
   for (const w of loadWarnings(loadRows)) console.log(w);
   if (idleRows.length > 0) console.log(`\n${idleRows[0]!.requested} idle client connections (one GET each), RSS of the whole process tree:\n${idleTable(idleRows)}`);
   console.log('\nTargets (portcullis ÷ nginx, same run):');
@@ -296,6 +369,7 @@ async function main(): Promise<number> {
     settings: s,
     targets: targets.map((t) => ({ name: t.name, label: t.label, workers: t.workers, rssStartMiB: t.rssStartMiB })),
     load: loadRows,
+    cacheRatios: pairs,
     idle: idleRows,
     goals: lines,
     problems,

@@ -10,6 +10,7 @@ interface Args {
   pipelining: number;
   duration: number;
   rate?: number;
+  headers?: Record<string, string>;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
@@ -38,6 +39,7 @@ const instance = autocannon(
     duration: args.duration,
     timeout: 10,
     ...(args.rate ? { overallRate: args.rate } : {}),
+    ...(args.headers ? { headers: args.headers } : {}),
   },
   (err, r) => {
     if (err) {

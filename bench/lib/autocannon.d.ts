@@ -9,6 +9,7 @@ declare module 'autocannon' {
     duration?: number;
     timeout?: number;
     workers?: number;
+    headers?: Record<string, string>;
   }
   interface Histogram {
     average: number;

@@ -18,6 +18,8 @@ export interface LoadSpec {
   readonly wrkThreads: number;
   /** Fixed total req/s (autocannon `overallRate`); undefined: as fast as possible. */
   readonly rate?: number | undefined;
+  /** Request headers sent with every request (e.g. Accept-Encoding). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface LoadResult {
@@ -46,14 +48,18 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     const threads = Math.min(spec.wrkThreads, spec.connections);
     const r = await run({
       name: 'wrk',
-      argv: ['wrk', `-t${threads}`, `-c${spec.connections}`, `-d${spec.seconds}s`, '--latency', url],
+      argv: [
+        'wrk', `-t${threads}`, `-c${spec.connections}`, `-d${spec.seconds}s`, '--latency',
+        ...Object.entries(spec.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+        url,
+      ],
       cpus: spec.cpus,
       timeoutMs,
     });
     if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
     return parseWrk(r.stdout);
   }
-  const args = JSON.stringify({ url, connections: spec.connections, pipelining: spec.pipelining, duration: spec.seconds, rate: spec.rate });
+  const args = JSON.stringify({ url, connections: spec.connections, pipelining: spec.pipelining, duration: spec.seconds, rate: spec.rate, headers: spec.headers });
   const r = await run({ name: 'autocannon', argv: [process.execPath, CHILD, args], cpus: spec.cpus, timeoutMs });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.code !== 0 || !line.startsWith('{')) throw new Error(`autocannon exited ${r.code}: ${r.stderr.trim()}`);

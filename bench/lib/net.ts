@@ -1,6 +1,7 @@
 // Loopback helpers: free ports, readiness (TCP connect + one GET returning 200).
 import http from 'node:http';
 import net from 'node:net';
+import zlib from 'node:zlib';
 
 import { sleep } from './proc.js';
 
@@ -35,19 +36,56 @@ function tcpConnect(port: number, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/** One GET on a fresh connection; resolves with status and body length, or rejects. */
-export function get(port: number, path: string, timeoutMs = 2000): Promise<{ status: number; bytes: number }> {
+/** One GET's answer: `bytes` as sent; `decodedBytes` after undoing a gzip Content-Encoding (else = bytes). */
+export interface GetResult {
+  readonly status: number;
+  readonly bytes: number;
+  readonly decodedBytes: number;
+  readonly headers: http.IncomingHttpHeaders;
+}
+
+/** One GET on a fresh connection; resolves with status, body length and headers, or rejects. */
+export function get(port: number, path: string, timeoutMs = 2000, headers: Readonly<Record<string, string>> = {}): Promise<GetResult> {
   assertLoopback(HOST);
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path, agent: false, timeout: timeoutMs }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => (bytes += c.length));
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+    const req = http.get({ host: HOST, port, path, agent: false, timeout: timeoutMs, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.once('end', () => {
+        const body = Buffer.concat(chunks);
+        let decodedBytes = body.length;
+        try {
+          if (res.headers['content-encoding'] === 'gzip') decodedBytes = zlib.gunzipSync(body).length;
+        } catch {
+          decodedBytes = -1; // not valid gzip
+        }
+        resolve({ status: res.statusCode ?? 0, bytes: body.length, decodedBytes, headers: res.headers });
+      });
       res.once('error', reject);
     });
     req.once('timeout', () => req.destroy(new Error('timeout')));
     req.once('error', reject);
   });
+}
+
+/** Requests the origin (bench/origin.ts) has served so far, or NaN when it does not count (ORIGIN=nginx). */
+export async function originRequests(port: number, path: string): Promise<number> {
+  try {
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = http.get({ host: HOST, port, path, agent: false, timeout: 2000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.once('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`status ${res.statusCode}`))));
+      });
+      req.once('timeout', () => req.destroy(new Error('timeout')));
+      req.once('error', reject);
+    });
+    const n = Number(text);
+    return Number.isInteger(n) ? n : NaN;
+  } catch {
+    return NaN;
+  }
 }
 
 /**

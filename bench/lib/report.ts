@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+import type { LoadCase } from '../cases/types.js';
 import type { TargetName } from './targets.js';
 
 export interface Measure {
@@ -19,6 +20,8 @@ export interface Measure {
   readonly listenDrops: number;
   /** Busy % of the proxy's core(s) over the run, all processes: well above cpuPct means others used that core. */
   readonly proxyCoreBusyPct: number;
+  /** Requests that reached the origin during the measured run (NaN: the origin does not count, ORIGIN=nginx). */
+  readonly originRequests: number;
 }
 
 export interface LoadRow extends Measure {
@@ -26,6 +29,12 @@ export interface LoadRow extends Measure {
   readonly title: string;
   readonly target: TargetName;
   readonly connections: number;
+  /** The row the "vs nginx" columns divide by: the nginx doing the same job (LoadCase.peers). */
+  readonly peer: TargetName;
+  /** LoadCase.section: which table the row is printed in. */
+  readonly section: 'proxy' | 'cache';
+  /** The target answers from a cache: no measured request should reach the origin. */
+  readonly hitsExpected: boolean;
   readonly rounds: readonly Measure[];
 }
 
@@ -80,6 +89,7 @@ export function summarize(rounds: readonly Measure[]): Measure {
     non2xx: rounds.reduce((a, r) => a + r.non2xx, 0),
     listenDrops: rounds.reduce((a, r) => a + r.listenDrops, 0),
     proxyCoreBusyPct: median(rounds.map((r) => r.proxyCoreBusyPct)),
+    originRequests: rounds.reduce((a, r) => a + r.originRequests, 0),
   };
 }
 
@@ -106,10 +116,13 @@ function find(rows: readonly LoadRow[], c: string, t: TargetName): LoadRow | und
   return rows.find((r) => r.case === c && r.target === t);
 }
 
-export function loadTable(rows: readonly LoadRow[]): string {
-  const head = ['case', 'target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'CPU %', 'core %', 'req/s vs nginx', 'CPU vs nginx', 'vs direct'];
+/** `originColumn`: add the requests that reached the origin (the cache table). */
+export function loadTable(rows: readonly LoadRow[], originColumn = false): string {
+  const head = ['case', 'target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'CPU %', 'core %'];
+  if (originColumn) head.push('origin req');
+  head.push('req/s vs nginx', 'CPU vs nginx', 'vs direct');
   const body = rows.map((r) => {
-    const nginx = find(rows, r.case, 'nginx');
+    const nginx = find(rows, r.case, r.peer);
     const direct = find(rows, r.case, 'direct');
     return [
       r.title,
@@ -121,12 +134,42 @@ export function loadTable(rows: readonly LoadRow[]): string {
       fmt(r.cpuUs, 1),
       fmt(r.cpuPct, 0),
       fmt(r.proxyCoreBusyPct, 0),
+      ...(originColumn ? [fmt(r.originRequests, 0)] : []),
       x(ratio(r.rps, nginx?.rps)),
       x(ratio(r.cpuUs, nginx?.cpuUs)),
       x(ratio(r.rps, direct?.rps)),
     ];
   });
   return table(head, body, 2);
+}
+
+/** One LoadCase.ratios pair: CPU/req and req/s of one row divided by another's, same case and run. */
+export interface PairRatio {
+  readonly case: string;
+  readonly title: string;
+  readonly row: TargetName;
+  readonly baseline: TargetName;
+  readonly cpu: number | undefined;
+  readonly rps: number | undefined;
+}
+
+export function pairRatios(rows: readonly LoadRow[], cases: readonly LoadCase[]): PairRatio[] {
+  const out: PairRatio[] = [];
+  for (const c of cases) {
+    for (const [row, baseline] of c.ratios ?? []) {
+      const a = find(rows, c.name, row);
+      const b = find(rows, c.name, baseline);
+      if (a === undefined || b === undefined) continue;
+      out.push({ case: c.name, title: c.title, row, baseline, cpu: ratio(a.cpuUs, b.cpuUs), rps: ratio(a.rps, b.rps) });
+    }
+  }
+  return out;
+}
+
+export function pairText(pairs: readonly PairRatio[]): string {
+  const label = (p: PairRatio): string => `${p.title}: ${p.row} ÷ ${p.baseline}`;
+  const w = Math.max(0, ...pairs.map((p) => label(p).length));
+  return pairs.map((p) => `  ${label(p).padEnd(w)}  CPU/req ${x(p.cpu).padStart(6)}   req/s ${x(p.rps).padStart(6)}`).join('\n');
 }
 
 /** Rows whose figures are suspect: failed requests or dropped connection attempts. */
@@ -138,6 +181,11 @@ export function loadWarnings(rows: readonly LoadRow[]): string[] {
         `warning: ${r.title} ${r.target}: ${r.errors} errors, ${r.non2xx} non-2xx, ` +
           `${r.listenDrops} listen-queue overflows over ${r.rounds.length} round(s)`,
       );
+    }
+  }
+  for (const r of rows) {
+    if (r.hitsExpected && r.originRequests > 0) {
+      out.push(`warning: ${r.title} ${r.target}: ${r.originRequests} requests reached the origin during the measured run(s): not all hits`);
     }
   }
   // the direct row leaves the proxy core idle: only proxy rows are distorted by others using it

@@ -1,4 +1,9 @@
-// The processes under measurement: the origin (the "direct" target), the proxy under test, nginx.
+// The processes under measurement: the origin (the "direct" target), the proxy under test, nginx, and for the
+// cache cases Portcullis and nginx configured with a cache and/or gzip (one process each, started only when a
+// selected case measures it).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { nginxInfo, startNginx, type NginxInfo } from '../nginx.js';
@@ -8,7 +13,24 @@ import { start, type Started } from './proc.js';
 import { rssBytes } from './procfs.js';
 import type { Settings } from './settings.js';
 
-export type TargetName = 'direct' | 'portcullis' | 'nginx';
+/** The cache cases' targets: what each one has switched on. */
+export const CONFIGURED = {
+  'portcullis+cache': { proxy: 'portcullis', cache: true, gzip: false },
+  'nginx+cache': { proxy: 'nginx', cache: true, gzip: false },
+  'portcullis+gzip': { proxy: 'portcullis', cache: false, gzip: true },
+  'nginx+gzip': { proxy: 'nginx', cache: false, gzip: true },
+  'portcullis+cache+gzip': { proxy: 'portcullis', cache: true, gzip: true },
+  'nginx+cache+gzip': { proxy: 'nginx', cache: true, gzip: true },
+} as const;
+export type ConfiguredName = keyof typeof CONFIGURED;
+
+export type TargetName = 'direct' | 'portcullis' | 'nginx' | ConfiguredName;
+
+/** Every target, in start (and measuring) order. */
+export const TARGET_NAMES: readonly TargetName[] = ['direct', 'portcullis', 'nginx', ...(Object.keys(CONFIGURED) as ConfiguredName[])];
+
+/** How a target says a response came from its cache (the response header Cache-Status). */
+export const HIT = /\bhit\b/i;
 
 export interface Target {
   readonly name: TargetName;
@@ -21,6 +43,8 @@ export interface Target {
   readonly workers: number;
   /** RSS of the tree right after it answered its first request. */
   readonly rssStartMiB: number;
+  /** Answers repeated GETs from a cache: its second GET must carry a Cache-Status matching HIT. */
+  readonly caches: boolean;
   /** undefined while running; the exit code or signal once it has died. */
   exitStatus(): number | string | undefined;
   /** Its last output, for the report when it dies. */
@@ -57,7 +81,7 @@ export async function startOrigin(s: Settings, nginx: NginxInfo | undefined): Pr
     const n = startNginx({ port, role: { kind: 'origin' }, cpus: s.loadCpus }, nginx, 'origin (nginx)');
     const rssStartMiB = await ready(n.proc, port, 'origin (nginx)');
     const label = `nginx ${nginx.version} serving files`;
-    return { name: 'direct', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, ...watch(n.proc), stop: () => n.stop() };
+    return { name: 'direct', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, caches: false, ...watch(n.proc), stop: () => n.stop() };
   }
   const proc = start({
     name: 'origin',
@@ -68,7 +92,7 @@ export async function startOrigin(s: Settings, nginx: NginxInfo | undefined): Pr
   });
   const rssStartMiB = await ready(proc, port, 'origin');
   const label = 'uWS origin (bench/origin.ts)';
-  return { name: 'direct', label, port, pid: proc.pid, workers: 1, rssStartMiB, ...watch(proc), stop: () => proc.stop() };
+  return { name: 'direct', label, port, pid: proc.pid, workers: 1, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
 }
 
 export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined): Promise<Target> {
@@ -80,7 +104,7 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     const n = startNginx({ port, role, cpus: s.proxyCpus }, nginx, 'portcullis (nginx stand-in)');
     const rssStartMiB = await ready(n.proc, port, 'portcullis (nginx stand-in)');
     const label = `nginx ${nginx.version} STAND-IN (PROXY_CMD=nginx)`;
-    return { name: 'portcullis', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, ...watch(n.proc), stop: () => n.stop() };
+    return { name: 'portcullis', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, caches: false, ...watch(n.proc), stop: () => n.stop() };
   }
   const cmd = (s.proxyCmd ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
     .replaceAll('{host}', HOST)
@@ -96,15 +120,55 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     env: { ...process.env, PORTCULLIS_WORKERS: String(s.workers), PORTCULLIS_ACCESS_LOG: 'off' },
   });
   const rssStartMiB = await ready(proc, port, `portcullis (${cmd})`);
-  return { name: 'portcullis', label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, ...watch(proc), stop: () => proc.stop() };
+  return { name: 'portcullis', label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
 }
 
-export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo): Promise<Target> {
+export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo, name: 'nginx' | ConfiguredName = 'nginx'): Promise<Target> {
   const port = await freePort();
-  const n = startNginx({ port, role: { kind: 'proxy', originPort: origin.port, headers: s.nginxHeaders }, cpus: s.proxyCpus }, info, 'nginx');
-  const rssStartMiB = await ready(n.proc, port, 'nginx');
-  const label = `nginx ${info.version}, 1 worker, upstream keepalive 64, NGINX_HEADERS=${s.nginxHeaders}`;
-  return { name: 'nginx', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, ...watch(n.proc), stop: () => n.stop() };
+  const { cache, gzip } = name === 'nginx' ? { cache: false, gzip: false } : CONFIGURED[name];
+  const role = { kind: 'proxy', originPort: origin.port, headers: s.nginxHeaders, cache, gzip } as const;
+  const n = startNginx({ port, role, cpus: s.proxyCpus }, info, name);
+  const rssStartMiB = await ready(n.proc, port, name);
+  const extra = `${cache ? ', proxy_cache (key $scheme://$host$request_uri)' : ''}${gzip ? ', gzip on, gzip_comp_level 5' : ''}`;
+  const label = `nginx ${info.version}, 1 worker, upstream keepalive 64, NGINX_HEADERS=${s.nginxHeaders}${extra}`;
+  return { name, label, port, pid: n.proc.pid, workers: 1, rssStartMiB, caches: cache, ...watch(n.proc), stop: () => n.stop() };
+}
+
+/**
+ * The config file of a configured Portcullis target: quick mode's (one upstream, every other setting at its
+ * default) plus the cache and/or compression sections. The cache is the documented default size.
+ */
+export function portcullisConf(port: number, originPort: number, cache: boolean, gzip: boolean): string {
+  return [
+    '# generated by bench/lib/targets.ts',
+    `listen: ["${HOST}:${port}"]`,
+    `upstreams: { origin: { targets: ["http://${HOST}:${originPort}"] } }`,
+    ...(cache ? ["cache: { enabled: true, size: '64MiB', max_entry_bytes: '8MiB' }"] : []),
+    ...(gzip ? ['compression: { enabled: true }'] : []),
+    '',
+  ].join('\n');
+}
+
+/** Portcullis from this tree (never PROXY_CMD) with a generated config: a cache and/or compression on. */
+export async function startPortcullisConfigured(s: Settings, origin: Target, name: ConfiguredName): Promise<Target> {
+  const port = await freePort();
+  const { cache, gzip } = CONFIGURED[name];
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-conf-'));
+  const file = join(dir, 'portcullis.yaml');
+  writeFileSync(file, portcullisConf(port, origin.port, cache, gzip));
+  const proc = start({
+    name,
+    argv: [process.execPath, 'dist/src/main.js', 'run', '-c', file],
+    cpus: s.proxyCpus,
+    raiseFdLimit: true,
+    cwd: ROOT,
+    env: { ...process.env, PORTCULLIS_WORKERS: String(s.workers), PORTCULLIS_ACCESS_LOG: 'off' },
+  });
+  void proc.exited.then(() => rmSync(dir, { recursive: true, force: true }));
+  const rssStartMiB = await ready(proc, port, `${name} (run -c ${file})`);
+  const what = [cache ? "cache { size 64MiB, max_entry_bytes 8MiB }" : '', gzip ? 'compression { enabled }' : ''].filter(Boolean).join(', ');
+  const label = `node dist/src/main.js run -c <${what}, upstream 127.0.0.1:${origin.port}>`;
+  return { name, label, port, pid: proc.pid, workers: s.workers, rssStartMiB, caches: cache, ...watch(proc), stop: () => proc.stop() };
 }
 
 export { nginxInfo };

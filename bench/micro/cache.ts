@@ -1,0 +1,216 @@
+// Micro-benchmark: the shared cache's own operations, in CPU ns per call: hashKey on a realistic key, a hit
+// lookup (CacheTable.find + readEntry, and SharedCache.find, which adds the key/Vary/Authorization checks),
+// a compressed variant's lookup, and writeEntry of a 1 KiB entry. Plus the meta decode alone, from the shared
+// arena (as readEntry does it) and from a private copy of the same bytes, and the copy respond.ts makes of a
+// body's last piece, to show where a hit's time goes.
+// Run: npm run build:ts && node dist/bench/micro/cache.js
+// Env: ITERATIONS (calls per round), ROUNDS (medians shown), SIZE (cache bytes, default 64MiB).
+import { Packr } from 'msgpackr';
+import type { CacheConfig } from '../../src/config/types.js';
+import type { RequestHead } from '../../src/downstream/contract.js';
+import { Exchange } from '../../src/exchange.js';
+import { CacheRequest, SharedCache, normalizeVaryValue } from '../../src/cache/shared-cache.js';
+import { encodeMeta, hashKey, readEntry, writeEntry, type EntryMeta } from '../../src/cache/store.js';
+import type { EntryRef } from '../../src/cache/table.js';
+import { variantKey } from '../../src/cache/variants.js';
+import { parseCacheControl } from '../../src/cache/freshness.js';
+import { allocateCacheMemory } from '../../src/shm/layout.js';
+import { js, native } from '../../src/native/index.js';
+
+function int(name: string, dflt: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined || raw === '' ? dflt : Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${raw}: want a positive integer`);
+  return n;
+}
+const ITERATIONS = int('ITERATIONS', 200_000);
+const ROUNDS = int('ROUNDS', 5);
+const SIZE = int('SIZE', 64 * 1024 * 1024);
+
+let sink = 0;
+function cpuNs(t0: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(t0);
+  return (d.user + d.system) * 1000;
+}
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+/** ns per call of fn, median of ROUNDS after one warm-up round. */
+function measure(iterations: number, fn: (n: number) => void): number {
+  fn(Math.min(iterations, 20_000));
+  const xs: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = process.cpuUsage();
+    fn(iterations);
+    xs.push(cpuNs(t0) / iterations);
+  }
+  return median(xs);
+}
+
+// ---- inputs ------------------------------------------------------------------------------------
+// A key as SharedCache.begin builds it: route index, scheme, Host, path, query.
+const KEY = '0 http://www.example.com/api/v1/articles/2024/11/some-slug?page=2';
+const CONFIG: CacheConfig = { enabled: true, size: SIZE, max_entry_bytes: 8 * 1024 * 1024 };
+
+/** The meta of a typical cacheable response, as fill.ts stores it (filtered headers, Via added). */
+function metaFor(key: string): EntryMeta {
+  return {
+    key,
+    status: 200,
+    reason: 'OK',
+    headers: [
+      'content-type', 'application/json; charset=utf-8',
+      'cache-control', 'public, max-age=3600',
+      'etag', '"5f2b8c1e-bc55"',
+      'last-modified', 'Sun, 31 Dec 2023 23:59:59 GMT',
+      'vary', 'Accept-Encoding',
+      'x-content-type-options', 'nosniff',
+      'via', '1.1 portcullis',
+    ],
+    responseTime: Date.now(),
+    initialAge: 0,
+    lifetime: 3600,
+    varyNames: ['accept-encoding'],
+    varyValues: [normalizeVaryValue('gzip, br')], // as fill.ts stores it
+    authOk: true,
+    encoding: '',
+  };
+}
+
+function body(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = 97 + (i % 26);
+  return b;
+}
+
+/** An Exchange for KEY whose request carries the Vary value stored above. */
+function exchange(): Exchange {
+  const head: RequestHead = {
+    method: 'GET',
+    rawPath: '/api/v1/articles/2024/11/some-slug',
+    query: 'page=2',
+    headers: ['host', 'www.example.com', 'user-agent', 'curl/8.5.0', 'accept', '*/*', 'accept-encoding', 'gzip, br'],
+    peerIp: '127.0.0.1',
+    proxiedIp: '',
+    scheme: 'http',
+  };
+  return new Exchange(head, Date.now());
+}
+
+const fmt = (ns: number): string => ns.toFixed(0).padStart(8);
+
+function main(): void {
+  console.log(
+    `cache micro-bench: node ${process.version}, addon=${native.kind}, ITERATIONS=${ITERATIONS}, ROUNDS=${ROUNDS}, ` +
+      `cache ${SIZE / 1024 / 1024} MiB; CPU ns per call (lower is better)`,
+  );
+  const memory = allocateCacheMemory(SIZE);
+  const cache = new SharedCache(memory, CONFIG);
+  const table = cache.table;
+  const meta = metaFor(KEY);
+  const encoded = encodeMeta(meta);
+  const kib = body(1024);
+  const [hi, lo] = hashKey(KEY);
+  // the entry every lookup finds, written once; a few thousand others around it, as in a warm cache
+  for (let i = 0; i < 4096; i++) {
+    const k = `${KEY}&n=${i}`;
+    const [h, l] = hashKey(k);
+    writeEntry(table, h, l, encodeMeta(metaFor(k)), kib, kib.length, 2 ** 31 - 1);
+  }
+  if (!writeEntry(table, hi, lo, encoded, kib, kib.length, 2 ** 31 - 1)) throw new Error('writeEntry failed');
+  const ex = exchange();
+  const req = new CacheRequest(KEY, { method: 'GET', authorization: false, cookie: false, cacheControl: parseCacheControl(undefined) }, true);
+  const ref: EntryRef = { pos: 0, length: 0 };
+  if (cache.find(req, ex) === null) throw new Error('the stored entry is not found');
+
+  // a gzip variant of it, as respond.ts stores and looks it up
+  const base = cache.find(req, ex)!;
+  const vKey = variantKey(KEY, 'gzip', base.pos);
+  const [vhi, vlo] = hashKey(vKey);
+  const vBody = body(300);
+  writeEntry(table, vhi, vlo, encodeMeta({ ...meta, key: vKey, headers: [], varyNames: [], varyValues: [], encoding: 'gzip' }), vBody, vBody.length, 2 ** 31 - 1);
+  if (cache.findVariant(vKey) === null) throw new Error('the stored variant is not found');
+
+  const keyBytes = Buffer.from(KEY);
+  const h2 = new Uint32Array(2);
+  const rows: [string, number][] = [];
+  const row = (name: string, ns: number): void => {
+    rows.push([name, ns]);
+    console.log(`${name.padEnd(72)} ${fmt(ns)}`);
+  };
+
+  console.log(`\nkey ${keyBytes.length} B ("${KEY}"), meta ${encoded.length} B (msgpackr, ${meta.headers.length / 2} headers), body 1 KiB\n`);
+  console.log(`${'operation'.padEnd(72)} ${'ns/call'.padStart(8)}`);
+  row(`hashKey (${keyBytes.length} B key: utf8 write + twin hash64)`, measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) sink += hashKey(KEY)[1];
+  }));
+  row(`  js.hash64 alone, same bytes`, measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) { js.hash64(keyBytes, 0, keyBytes.length, 0x50c4, h2); sink += h2[1]!; }
+  }));
+  row(`  native.hash64 alone, same bytes`, measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) { native.hash64(keyBytes, 0, keyBytes.length, 0x50c4, h2); sink += h2[1]!; }
+  }));
+  row('CacheTable.find (hit)', measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) { if (table.find(hi, lo, ref)) sink += ref.length; }
+  }));
+  row('CacheTable.find (miss, 8-slot probe window)', measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) { if (!table.find(hi ^ 0x5a5a, lo, ref)) sink++; }
+  }));
+  table.find(hi, lo, ref);
+  row('readEntry (hit: checks + meta decode)', measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) sink += readEntry(table, ref, hi, lo)!.bodyLength;
+  }));
+  row('CacheTable.find + readEntry (hit)', measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) { table.find(hi, lo, ref); sink += readEntry(table, ref, hi, lo)!.bodyLength; }
+  }));
+  row('SharedCache.find (hit: + key, Vary, Authorization checks)', measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) sink += cache.find(req, ex)!.bodyLength;
+  }));
+  row('  the same with hashKey (what a request pays: new CacheRequest)', measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) {
+      const r = new CacheRequest(KEY, req.facts, true);
+      sink += cache.find(r, ex)!.bodyLength;
+    }
+  }));
+  row('variantKey + SharedCache.findVariant (stored gzip variant)', measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) sink += cache.findVariant(variantKey(KEY, 'gzip', base.pos))!.bodyLength;
+  }));
+
+  // The meta decode alone: readEntry unpacks a view of the SharedArrayBuffer; msgpackr's native string
+  // extractor takes only an ArrayBuffer, so see what the same bytes cost from a private copy.
+  const at = table.offset(ref.pos) + 16;
+  const view = table.arena.subarray(at, at + encoded.length);
+  const packr = new Packr({ useRecords: false, moreTypes: false });
+  row('  meta decode only: unpack from the arena (SharedArrayBuffer view)', measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) sink += (packr.unpack(view) as EntryMeta).status;
+  }));
+  row('  meta decode only: copy to a Buffer, then unpack', measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) sink += (packr.unpack(Buffer.from(view)) as EntryMeta).status;
+  }));
+
+  // respond.ts copies the last piece of a body out of the arena before sending it (Buffer.from of a view).
+  const pieceAt = table.offset(ref.pos) + 4096;
+  for (const size of [8 * 1024, 16 * 1024]) {
+    const it = Math.max(2000, ITERATIONS / 8);
+    row(`serving: copy a ${size / 1024} KiB last piece out of the arena (as respond.ts)`, measure(it, (n) => {
+      for (let i = 0; i < n; i++) sink += Buffer.from(Buffer.from(table.arena.buffer, pieceAt, size)).length;
+    }));
+    const scratch = Buffer.allocUnsafe(64 * 1024);
+    row(`  the same bytes into one reused scratch Buffer`, measure(it, (n) => {
+      for (let i = 0; i < n; i++) sink += scratch.set(table.arena.subarray(pieceAt, pieceAt + size)) ?? size;
+    }));
+  }
+
+  const wIters = Math.max(2000, ITERATIONS / 4);
+  const [whi, wlo] = hashKey(`${KEY}&w`);
+  row('writeEntry (1 KiB body, meta already encoded: reserve + copy + publish)', measure(wIters, (n) => {
+    for (let i = 0; i < n; i++) if (writeEntry(table, whi, wlo, encoded, kib, kib.length, 2 ** 31 - 1)) sink++;
+  }));
+  row('  encodeMeta + writeEntry (what a fill pays in all)', measure(wIters, (n) => {
+    for (let i = 0; i < n; i++) if (writeEntry(table, whi, wlo, encodeMeta(meta), kib, kib.length, 2 ** 31 - 1)) sink++;
+  }));
+  if (sink === -1) console.log(sink);
+}
+
+main();
