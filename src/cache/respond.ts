@@ -17,7 +17,7 @@ import type { Runtime } from '../runtime.js';
 import { currentAge, parseHttpDate } from './freshness.js';
 import { storedHeader, type CacheRequest, type SharedCache } from './shared-cache.js';
 import type { CacheTable } from './table.js';
-import type { EntryMeta, StoredEntry } from './store.js';
+import { copyBytes, type EntryMeta, type StoredEntry } from './store.js';
 import { makeVariantInline, variantKey } from './variants.js';
 
 export type ExchangeEnd = (ex: Exchange) => void;
@@ -44,7 +44,7 @@ function copyOut(source: BodySource): Buffer | null {
   const { body, table, pos } = source;
   if (table === null) return body as Buffer;
   const copy = body.length <= PIECE_BYTES ? scratch.subarray(0, body.length) : Buffer.allocUnsafe(body.length);
-  copy.set(body);
+  copyBytes(copy, 0, body, 0, body.length);
   return table.intact(pos) ? copy : null;
 }
 

@@ -10,7 +10,7 @@ import type { CacheConfig } from '../config/types.js';
 import type { Exchange } from '../exchange.js';
 import type { CacheMemory } from '../shm/layout.js';
 import { currentAge, parseCacheControl, type RequestFacts } from './freshness.js';
-import { hashKey, readEntry, type EntryMeta, type StoredEntry } from './store.js';
+import { copyBytes, hashKey, readEntry, type EntryMeta, type StoredEntry } from './store.js';
 import { CacheTable, type EntryRef } from './table.js';
 import { VariantMaker } from './variants.js';
 
@@ -162,7 +162,8 @@ export class SharedCache {
     const lastModified = storedHeader(entry.meta.headers, 'last-modified');
     if (etag === undefined && lastModified === undefined) return null;
     // A private copy: the 304 may come long after the ring has moved on.
-    const body = Buffer.from(this.table.arena.subarray(entry.bodyOffset, entry.bodyOffset + entry.bodyLength));
+    const body = Buffer.allocUnsafe(entry.bodyLength);
+    copyBytes(body, 0, this.table.arena, entry.bodyOffset, entry.bodyLength);
     if (!this.table.intact(entry.pos)) return null;
     req.stale = { meta: entry.meta, body };
     req.fwd = 'stale';

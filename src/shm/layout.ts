@@ -28,7 +28,8 @@
 //   a ring of `size` bytes; an entry is contiguous (a tail too short for it is skipped):
 //   ┌──────────┬─────────┬─────────┬──────────┬────────────────────┬──────────────┐
 //   │ LENGTH   │ HASH_HI │ HASH_LO │ META_LEN │ meta (msgpackr)    │ body         │
-//   │ u32      │ u32     │ u32     │ u32      │ META_LEN bytes     │ the rest     │
+//   │ u32      │ u32     │ u32     │ u32      │ META_LEN, padded   │ the rest     │
+//   │          │         │         │          │ to 8 bytes         │ (8-aligned)  │
 //   └──────────┴─────────┴─────────┴──────────┴────────────────────┴──────────────┘
 //   An entry at absolute position P is intact while CURSOR − size ≤ P: writers move the
 //   cursor (under LOCK) before they write, so a reader checks that after it has read.

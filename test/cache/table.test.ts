@@ -377,7 +377,7 @@ describe('ring', () => {
     expect(table.reserve(cap - tail)).toBe(0);
     expect(table.cursor()).toBe(cap - tail);
     const meta = metaOf('edge');
-    const bodySize = need - ENTRY_HEADER_BYTES - encodeMeta(meta).length;
+    const bodySize = need - entryBytes(encodeMeta(meta).length, 0); // the meta is padded to 8 bytes
     const body = seededBytes(bodySize, need);
     const pos = put(table, 'edge', body, { meta });
     const expectedPos = need <= tail ? cap - tail : cap;
