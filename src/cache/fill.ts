@@ -6,7 +6,7 @@ import type { Exchange } from '../exchange.js';
 import type { ResponseHead } from '../http/response-parser.js';
 import { initialAge, parseCacheControl, storeDecision, type NotStored, type ResponseFacts } from './freshness.js';
 import { CacheRequest, SharedCache, normalizeVaryValue, storedHeader, varyNames } from './shared-cache.js';
-import { encodeMeta, entryBytes, writeEntry, type EntryMeta } from './store.js';
+import { copyBytes, encodeMeta, entryBytes, writeEntry, type EntryMeta } from './store.js';
 
 /** Response headers that are about this hop or this answer, never stored or refreshed. */
 function isUnstored(name: string): boolean {
@@ -221,14 +221,19 @@ export class CacheFill {
   push(chunk: Uint8Array): void {
     if (!this.fits) return;
     const end = this.#size + chunk.length;
-    if (this.#whole !== null) {
-      if (end > this.#whole.length) { this.abandon('too-large'); return; }
-      this.#whole.set(chunk, this.#size);
-    } else {
+    const whole = this.#whole;
+    if (whole === null) {
       if (end > this.#limit) { this.abandon('too-large'); return; }
       this.#chunks!.push(Buffer.from(chunk));
+      this.#size = end;
+      return;
     }
+    if (end > whole.length) { this.abandon('too-large'); return; }
+    copyBytes(whole, this.#size, chunk, 0, chunk.length);
     this.#size = end;
+    // The last byte of a known length: store now, before it goes to the client, so the
+    // client's next request (maybe in another worker) finds the entry.
+    if (end === whole.length) this.end();
   }
 
   /** The body arrived whole: store it. */
