@@ -661,10 +661,20 @@ describe('CacheFill', () => {
   test('an abandoned fill stores nothing', () => {
     const { fill, table } = setup(8 * KiB);
     const f = fill(4);
-    f.push(Buffer.from('abcd'));
+    f.push(Buffer.from('ab'));
     f.abandon();
+    f.push(Buffer.from('cd'));
     f.end();
     expect(get(table, 'fill-key')).toBeNull();
+  });
+
+  test('a known length is stored the moment its last byte arrives (before it reaches the client)', () => {
+    const { fill, table } = setup(8 * KiB);
+    const f = fill(4);
+    f.push(Buffer.from('ab'));
+    expect(get(table, 'fill-key')).toBeNull();
+    f.push(Buffer.from('cd'));
+    expect(get(table, 'fill-key')?.body.toString()).toBe('abcd');
   });
 
   test('max_entry_bytes smaller than the meta alone: nothing fits, not even an empty body', () => {
