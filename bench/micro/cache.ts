@@ -16,41 +16,20 @@ import { variantKey } from '../../src/cache/variants.js';
 import { parseCacheControl } from '../../src/cache/freshness.js';
 import { allocateCacheMemory } from '../../src/shm/layout.js';
 import { js, native } from '../../src/native/index.js';
+import { envInt, measure as measureNs } from './harness.js';
 
-function int(name: string, dflt: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? dflt : Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${raw}: want a positive integer`);
-  return n;
-}
-const ITERATIONS = int('ITERATIONS', 200_000);
-const ROUNDS = int('ROUNDS', 5);
-const SIZE = int('SIZE', 64 * 1024 * 1024);
+const ITERATIONS = envInt('ITERATIONS', 200_000);
+const ROUNDS = envInt('ROUNDS', 5);
+const SIZE = envInt('SIZE', 64 * 1024 * 1024);
 
 let sink = 0;
-function cpuNs(t0: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(t0);
-  return (d.user + d.system) * 1000;
-}
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-/** ns per call of fn, median of ROUNDS after one warm-up round. */
 function measure(iterations: number, fn: (n: number) => void): number {
-  fn(Math.min(iterations, 20_000));
-  const xs: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const t0 = process.cpuUsage();
-    fn(iterations);
-    xs.push(cpuNs(t0) / iterations);
-  }
-  return median(xs);
+  return measureNs(iterations, ROUNDS, fn);
 }
 
 // ---- inputs ------------------------------------------------------------------------------------
-// A key as SharedCache.begin builds it: route index, scheme, Host, path, query.
-const KEY = '0 http://www.example.com/api/v1/articles/2024/11/some-slug?page=2';
+// A key as SharedCache.begin builds it: route name, upstream, scheme, Host, path, query.
+const KEY = '/ app http://www.example.com/api/v1/articles/2024/11/some-slug?page=2';
 const CONFIG: CacheConfig = { enabled: true, size: SIZE, max_entry_bytes: 8 * 1024 * 1024 };
 
 /** The meta of a typical cacheable response, as fill.ts stores it (filtered headers, Via added). */

@@ -6,35 +6,14 @@ import { ResponseParser, type ResponseParserHandler } from '../../src/http/respo
 import { js, native } from '../../src/native/index.js';
 import { scanOut } from '../../src/native/layout.js';
 import { toResponseHead } from '../../src/native/response-head.js';
+import { envInt, measure as measureNs } from './harness.js';
 
-function int(name: string, dflt: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? dflt : Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${raw}: want a positive integer`);
-  return n;
-}
-const ITERATIONS = int('ITERATIONS', 200_000);
-const ROUNDS = int('ROUNDS', 5);
+const ITERATIONS = envInt('ITERATIONS', 200_000);
+const ROUNDS = envInt('ROUNDS', 5);
 
 let sink = 0;
-function cpuNs(t0: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(t0);
-  return (d.user + d.system) * 1000;
-}
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-/** ns per call of fn, median of ROUNDS after one warm-up round. */
 function measure(iterations: number, fn: (n: number) => void): number {
-  fn(Math.min(iterations, 20_000));
-  const xs: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const t0 = process.cpuUsage();
-    fn(iterations);
-    xs.push(cpuNs(t0) / iterations);
-  }
-  return median(xs);
+  return measureNs(iterations, ROUNDS, fn);
 }
 
 // ---- inputs ------------------------------------------------------------------------------------
