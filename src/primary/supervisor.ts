@@ -50,6 +50,8 @@ export class Supervisor {
   readonly #events: SupervisorEvents;
   readonly #testHooks: boolean;
   #stopping = false;
+  /** start() succeeded: from now on every exit is replaced. */
+  #started = false;
   readonly #limits: { maxYoungGenerationSizeMb?: number };
   /** Allocated once and kept across worker restarts: a replaced worker finds the cache as it was. */
   readonly #cache: CacheMemory | null;
@@ -72,6 +74,7 @@ export class Supervisor {
       ready.push(this.#spawn(slot));
     }
     await Promise.all(ready);
+    this.#started = true;
   }
 
   #spawn(slot: Slot): Promise<void> {
@@ -82,8 +85,10 @@ export class Supervisor {
     slot.startedAt = Date.now();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      let ready = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
+          ready = true;
           if (!settled) { settled = true; resolve(); }
         } else if (msg.type === 'fatal') {
           // Before 'ready' the start promise carries the reason and its caller reports it;
@@ -100,7 +105,10 @@ export class Supervisor {
         // A worker that died inside a cache write must not leave the writer lock taken.
         if (this.#cache !== null) releaseLockOf(this.#cache, threadId);
         if (!settled) { settled = true; reject(new Error(`worker ${slot.id} exited with code ${code} during start-up`)); return; }
-        if (this.#stopping) return;
+        // A worker that failed the first start (never ready) is not replaced: start() rejects
+        // with its reason and the caller stops; its exit can come after that rejection. A
+        // replacement that fails later is retried with backoff.
+        if (this.#stopping || (!ready && !this.#started)) return;
         this.#replace(slot, code);
       });
     });
