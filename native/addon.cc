@@ -25,6 +25,16 @@
 
 namespace {
 
+// A Buffer copy of bytes, or an empty value when the environment cannot run JS any more (a
+// pool thread terminated while compressing): node-addon-api's Buffer::Copy would throw, and a
+// throw into a terminating environment is a fatal error that aborts the whole process.
+napi_value CopyOrEmpty(Napi::Env env, const uint8_t* data, size_t n) {
+  napi_value out = nullptr;
+  void* copied = nullptr;
+  if (napi_create_buffer_copy(env, n, data, &copied, &out) != napi_ok) return nullptr;
+  return out;
+}
+
 #if defined(PC_HAVE_ZSTD)
 class ZstdStream : public Napi::ObjectWrap<ZstdStream> {
  public:
@@ -70,7 +80,7 @@ class ZstdStream : public Napi::ObjectWrap<ZstdStream> {
       ZSTD_freeCCtx(cctx_);
       cctx_ = nullptr;
     }
-    return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(acc.data()), acc.size());
+    return Napi::Value(env, CopyOrEmpty(env, reinterpret_cast<const uint8_t*>(acc.data()), acc.size()));
   }
   ZSTD_CCtx* cctx_ = nullptr;
 };
@@ -171,7 +181,7 @@ class Portcullis : public Napi::Addon<Portcullis> {
     scratch_.resize(bound);
     size_t n = libdeflate_gzip_compress(c, src.Data(), src.ByteLength(), scratch_.data(), bound);
     if (n == 0) return env.Null();
-    return Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), n);
+    return Napi::Value(env, CopyOrEmpty(env, scratch_.data(), n));
   }
   libdeflate_compressor* deflaters_[13] = {};
 #endif
@@ -187,7 +197,7 @@ class Portcullis : public Napi::Addon<Portcullis> {
     scratch_.resize(bound);
     size_t n = ZSTD_compressCCtx(zctx_, scratch_.data(), bound, src.Data(), src.ByteLength(), level);
     if (ZSTD_isError(n)) return env.Null();
-    return Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), n);
+    return Napi::Value(env, CopyOrEmpty(env, scratch_.data(), n));
   }
   ZSTD_CCtx* zctx_ = nullptr;
 #endif

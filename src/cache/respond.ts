@@ -3,13 +3,15 @@
 // coding, stored beside its entry, and served many times. Small bodies are compressed on
 // the worker thread, large ones in the compression pool (variants.ts).
 //
-// A body is copied out of shared memory once per answer and checked against the ring
-// after the copy: the ring may overwrite an entry at any time (a writer in another
-// thread), and a slow client can take minutes over a body. The copy is one memcpy
-// (about 60 µs per MiB, against about 400 µs to push that MiB through the socket); what
-// it buys is that a response never carries bytes a writer overwrote meanwhile. It is
-// sent in pieces with backpressure, so uWS never holds more than one piece of it.
+// A body goes out of shared memory in 64 KiB pieces, with backpressure. Each piece is
+// copied into one per-thread scratch buffer and checked against the ring after the copy:
+// the ring may overwrite an entry at any time (a writer in another thread), and a slow
+// client can take minutes over a body. A piece never carries bytes a writer overwrote;
+// if the ring reuses a body mid-answer, the connection is cut so the truncation shows.
+// Memory per answer stays at what uWS holds of one piece, however large the body and
+// however many slow clients read it.
 import type { Downstream } from '../downstream/contract.js';
+import { ProxyError } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import { selectEncoding, type Encoding } from '../filters/compress.js';
 import type { ResponseHead } from '../http/response-parser.js';
@@ -33,19 +35,18 @@ interface BodySource {
 }
 
 /**
- * A body that fits one piece is copied into this per-thread buffer: it is sent by one
- * writeBody, which either hands it to the kernel or copies what uWS could not take, so the
- * buffer is free again when the call returns. Bigger bodies get their own copy (sent over time).
+ * Each piece of a stored body is copied here and sent by one writeBody, which either hands it
+ * to the kernel or copies what uWS could not take: the buffer is free again when it returns.
  */
 const scratch = Buffer.allocUnsafe(PIECE_BYTES);
 
-/** The body as a private copy, or null when the ring overwrote it before the copy was complete. */
-function copyOut(source: BodySource): Buffer | null {
+/** Bytes [start, end) of the body, ready to send, or null when the ring overwrote them before the copy was complete. */
+function pieceOf(source: BodySource, start: number, end: number): Buffer | null {
   const { body, table, pos } = source;
-  if (table === null) return body as Buffer;
-  const copy = body.length <= PIECE_BYTES ? scratch.subarray(0, body.length) : Buffer.allocUnsafe(body.length);
-  copyBytes(copy, 0, body, 0, body.length);
-  return table.intact(pos) ? copy : null;
+  if (table === null) return Buffer.from(body.buffer, body.byteOffset + start, end - start);
+  const piece = scratch.subarray(0, end - start);
+  copyBytes(piece, 0, body, start, end - start);
+  return table.intact(pos) ? piece : null;
 }
 
 /** RFC 9110 §15.4.5: what a 304 repeats of the 200 it stands for. */
@@ -179,7 +180,6 @@ class StoredBodySender {
   readonly #ds: Downstream;
   readonly #ex: Exchange;
   readonly #source: BodySource;
-  #body: Buffer | null = null;
   readonly #done: ExchangeEnd;
   readonly #lost: () => void;
   readonly #meta: EntryMeta;
@@ -198,8 +198,11 @@ class StoredBodySender {
   }
 
   start(): void {
-    this.#body = copyOut(this.#source);
-    if (this.#body === null) { this.#lost(); return; }
+    const length = this.#source.body.length;
+    // The first piece before the head: if the ring took the body already, nothing was sent
+    // and the exchange can still go to the upstream.
+    const first = pieceOf(this.#source, 0, Math.min(length, PIECE_BYTES));
+    if (first === null) { this.#lost(); return; }
     const ds = this.#ds;
     ds.onAbort(() => {
       if (this.#finished) return;
@@ -209,34 +212,44 @@ class StoredBodySender {
     });
     ds.onWritable(() => this.#pump());
     this.#ex.status = this.#meta.status;
-    ds.writeHead(this.#meta.status, this.#meta.reason, this.#headers, this.#body.length, false);
-    this.#pump();
+    ds.writeHead(this.#meta.status, this.#meta.reason, this.#headers, length, false);
+    if (this.#send(first)) this.#pump();
   }
 
   #pump(): void {
-    const ds = this.#ds;
-    const body = this.#body!;
-    while (!this.#finished && !ds.done) {
+    const length = this.#source.body.length;
+    while (!this.#finished && !this.#ds.done) {
       const start = this.#off;
-      if (start >= body.length) {
-        ds.end();
+      const piece = pieceOf(this.#source, start, Math.min(length, start + PIECE_BYTES));
+      if (piece === null) {
+        // Part of the answer is out: cut the connection so the client sees the truncation.
+        this.#ex.error = new ProxyError('PC_ERR_CACHE_OVERWRITTEN');
+        this.#ds.close();
         this.#finish();
         return;
       }
-      const end = Math.min(body.length, start + PIECE_BYTES);
-      const piece = start === 0 && end === body.length ? body : body.subarray(start, end);
-      this.#off = end;
-      this.#ex.responseBytes += piece.length;
-      if (!ds.writeBody(piece)) return; // onWritable resumes
+      if (!this.#send(piece)) return;
     }
-    this.#finish();
+  }
+
+  /** Sends one piece; true when the next one may follow at once, false: wait for onWritable (or done). */
+  #send(piece: Buffer): boolean {
+    const ds = this.#ds;
+    this.#off += piece.length;
+    this.#ex.responseBytes += piece.length;
+    const ok = ds.writeBody(piece);
+    if (this.#off >= this.#source.body.length) {
+      // All handed over: uWS flushes what it kept on its own (as for a proxied body).
+      ds.end();
+      this.#finish();
+      return false;
+    }
+    return ok && !ds.done;
   }
 
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#body = null;
     this.#done(this.#ex);
   }
 }
-

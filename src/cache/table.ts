@@ -13,13 +13,13 @@ import {
 const PROBE = 8;
 const TWO_32 = 0x1_0000_0000;
 /**
- * Lock attempts before a store gives up (the store is skipped, never waited for): about
- * 0.1 ms. The lock is held for a whole entry copy (about 1 ms for 8 MiB), so a store that
- * meets a big one being written skips rather than stall its event loop.
+ * How long a store spins for the lock before it gives up (the store is skipped, never waited
+ * for). The lock is held for a whole entry copy (about 1 ms for 8 MiB), so a store that meets
+ * a big one being written skips rather than stall its event loop.
  */
-const STORE_SPINS = 2_000;
-/** A removal (invalidation) must happen: it spins up to about 100 ms, longer than any copy. */
-const REMOVE_SPINS = 2_000_000;
+const STORE_SPIN_MS = 0.1;
+/** A removal (invalidation) must happen: it spins up to this long, longer than any copy. */
+const REMOVE_SPIN_MS = 100;
 /** Seqlock re-reads before a reader treats a slot as busy (a miss). */
 const READ_TRIES = 64;
 
@@ -36,10 +36,16 @@ export class CacheTable {
   readonly #header: Int32Array;
   readonly #cursor: BigInt64Array;
   readonly #mask: number;
-  /** The writer lock's value for this thread (never 0). */
-  readonly #owner = threadId + 1;
+  /** The writer lock's value (never 0): threadId + 1 of the worker this table works for. */
+  readonly #owner: number;
 
-  constructor(mem: CacheMemory) {
+  /**
+   * `ownerThreadId`: whose lock this table takes. A compression-pool thread works for a worker
+   * and takes the lock in that worker's name, so the primary's release of a dead worker's lock
+   * also covers a pool thread that died with it.
+   */
+  constructor(mem: CacheMemory, ownerThreadId = threadId) {
+    this.#owner = ownerThreadId + 1;
     this.#header = new Int32Array(mem.index, 0, INDEX_HEADER_BYTES / 4);
     if (this.#header[INDEX_MAGIC] !== CACHE_MAGIC) throw new Error('cache index: not laid out by allocateCacheMemory');
     const slots = this.#header[INDEX_SLOTS]!;
@@ -97,7 +103,7 @@ export class CacheTable {
    * bytes in entries published since. False: nothing stored (lock busy, or too big).
    */
   store(hi: number, lo: number, length: number, expires: number, write: (offset: number) => void): boolean {
-    if (length > this.capacity || !this.#lock(STORE_SPINS)) return false;
+    if (length > this.capacity || !this.#lock(STORE_SPIN_MS)) return false;
     try {
       const pos = this.#reserveLocked(length);
       write(this.offset(pos));
@@ -110,7 +116,7 @@ export class CacheTable {
 
   /** Moves the ring by `length` bytes without writing them (tests, and nothing else). */
   reserve(length: number): number {
-    if (length > this.capacity || !this.#lock(STORE_SPINS)) return -1;
+    if (length > this.capacity || !this.#lock(STORE_SPIN_MS)) return -1;
     try {
       return this.#reserveLocked(length);
     } finally {
@@ -120,7 +126,7 @@ export class CacheTable {
 
   /** Points the key's slot at an entry written earlier; false when it was overwritten since (tests). */
   publish(hi: number, lo: number, pos: number, length: number, expires: number): boolean {
-    if (!this.#lock(STORE_SPINS)) return false;
+    if (!this.#lock(STORE_SPIN_MS)) return false;
     try {
       if (!this.intact(pos)) return false;
       this.#publishLocked(hi, lo, pos, length, expires);
@@ -165,7 +171,7 @@ export class CacheTable {
 
   /** Forgets the key (RFC 9111 §4.4 invalidation). Its bytes age out of the ring. */
   remove(hi: number, lo: number): boolean {
-    if (!this.#lock(REMOVE_SPINS)) return false;
+    if (!this.#lock(REMOVE_SPIN_MS)) return false;
     try {
       const s = this.#slots;
       for (let i = 0; i < PROBE; i++) {
@@ -196,12 +202,17 @@ export class CacheTable {
     Atomics.add(s, base + SLOT_SEQ, 1);
   }
 
-  #lock(spins: number): boolean {
+  #lock(maxMs: number): boolean {
     // Spin, never wait: workers run uWS event loops that must not block (shared notes §13).
-    for (let i = 0; i < spins; i++) {
+    // The clock is read every 64 attempts: the uncontended case costs one compareExchange.
+    let deadline = 0;
+    for (let i = 0; ; i++) {
       if (Atomics.compareExchange(this.#header, INDEX_LOCK, 0, this.#owner) === 0) return true;
+      if ((i & 63) !== 63) continue;
+      const now = performance.now();
+      if (deadline === 0) deadline = now + maxMs;
+      else if (now > deadline) return false;
     }
-    return false;
   }
 
   #unlock(): void {

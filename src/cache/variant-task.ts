@@ -4,14 +4,12 @@ import { compressAndStore, type VariantTask } from './variants.js';
 import { hashKey, readEntry } from './store.js';
 import { CacheTable } from './table.js';
 
-const tables = new WeakMap<SharedArrayBuffer, CacheTable>();
+/** A pool thread serves one worker, so one cache memory: its table is made once (each task
+ * brings a new SharedArrayBuffer object for the same memory, so identity cannot be the key). */
+let table: CacheTable | null = null;
 
 export default function makeVariant(task: VariantTask): boolean {
-  let table = tables.get(task.memory.index);
-  if (table === undefined) {
-    table = new CacheTable(task.memory);
-    tables.set(task.memory.index, table);
-  }
+  table ??= new CacheTable(task.memory, task.owner);
   const [hi, lo] = hashKey(task.baseKey);
   const base = readEntry(table, { pos: task.pos, length: task.length }, hi, lo);
   if (base === null || base.meta.key !== task.baseKey) return false;

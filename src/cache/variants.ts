@@ -9,7 +9,8 @@ import type { CompressionConfig } from '../config/types.js';
 import { compressWhole, type Encoding } from '../filters/compress.js';
 import type { CacheMemory } from '../shm/layout.js';
 import { encodeMeta, hashKey, writeEntry, type EntryMeta, type StoredEntry } from './store.js';
-import type { CacheTable } from './table.js';
+import { threadId } from 'node:worker_threads';
+import { CacheTable } from './table.js';
 
 export function variantKey(baseKey: string, enc: Encoding, basePos: number): string {
   return `${baseKey} ~${enc}@${basePos}`;
@@ -42,6 +43,8 @@ export function makeVariantInline(cache: { readonly table: CacheTable }, base: S
 /** What the pool task gets: the shared memory and where the base entry is. */
 export interface VariantTask {
   readonly memory: CacheMemory;
+  /** The worker's threadId: the pool thread takes the writer lock in its name (table.ts). */
+  readonly owner: number;
   readonly pos: number;
   readonly length: number;
   readonly baseKey: string;
@@ -64,14 +67,19 @@ export class VariantMaker {
   make(base: StoredEntry, key: string, enc: Encoding, config: CompressionConfig): Promise<boolean> {
     const pending = this.#pending.get(key);
     if (pending !== undefined) return pending;
-    this.#pool ??= new Piscina({
-      filename: new URL('./variant-task.js', import.meta.url).href,
-      minThreads: 0,
-      maxThreads: 1,
-      idleTimeout: 30_000,
-    });
+    if (this.#pool === null) {
+      this.#pool = new Piscina({
+        filename: new URL('./variant-task.js', import.meta.url).href,
+        minThreads: 0,
+        maxThreads: 1,
+        idleTimeout: 30_000,
+      });
+      // A pool thread that ends in the middle of a store (it holds the lock in our name).
+      const table = new CacheTable(this.#memory);
+      this.#pool.on('workerDestroy', () => table.releaseIfHeld());
+    }
     const task: VariantTask = {
-      memory: this.#memory, pos: base.pos, length: base.length, baseKey: base.meta.key, key, enc, config,
+      memory: this.#memory, owner: threadId, pos: base.pos, length: base.length, baseKey: base.meta.key, key, enc, config,
     };
     const p = (this.#pool.run(task) as Promise<boolean>).finally(() => this.#pending.delete(key));
     this.#pending.set(key, p);

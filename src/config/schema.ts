@@ -218,14 +218,15 @@ const Cache = z
     size: size('Shared memory for cached responses, used by all workers together; the oldest entries make room for new ones. At most 4GiB.')
       .refine((n) => n >= 1024 * 1024 && n <= 4 * 1024 ** 3, 'must be 1MiB–4GiB')
       .prefault('64MiB'),
-    max_entry_bytes: size('Largest response (head and body) stored; bigger ones pass through uncached. At most size / 4.').prefault('8MiB'),
+    max_entry_bytes: size('Largest response (head and body) stored; bigger ones pass through uncached. At most size / 4. Default: 8MiB, or size / 4 when that is smaller.').optional(),
   })
   .superRefine((v, ctx) => {
     // Only against a valid size: a size error alone says what to fix.
-    if (v.size >= 1024 * 1024 && v.size <= 4 * 1024 ** 3 && v.max_entry_bytes > v.size / 4) {
+    if (v.max_entry_bytes !== undefined && v.size >= 1024 * 1024 && v.size <= 4 * 1024 ** 3 && v.max_entry_bytes > v.size / 4) {
       ctx.addIssue({ code: 'custom', path: ['max_entry_bytes'], message: `must be at most size / 4 (${Math.floor(v.size / 4)} bytes)` });
     }
   })
+  .transform((v) => ({ ...v, max_entry_bytes: v.max_entry_bytes ?? Math.min(8 * 1024 * 1024, Math.floor(v.size / 4)) }))
   .prefault({})
   .describe('Shared HTTP cache (RFC 9111) for all workers. Stores only responses the upstream marks cacheable and never private ones.');
 

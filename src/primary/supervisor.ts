@@ -50,6 +50,8 @@ export class Supervisor {
   readonly #events: SupervisorEvents;
   readonly #testHooks: boolean;
   #stopping = false;
+  /** Pending replacements (cleared by stop). */
+  readonly #restarts = new Set<NodeJS.Timeout>();
   /** start() succeeded: from now on every exit is replaced. */
   #started = false;
   readonly #limits: { maxYoungGenerationSizeMb?: number };
@@ -120,13 +122,17 @@ export class Supervisor {
     slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
     slot.restarts++;
     this.#events.log('warn', `worker ${slot.id} exited with code ${code}; restarting in ${delay} ms`);
-    setTimeout(() => {
+    // Not unref'd: with one worker this timer is all that keeps the process alive until the
+    // replacement starts (unref'd, the proxy exited 0 instead of restarting its worker).
+    const timer = setTimeout(() => {
+      this.#restarts.delete(timer);
       if (this.#stopping) return;
       this.#spawn(slot).then(
         () => this.#events.log('info', `worker ${slot.id} restarted`),
         (err: Error) => this.#events.log('error', `worker ${slot.id} failed to restart: ${err.message}`),
       );
-    }, delay).unref();
+    }, delay);
+    this.#restarts.add(timer);
   }
 
   /** Test hook: make one worker throw an uncaught error. */
@@ -138,6 +144,8 @@ export class Supervisor {
   /** Stop accepting, let in-flight requests finish (up to the drain deadline), wait for every exit. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    for (const t of this.#restarts) clearTimeout(t);
+    this.#restarts.clear();
     const exits: Promise<unknown>[] = [];
     for (const slot of this.#slots) {
       const w = slot.worker;

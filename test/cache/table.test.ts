@@ -10,7 +10,7 @@ import { CacheFill } from '../../src/cache/fill.js';
 import { CacheRequest, SharedCache } from '../../src/cache/shared-cache.js';
 import { parseCacheControl } from '../../src/cache/freshness.js';
 import { encodeMeta, entryBytes, hashKey, readEntry, writeEntry, type EntryMeta, type StoredEntry } from '../../src/cache/store.js';
-import { CacheTable, type EntryRef } from '../../src/cache/table.js';
+import { CacheTable, releaseLockOf, type EntryRef } from '../../src/cache/table.js';
 import type { CacheConfig } from '../../src/config/types.js';
 import type { Exchange } from '../../src/exchange.js';
 import {
@@ -441,6 +441,21 @@ describe('ring', () => {
       expect(pos).toBeGreaterThanOrEqual(0);
       expect(get(table, `fast${i}`)?.body.equals(fast(i))).toBe(true);
     }
+  });
+
+  test('a table made for another thread takes the lock in its name, and releaseLockOf frees it', () => {
+    const mem = allocateCacheMemory(1024 * KiB);
+    const lock = new Int32Array(mem.index, 0, INDEX_HEADER_BYTES / 4);
+    const poolSide = new CacheTable(mem, 4242);
+    let seen = -1;
+    // Inside the write the lock is held: it names thread 4242, not this one.
+    expect(poolSide.store(1, 2, 64, HOUR_AHEAD(), () => { seen = Atomics.load(lock, INDEX_LOCK); })).toBe(true);
+    expect(seen).toBe(4243);
+    // A lock left taken in that name (the thread died mid-store) is freed by the primary's call.
+    Atomics.store(lock, INDEX_LOCK, 4243);
+    expect(new CacheTable(mem).store(3, 4, 64, HOUR_AHEAD(), () => {})).toBe(false);
+    releaseLockOf(mem, 4242);
+    expect(new CacheTable(mem).store(3, 4, 64, HOUR_AHEAD(), () => {})).toBe(true);
   });
 
   test('positions past 2^32 (a long-running cache) still publish and read back', () => {

@@ -59,6 +59,7 @@ describe('effective values', () => {
       ['10.0.0.0/8', '192.168.0.1/32', '::1/128']],
     ['access_log: false', 'access_log: false', (c) => c.access_log, { enabled: false, output: 'stdout' }],
     ['cache sizes', 'cache: { enabled: true, size: 256MiB, max_entry_bytes: 1MiB }', (c) => c.cache, { enabled: true, size: 256 * 1024 * 1024, max_entry_bytes: 1024 * 1024 }],
+    ['a small cache gets a quarter of itself as its largest entry', 'cache: { size: 2MiB }', (c) => c.cache.max_entry_bytes, 512 * 1024],
     ['cache.enabled is every route\'s default', 'cache: { enabled: true }', (c) => c.routes.map((r) => r.cache), [true]],
     ['access_log: true', 'access_log: true', (c) => c.access_log, { enabled: true, output: 'stdout' }],
     ['access_log to a file', 'access_log: { output: /var/log/p.log }', (c) => c.access_log, { enabled: true, output: '/var/log/p.log' }],

@@ -9,7 +9,8 @@ import zlib from 'node:zlib';
 import { native } from '../../src/native/index.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
-import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import net from 'node:net';
+import { rssOf, startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request, type Reply } from '../helpers/client.js';
 import { rawRequest } from '../helpers/raw.js';
 
@@ -434,6 +435,38 @@ describe('answers from the cache', () => {
     expect(text.endsWith('twelve bytes')).toBe(true);
     expect(text.split('twelve bytes').length).toBe(2); // the HEAD answer carried none
     expect(seen()).toBe(1);
+  });
+
+  test('an empty 200 is stored and answered with Content-Length: 0', async () => {
+    const seen = on('/empty', () => ({ headers: { 'cache-control': 'max-age=60' }, body: '' }));
+    await get('/empty');
+    const r = await get('/empty');
+    expect(r.headers['cache-status']).toMatch(/hit/);
+    expect(r.headers['content-length']).toBe('0');
+    expect(r.body.length).toBe(0);
+    expect(seen()).toBe(1);
+  });
+
+  test('slow readers of a large hit hold one piece each, not the body', async () => {
+    const big = json(6 * 1024 * 1024, 3);
+    on('/slow-big', () => ({ headers: { 'cache-control': 'max-age=60', 'content-type': 'application/json' }, body: big }));
+    expect((await get('/slow-big')).body.length).toBe(big.length);
+    const before = await rssOf(proxy.child.pid!);
+    // 60 clients that read nothing: the kernel buffers fill, the rest waits in the proxy.
+    const sockets = await Promise.all(Array.from({ length: 60 }, () => new Promise<net.Socket>((resolve) => {
+      const s = net.connect({ port: proxy.port, host: '127.0.0.1' }, () => {
+        s.write(`GET /slow-big HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n\r\n`);
+        s.pause();
+        resolve(s);
+      });
+    })));
+    await new Promise((r) => setTimeout(r, 1500));
+    const during = await rssOf(proxy.child.pid!);
+    for (const s of sockets) s.destroy();
+    // A copy of the body per client would be 60 × 6 MiB = 360 MiB.
+    expect(during - before).toBeLessThan(100 * 1024 * 1024);
+    // And the body still arrives whole for a client that reads.
+    expect((await get('/slow-big')).text).toBe(big);
   });
 
   test('a Range request bypasses the cache', async () => {

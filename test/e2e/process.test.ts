@@ -24,6 +24,21 @@ afterAll(async () => {
 });
 
 describe('workers', () => {
+  test('with one worker, a crashed worker is replaced (the process does not exit)', async () => {
+    const proxy = await startProxy({ upstreams: { app: { targets: [origin.url] } } }, { workers: 1, env: { PORTCULLIS_TEST_HOOKS: '1' } });
+    try {
+      expect((await request(proxy.port, { path: '/before' })).status).toBe(200);
+      proxy.child.kill('SIGUSR2');
+      const deadline = Date.now() + 5000;
+      while (!/worker 0 restarted/.test(proxy.output()) && proxy.child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(proxy.child.exitCode).toBeNull();
+      expect(proxy.output()).toMatch(/worker 0 restarted/);
+      expect((await request(proxy.port, { path: '/after' })).status).toBe(200);
+    } finally {
+      expect(await proxy.stop()).toBe(0);
+    }
+  });
+
   test('a worker killed under load is replaced while the other keeps answering', async () => {
     const proxy = await startProxy({ upstreams: { app: { targets: [origin.url] } } }, { workers: 2, env: { PORTCULLIS_TEST_HOOKS: '1' } });
     try {
