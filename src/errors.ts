@@ -34,7 +34,6 @@ export const ERRORS = {
   PC_ERR_UPSTREAM_TIMEOUT: { status: 504, side: 'upstream', retryable: false, reason: 'upstream timed out' },
   PC_ERR_SHUTTING_DOWN: { status: 503, side: 'internal', retryable: false, reason: 'proxy is shutting down' },
   PC_ERR_INTERNAL: { status: 500, side: 'internal', retryable: false, reason: 'internal proxy error' },
-  PC_ERR_CACHE_OVERWRITTEN: { status: 500, side: 'internal', retryable: false, reason: 'cached body overwritten while being sent' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -3,15 +3,16 @@
 // coding, stored beside its entry, and served many times. Small bodies are compressed on
 // the worker thread, large ones in the compression pool (variants.ts).
 //
-// A body goes out of shared memory in 64 KiB pieces, with backpressure. Each piece is
-// copied into one per-thread scratch buffer and checked against the ring after the copy:
-// the ring may overwrite an entry at any time (a writer in another thread), and a slow
-// client can take minutes over a body. A piece never carries bytes a writer overwrote;
-// if the ring reuses a body mid-answer, the connection is cut so the truncation shows.
-// Memory per answer stays at what uWS holds of one piece, however large the body and
-// however many slow clients read it.
+// A body is copied out of shared memory and checked against the ring after the copy: the
+// ring may overwrite an entry at any time (a writer in another thread), and a slow client
+// can take minutes over a body, so an answer never sends from the ring itself.
+//   - a body of one piece (64 KiB) is copied into one per-thread scratch buffer and sent by
+//     one writeBody (uWS sends it or copies what it could not take: the scratch is free again);
+//   - a larger body is copied once per entry, and every answer in flight for that entry shares
+//     the copy (by ring position, which names one entry for ever; weakly held, so it goes when
+//     the last answer does). It is sent in pieces with backpressure. Memory stays at one copy
+//     per large entry being sent, however many slow clients read it.
 import type { Downstream } from '../downstream/contract.js';
-import { ProxyError } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import { selectEncoding, type Encoding } from '../filters/compress.js';
 import type { ResponseHead } from '../http/response-parser.js';
@@ -40,13 +41,29 @@ interface BodySource {
  */
 const scratch = Buffer.allocUnsafe(PIECE_BYTES);
 
-/** Bytes [start, end) of the body, ready to send, or null when the ring overwrote them before the copy was complete. */
-function pieceOf(source: BodySource, start: number, end: number): Buffer | null {
+/** Copies of large bodies being sent, by ring position, shared by the answers in flight. */
+const inFlight = new Map<number, WeakRef<Buffer>>();
+const forget = new FinalizationRegistry<number>((pos) => {
+  if (inFlight.get(pos)?.deref() === undefined) inFlight.delete(pos);
+});
+
+/** The body ready to send, or null when the ring overwrote it before the copy was complete. */
+function copyOut(source: BodySource): Buffer | null {
   const { body, table, pos } = source;
-  if (table === null) return Buffer.from(body.buffer, body.byteOffset + start, end - start);
-  const piece = scratch.subarray(0, end - start);
-  copyBytes(piece, 0, body, start, end - start);
-  return table.intact(pos) ? piece : null;
+  if (table === null) return Buffer.from(body.buffer, body.byteOffset, body.length);
+  if (body.length <= PIECE_BYTES) {
+    const copy = scratch.subarray(0, body.length);
+    copyBytes(copy, 0, body, 0, body.length);
+    return table.intact(pos) ? copy : null;
+  }
+  const shared = inFlight.get(pos)?.deref();
+  if (shared !== undefined) return shared;
+  const copy = Buffer.allocUnsafe(body.length);
+  copyBytes(copy, 0, body, 0, body.length);
+  if (!table.intact(pos)) return null;
+  inFlight.set(pos, new WeakRef(copy));
+  forget.register(copy, pos);
+  return copy;
 }
 
 /** RFC 9110 §15.4.5: what a 304 repeats of the 200 it stands for. */
@@ -184,6 +201,7 @@ class StoredBodySender {
   readonly #lost: () => void;
   readonly #meta: EntryMeta;
   readonly #headers: readonly string[];
+  #body: Buffer | null = null;
   #off = 0;
   #finished = false;
 
@@ -198,11 +216,10 @@ class StoredBodySender {
   }
 
   start(): void {
-    const length = this.#source.body.length;
-    // The first piece before the head: if the ring took the body already, nothing was sent
-    // and the exchange can still go to the upstream.
-    const first = pieceOf(this.#source, 0, Math.min(length, PIECE_BYTES));
-    if (first === null) { this.#lost(); return; }
+    const body = copyOut(this.#source);
+    // Overwritten before anything was sent: the exchange can still go to the upstream.
+    if (body === null) { this.#lost(); return; }
+    this.#body = body;
     const ds = this.#ds;
     ds.onAbort(() => {
       if (this.#finished) return;
@@ -212,23 +229,16 @@ class StoredBodySender {
     });
     ds.onWritable(() => this.#pump());
     this.#ex.status = this.#meta.status;
-    ds.writeHead(this.#meta.status, this.#meta.reason, this.#headers, length, false);
-    if (this.#send(first)) this.#pump();
+    ds.writeHead(this.#meta.status, this.#meta.reason, this.#headers, body.length, false);
+    this.#pump();
   }
 
   #pump(): void {
-    const length = this.#source.body.length;
+    const body = this.#body!;
     while (!this.#finished && !this.#ds.done) {
       const start = this.#off;
-      const piece = pieceOf(this.#source, start, Math.min(length, start + PIECE_BYTES));
-      if (piece === null) {
-        // Part of the answer is out: cut the connection so the client sees the truncation.
-        this.#ex.error = new ProxyError('PC_ERR_CACHE_OVERWRITTEN');
-        this.#ds.close();
-        this.#finish();
-        return;
-      }
-      if (!this.#send(piece)) return;
+      const end = Math.min(body.length, start + PIECE_BYTES);
+      if (!this.#send(start === 0 && end === body.length ? body : body.subarray(start, end))) return;
     }
   }
 
@@ -238,7 +248,7 @@ class StoredBodySender {
     this.#off += piece.length;
     this.#ex.responseBytes += piece.length;
     const ok = ds.writeBody(piece);
-    if (this.#off >= this.#source.body.length) {
+    if (this.#off >= this.#body!.length) {
       // All handed over: uWS flushes what it kept on its own (as for a proxied body).
       ds.end();
       this.#finish();
@@ -250,6 +260,7 @@ class StoredBodySender {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#body = null;
     this.#done(this.#ex);
   }
 }
