@@ -4,6 +4,7 @@ import type { RequestHead } from './downstream/contract.js';
 import type { ProxyError } from './errors.js';
 import type { CompiledRoute } from './runtime.js';
 import type { CacheRequest } from './cache/shared-cache.js';
+import { firstField, joinedField } from './http/field-list.js';
 
 export class Exchange {
   readonly head: RequestHead;
@@ -35,16 +36,11 @@ export class Exchange {
 
   /** First value of a request header (names are lowercase), or undefined. */
   header(name: string): string | undefined {
-    const h = this.head.headers;
-    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
-    return undefined;
+    return firstField(this.head.headers, name);
   }
 
   /** Every value of a list header joined with ', ' (RFC 9110 §5.3), or undefined. */
   headerList(name: string): string | undefined {
-    const h = this.head.headers;
-    let out: string | undefined;
-    for (let i = 0; i < h.length; i += 2) if (h[i] === name) out = out === undefined ? h[i + 1]! : `${out}, ${h[i + 1]!}`;
-    return out;
+    return joinedField(this.head.headers, name);
   }
 }

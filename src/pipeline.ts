@@ -62,11 +62,14 @@ function identityInput(ex: Exchange): IdentityInput {
   };
 }
 
-/** Phase 3, identity + the head sent upstream: client IP, X-Forwarded-*, Via, request id. */
-export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, chunked: boolean): string {
+/**
+ * Phase 3, identity + the head sent upstream: client IP, X-Forwarded-*, Via, request id.
+ * `identity`: already resolved from `input` (the cache needs it first); `extraLines`: header
+ * lines of our own (the cache's validators).
+ */
+export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, chunked: boolean,
+  input = identityInput(ex), identity = resolveIdentity(input, rt.trusted), extraLines = ''): string {
   const head = ex.head;
-  const input = identityInput(ex);
-  const identity = resolveIdentity(input, rt.trusted);
   ex.clientIp = identity.clientIp;
   const route = ex.route!.config;
   const connection = ex.headerList('connection');
@@ -80,6 +83,7 @@ export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, c
     contentLength,
     chunked,
     connectionTokens: connection === undefined ? null : parseConnectionTokens(connection),
+    extraLines,
   }, head.headers);
 }
 
@@ -99,21 +103,21 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
     handleCached(ds, ex, rt, cache, framing, done);
     return;
   }
-  forward(ds, ex, rt, framing, '', done);
+  forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked), done);
 }
 
 type Framing = { contentLength: number; chunked: boolean };
 
-/** Phase 5, forward: the upstream answers. `extraLines`: header lines added to the request head (revalidation). */
-function forward(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, extraLines: string, done: ExchangeDone): void {
-  let requestHead = upstreamHead(ex, rt, framing.contentLength, framing.chunked);
-  if (extraLines !== '') requestHead = `${requestHead.slice(0, -2)}${extraLines}\r\n`;
+/** Phase 5, forward: the upstream answers. */
+function forward(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, requestHead: string, done: ExchangeDone): void {
   new Forwarder(ex, ds, rt, ex.route!.upstream, requestHead, framing.chunked, framing.contentLength, done).start();
 }
 
 /** Phase 4, cache: a fresh stored answer ends the exchange here; a stale one is revalidated. */
 function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, framing: Framing, done: ExchangeDone): void {
-  const identity = resolveIdentity(identityInput(ex), rt.trusted);
+  // Resolved once: the key needs the forwarded scheme and host, the upstream head all of it.
+  const input = identityInput(ex);
+  const identity = resolveIdentity(input, rt.trusted);
   const req = (ex.cache = cache.begin(ex, identity.proto, identity.host));
   let revalidate = '';
   if (req.cacheable) {
@@ -127,7 +131,7 @@ function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCa
           // Overwritten before a byte went out: ask the upstream after all.
           req.outcome = 'miss';
           req.variant = null;
-          forward(ds, ex, rt, framing, '', done);
+          forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked, input, identity), done);
         });
         return;
       }
@@ -135,7 +139,7 @@ function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCa
       if (revalidate === '') req.fwd = 'stale';
     }
   }
-  forward(ds, ex, rt, framing, revalidate, done);
+  forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked, input, identity, revalidate), done);
 }
 
 /** Answers a request the proxy refuses before any upstream is involved. */

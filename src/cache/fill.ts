@@ -5,8 +5,9 @@
 import type { Exchange } from '../exchange.js';
 import type { ResponseHead } from '../http/response-parser.js';
 import { initialAge, parseCacheControl, storeDecision, type NotStored, type ResponseFacts } from './freshness.js';
-import { CacheRequest, SharedCache, normalizeVaryValue, storedHeader, varyNames } from './shared-cache.js';
-import { copyBytes, encodeMeta, entryBytes, writeEntry, type EntryMeta } from './store.js';
+import { firstField, joinedField } from '../http/field-list.js';
+import { CacheRequest, SharedCache, normalizeVaryValue, varyNames } from './shared-cache.js';
+import { copyBytes, encodeMeta, entryBytes, expiresAt, writeEntry, type EntryMeta } from './store.js';
 
 /** Response headers that are about this hop or this answer, never stored or refreshed. */
 function isUnstored(name: string): boolean {
@@ -15,10 +16,7 @@ function isUnstored(name: string): boolean {
 
 /** Upstream header value (list headers joined), from the parsed head. */
 function upstreamHeader(head: ResponseHead, name: string): string | undefined {
-  const h = head.headers;
-  let out: string | undefined;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === name) out = out === undefined ? h[i + 1]! : `${out}, ${h[i + 1]!}`;
-  return out;
+  return joinedField(head.headers, name);
 }
 
 function responseFacts(head: ResponseHead): ResponseFacts {
@@ -35,13 +33,6 @@ function responseFacts(head: ResponseHead): ResponseFacts {
   };
 }
 
-/** Every value of a stored header joined as a list (Vary may come in several lines). */
-function storedList(headers: readonly string[], name: string): string | undefined {
-  let out: string | undefined;
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) out = out === undefined ? headers[i + 1]! : `${out}, ${headers[i + 1]!}`;
-  return out;
-}
-
 /** Headers a 304 never changes in the stored response: they describe the stored body's bytes (RFC 9111 §3.2). */
 function isBodyFraming(name: string): boolean {
   return name === 'content-encoding' || name === 'content-range' || name === 'content-length' || name === 'transfer-encoding';
@@ -49,11 +40,6 @@ function isBodyFraming(name: string): boolean {
 
 function isUnsafe(method: string): boolean {
   return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE';
-}
-
-/** Seconds since the epoch when an entry stops being fresh (the slot's EXPIRES). */
-function expiresAt(meta: EntryMeta): number {
-  return Math.floor(meta.responseTime / 1000) - meta.initialAge + meta.lifetime;
 }
 
 /** What the forwarder does with the upstream's answer on a caching route. */
@@ -154,19 +140,19 @@ function refresh(cache: SharedCache, req: CacheRequest, ex: Exchange, head: Resp
   // Freshness from the merged head: the 304's Cache-Control/Expires/Date win over the stored ones.
   const facts: ResponseFacts = {
     status: old.status,
-    cacheControl: parseCacheControl(storedList(merged, 'cache-control')),
-    expires: storedHeader(merged, 'expires'),
+    cacheControl: parseCacheControl(joinedField(merged, 'cache-control')),
+    expires: firstField(merged, 'expires'),
     date: upstreamHeader(head, 'date'),
-    vary: storedList(merged, 'vary'),
+    vary: joinedField(merged, 'vary'),
     setCookie: cookies.length > 0,
     pragmaNoCache: false,
-    hasValidator: storedHeader(merged, 'etag') !== undefined || storedHeader(merged, 'last-modified') !== undefined,
+    hasValidator: firstField(merged, 'etag') !== undefined || firstField(merged, 'last-modified') !== undefined,
     receivedAt: Math.floor(Date.now() / 1000),
   };
   // Stored for GETs; a HEAD may refresh the entry all the same.
   const lifetime = storeDecision({ ...req.facts, method: 'GET' }, facts);
   // A 304 may change Vary: the entry is now keyed by this request's values of the new list.
-  const names = varyNames(storedList(merged, 'vary'));
+  const names = varyNames(joinedField(merged, 'vary'));
   const now = Date.now();
   const meta: EntryMeta = {
     ...old,

@@ -18,10 +18,11 @@ import { selectEncoding, type Encoding } from '../filters/compress.js';
 import type { ResponseHead } from '../http/response-parser.js';
 import type { Runtime } from '../runtime.js';
 import { currentAge, parseHttpDate } from './freshness.js';
-import { storedHeader, type CacheRequest, type SharedCache } from './shared-cache.js';
+import { firstField } from '../http/field-list.js';
+import type { CacheRequest, SharedCache } from './shared-cache.js';
 import type { CacheTable } from './table.js';
 import { copyBytes, type EntryMeta, type StoredEntry } from './store.js';
-import { makeVariantInline, variantKey } from './variants.js';
+import { compressAndStore, variantKey } from './variants.js';
 
 export type ExchangeEnd = (ex: Exchange) => void;
 
@@ -89,13 +90,13 @@ export function isNotModified(ex: Exchange, meta: EntryMeta): boolean {
   if (meta.status !== 200) return false;
   const inm = ex.headerList('if-none-match');
   if (inm !== undefined) {
-    const etag = storedHeader(meta.headers, 'etag');
+    const etag = firstField(meta.headers, 'etag');
     if (inm.trim() === '*') return true;
     if (etag === undefined) return false;
     return inm.split(',').some((t) => weakEqual(t.trim(), etag));
   }
   const ims = ex.header('if-modified-since');
-  const lastModified = storedHeader(meta.headers, 'last-modified');
+  const lastModified = firstField(meta.headers, 'last-modified');
   if (ims === undefined || lastModified === undefined) return false;
   const since = parseHttpDate(ims);
   const modified = parseHttpDate(lastModified);
@@ -124,7 +125,7 @@ export function answerFromCache(ds: Downstream, ex: Exchange, rt: Runtime, cache
     const head = { statusCode: meta.status, bodyKind: 'length', contentLength: source.body.length } as ResponseHead;
     enc = selectEncoding(ex, head, headers, compression, true);
     // Without a variant the answer is the stored body with the Vary the coded one would carry.
-    if (enc !== null && storedHeader(headers, 'vary') !== undefined && storedHeader(plain, 'vary') === undefined) plain.push('vary', 'Accept-Encoding');
+    if (enc !== null && firstField(headers, 'vary') !== undefined && firstField(plain, 'vary') === undefined) plain.push('vary', 'Accept-Encoding');
   }
 
   if (isNotModified(ex, meta)) {
@@ -156,7 +157,7 @@ export function answerFromCache(ds: Downstream, ex: Exchange, rt: Runtime, cache
     return;
   }
   if (source.body.length <= compression.sync_max_bytes) {
-    const made = makeVariantInline(cache, stored, key, enc, compression);
+    const made = compressAndStore(cache.table, stored, key, enc, compression);
     if (made === null) { lost(); return; }
     req.variant = 'made';
     new StoredBodySender(ds, ex, meta, headers, { body: made, table: null, pos: -1 }, done, lost).start();

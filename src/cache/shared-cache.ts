@@ -8,6 +8,7 @@
 //                         nothing usable: forward; fill.ts decides at the response head whether to store
 import type { CacheConfig } from '../config/types.js';
 import type { Exchange } from '../exchange.js';
+import { firstField } from '../http/field-list.js';
 import type { CacheMemory } from '../shm/layout.js';
 import { currentAge, parseCacheControl, type RequestFacts } from './freshness.js';
 import { copyBytes, hashKey, readEntry, type EntryMeta, type StoredEntry } from './store.js';
@@ -45,12 +46,6 @@ export class CacheRequest {
 /** Request headers that make the client's own conditional request: never replaced by ours. */
 const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range'];
 
-/** The first value of a stored response header (names are lowercase). */
-export function storedHeader(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
-
 /** Stands for "the request did not have this header" (distinct from an empty one). */
 const ABSENT = '\u0000';
 
@@ -82,7 +77,7 @@ export class SharedCache {
     this.memory = memory;
     this.table = new CacheTable(memory);
     this.config = config;
-    this.variants = new VariantMaker(memory);
+    this.variants = new VariantMaker(memory, this.table);
   }
 
   /**
@@ -122,10 +117,8 @@ export class SharedCache {
    * or null. Sets req.fwd to 'vary-miss' when an entry exists for other Vary values.
    */
   find(req: CacheRequest, ex: Exchange): StoredEntry | null {
-    const ref = this.#ref;
-    if (!this.table.find(req.hi, req.lo, ref)) return null;
-    const entry = readEntry(this.table, ref, req.hi, req.lo);
-    if (entry === null || entry.meta.key !== req.key || entry.meta.encoding !== '') return null;
+    const entry = this.#read(req.key, req.hi, req.lo);
+    if (entry === null || entry.meta.encoding !== '') return null;
     const meta = entry.meta;
     if (req.facts.authorization && !meta.authOk) return null;
     for (let i = 0; i < meta.varyNames.length; i++) {
@@ -140,10 +133,15 @@ export class SharedCache {
   /** A compressed variant stored for the base entry, or null. */
   findVariant(variantKey: string): StoredEntry | null {
     const [hi, lo] = hashKey(variantKey);
+    return this.#read(variantKey, hi, lo);
+  }
+
+  /** The entry stored under exactly `key` (a hash match is confirmed by the full key), or null. */
+  #read(key: string, hi: number, lo: number): StoredEntry | null {
     const ref = this.#ref;
     if (!this.table.find(hi, lo, ref)) return null;
     const entry = readEntry(this.table, ref, hi, lo);
-    return entry !== null && entry.meta.key === variantKey ? entry : null;
+    return entry !== null && entry.meta.key === key ? entry : null;
   }
 
   /** Seconds the entry stays fresh from `now` (≤ 0: stale). */
@@ -158,8 +156,8 @@ export class SharedCache {
    */
   prepareRevalidation(req: CacheRequest, ex: Exchange, entry: StoredEntry): string | null {
     for (const name of CONDITIONALS) if (ex.header(name) !== undefined) return null;
-    const etag = storedHeader(entry.meta.headers, 'etag');
-    const lastModified = storedHeader(entry.meta.headers, 'last-modified');
+    const etag = firstField(entry.meta.headers, 'etag');
+    const lastModified = firstField(entry.meta.headers, 'last-modified');
     if (etag === undefined && lastModified === undefined) return null;
     // A private copy: the 304 may come long after the ring has moved on.
     const body = Buffer.allocUnsafe(entry.bodyLength);

@@ -75,6 +75,11 @@ export function hashKey(key: string): [hi: number, lo: number] {
   return hi === 0 && lo === 0 ? [0, 1] : [hi, lo];
 }
 
+/** Seconds since the epoch when the entry stops being fresh (the slot's EXPIRES; a variant's is its base's). */
+export function expiresAt(meta: EntryMeta): number {
+  return Math.floor(meta.responseTime / 1000) - meta.initialAge + meta.lifetime;
+}
+
 /** Meta bytes padded so the body starts on an 8-byte boundary: copies out of the arena are 7x faster (copyBytes). */
 function paddedMeta(metaBytes: number): number {
   return (metaBytes + 7) & ~7;

@@ -8,17 +8,12 @@ import { Piscina } from 'piscina';
 import type { CompressionConfig } from '../config/types.js';
 import { compressWhole, type Encoding } from '../filters/compress.js';
 import type { CacheMemory } from '../shm/layout.js';
-import { encodeMeta, hashKey, writeEntry, type EntryMeta, type StoredEntry } from './store.js';
+import { encodeMeta, expiresAt, hashKey, writeEntry, type EntryMeta, type StoredEntry } from './store.js';
 import { threadId } from 'node:worker_threads';
-import { CacheTable } from './table.js';
+import type { CacheTable } from './table.js';
 
 export function variantKey(baseKey: string, enc: Encoding, basePos: number): string {
   return `${baseKey} ~${enc}@${basePos}`;
-}
-
-/** Seconds since the epoch when the base entry turns stale: the variant's slot expires with it. */
-function baseExpires(meta: EntryMeta): number {
-  return Math.floor(meta.responseTime / 1000) - meta.initialAge + meta.lifetime;
 }
 
 /**
@@ -31,13 +26,8 @@ export function compressAndStore(table: CacheTable, base: StoredEntry, key: stri
   if (!table.intact(base.pos)) return null;
   const meta: EntryMeta = { ...base.meta, key, headers: [], varyNames: [], varyValues: [], encoding: enc };
   const [hi, lo] = hashKey(key);
-  writeEntry(table, hi, lo, encodeMeta(meta), out, out.length, baseExpires(base.meta));
+  writeEntry(table, hi, lo, encodeMeta(meta), out, out.length, expiresAt(base.meta));
   return out;
-}
-
-/** The small-body path, on the calling thread. */
-export function makeVariantInline(cache: { readonly table: CacheTable }, base: StoredEntry, key: string, enc: Encoding, config: CompressionConfig): Buffer | null {
-  return compressAndStore(cache.table, base, key, enc, config);
 }
 
 /** What the pool task gets: the shared memory and where the base entry is. */
@@ -56,12 +46,14 @@ export interface VariantTask {
 /** Threads compressing large variants, one pool per worker, started on first use. */
 export class VariantMaker {
   readonly #memory: CacheMemory;
+  readonly #table: CacheTable;
   #pool: Piscina | null = null;
   /** Variants being made by this worker: concurrent hits wait for the same one. */
   readonly #pending = new Map<string, Promise<boolean>>();
 
-  constructor(memory: CacheMemory) {
+  constructor(memory: CacheMemory, table: CacheTable) {
     this.#memory = memory;
+    this.#table = table;
   }
 
   make(base: StoredEntry, key: string, enc: Encoding, config: CompressionConfig): Promise<boolean> {
@@ -75,7 +67,7 @@ export class VariantMaker {
         idleTimeout: 30_000,
       });
       // A pool thread that ends in the middle of a store (it holds the lock in our name).
-      const table = new CacheTable(this.#memory);
+      const table = this.#table;
       this.#pool.on('workerDestroy', () => table.releaseIfHeld());
     }
     const task: VariantTask = {

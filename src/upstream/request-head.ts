@@ -63,6 +63,8 @@ export interface UpstreamRequestHead {
   readonly chunked: boolean;
   /** Lowercase names the client's Connection header listed (also hop-by-hop), or null. */
   readonly connectionTokens: readonly string[] | null;
+  /** Header lines of our own, each ending in CRLF (the cache's validators), or ''. */
+  readonly extraLines?: string;
 }
 
 export function serializeRequestHead(h: UpstreamRequestHead, clientHeaders: readonly string[]): string {
@@ -83,5 +85,6 @@ export function serializeRequestHead(h: UpstreamRequestHead, clientHeaders: read
   out += `forwarded: ${f.forwarded}\r\nx-real-ip: ${f.xRealIp}\r\nvia: ${via === '' ? h.via : `${via}, ${h.via}`}\r\nx-request-id: ${h.requestId}\r\n`;
   if (h.chunked) out += 'transfer-encoding: chunked\r\n';
   else if (h.contentLength >= 0) out += `content-length: ${h.contentLength}\r\n`;
+  if (h.extraLines) out += h.extraLines;
   return out + '\r\n';
 }

@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { compressAndStore, makeVariantInline, variantKey } from '../../src/cache/variants.js';
+import { compressAndStore, variantKey } from '../../src/cache/variants.js';
 import { encodeMeta, hashKey, readEntry, writeEntry, type EntryMeta, type StoredEntry } from '../../src/cache/store.js';
 import { CacheTable, type EntryRef } from '../../src/cache/table.js';
 import { ConfigFileSchema } from '../../src/config/schema.js';
@@ -148,16 +148,6 @@ describe.each(CODINGS)('compressAndStore %s', (enc) => {
     expect(compressAndStore(table, base, key, enc, config)).toBeNull();
     expect(lookup(table, key)).toBeNull();
   });
-
-  test('makeVariantInline is compressAndStore on the cache\'s table', () => {
-    const mem = allocateCacheMemory(256 * KiB);
-    const table = new CacheTable(mem);
-    const base = storeBase(table, 'base', TEXT.subarray(0, 3000));
-    const key = variantKey('base', enc, base.pos);
-    const out = makeVariantInline({ table }, base, key, enc, config);
-    expect(decoders[enc](out!).equals(TEXT.subarray(0, 3000))).toBe(true);
-    expect(lookup(table, key)).not.toBeNull();
-  });
 });
 
 describe('variants follow their base\'s position', () => {
@@ -214,7 +204,7 @@ describe('the compression pool (VariantMaker over dist/)', () => {
     const table = new CacheTable(mem);
     const body = Buffer.concat([TEXT, TEXT, TEXT, TEXT]);
     const base = storeBase(table, 'big', body);
-    const maker = new VariantMaker(mem);
+    const maker = new VariantMaker(mem, new CacheTable(mem));
     try {
       for (const enc of CODINGS) {
         const key = variantKey('big', enc, base.pos);
