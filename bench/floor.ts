@@ -8,14 +8,15 @@
 // Portcullis' CPU per request minus this one's is what the pipeline costs; this one's against nginx's is
 // how close any pipeline can get. Small and 16 KiB bodies only (it gathers each body; no streaming).
 import net from 'node:net';
-import uWS from 'uWebSockets.js';
+import { uWS } from '../src/uws/load.js';
+import type { HttpResponse } from 'uWebSockets.js';
 
 const [host = '127.0.0.1', portText = '8080', originText = '3000'] = process.argv.slice(2);
 const ORIGIN_PORT = Number(originText);
 const CONNECTIONS = 64;
 const readBuffer = Buffer.allocUnsafe(1024 * 1024);
 
-interface Pending { res: uWS.HttpResponse; aborted: boolean; path: string }
+interface Pending { res: HttpResponse; aborted: boolean; path: string }
 
 class Upstream {
   readonly socket: net.Socket;

@@ -7,6 +7,7 @@
 //   gzip(buf, level) → Buffer          (only with libdeflate)  one-shot gzip member
 //   zstd(buf, level) → Buffer          (only with libzstd)     one-shot zstd frame
 //   ZstdStream(level).push(buf, end) → Buffer   streaming zstd, flushed at every push
+//   c23strtol(text, base, unsigned) → [value, chars read]   test hook for native/compat.cc
 //   features: { libdeflate: bool, zstd: bool }
 #include <napi.h>
 
@@ -15,6 +16,14 @@
 #include <vector>
 
 #include "head.h"
+
+#include <cstdlib>
+#if defined(__GLIBC__)
+// glibc 2.38's C23 functions: its own on glibc ≥ 2.38, native/compat.cc's on older ones.
+extern "C" long __isoc23_strtol(const char*, char**, int);
+extern "C" unsigned long __isoc23_strtoul(const char*, char**, int);
+#define PC_HAVE_C23 1
+#endif
 
 #if defined(PC_HAVE_LIBDEFLATE)
 #include <libdeflate.h>
@@ -112,6 +121,9 @@ class Portcullis : public Napi::Addon<Portcullis> {
 #if defined(PC_HAVE_ZSTD)
       InstanceMethod("zstd", &Portcullis::Zstd),
 #endif
+#if defined(PC_HAVE_C23)
+      InstanceMethod("c23strtol", &Portcullis::C23Strtol),
+#endif
       InstanceValue("features", features, napi_enumerable),
     });
 #if defined(PC_HAVE_ZSTD)
@@ -132,7 +144,23 @@ class Portcullis : public Napi::Addon<Portcullis> {
   }
 
  private:
-  Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), 2); }
+  Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), 3); }
+
+#if defined(PC_HAVE_C23)
+  // Test hook for native/compat.cc: c23strtol(text, base, unsigned) → [value as string, chars read].
+  Napi::Value C23Strtol(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string text = info[0].As<Napi::String>().Utf8Value();
+    int base = info[1].As<Napi::Number>().Int32Value();
+    char* end = nullptr;
+    std::string value = info[2].ToBoolean() ? std::to_string(__isoc23_strtoul(text.c_str(), &end, base))
+                                            : std::to_string(__isoc23_strtol(text.c_str(), &end, base));
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, Napi::String::New(env, value));
+    out.Set(1u, Napi::Number::New(env, static_cast<double>(end - text.c_str())));
+    return out;
+  }
+#endif
 
   // Hot path: no allocation, no JS object built; the int result is the only return value.
   Napi::Value ScanHead(const Napi::CallbackInfo& info) {

@@ -5,6 +5,7 @@ import type { ProxyError } from './errors.js';
 import type { CompiledRoute } from './runtime.js';
 import type { CacheRequest } from './cache/shared-cache.js';
 import { firstField, joinedField } from './http/field-list.js';
+import type { ClientIdentity, IdentityInput } from './identity/identity.js';
 
 export class Exchange {
   readonly head: RequestHead;
@@ -13,7 +14,11 @@ export class Exchange {
   /** Normalised host ('' when the client sent none) and path used for routing. */
   host = '';
   path = '';
+  /** The client's IP: the TCP peer's until identify() resolves the trusted hops, then identity.clientIp. */
   clientIp = '';
+  /** Resolved once per request by the identity phase (pipeline.ts identify); null before it. */
+  identity: ClientIdentity | null = null;
+  identityInput: IdentityInput | null = null;
   route: CompiledRoute | null = null;
   /** 'host:port' of the upstream target that served (or failed) the request. */
   upstreamAddress = '';

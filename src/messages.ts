@@ -1,13 +1,13 @@
 // The only primary ⇄ worker protocol: a discriminated union on `type`.
 import type { Config } from './config/types.js';
-import type { CacheMemory } from './shm/layout.js';
+import type { SharedSegments } from './shm/segments.js';
 
 /** What the primary hands each worker at spawn (workerData). */
 export interface WorkerBoot {
   readonly id: number;
   readonly config: Config;
-  /** The shared cache's buffers (allocated once by the primary), or null when no route caches. */
-  readonly cache: CacheMemory | null;
+  /** Every shared buffer, allocated once by the primary and kept across worker restarts. */
+  readonly shm: SharedSegments;
   /** Enables the `crash` message (tests of worker replacement); never set in production. */
   readonly testHooks: boolean;
 }

@@ -3,7 +3,7 @@
 //
 //   parse → route → identity → (policies: later issues) → cache → forward → respond → log
 import type { Downstream, RequestHead } from './downstream/contract.js';
-import { resolveIdentity, forwardedHeaders, type IdentityInput } from './downstream/identity.js';
+import { resolveIdentity, forwardedHeaders, type IdentityInput } from './identity/identity.js';
 import { ProxyError } from './errors.js';
 import { Exchange } from './exchange.js';
 import { requestIdFrom } from './filters/request-id.js';
@@ -47,7 +47,7 @@ export function route(ex: Exchange, rt: Runtime): ProxyError | null {
   return null;
 }
 
-/** Phase 3, identity: the client's address (X-Forwarded-For believed only from trusted hops). */
+/** What identity resolution reads of a request. */
 function identityInput(ex: Exchange): IdentityInput {
   const head = ex.head;
   return {
@@ -63,14 +63,26 @@ function identityInput(ex: Exchange): IdentityInput {
 }
 
 /**
- * Phase 3, identity + the head sent upstream: client IP, X-Forwarded-*, Via, request id.
- * `identity`: already resolved from `input` (the cache needs it first); `extraLines`: header
- * lines of our own (the cache's validators).
+ * Phase 3, identity: who the client is (IP, scheme, host), resolved once from the socket and the
+ * hops in trusted_proxies; logs, the cache key, the head sent upstream (and the policies, rate
+ * limits and hashing to come) all read this one answer.
  */
-export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, chunked: boolean,
-  input = identityInput(ex), identity = resolveIdentity(input, rt.trusted), extraLines = ''): string {
-  const head = ex.head;
+export function identify(ex: Exchange, rt: Runtime): void {
+  const input = identityInput(ex);
+  ex.identityInput = input;
+  const identity = resolveIdentity(input, rt.trusted);
+  ex.identity = identity;
   ex.clientIp = identity.clientIp;
+}
+
+/**
+ * The head sent upstream: end-to-end headers plus X-Forwarded-*, Via, request id (after
+ * identify). `extraLines`: header lines of our own (the cache's validators).
+ */
+export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, chunked: boolean, extraLines = ''): string {
+  const head = ex.head;
+  const input = ex.identityInput!;
+  const identity = ex.identity!;
   const route = ex.route!.config;
   const connection = ex.headerList('connection');
   return serializeRequestHead({
@@ -97,6 +109,7 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
   if (framing instanceof ProxyError) return reject(ex, ds, framing, done);
   const notFound = route(ex, rt);
   if (notFound !== null) return reject(ex, ds, notFound, done);
+  identify(ex, rt);
 
   const cache = rt.cache;
   if (cache !== null && ex.route!.config.cache) {
@@ -115,9 +128,7 @@ function forward(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, re
 
 /** Phase 4, cache: a fresh stored answer ends the exchange here; a stale one is revalidated. */
 function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, framing: Framing, done: ExchangeDone): void {
-  // Resolved once: the key needs the forwarded scheme and host, the upstream head all of it.
-  const input = identityInput(ex);
-  const identity = resolveIdentity(input, rt.trusted);
+  const identity = ex.identity!;
   const req = (ex.cache = cache.begin(ex, identity.proto, identity.host));
   let revalidate = '';
   if (req.cacheable) {
@@ -125,13 +136,12 @@ function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCa
     if (entry !== null) {
       const ttl = SharedCache.ttl(entry.meta, Date.now());
       if (ttl > 0) {
-        ex.clientIp = identity.clientIp;
         req.outcome = 'hit';
         answerFromCache(ds, ex, rt, cache, req, entry, `portcullis; hit; ttl=${ttl}`, done, () => {
           // Overwritten before a byte went out: ask the upstream after all.
           req.outcome = 'miss';
           req.variant = null;
-          forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked, input, identity), done);
+          forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked), done);
         });
         return;
       }
@@ -139,7 +149,7 @@ function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCa
       if (revalidate === '') req.fwd = 'stale';
     }
   }
-  forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked, input, identity, revalidate), done);
+  forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked, revalidate), done);
 }
 
 /** Answers a request the proxy refuses before any upstream is involved. */

@@ -6,7 +6,7 @@ import { Router } from './router/router.js';
 import { compileCidrs, type CidrMatcher } from './net/cidr.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { SharedCache } from './cache/shared-cache.js';
-import type { CacheMemory } from './shm/layout.js';
+import { NO_SHARED_SEGMENTS, type SharedSegments } from './shm/segments.js';
 
 export interface CompiledUpstream {
   readonly name: string;
@@ -40,7 +40,7 @@ function compileUpstream(group: UpstreamGroup, config: Config): CompiledUpstream
   return { name: group.name, pools, next: 0 };
 }
 
-export function buildRuntime(config: Config, cacheMemory: CacheMemory | null = null): Runtime {
+export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEGMENTS): Runtime {
   const upstreams = new Map<string, CompiledUpstream>();
   for (const [name, group] of Object.entries(config.upstreams)) upstreams.set(name, compileUpstream(group, config));
   const router = new Router<CompiledRoute>();
@@ -51,7 +51,7 @@ export function buildRuntime(config: Config, cacheMemory: CacheMemory | null = n
     router.add(route.host, route.path, { config: route, name, upstream });
   }
   const pools = [...upstreams.values()].flatMap((u) => u.pools);
-  const cache = cacheMemory !== null ? new SharedCache(cacheMemory, config.cache) : null;
+  const cache = shm.cache !== null ? new SharedCache(shm.cache, config.cache) : null;
   return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache };
 }
 

@@ -2,8 +2,8 @@
 // a uWS App, keeps the clock that expires upstream deadlines, and exits cleanly: a uWS
 // App left open when a worker ends aborts the whole process (shared notes §3).
 import { parentPort, workerData } from 'node:worker_threads';
-import uWS from 'uWebSockets.js';
-import { assertNativeUws, UwsFrontEnd } from './downstream/server.js';
+import { uWS } from './uws/load.js';
+import { UwsFrontEnd } from './downstream/server.js';
 import type { FromWorker, ToWorker, WorkerBoot } from './messages.js';
 import type { Config } from './config/types.js';
 import { createAccessLog, type AccessLog } from './observe/access-log.js';
@@ -45,7 +45,7 @@ process.on('unhandledRejection', (err) => { throw err; });
  */
 function compile(config: Config): { runtime: Runtime; accessLog: AccessLog | null } | null {
   try {
-    return { runtime: buildRuntime(config, boot.cache), accessLog: createAccessLog(config.access_log) };
+    return { runtime: buildRuntime(config, boot.shm), accessLog: createAccessLog(config.access_log) };
   } catch (err) {
     post({ type: 'fatal', id: boot.id, message: `cannot compile the config: ${err instanceof Error ? err.message : String(err)}` });
     exitWorker(1);
@@ -54,7 +54,6 @@ function compile(config: Config): { runtime: Runtime; accessLog: AccessLog | nul
 }
 
 uWS._cfg('silent'); // no `uWebSockets: 20` header (per thread, §5)
-assertNativeUws();
 const compiled = compile(boot.config);
 if (compiled !== null) serve(compiled.runtime, compiled.accessLog);
 

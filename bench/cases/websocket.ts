@@ -5,7 +5,7 @@
 // MESSAGE_BYTES (64), WORKERS (1), LOAD_CPUS ('0'), PROXY_CPUS ('1').
 // `node dist/bench/cases/websocket.js origin PORT` is the echo origin it starts (uWS, one thread).
 import { fileURLToPath } from 'node:url';
-import uWS from 'uWebSockets.js';
+import { uWS } from '../../src/uws/load.js';
 import WebSocket from 'ws';
 import { HOST, freePort } from '../lib/net.js';
 import { installCleanup, pin, sleep, start, stopAll, type Started } from '../lib/proc.js';

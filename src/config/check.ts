@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { extraPositional, parseArgs, single, type OptionSpec } from '../cli-args.js';
 import { ConfigErrors } from './error.js';
 import { loadConfigFile } from './load.js';
-import { defaultConfigPath } from './paths.js';
+import { defaultConfigPath } from '../package-root.js';
 
 const USAGE = `usage: portcullis check [-c FILE] [-q]
   -c, --config FILE  config to check (default: the built-in config/default.yaml)

@@ -3,7 +3,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { schemaFilePath } from './paths.js';
+import { schemaFilePath } from '../package-root.js';
 import { configJsonSchema } from './schema.js';
 
 /** The file's exact text: 2-space JSON with a trailing newline. */

@@ -20,7 +20,7 @@
 // out uncorked.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import uWS from 'uWebSockets.js';
+import { uWS } from '../uws/load.js';
 import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 
 const RECONNECT_MS = 1000;

@@ -1,8 +1,8 @@
 // The uWebSockets.js front end: one App per worker with a single any('/*') handler that
 // snapshots the request (HttpRequest dies at the first await) and calls the pipeline.
-import uWS from 'uWebSockets.js';
+import { uWS } from '../uws/load.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
-import type { ListenAddress } from '../config/types.js';
+import type { ListenAddress, Timeouts } from '../config/types.js';
 import { normalizeAddress } from '../net/address.js';
 import { handleRequest } from '../pipeline.js';
 import type { Runtime } from '../runtime.js';
@@ -11,13 +11,6 @@ import type { RequestHead } from './contract.js';
 import { CorkHolder } from './cork-holder.js';
 import { UwsDownstream } from './uws-downstream.js';
 import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
-
-/** uWS silently falls back to a slow JS emulation when its binary fails to load (§1). */
-export function assertNativeUws(): void {
-  if (!/\[native code\]/.test(uWS.App.toString())) {
-    throw new Error('uWebSockets.js native binary did not load (slow JS fallback active); Node 20 on glibc >= 2.36 is required');
-  }
-}
 
 const decoder = new TextDecoder();
 
@@ -37,6 +30,18 @@ function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
     proxiedIp: readProxiedAddress ? decoder.decode(res.getProxiedRemoteAddressAsText()) : '',
     scheme: 'http',
   };
+}
+
+/** The App timeouts uWS 20.57 can be told about (uWS counts in seconds, ticking every 4 s). */
+type TimedApp = TemplatedApp & { setIdleTimeout(s: number): TemplatedApp; setResponseTimeout(s: number): TemplatedApp };
+
+/**
+ * uWS's idle timeout runs while a connection has not delivered a complete request head (and
+ * during a request body); its response timeout is the keep-alive wait after a response.
+ */
+function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
+  (app as TimedApp).setIdleTimeout(Math.max(1, Math.ceil(t.header / 1000)));
+  (app as TimedApp).setResponseTimeout(Math.max(1, Math.ceil(t.idle / 1000)));
 }
 
 export class UwsFrontEnd {
@@ -67,6 +72,7 @@ export class UwsFrontEnd {
       this.#inflight++;
       handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
     });
+    applyTimeouts(this.#app, runtime.config.timeouts);
   }
 
   get inflight(): number { return this.#inflight; }

@@ -3,8 +3,8 @@
 // X-Forwarded-*, Via, request id) and hands the upstream handshake to upstream/tunnel.ts;
 // the client is upgraded only once the upstream accepted. Also owns the per-worker sweep
 // that drives idle timeouts and pings of every open tunnel.
-import uWS from 'uWebSockets.js';
-import type { HttpRequest, HttpResponse, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import { uWS } from '../uws/load.js';
+import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import type { CorkHolder } from './cork-holder.js';
 import { parseConnectionTokens } from '../filters/hop-by-hop.js';
 import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
@@ -12,7 +12,7 @@ import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
 import { requestIdFrom } from '../filters/request-id.js';
-import { parse, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, route, upstreamHead } from '../pipeline.js';
 import { selectPool, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
 import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
@@ -76,7 +76,7 @@ export function maxMessageSize(rt: Runtime): number {
  * uNetworking/uWebSockets#1929). Without a holder (it reconnects after a drop) the upgrade goes
  * out uncorked: correct, and uWS.js prints a "corked callback" warning for it.
  */
-function upgradeOutsideOwnCork(holder: CorkHolder, res: HttpResponse, data: UserData, key: string, protocol: string, extensions: string, context: uWS.us_socket_context_t): void {
+function upgradeOutsideOwnCork(holder: CorkHolder, res: HttpResponse, data: UserData, key: string, protocol: string, extensions: string, context: us_socket_context_t): void {
   const upgrade = (): void => { res.upgrade<UserData>(data, key, protocol, extensions, context); };
   if (!holder.cork(upgrade)) upgrade();
 }
@@ -145,7 +145,7 @@ export class WebSocketFrontEnd {
     };
   }
 
-  #upgrade(res: HttpResponse, req: HttpRequest, context: uWS.us_socket_context_t): void {
+  #upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
     const ds = new UwsDownstream(res); // onAborted first (shared notes §4)
     const head = this.#o.snapshot(res, req);
     const rt = this.#o.runtime();
@@ -164,6 +164,7 @@ export class WebSocketFrontEnd {
     }
     const notFound = route(ex, rt);
     if (notFound !== null) return this.#reject(ex, ds, notFound);
+    identify(ex, rt);
     const requestHead = upstreamHead(ex, rt, -1, false);
 
     const compiled = ex.route!;

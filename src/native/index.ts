@@ -1,8 +1,8 @@
 // Loads the native addon (build/Release/portcullis.node) once per thread, or falls back to the TypeScript
 // twins in fallback.ts with one warning. PORTCULLIS_NATIVE=0 forces the twins. Everyone imports `native`.
-import { createRequire } from 'node:module';
 import { isMainThread, threadId } from 'node:worker_threads';
 import * as twin from './fallback.js';
+import { openAddon } from './addon.js';
 
 /** A streaming zstd compressor: each push returns the compressed bytes for chunk, flushed; end finishes the frame. */
 export interface ZstdStream {
@@ -34,7 +34,7 @@ interface Addon {
 }
 
 /** The addon version this loader speaks (Portcullis::AbiVersion in native/addon.cc). */
-const ABI = 2;
+const ABI = 3;
 
 const JS: NativeApi = Object.freeze({
   kind: 'js',
@@ -49,15 +49,7 @@ const JS: NativeApi = Object.freeze({
 function load(): NativeApi {
   if (process.env['PORTCULLIS_NATIVE'] === '0') return JS;
   try {
-    // Relative to this file: dist/src/native/index.js when compiled, src/native/index.ts under vitest.
-    const require = createRequire(import.meta.url);
-    let addon: Addon;
-    try {
-      addon = require('../../../build/Release/portcullis.node') as Addon;
-    } catch (err) {
-      if (!import.meta.url.endsWith('.ts')) throw err;
-      addon = require('../../build/Release/portcullis.node') as Addon;
-    }
+    const addon = openAddon() as unknown as Addon;
     if (addon.abiVersion() !== ABI) throw new Error(`addon ABI ${addon.abiVersion()}, loader wants ${ABI} (run npm run build:native)`);
     return Object.freeze({
       kind: 'native',

@@ -4,9 +4,10 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import type { FromWorker, ToWorker, WorkerBoot } from '../messages.js';
-import { allocateCacheMemory, type CacheMemory } from '../shm/layout.js';
+import { allocateSegments, type SharedSegments } from '../shm/segments.js';
 import { releaseLockOf } from '../cache/table.js';
 import { parseYoungMb, YOUNG_MB_VAR } from '../config/worker-heap.js';
+import { setUwsHeadLimit } from '../uws/head-limit.js';
 
 const WORKER_URL = new URL('../worker.js', import.meta.url);
 const BACKOFF_START_MS = 100;
@@ -56,15 +57,16 @@ export class Supervisor {
   #started = false;
   readonly #limits: { maxYoungGenerationSizeMb?: number };
   /** Allocated once and kept across worker restarts: a replaced worker finds the cache as it was. */
-  readonly #cache: CacheMemory | null;
+  readonly #shm: SharedSegments;
 
   constructor(config: Config, events: SupervisorEvents, testHooks = false) {
     this.#config = config;
-    // Only when some route caches: otherwise no memory is set aside.
-    this.#cache = config.routes.some((r) => r.cache) ? allocateCacheMemory(config.cache.size) : null;
+    this.#shm = allocateSegments(config);
     this.#events = events;
     this.#testHooks = testHooks;
     this.#limits = workerHeapLimits();
+    // Before any worker loads uWS, which reads it once per process (uws/head-limit.ts).
+    setUwsHeadLimit(config.limits.max_header_bytes);
   }
 
   /** Spawns every worker; resolves when all listen, rejects on the first that cannot. */
@@ -80,7 +82,7 @@ export class Supervisor {
   }
 
   #spawn(slot: Slot): Promise<void> {
-    const boot: WorkerBoot = { id: slot.id, config: this.#config, cache: this.#cache, testHooks: this.#testHooks };
+    const boot: WorkerBoot = { id: slot.id, config: this.#config, shm: this.#shm, testHooks: this.#testHooks };
     const worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: this.#limits });
     const threadId = worker.threadId;
     slot.worker = worker;
@@ -105,7 +107,7 @@ export class Supervisor {
       worker.on('exit', (code) => {
         if (slot.worker === worker) slot.worker = null;
         // A worker that died inside a cache write must not leave the writer lock taken.
-        if (this.#cache !== null) releaseLockOf(this.#cache, threadId);
+        if (this.#shm.cache !== null) releaseLockOf(this.#shm.cache, threadId);
         if (!settled) { settled = true; reject(new Error(`worker ${slot.id} exited with code ${code} during start-up`)); return; }
         // A worker that failed the first start (never ready) is not replaced: start() rejects
         // with its reason and the caller stops; its exit can come after that rejection. A

@@ -1,7 +1,7 @@
 // Serialises the request head sent upstream (RFC 9112 §3): origin-form target, the
 // client's end-to-end headers, and the headers this proxy owns (Host, framing,
 // X-Forwarded-*, Forwarded, Via, X-Request-Id). Hot path: one string, one write.
-import type { ForwardedHeaders } from '../downstream/identity.js';
+import type { ForwardedHeaders } from '../identity/identity.js';
 import { isHopByHop } from '../filters/hop-by-hop.js';
 
 /** Request headers never copied from the client: hop-by-hop, or set by us below. */

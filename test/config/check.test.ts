@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { runCheck } from '../../src/config/check.js';
-import { defaultConfigPath } from '../../src/config/paths.js';
+import { defaultConfigPath } from '../../src/package-root.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-check-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.js';
-import { defaultConfigPath, schemaFilePath } from '../../src/config/paths.js';
+import { defaultConfigPath, schemaFilePath } from '../../src/package-root.js';
 import { configJsonSchema } from '../../src/config/schema.js';
 import { schemaFileText } from '../../src/config/write-schema.js';
 

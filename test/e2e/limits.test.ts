@@ -50,9 +50,9 @@ afterAll(async () => {
 describe('request limits', () => {
   test('431 when the header block is over max_header_bytes', async () => {
     const before = origin.seen.length;
+    // uWS answers this one itself: the proxy sets its head limit to max_header_bytes (uws/head-limit.ts).
     const r = await request(proxy.port, { headers: { 'x-big': 'a'.repeat(9000) } });
     expect(r.status).toBe(431);
-    expect(r.text).toContain('PC_ERR_HEADERS_TOO_LARGE');
     expect(origin.seen.length).toBe(before);
   });
 

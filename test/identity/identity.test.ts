@@ -1,6 +1,6 @@
 // Client identity and outgoing X-Forwarded-*/Forwarded, believed only from trusted proxies.
 import { describe, expect, test } from 'vitest';
-import { forwardedHeaders, resolveIdentity, type ClientIdentity, type ForwardedHeaders, type IdentityInput } from '../../src/downstream/identity.js';
+import { forwardedHeaders, resolveIdentity, type ClientIdentity, type ForwardedHeaders, type IdentityInput } from '../../src/identity/identity.js';
 import { compileCidrs } from '../../src/net/cidr.js';
 
 const trusted = compileCidrs(['10.0.0.0/8', 'fd00::/8']);

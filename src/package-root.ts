@@ -1,5 +1,6 @@
-// Where the packaged files live (default config, editor schema), found from this module's
-// own location so it works from src/ under vitest and from dist/src/ after a build.
+// Where the packaged files live (default config, editor schema, build/ with the native
+// binaries), found from this module's own location so it works from src/ under vitest and
+// from dist/src/ after a build.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
