@@ -7,6 +7,17 @@ import type { CacheRequest } from './cache/shared-cache.js';
 import { firstField, joinedField } from './http/field-list.js';
 import type { ClientIdentity, IdentityInput } from './identity/identity.js';
 
+/** One failed try of an exchange, as the access log shows it. */
+export interface UpstreamTry {
+  /** The target's URL. */
+  readonly upstream: string;
+  /** The status it answered (a retried 5xx), or 0. */
+  readonly status: number;
+  /** The PC_ERR_* code of the failure, or null for a status. */
+  readonly error: string | null;
+  readonly ms: number;
+}
+
 export class Exchange {
   readonly head: RequestHead;
   readonly startedAt: number;
@@ -27,7 +38,10 @@ export class Exchange {
   responseBytes = 0;
   /** ms from start to the upstream response head, -1 when none arrived. */
   upstreamHeaderMs = -1;
+  /** Tries sent upstream (retries and failovers included). */
   attempts = 0;
+  /** The failed tries before the last one, in order; null when the first try was the last. */
+  tries: UpstreamTry[] | null = null;
   error: ProxyError | null = null;
   /** True when the client went away before the response finished. */
   clientAborted = false;

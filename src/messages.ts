@@ -18,4 +18,6 @@ export type ToWorker =
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly id: number }
+  /** An operational line (an ejection, a canary rollback) for the primary to print. */
+  | { readonly type: 'log'; readonly id: number; readonly level: 'info' | 'warn' | 'error'; readonly message: string }
   | { readonly type: 'fatal'; readonly id: number; readonly message: string };

@@ -11,7 +11,7 @@ import { parseConnectionTokens } from './filters/hop-by-hop.js';
 import { checkRequestHead } from './http/request-rules.js';
 import { normalizeHost } from './router/host.js';
 import { normalizePath } from './router/normalize.js';
-import type { Runtime } from './runtime.js';
+import { chooseUpstream, type Runtime } from './runtime.js';
 import { Forwarder, respondError, type ExchangeDone } from './upstream/forward.js';
 import { SharedCache } from './cache/shared-cache.js';
 import { answerFromCache } from './cache/respond.js';
@@ -123,7 +123,7 @@ type Framing = { contentLength: number; chunked: boolean };
 
 /** Phase 5, forward: the upstream answers. */
 function forward(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, requestHead: string, done: ExchangeDone): void {
-  new Forwarder(ex, ds, rt, ex.route!.upstream, requestHead, framing.chunked, framing.contentLength, done).start();
+  new Forwarder(ex, ds, rt, chooseUpstream(ex.route!, ex), requestHead, framing.chunked, framing.contentLength, done).start();
 }
 
 /** Phase 4, cache: a fresh stored answer ends the exchange here; a stale one is revalidated. */

@@ -1,25 +1,32 @@
-// Runtime: a validated Config compiled once into what the request path reads: the
-// routing trie, upstream groups with their per-worker pools, the trusted-proxy matcher.
-// Immutable after build; a reload builds a new one and swaps the reference.
-import type { Config, RouteConfig, UpstreamGroup } from './config/types.js';
+// Runtime: a validated Config compiled once into what the request path reads: the routing
+// trie, upstream groups (targets, pools, balancers over the shared health table), each route's
+// split, retry budget and timeouts, the trusted-proxy matcher. Immutable after build (the
+// balancers' cursors and budgets are per generation); a reload builds a new one and swaps the
+// reference, and shared state keyed by name (health, canary windows) carries over.
+import type { Config, RouteConfig } from './config/types.js';
 import { Router } from './router/router.js';
 import { compileCidrs, type CidrMatcher } from './net/cidr.js';
-import { UpstreamPool } from './upstream/pool.js';
+import type { UpstreamPool } from './upstream/pool.js';
 import { SharedCache } from './cache/shared-cache.js';
 import { NO_SHARED_SEGMENTS, type SharedSegments } from './shm/segments.js';
+import { CompiledUpstream, SILENT, type RuntimeEvents } from './upstream/group.js';
+import { TargetTable } from './upstream/health/table.js';
+import { RetryBudget } from './upstream/retry.js';
+import { RouteSplit } from './upstream/split.js';
+import type { Exchange } from './exchange.js';
 
-export interface CompiledUpstream {
-  readonly name: string;
-  readonly pools: readonly UpstreamPool[];
-  /** Round-robin cursor (per worker; the balancer issue replaces this policy). */
-  next: number;
-}
+export { CompiledUpstream, type RuntimeEvents } from './upstream/group.js';
 
 export interface CompiledRoute {
   readonly config: RouteConfig;
   /** Human name for logs: 'host path' or just the path. */
   readonly name: string;
+  /** The group requests go to (the split's first on a split route). */
   readonly upstream: CompiledUpstream;
+  /** Weighted split and canary; null when everything goes to `upstream`. */
+  readonly split: RouteSplit | null;
+  /** Retries over the last 10 s stay within retries.budget of the route's requests (per worker). */
+  readonly budget: RetryBudget;
 }
 
 export interface Runtime {
@@ -31,35 +38,41 @@ export interface Runtime {
   readonly pools: readonly UpstreamPool[];
   /** The shared cache; null when no route caches. */
   readonly cache: SharedCache | null;
+  /** Routes with a split, for the clock's canary checks. */
+  readonly splits: readonly RouteSplit[];
 }
 
-function compileUpstream(group: UpstreamGroup, config: Config): CompiledUpstream {
-  const pools = group.targets.map(
-    (t) => new UpstreamPool(t, group.pool, config.timeouts.connect, config.limits.max_response_header_bytes),
-  );
-  return { name: group.name, pools, next: 0 };
-}
-
-export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEGMENTS): Runtime {
+export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEGMENTS, events: RuntimeEvents = SILENT): Runtime {
+  let targetCount = 0;
+  for (const g of Object.values(config.upstreams)) targetCount += g.targets.length;
+  const table = shm.targets !== null ? new TargetTable(shm.targets) : TargetTable.private(targetCount);
   const upstreams = new Map<string, CompiledUpstream>();
-  for (const [name, group] of Object.entries(config.upstreams)) upstreams.set(name, compileUpstream(group, config));
+  for (const [name, group] of Object.entries(config.upstreams)) {
+    upstreams.set(name, new CompiledUpstream(group, table, config.timeouts.connect, config.limits.max_response_header_bytes, events));
+  }
+  if (table.overflowed > 0) events.log('warn', `${table.overflowed} upstream targets found no room in the shared health table: their health is tracked per worker`);
   const router = new Router<CompiledRoute>();
+  const splits: RouteSplit[] = [];
   for (const route of config.routes) {
     const upstream = upstreams.get(route.upstream);
     if (!upstream) throw new Error(`route ${route.index}: unknown upstream ${route.upstream}`);
     const name = route.host ? `${route.host}${route.path}` : route.path;
-    router.add(route.host, route.path, { config: route, name, upstream });
+    const split = route.split !== undefined || route.canary !== undefined ? new RouteSplit(route, name, upstreams, shm.rollouts, events) : null;
+    if (split !== null) splits.push(split);
+    router.add(route.host, route.path, { config: route, name, upstream, split, budget: new RetryBudget(route.retries.budget) });
   }
   const pools = [...upstreams.values()].flatMap((u) => u.pools);
   const cache = shm.cache !== null ? new SharedCache(shm.cache, config.cache) : null;
-  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache };
+  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache, splits };
 }
 
-/** Round-robin over the group's targets. */
-export function selectPool(upstream: CompiledUpstream): UpstreamPool {
-  const pools = upstream.pools;
-  if (pools.length === 1) return pools[0]!;
-  const pool = pools[upstream.next % pools.length]!;
-  upstream.next = (upstream.next + 1) % pools.length;
-  return pool;
+/** The group a request of this route goes to (the route's split decides, when it has one). */
+export function chooseUpstream(route: CompiledRoute, ex: Exchange): CompiledUpstream {
+  return route.split === null ? route.upstream : route.split.choose(ex);
+}
+
+/** The worker clock (every 100 ms): pool deadlines, canary windows. */
+export function tick(rt: Runtime, now: number): void {
+  for (const pool of rt.pools) pool.sweep(now);
+  for (const split of rt.splits) split.tick(now);
 }

@@ -7,7 +7,7 @@ import { UwsFrontEnd } from './downstream/server.js';
 import type { FromWorker, ToWorker, WorkerBoot } from './messages.js';
 import type { Config } from './config/types.js';
 import { createAccessLog, type AccessLog } from './observe/access-log.js';
-import { buildRuntime, type Runtime } from './runtime.js';
+import { buildRuntime, tick, type Runtime } from './runtime.js';
 
 const boot = workerData as WorkerBoot;
 const port = parentPort!;
@@ -45,7 +45,8 @@ process.on('unhandledRejection', (err) => { throw err; });
  */
 function compile(config: Config): { runtime: Runtime; accessLog: AccessLog | null } | null {
   try {
-    return { runtime: buildRuntime(config, boot.shm), accessLog: createAccessLog(config.access_log) };
+    const events = { log: (level: 'info' | 'warn' | 'error', message: string) => post({ type: 'log', id: boot.id, level, message }) };
+    return { runtime: buildRuntime(config, boot.shm, events), accessLog: createAccessLog(config.access_log) };
   } catch (err) {
     post({ type: 'fatal', id: boot.id, message: `cannot compile the config: ${err instanceof Error ? err.message : String(err)}` });
     exitWorker(1);
@@ -61,10 +62,7 @@ function serve(rt: Runtime, log: AccessLog | null): void {
   runtime = rt;
   accessLog = log;
   const f = (front = new UwsFrontEnd(rt, log));
-  const clock = setInterval(() => {
-    const now = Date.now();
-    for (const pool of rt.pools) pool.sweep(now);
-  }, 100);
+  const clock = setInterval(() => tick(rt, Date.now()), 100);
   const logFlush = log ? setInterval(() => log.flush(), 1000) : null;
 
   const drain = async (): Promise<void> => {

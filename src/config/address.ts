@@ -152,7 +152,7 @@ function maskAddress(address: string, family: 4 | 6, prefix: number): string {
  * `http://host[:port]` with no path, query or credentials; port defaults to 80. The host is
  * kept without IPv6 brackets, ready for net.connect.
  */
-export function parseTarget(value: string): Parsed<UpstreamTarget> {
+export function parseTarget(value: string): Parsed<Pick<UpstreamTarget, 'url' | 'host' | 'port'>> {
   const text = value.trim();
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
   if (scheme === undefined) {
@@ -248,4 +248,39 @@ export function checkHeaderToken(value: string): Parsed<string> {
   if (value === '') return { error: 'must not be empty' };
   if (/[\x00-\x1f\x7f]/.test(value)) return { error: 'must not contain control characters' };
   return value;
+}
+
+/** A DNS server: `ip`, `ip:port` or `[v6]:port` (port 53 by default), as node:dns setServers takes it. */
+export function parseDnsServer(value: string): Parsed<string> {
+  const text = value.trim();
+  if (isIP(text) !== 0) return text;
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  const plain = /^([^:]+):(\d+)$/.exec(text);
+  const host = bracket?.[1] ?? plain?.[1];
+  const portText = bracket ? bracket[2] : plain?.[2];
+  if (host === undefined || isIP(host) === 0 || (bracket !== null && isIP(host) !== 6)) {
+    return { error: `"${value}" is not a name server address (an IP, "ip:port" or "[v6]:port")` };
+  }
+  if (portText !== undefined) {
+    const port = parsePort(portText);
+    if (isError(port)) return port;
+  }
+  return text;
+}
+
+/** A header or cookie name (an RFC 9110 token), lowercased for headers by the caller. */
+export function checkToken(value: string): Parsed<string> {
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) return { error: `"${value}" is not a valid name (letters, digits and !#$%&'*+.^_\`|~-)` };
+  return value;
+}
+
+/** `balance: { hash: { key } }`: `client_ip`, `header:NAME` or `cookie:NAME`. */
+export function parseHashKey(value: string): Parsed<{ kind: 'client_ip' } | { kind: 'header' | 'cookie'; name: string }> {
+  const text = value.trim();
+  if (text === 'client_ip') return { kind: 'client_ip' };
+  const m = /^(header|cookie):(.*)$/.exec(text);
+  if (m === null) return { error: `invalid hash key "${value}" (use client_ip, header:NAME or cookie:NAME)` };
+  const name = checkToken(m[2]!.trim());
+  if (isError(name)) return name;
+  return { kind: m[1] as 'header' | 'cookie', name: m[1] === 'header' ? name.toLowerCase() : name };
 }

@@ -6,14 +6,17 @@ import * as z from 'zod';
 import {
   checkHeaderToken,
   checkRoutePath,
+  checkToken,
   isError,
   parseCidr,
+  parseDnsServer,
+  parseHashKey,
   parseHostPattern,
   parseListen,
   parseTarget,
   type Parsed,
 } from './address.js';
-import { MAX_DURATION_MS, parseDuration, parseSize } from './units.js';
+import { MAX_DURATION_MS, parseDuration, parsePercent, parseSize, parseStatusRanges } from './units.js';
 
 /** Adds a parser's message as a zod issue at the field being parsed. */
 function parsedBy<I, O>(parse: (v: I) => Parsed<O>) {
@@ -78,6 +81,26 @@ function count(what: string) {
     .describe(what);
 }
 
+function percent(what: string) {
+  return z
+    .string({ error: 'expected a percentage like "20%"' })
+    .transform(parsedBy(parsePercent))
+    .describe(`${what} A percentage: "20%".`);
+}
+
+/** An HTTP header name (matched case-insensitively: lowercased). */
+function headerName(what: string) {
+  return z
+    .string({ error: 'expected a header name like "x-canary"' })
+    .transform(parsedBy(checkToken))
+    .transform((v) => v.toLowerCase())
+    .describe(what);
+}
+
+function cookieName(what: string) {
+  return z.string({ error: 'expected a cookie name' }).transform(parsedBy(checkToken)).describe(what);
+}
+
 const ListenAddress = z
   .union([z.string(), z.number().int()], { error: 'expected an address like "127.0.0.1:8080", ":8080" or "[::1]:8080"' })
   .transform(parsedBy(parseListen))
@@ -106,24 +129,133 @@ const Timeouts = z
 
 const Pool = z
   .strictObject({
-    max_connections: count('Most open connections per upstream target per worker.').default(256),
+    max_connections: count('Most open connections per upstream target per worker; a target with that many requests in flight is full and skipped by the balancer.').default(256),
     idle_timeout: duration("Close an idle pooled connection after this (capped by the upstream's Keep-Alive timeout).").prefault('30s'),
+    queue: z
+      .number({ error: 'expected a whole number' })
+      .int('expected a whole number')
+      .min(0, 'must be 0 or more')
+      .max(1_000_000, 'must be at most 1000000')
+      .default(1024)
+      .describe('When every target is full: most requests waiting per target per worker (each up to timeouts.connect); beyond it the answer is 503 with Retry-After. 0: no waiting.'),
   })
   .prefault({})
   .describe('Keep-alive connection pool for this upstream.');
 
-const Target = z
+const TargetUrl = z
   .string({ error: 'expected a URL like "http://127.0.0.1:3000"' })
   .transform(parsedBy(parseTarget))
-  .describe('"http://host:port" (port defaults to 80); no path, query or credentials. https is not supported yet.');
+  .describe('"http://host:port" (port defaults to 80); no path, query or credentials. A DNS name is re-resolved by its TTL (see dns). https is not supported yet.');
+
+const Target = z
+  .union([
+    TargetUrl.transform((t) => ({ ...t, weight: 1, max_connections: undefined as number | undefined })),
+    z
+      .strictObject({
+        url: TargetUrl,
+        weight: z
+          .number({ error: 'expected a whole number' })
+          .int('expected a whole number')
+          .min(1, 'must be at least 1')
+          .max(1000, 'must be at most 1000')
+          .default(1)
+          .describe('Relative share of the traffic: weight 3 gets three times what weight 1 gets.'),
+        max_connections: count('In-flight requests per worker before this target is full (default: pool.max_connections).').optional(),
+      })
+      .transform((t) => ({ ...t.url, weight: t.weight, max_connections: t.max_connections })),
+  ], { error: 'expected a URL like "http://127.0.0.1:3000" or { url, weight, max_connections }' })
+  .describe('A URL, or { url, weight, max_connections }.');
 
 export const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 export const UPSTREAM_NAME_RULE = 'upstream names start with a letter or digit, then letters, digits, "_" and "-"';
 
+export const BALANCE_POLICIES = ['round_robin', 'least_requests', 'random', 'first', 'hash'] as const;
+
+const Balance = z
+  .union([
+    z.enum(BALANCE_POLICIES, { error: `expected one of: ${BALANCE_POLICIES.join(', ')}, or { hash: { key } }` }),
+    z.strictObject({
+      hash: z
+        .strictObject({
+          key: z
+            .string({ error: 'expected client_ip, header:NAME or cookie:NAME' })
+            .transform(parsedBy(parseHashKey))
+            .prefault('client_ip')
+            .describe('What is hashed: client_ip (the client identity), header:NAME or cookie:NAME. A request without it is balanced at random.'),
+        })
+        .prefault({})
+        .describe('Consistent hashing: the same key goes to the same target while it is available.'),
+    }),
+  ], { error: `expected one of: ${BALANCE_POLICIES.join(', ')}, or { hash: { key } }` })
+  .transform((v) => (typeof v === 'string'
+    ? v === 'hash' ? { policy: v, key: { kind: 'client_ip' as const } } : { policy: v }
+    : { policy: 'hash' as const, key: v.hash.key }))
+  .prefault('round_robin')
+  .describe('How a request picks a target: round_robin (smooth, weighted), least_requests (fewest in flight of two random picks), random, first (the first available, in order: failover), hash (consistent hashing on client_ip; { hash: { key: "header:NAME" | "cookie:NAME" } } for another key).');
+
+const Sticky = z
+  .strictObject({
+    cookie: cookieName('Cookie that names the target.').default('pc_sticky'),
+    ttl: duration('Max-Age of the cookie; without it the cookie lasts the browser session.').optional(),
+  })
+  .describe('Sticky sessions: the first answer sets a cookie naming its target, and later requests carrying it go to that target while it is available.');
+
+const Health = z
+  .strictObject({
+    path: z
+      .string({ error: 'expected a path like "/healthz"' })
+      .regex(/^\/[^\s#]*$/, 'must start with "/" and contain no spaces or "#"')
+      .default('/')
+      .describe('Path (and query) requested with GET.'),
+    interval: duration('Time between checks of each target.').prefault('5s'),
+    timeout: duration('A check without a complete answer within this fails. At most interval.').prefault('2s'),
+    unhealthy_after: count('Consecutive failed checks that mark a healthy target unhealthy.').default(3),
+    healthy_after: count('Consecutive passed checks that mark an unhealthy target healthy again.').default(2),
+    expect: z
+      .string({ error: 'expected statuses like "200-399" or "200,204"' })
+      .transform(parsedBy(parseStatusRanges))
+      .prefault('200-399')
+      .describe('Statuses that pass: codes and ranges, "200-399", "200,204".'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.timeout > v.interval) ctx.addIssue({ code: 'custom', path: ['timeout'], message: `must be at most interval (${v.interval} ms)` });
+  })
+  .describe('Active health checks: each target is asked once per interval by the proxy (not once per worker); every worker sees the result.');
+
+const Passive = z
+  .union([
+    z.literal(false),
+    z.strictObject({
+      failures: count('Failures (connect errors, resets, timeouts, 5xx) without a success in between, within window, that eject a target.').default(5),
+      window: duration('Failures older than this are forgotten.').prefault('10s'),
+      eject: duration('How long an ejected target gets no traffic; the n-th ejection in a row lasts n times as long (at most 10×).').prefault('30s'),
+      max_ejected: percent('Largest share of the group ejected at once (at least one target).').prefault('50%'),
+    }),
+  ], { error: 'expected { failures, window, eject, max_ejected } or false' })
+  .prefault({})
+  .describe('Passive health (outlier detection) from real traffic, shared by all workers; false turns it off.');
+
 const Upstream = z
   .strictObject({
-    targets: z.array(Target).min(1, 'an upstream needs at least one target').describe('Origin servers; requests are spread across them.'),
+    targets: z
+      .array(Target)
+      .min(1, 'an upstream needs at least one target')
+      .superRefine((targets, ctx) => {
+        const seen = new Map<string, number>();
+        targets.forEach((t, i) => {
+          const key = `${t.host}:${t.port}`;
+          const first = seen.get(key);
+          if (first === undefined) seen.set(key, i);
+          else ctx.addIssue({ code: 'custom', path: [i], message: `duplicate target (same as targets[${first}]); use weight to give it more traffic` });
+        });
+      })
+      .describe('Origin servers; requests are spread across them.'),
     pool: Pool,
+    balance: Balance,
+    sticky: Sticky.optional(),
+    health: Health.optional(),
+    passive: Passive,
+    slow_start: duration('A target back from unhealthy or ejected ramps from 10% to its full weight over this.').optional(),
   })
   .describe('A named group of origin servers.');
 
@@ -158,6 +290,52 @@ export function defaultWebSocketSettings(): z.output<typeof WebSocketSettings> {
   return WebSocketSettings.parse({});
 }
 
+const RouteTimeouts = z
+  .strictObject({
+    connect: duration('TCP connect to a target of this route (default: timeouts.connect).').optional(),
+    response_header: duration('From request sent to response head (default: timeouts.response_header).').optional(),
+    idle: duration('A response body that makes no progress for this long is cut (default: timeouts.idle): long for event streams.').optional(),
+  })
+  .describe('Timeouts toward the upstream for this route, over the global ones.');
+
+export const RETRY_CONDITIONS = ['connect', 'reset', 'timeout'] as const;
+
+const Retries = z
+  .strictObject({
+    attempts: z.number({ error: 'expected a whole number' }).int('expected a whole number').min(0, 'must be 0–10').max(10, 'must be 0–10').default(2)
+      .describe('Retries after the first try, each on another target when one is available; 0 turns retries off.'),
+    budget: percent('Most retries as a share of the route\'s requests over the last 10 s, per worker (at least 3). Retries of tries that never reached an upstream (connect errors) are not counted.').prefault('20%'),
+    on: z
+      .array(z.union([
+        z.enum(RETRY_CONDITIONS),
+        z.number().int('expected a status code').min(500, 'statuses 500–599').max(599, 'statuses 500–599'),
+      ], { error: 'expected connect, reset, timeout or a status 500–599' }))
+      .default(['connect', 'reset'])
+      .describe('What is retried: connect (no connection; any method), reset (closed before an answer), timeout (no response head in time), a 5xx status. reset, timeout and statuses only for idempotent requests whose body was not sent.'),
+  })
+  .describe('Retries and failover. A request whose body has been sent upstream is never retried, nor a POST once it reached an upstream.');
+
+const Canary = z
+  .strictObject({
+    upstream: z.string({ error: 'expected the name of an upstream' }).min(1, 'expected the name of an upstream').optional()
+      .describe('The canary group: one of split\'s upstreams (default: the one with the smallest weight), or, on a route with upstream, a group reached only through header or cookie.'),
+    header: headerName('A request header: "always" sends the request to the canary, "never" keeps it off.').optional(),
+    cookie: cookieName('A cookie: "always" sends the request to the canary, "never" keeps it off.').optional(),
+    rollback: z
+      .strictObject({
+        error_rate: percent('Roll back when this share of canary requests failed (5xx or no answer) over window.').optional(),
+        p99: duration('Roll back when the 99th percentile time to the response head over window is above this.').optional(),
+        window: duration('The sliding window both are measured over, shared by all workers.').prefault('60s'),
+        min_requests: count('Fewer canary requests than this in the window decide nothing.').default(20),
+      })
+      .superRefine((v, ctx) => {
+        if (v.error_rate === undefined && v.p99 === undefined) ctx.addIssue({ code: 'custom', message: 'give error_rate, p99 or both' });
+      })
+      .optional()
+      .describe('Automatic rollback: when a threshold is crossed the canary gets no more traffic, and stays so until its config changes.'),
+  })
+  .describe('Canary routing: header/cookie overrides and automatic rollback.');
+
 const Route = z
   .strictObject({
     host: z
@@ -170,7 +348,18 @@ const Route = z
       .transform(parsedBy(checkRoutePath))
       .default('/')
       .describe('"/exact", "/prefix/" (that directory and below), "/users/:id" (parameter), "/files/*" (trailing wildcard). Most specific match wins.'),
-    upstream: z.string({ error: 'expected the name of an upstream' }).min(1, 'expected the name of an upstream').describe('Name of the upstream (a key under upstreams) that serves this route.'),
+    upstream: z.string({ error: 'expected the name of an upstream' }).min(1, 'expected the name of an upstream').optional().describe('Name of the upstream (a key under upstreams) that serves this route. Give either upstream or split.'),
+    split: z
+      .array(z.strictObject({
+        upstream: z.string({ error: 'expected the name of an upstream' }).min(1, 'expected the name of an upstream').describe('Name of an upstream.'),
+        weight: z.number({ error: 'expected a whole number' }).int('expected a whole number').min(0, 'must be 0 or more').max(10_000, 'must be at most 10000').describe('Relative share of the route\'s requests.'),
+      }))
+      .min(1, 'a split needs at least one upstream')
+      .optional()
+      .describe('Weighted split of the route between upstream groups (gradual rollouts), instead of upstream.'),
+    canary: Canary.optional(),
+    timeouts: RouteTimeouts.optional(),
+    retries: Retries.optional(),
     strip_prefix: z.boolean().default(false).describe('Remove the matched static prefix before forwarding ("/v1/users" → "/users").'),
     host_header: z
       .string()
@@ -230,6 +419,21 @@ const Cache = z
   .prefault({})
   .describe('Shared HTTP cache (RFC 9111) for all workers. Stores only responses the upstream marks cacheable and never private ones.');
 
+const Dns = z
+  .strictObject({
+    servers: z
+      .array(z.string({ error: 'expected an address like "10.0.0.2" or "10.0.0.2:53"' }).transform(parsedBy(parseDnsServer)))
+      .default([])
+      .describe('Name servers for target names ("ip", "ip:port", "[v6]:port"). Default: the system\'s (/etc/resolv.conf), then /etc/hosts.'),
+    min_ttl: duration('An answer is used at least this long (its TTL, raised to this).').prefault('5s'),
+    max_ttl: duration('An answer is used at most this long (its TTL, lowered to this); also the period for names from /etc/hosts.').prefault('5m'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.min_ttl > v.max_ttl) ctx.addIssue({ code: 'custom', path: ['min_ttl'], message: `must be at most max_ttl (${v.max_ttl} ms)` });
+  })
+  .prefault({})
+  .describe('How DNS names in upstream targets are resolved: once per proxy, again when their TTL runs out. A name that does not resolve leaves its target pending (no traffic), never stops the proxy.');
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug'] as const;
 
 const AccessLog = z
@@ -279,6 +483,7 @@ export const ConfigFileSchema = z
       .min(1, 'define at least one route, or leave routes out when there is a single upstream')
       .optional()
       .describe('Routes, matched by host then most specific path. May be omitted when there is exactly one upstream (a "/" route to it).'),
+    dns: Dns,
     access_log: AccessLog,
     log_level: z
       .enum(LOG_LEVELS, { error: `expected one of: ${LOG_LEVELS.join(', ')}` })

@@ -32,23 +32,136 @@ export interface Timeouts {
 }
 
 export interface PoolOptions {
-  /** Most open connections per upstream target per worker. */
+  /** Most open connections per upstream target per worker (a target may set its own). */
   readonly max_connections: number;
   /** Close an idle pooled connection after this (capped by the upstream's Keep-Alive timeout). */
   readonly idle_timeout: number;
+  /** Most requests waiting for a connection per target per worker once every connection is busy; beyond it → 503. */
+  readonly queue: number;
 }
 
 export interface UpstreamTarget {
   /** The URL as written, e.g. 'http://127.0.0.1:3000'. */
   readonly url: string;
+  /** IP literal (IPv6 without brackets) or a DNS name, re-resolved by TTL (config `dns`). */
   readonly host: string;
   readonly port: number;
+  /** Relative share of the group's traffic (1 unless written as `{ url, weight }`). */
+  readonly weight: number;
+  /** In-flight requests per worker before the target counts as full (default: pool.max_connections). */
+  readonly max_connections: number;
+}
+
+/** The selection policies of upstream/balancer/ (`balance`). */
+export type BalancePolicy = 'round_robin' | 'least_requests' | 'random' | 'first' | 'hash';
+
+/** What `balance: hash` hashes: the client IP (identity phase), a request header or a cookie. */
+export type HashKey =
+  | { readonly kind: 'client_ip' }
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'cookie'; readonly name: string };
+
+export interface BalanceConfig {
+  readonly policy: BalancePolicy;
+  /** Only for policy 'hash'. */
+  readonly key?: HashKey;
+}
+
+/** Sticky sessions: a cookie names the target that served the client first. */
+export interface StickyConfig {
+  readonly cookie: string;
+  /** Max-Age of the cookie in ms; undefined: a session cookie. */
+  readonly ttl: number | undefined;
+}
+
+/** Active health checks, run once per proxy by the primary process. */
+export interface HealthCheckConfig {
+  /** Path (and query) requested with GET. */
+  readonly path: string;
+  readonly interval: number;
+  readonly timeout: number;
+  /** Consecutive failed checks before a healthy target is marked unhealthy. */
+  readonly unhealthy_after: number;
+  /** Consecutive passed checks before an unhealthy target is healthy again. */
+  readonly healthy_after: number;
+  /** Statuses that pass, as inclusive [low, high] ranges. */
+  readonly expect: readonly (readonly [number, number])[];
+}
+
+/** Passive health (outlier detection) from real traffic. */
+export interface PassiveHealthConfig {
+  /** Failures (connect errors, resets, timeouts, 5xx) without a success in between, within `window`, that eject. */
+  readonly failures: number;
+  readonly window: number;
+  /** First ejection's length in ms; the n-th in a row lasts n times as long (at most 10×). */
+  readonly eject: number;
+  /** Largest share (0–1) of the group that may be ejected at once; at least one target. */
+  readonly max_ejected: number;
 }
 
 export interface UpstreamGroup {
   readonly name: string;
   readonly targets: readonly UpstreamTarget[];
   readonly pool: PoolOptions;
+  readonly balance: BalanceConfig;
+  readonly sticky: StickyConfig | undefined;
+  readonly health: HealthCheckConfig | undefined;
+  /** false: no outlier detection. */
+  readonly passive: PassiveHealthConfig | false;
+  /** ms over which a target back from unhealthy or ejected ramps up to its full weight; 0: at once. */
+  readonly slow_start: number;
+}
+
+/** Re-resolution of DNS names in targets (done once per proxy, by the primary). */
+export interface DnsConfig {
+  /** Name servers ('ip' or 'ip:port'); empty: the system's (/etc/resolv.conf, then /etc/hosts). */
+  readonly servers: readonly string[];
+  /** Floor and ceiling on how long an answer is used (its TTL, clamped). */
+  readonly min_ttl: number;
+  readonly max_ttl: number;
+}
+
+/** The timeouts a route applies to its upstream exchanges (its own, or the global ones). */
+export interface RouteTimeouts {
+  readonly connect: number;
+  readonly response_header: number;
+  readonly idle: number;
+}
+
+/** Why a try may be retried (`retries.on`). */
+export type RetryCondition = 'connect' | 'reset' | 'timeout';
+
+export interface RetryConfig {
+  /** Retries after the first try (0: none). */
+  readonly attempts: number;
+  /** Share (0–1) of the route's requests that may be retried over 10 s, per worker. */
+  readonly budget: number;
+  readonly on: readonly (RetryCondition | number)[];
+}
+
+export interface SplitEntry {
+  readonly upstream: string;
+  readonly weight: number;
+}
+
+export interface RollbackConfig {
+  /** Share (0–1) of failed canary requests over `window` that rolls back; undefined: not checked. */
+  readonly error_rate: number | undefined;
+  /** ms: a p99 time to the response head above this over `window` rolls back; undefined: not checked. */
+  readonly p99: number | undefined;
+  readonly window: number;
+  /** Fewer canary requests than this in the window decide nothing. */
+  readonly min_requests: number;
+}
+
+export interface CanaryConfig {
+  /** The canary group: one of the split's upstreams, or one reached only through header/cookie. */
+  readonly upstream: string;
+  /** A request header whose value `always` / `never` forces / refuses the canary. */
+  readonly header: string | undefined;
+  /** A cookie whose value `always` / `never` forces / refuses the canary. */
+  readonly cookie: string | undefined;
+  readonly rollback: RollbackConfig | undefined;
 }
 
 export interface RouteConfig {
@@ -59,7 +172,14 @@ export interface RouteConfig {
    * '/users/:id', '/files/*' (trailing star). Most specific match wins.
    */
   readonly path: string;
+  /** The upstream; on a split route, the split's first entry. */
   readonly upstream: string;
+  /** Weighted split between upstream groups; undefined: everything goes to `upstream`. */
+  readonly split?: readonly SplitEntry[] | undefined;
+  readonly canary?: CanaryConfig | undefined;
+  /** The route's timeouts toward its upstream (route `timeouts` over the global ones). */
+  readonly timeouts: RouteTimeouts;
+  readonly retries: RetryConfig;
   /** Remove the matched static prefix before forwarding ('/v1/users' → '/users'). */
   readonly strip_prefix: boolean;
   /** undefined: pass the client's Host; a string: send this Host upstream instead. */
@@ -130,6 +250,7 @@ export interface Config {
   readonly timeouts: Timeouts;
   readonly upstreams: Readonly<Record<string, UpstreamGroup>>;
   readonly routes: readonly RouteConfig[];
+  readonly dns: DnsConfig;
   readonly access_log: AccessLogConfig;
   /** 'fatal' | 'error' | 'warn' | 'info' | 'debug'. PORTCULLIS_LOG_LEVEL overrides. */
   readonly log_level: string;

@@ -62,3 +62,31 @@ export function parseDuration(value: number | string): number | { error: string 
   if (ms > MAX_DURATION_MS) return { error: `duration "${value}" is too long (at most about 24 days)` };
   return ms;
 }
+
+const PERCENT_RE = /^(\d+(?:\.\d+)?)\s*%$/;
+
+/** A share written as a percentage, `"20%"` → 0.2; 0–100 %. */
+export function parsePercent(value: string): number | { error: string } {
+  const m = PERCENT_RE.exec(value.trim());
+  if (!m) return { error: `invalid percentage "${value}" (write it with a % sign: "20%")` };
+  const n = Number(m[1]);
+  if (n > 100) return { error: `"${value}" is over 100%` };
+  return n / 100;
+}
+
+/**
+ * Status ranges a health check accepts: `"200-399"`, `"200"`, `"200,204,300-302"` → inclusive
+ * [low, high] pairs, each within 100–599.
+ */
+export function parseStatusRanges(value: string): (readonly [number, number])[] | { error: string } {
+  const ranges: [number, number][] = [];
+  for (const part of value.split(',')) {
+    const m = /^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$/.exec(part);
+    if (!m) return { error: `invalid status list "${value}" (use codes and ranges: "200-399", "200,204")` };
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (lo < 100 || hi > 599 || hi < lo) return { error: `invalid status range "${part.trim()}" (100–599, low before high)` };
+    ranges.push([lo, hi]);
+  }
+  return ranges;
+}

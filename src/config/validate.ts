@@ -8,7 +8,7 @@ import { checkRoutePath, isError, parseHostPattern, parseListen } from './addres
 import type { FieldPath } from './document.js';
 import { ConfigFileSchema, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
 import { hint } from './suggest.js';
-import type { Config, RouteConfig, UpstreamGroup } from './types.js';
+import type { CanaryConfig, Config, RetryConfig, RouteConfig, UpstreamGroup } from './types.js';
 
 export interface Problem {
   readonly path: FieldPath;
@@ -92,12 +92,7 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
   }
   if (Array.isArray(routes)) {
     routes.forEach((route: unknown, i) => {
-      if (!isRecord(route)) return;
-      const name = route['upstream'];
-      if (typeof name === 'string' && name !== '' && upstreams && !upstreams.includes(name)) {
-        const defined = upstreams.length > 0 ? `; defined: ${upstreams.join(', ')}` : '';
-        problems.push({ path: ['routes', i, 'upstream'], at: 'value', message: `no upstream named "${name}"${hint(name, upstreams)}${defined}` });
-      }
+      if (isRecord(route)) problems.push(...routeUpstreamProblems(route, i, upstreams));
     });
     problems.push(...routeTableProblems(routes));
   }
@@ -114,6 +109,54 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
       if (first === undefined) seen.set(key, i);
       else problems.push({ path: ['listen', i], at: 'value', message: `duplicate listen address (same as listen[${first}])` });
     });
+  }
+  return problems;
+}
+
+/**
+ * A route's upstream references: exactly one of upstream and split, names that exist, and a
+ * canary group that the route can reach.
+ */
+function routeUpstreamProblems(route: Record<string, unknown>, i: number, upstreams: readonly string[] | undefined): Problem[] {
+  const problems: Problem[] = [];
+  const known = (name: unknown, path: FieldPath): void => {
+    if (typeof name !== 'string' || name === '' || !upstreams || upstreams.includes(name)) return;
+    const defined = upstreams.length > 0 ? `; defined: ${upstreams.join(', ')}` : '';
+    problems.push({ path, at: 'value', message: `no upstream named "${name}"${hint(name, upstreams)}${defined}` });
+  };
+  const upstream = route['upstream'];
+  const split = route['split'];
+  known(upstream, ['routes', i, 'upstream']);
+  const splitNames: string[] = [];
+  if (Array.isArray(split)) {
+    split.forEach((entry: unknown, j) => {
+      if (!isRecord(entry)) return;
+      known(entry['upstream'], ['routes', i, 'split', j, 'upstream']);
+      if (typeof entry['upstream'] === 'string') {
+        if (splitNames.includes(entry['upstream'])) problems.push({ path: ['routes', i, 'split', j, 'upstream'], at: 'value', message: `"${entry['upstream']}" is already in this split` });
+        splitNames.push(entry['upstream']);
+      }
+    });
+    if (split.every((e: unknown) => isRecord(e) && e['weight'] === 0) && split.length > 0) {
+      problems.push({ path: ['routes', i, 'split'], at: 'value', message: 'at least one weight must be above 0' });
+    }
+  }
+  if (upstream !== undefined && split !== undefined) {
+    problems.push({ path: ['routes', i, 'split'], at: 'key', message: 'give either upstream or split, not both' });
+  } else if (upstream === undefined && split === undefined) {
+    problems.push({ path: ['routes', i, 'upstream'], at: 'value', message: 'required: the name of an upstream (or give a split)' });
+  }
+  const canary = route['canary'];
+  if (isRecord(canary)) {
+    const name = canary['upstream'];
+    known(name, ['routes', i, 'canary', 'upstream']);
+    if (Array.isArray(split)) {
+      if (split.length < 2) problems.push({ path: ['routes', i, 'canary'], at: 'key', message: 'a canary needs a split with at least two upstreams (or upstream plus canary.upstream)' });
+      else if (typeof name === 'string' && !splitNames.includes(name)) problems.push({ path: ['routes', i, 'canary', 'upstream'], at: 'value', message: `"${name}" is not in this route's split (${splitNames.join(', ')})` });
+    } else if (upstream !== undefined) {
+      if (name === undefined) problems.push({ path: ['routes', i, 'canary'], at: 'key', message: 'on a route with upstream, canary.upstream names the canary group' });
+      else if (name === upstream) problems.push({ path: ['routes', i, 'canary', 'upstream'], at: 'value', message: 'the canary must be another upstream than the route\'s' });
+    }
   }
   return problems;
 }
@@ -154,22 +197,74 @@ function conflictMessage(err: RouteConflictError, host: string, path: string): s
   return `conflicts with routes[${first}] (${other}): both match the same requests, so the router cannot choose between them`;
 }
 
+type FileRoute = NonNullable<ConfigFile['routes']>[number];
+type FileUpstream = ConfigFile['upstreams'][string];
+
+function buildUpstream(name: string, u: FileUpstream): UpstreamGroup {
+  return {
+    name,
+    targets: u.targets.map((t) => ({ url: t.url, host: t.host, port: t.port, weight: t.weight, max_connections: t.max_connections ?? u.pool.max_connections })),
+    pool: u.pool,
+    balance: u.balance,
+    sticky: u.sticky === undefined ? undefined : { cookie: u.sticky.cookie, ttl: u.sticky.ttl },
+    health: u.health,
+    passive: u.passive,
+    slow_start: u.slow_start ?? 0,
+  };
+}
+
+/** The retries a route without its own gets: connect failures and resets, twice, within 20%. */
+export const DEFAULT_RETRIES: RetryConfig = Object.freeze({ attempts: 2, budget: 0.2, on: Object.freeze(['connect', 'reset'] as const) });
+
+function buildCanary(r: FileRoute): CanaryConfig | undefined {
+  const c = r.canary;
+  if (c === undefined) return undefined;
+  // Without a name: the split's smallest share (the last of equals) is the new version.
+  let upstream = c.upstream;
+  if (upstream === undefined && r.split !== undefined) {
+    let min = Infinity;
+    for (const e of r.split) if (e.weight <= min) { min = e.weight; upstream = e.upstream; }
+  }
+  return {
+    upstream: upstream!,
+    header: c.header,
+    cookie: c.cookie,
+    rollback: c.rollback === undefined ? undefined : { error_rate: c.rollback.error_rate, p99: c.rollback.p99, window: c.rollback.window, min_requests: c.rollback.min_requests },
+  };
+}
+
+function buildRoute(r: FileRoute, index: number, file: ConfigFile): RouteConfig {
+  const t = r.timeouts;
+  return {
+    host: r.host,
+    path: r.path,
+    upstream: r.upstream ?? r.split![0]!.upstream,
+    // Absent stays absent (undefined = none), so configs without them compare equal.
+    ...(r.split === undefined ? {} : { split: r.split }),
+    ...(r.canary === undefined ? {} : { canary: buildCanary(r) }),
+    timeouts: {
+      connect: t?.connect ?? file.timeouts.connect,
+      response_header: t?.response_header ?? file.timeouts.response_header,
+      idle: t?.idle ?? file.timeouts.idle,
+    },
+    retries: r.retries ?? DEFAULT_RETRIES,
+    strip_prefix: r.strip_prefix,
+    host_header: r.host_header,
+    index,
+    ...(r.websocket === undefined ? {} : { websocket: r.websocket }),
+    cache: r.cache ?? file.cache.enabled,
+  };
+}
+
 function build(file: ConfigFile, source: string): Config {
   const upstreams: Record<string, UpstreamGroup> = {};
-  for (const [name, u] of Object.entries(file.upstreams)) upstreams[name] = { name, targets: u.targets, pool: u.pool };
+  for (const [name, u] of Object.entries(file.upstreams)) upstreams[name] = buildUpstream(name, u);
+  const timeouts = { connect: file.timeouts.connect, response_header: file.timeouts.response_header, idle: file.timeouts.idle };
   const routes: RouteConfig[] = file.routes
-    ? file.routes.map((r, index) => ({
-        host: r.host,
-        path: r.path,
-        upstream: r.upstream,
-        strip_prefix: r.strip_prefix,
-        host_header: r.host_header,
-        index,
-        // Absent stays absent (undefined = the defaults), so configs without it compare equal.
-        ...(r.websocket === undefined ? {} : { websocket: r.websocket }),
-        cache: r.cache ?? file.cache.enabled,
-      }))
-    : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0, cache: file.cache.enabled }));
+    ? file.routes.map((r, index) => buildRoute(r, index, file))
+    : Object.keys(upstreams).map((upstream) => ({
+        host: undefined, path: '/', upstream, timeouts, retries: DEFAULT_RETRIES, strip_prefix: false, host_header: undefined, index: 0, cache: file.cache.enabled,
+      }));
   return {
     source,
     listen: file.listen,
@@ -179,6 +274,7 @@ function build(file: ConfigFile, source: string): Config {
     timeouts: file.timeouts,
     upstreams,
     routes,
+    dns: file.dns,
     access_log: file.access_log,
     log_level: file.log_level,
     via: file.via,

@@ -13,7 +13,7 @@ import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
 import { requestIdFrom } from '../filters/request-id.js';
 import { identify, parse, route, upstreamHead } from '../pipeline.js';
-import { selectPool, type Runtime } from '../runtime.js';
+import { chooseUpstream, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
 import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
 import type { RequestHead } from './contract.js';
@@ -168,8 +168,9 @@ export class WebSocketFrontEnd {
     const requestHead = upstreamHead(ex, rt, -1, false);
 
     const compiled = ex.route!;
-    const first = selectPool(compiled.upstream);
-    const targets = [first.target, ...compiled.upstream.pools.filter((p) => p !== first).map((p) => p.target)];
+    // The balancer's pick first, then the group's other available targets (tunnel.ts fails over in order).
+    const targets = chooseUpstream(compiled, ex).tunnelOrder(ex, ex.startedAt).map((t) => t.config);
+    if (targets.length === 0) return this.#reject(ex, ds, new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE', 'no target has an address yet'));
     const key = ex.header('sec-websocket-key') ?? '';
     const extensions = ex.headerList('sec-websocket-extensions') ?? '';
     const tunnel: Tunnel = new Tunnel({
@@ -179,8 +180,8 @@ export class WebSocketFrontEnd {
       protocols: protocolList(ex.headerList('sec-websocket-protocol')),
       clientOffersDeflate: /permessage-deflate/i.test(extensions),
       settings: compiled.config.websocket ?? DEFAULTS,
-      connectTimeoutMs: rt.config.timeouts.connect,
-      responseTimeoutMs: rt.config.timeouts.response_header,
+      connectTimeoutMs: compiled.config.timeouts.connect,
+      responseTimeoutMs: compiled.config.timeouts.response_header,
       via: rt.config.via,
       handshake: {
         accept: (protocol, compress) => {

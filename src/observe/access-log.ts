@@ -46,6 +46,9 @@ export function createAccessLog(cfg: AccessLogConfig): AccessLog | null {
       ms: Date.now() - ex.startedAt,
       upstream_ms: ex.upstreamHeaderMs,
       attempts: ex.attempts,
+      // The failed tries before the last one (retries, failovers); the line's upstream, status
+      // and error are the last try's.
+      tries: ex.tries,
       error: ex.error?.code ?? null,
       cache: ex.cache?.outcome ?? null,
       cache_variant: ex.cache?.variant ?? null,

@@ -8,6 +8,7 @@ import { allocateSegments, type SharedSegments } from '../shm/segments.js';
 import { releaseLockOf } from '../cache/table.js';
 import { parseYoungMb, YOUNG_MB_VAR } from '../config/worker-heap.js';
 import { setUwsHeadLimit } from '../uws/head-limit.js';
+import { UpstreamMonitor } from '../upstream/health/monitor.js';
 
 const WORKER_URL = new URL('../worker.js', import.meta.url);
 const BACKOFF_START_MS = 100;
@@ -58,6 +59,8 @@ export class Supervisor {
   readonly #limits: { maxYoungGenerationSizeMb?: number };
   /** Allocated once and kept across worker restarts: a replaced worker finds the cache as it was. */
   readonly #shm: SharedSegments;
+  /** DNS re-resolution and active health checks: here, once, never per worker. */
+  readonly #monitor: UpstreamMonitor;
 
   constructor(config: Config, events: SupervisorEvents, testHooks = false) {
     this.#config = config;
@@ -65,12 +68,15 @@ export class Supervisor {
     this.#events = events;
     this.#testHooks = testHooks;
     this.#limits = workerHeapLimits();
+    this.#monitor = new UpstreamMonitor(this.#shm.targets!, (level, msg) => events.log(level, msg));
     // Before any worker loads uWS, which reads it once per process (uws/head-limit.ts).
     setUwsHeadLimit(config.limits.max_header_bytes);
   }
 
   /** Spawns every worker; resolves when all listen, rejects on the first that cannot. */
   async start(count: number): Promise<void> {
+    // Before the workers: names are marked pending (resolving) before anyone dials them.
+    this.#monitor.apply(this.#config);
     const ready: Promise<void>[] = [];
     for (let id = 0; id < count; id++) {
       const slot: Slot = { id, worker: null, startedAt: 0, backoffMs: BACKOFF_START_MS, restarts: 0 };
@@ -94,6 +100,8 @@ export class Supervisor {
         if (msg.type === 'ready') {
           ready = true;
           if (!settled) { settled = true; resolve(); }
+        } else if (msg.type === 'log') {
+          this.#events.log(msg.level, `worker ${slot.id}: ${msg.message}`);
         } else if (msg.type === 'fatal') {
           // Before 'ready' the start promise carries the reason and its caller reports it;
           // logging it here too would print every start-up failure twice.
@@ -146,6 +154,7 @@ export class Supervisor {
   /** Stop accepting, let in-flight requests finish (up to the drain deadline), wait for every exit. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#monitor.stop();
     for (const t of this.#restarts) clearTimeout(t);
     this.#restarts.clear();
     const exits: Promise<unknown>[] = [];

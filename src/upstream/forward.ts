@@ -1,18 +1,25 @@
-// Forwarding one exchange: gets a pooled connection, sends the head, streams the request
-// body up and the response body down with backpressure both ways, retries once on a
-// fresh connection when that is safe, and maps failures to answers.
+// Forwarding one exchange: a target from the group's balancer, a pooled connection, the head
+// sent, the request body streamed up and the response body down with backpressure both ways;
+// a failed try retried on another target when the route's retries allow it and it is safe
+// (upstream/retry.ts); passive health told of every try; failures mapped to answers.
 //
 //   client ──onBody──▶ [queue until connected] ──writeBody──▶ upstream socket
 //          ◀─writeBody── onResponseBody ◀── parser ◀── onread ─┘
 //   backpressure: upstream write false → pause client body; client write false → pause socket
+//
+//   try:  pick target ─▶ pool.acquire ─▶ send ─▶ head ─▶ body ─▶ end   (target.inflight held throughout)
+//           ▲   connect error / reset / timeout / retried 5xx: passive failure, then, if
+//           └── replayable + retries.on + attempts + budget: the next try (another target first)
 import type { Downstream } from '../downstream/contract.js';
 import { ProxyError, errorBody } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { ResponseHead } from '../http/response-parser.js';
-import type { Runtime, CompiledUpstream } from '../runtime.js';
-import { selectPool } from '../runtime.js';
+import type { Runtime, CompiledUpstream, CompiledRoute } from '../runtime.js';
 import type { ConnectionUser, UpstreamConnection } from './connection.js';
 import type { PoolWaiter, UpstreamPool } from './pool.js';
+import type { Target } from './target.js';
+import { isIdempotent, replayable, retriesOn, type FailureKind } from './retry.js';
+import { counter } from '../observe/metrics.js';
 import { responseHeaders } from '../filters/response-headers.js';
 import { openCompression, type ResponseCompression } from '../filters/compress.js';
 import { cacheResponseHead, type CacheFill } from '../cache/fill.js';
@@ -21,14 +28,14 @@ import { answerFromCache } from '../cache/respond.js';
 const CHUNK_END = '0\r\n\r\n';
 const CRLF = '\r\n';
 
-/** RFC 9110 §9.2.2: requests a client may repeat without changing the outcome. */
-function isIdempotent(method: string): boolean {
-  switch (method) {
-    case 'GET': case 'HEAD': case 'OPTIONS': case 'TRACE': case 'PUT': case 'DELETE':
-      return true;
-    default:
-      return false;
-  }
+const retries = counter('portcullis_upstream_retries_total', 'Tries sent again after a failed one', ['upstream', 'reason']);
+const budgetSpent = counter('portcullis_upstream_retry_budget_exhausted_total', 'Retries refused because the route\'s retry budget was spent', ['route']);
+
+/** 503s that say when to come back (a full or busy upstream frees up soon). */
+const RETRY_AFTER = ['retry-after', '1'];
+
+function reasonOf(kind: FailureKind): string {
+  return typeof kind === 'number' ? 'status' : kind;
 }
 
 export type ExchangeDone = (ex: Exchange) => void;
@@ -37,12 +44,24 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   readonly #ex: Exchange;
   readonly #ds: Downstream;
   readonly #rt: Runtime;
+  readonly #route: CompiledRoute;
   readonly #upstream: CompiledUpstream;
   readonly #requestHead: string;
   readonly #chunked: boolean;
   readonly #hasBody: boolean;
   readonly #done: ExchangeDone;
-  #pool: UpstreamPool;
+  /** The target of the current try; null between tries and after the last. */
+  #target: Target | null = null;
+  /** The pool of the latest try (a connection it hands over after the end goes back to it). */
+  #pool: UpstreamPool | null = null;
+  /** Targets this request has failed on (the next try prefers another). */
+  #tried: Target[] | null = null;
+  /** When the current try started (ms), for the tries in the access log. */
+  #tryStart = 0;
+  /** Retries spent (retries.attempts bounds them). */
+  #retries = 0;
+  /** The one fresh-connection retry of the idle race (a reused socket closed under us) is spent. */
+  #raced = false;
   #conn: UpstreamConnection | null = null;
   /** Body chunks received before a connection was ready (copies). */
   #queue: Buffer[] | null = null;
@@ -65,13 +84,13 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     this.#ex = ex;
     this.#ds = ds;
     this.#rt = rt;
+    this.#route = ex.route!;
     this.#upstream = upstream;
     this.#requestHead = requestHead;
     this.#chunked = chunked;
     this.#hasBody = chunked || contentLength > 0;
     this.#bodyComplete = !this.#hasBody;
     this.#done = done;
-    this.#pool = selectPool(upstream);
     ds.onAbort(() => this.#onClientAbort());
     // uWS only delivers the body to an onData attached synchronously (shared notes §4).
     if (this.#hasBody) ds.onBody((chunk, last) => this.#onClientBody(chunk, last));
@@ -79,23 +98,89 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 
   start(): void {
+    this.#route.budget.onRequest(this.#ex.startedAt);
     // A chunked body is only validated by uWS as it is decoded (a bad first chunk size
     // aborts the request before any onData): send nothing upstream until the first chunk.
-    if (!this.#chunked) this.#acquire();
+    if (!this.#chunked) this.#acquire(this.#ex.startedAt);
   }
 
-  #acquire(): void {
-    this.#ex.attempts = 1;
-    this.#ex.upstreamAddress = this.#pool.target.url;
-    this.#pool.acquire(this);
+  /**
+   * Starts a try: a target from the balancer, then a connection from its pool. `failed`: the
+   * error of the try before, answered when no other target is left to retry on.
+   */
+  #acquire(now: number, failed: ProxyError | null = null, fresh = false): boolean {
+    const ex = this.#ex;
+    const picked = fresh ? this.#target : this.#upstream.pick(ex, this.#tried, now);
+    if (picked === null) { this.#fail(failed ?? new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE')); return false; }
+    if (picked instanceof ProxyError) { this.#fail(failed ?? picked); return false; }
+    this.#target = picked;
+    this.#pool = picked.pool;
+    picked.inflight++;
+    ex.attempts++;
+    ex.upstreamAddress = picked.url;
+    this.#tryStart = now;
+    const connectMs = this.#route.config.timeouts.connect;
+    if (fresh) picked.pool.acquireFresh(this, connectMs);
+    else picked.pool.acquire(this, connectMs);
+    return true;
+  }
+
+  /**
+   * Ends the current try: the target's in-flight count, and what passive health and the access
+   * log learn of it. `failure`: what went wrong (null: it answered, or the client left).
+   */
+  #endTry(failure: { err: ProxyError | null; status: number; health: boolean } | null): Target | null {
+    const target = this.#target;
+    if (target === null) return null;
+    this.#target = null;
+    target.inflight--;
+    if (failure === null) return target;
+    const now = Date.now();
+    if (failure.health) this.#upstream.failed(target, now, failure.err?.message ?? `status ${failure.status}`);
+    (this.#tried ??= []).push(target);
+    (this.#ex.tries ??= []).push({ upstream: target.url, status: failure.status, error: failure.err?.code ?? null, ms: now - this.#tryStart });
+    return target;
+  }
+
+  /**
+   * Whether a failed try is sent again: nothing reached the client, the failure is one the
+   * route retries, the request is replayable, and attempts and budget allow it.
+   */
+  #mayRetry(kind: FailureKind, now: number): boolean {
+    const ex = this.#ex;
+    if (this.#finished || ex.clientAborted || ex.status !== 0) return false;
+    const cfg = this.#route.config.retries;
+    if (this.#retries >= cfg.attempts || !retriesOn(cfg, kind)) return false;
+    if (!replayable(kind, ex.head.method, this.#hasBody, this.#bodySent)) return false;
+    if (!this.#upstream.hasOther(this.#tried, this.#target, now)) return false;
+    // A try that never reached an upstream adds no load anywhere: it costs no budget.
+    if (kind !== 'connect' && !this.#route.budget.tryRetry(now)) {
+      budgetSpent.with(this.#route.name).inc();
+      return false;
+    }
+    return true;
+  }
+
+  /** The next try, on another target; without one, the failure is the answer. */
+  #retry(kind: FailureKind, now: number, failed: ProxyError): void {
+    this.#headSent = false;
+    this.#upstreamFull = false;
+    const ex = this.#ex;
+    const before = ex.attempts;
+    if (!this.#acquire(now, failed)) return;
+    if (ex.attempts > before) {
+      this.#retries++;
+      retries.with(this.#upstream.name, reasonOf(kind)).inc();
+    }
   }
 
   // PoolWaiter ------------------------------------------------------------------------------
   onConnection(conn: UpstreamConnection): void {
-    if (this.#finished) { this.#pool.onReusable(conn); return; }
+    if (this.#finished) { this.#pool!.onReusable(conn); return; }
     this.#conn = conn;
     this.#headSent = true;
-    conn.send(this, this.#requestHead, this.#ex.head.method === 'HEAD', this.#rt.config.timeouts.response_header, this.#rt.config.timeouts.idle);
+    const timeouts = this.#route.config.timeouts;
+    conn.send(this, this.#requestHead, this.#ex.head.method === 'HEAD', timeouts.response_header, timeouts.idle);
     const queue = this.#queue;
     let ok = true;
     if (queue !== null) {
@@ -111,17 +196,13 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 
   onConnectionError(err: ProxyError): void {
-    // A connect failure sent nothing: any method may go to the next target. The next one in
-    // the list, not the shared round-robin's next: under concurrency that could hand back the
-    // target that just failed, so each target is tried at most once per request.
-    const pools = this.#upstream.pools;
-    if (this.#ex.attempts < pools.length && !this.#finished) {
-      this.#ex.attempts++;
-      this.#pool = pools[(pools.indexOf(this.#pool) + 1) % pools.length]!;
-      this.#ex.upstreamAddress = this.#pool.target.url;
-      this.#pool.acquire(this);
-      return;
-    }
+    if (this.#finished) return;
+    // No connection: nothing was sent, any method may go elsewhere. A refused or timed-out
+    // connect counts against the target's health; a wait for a busy pool does not.
+    const connectFailed = err.code === 'PC_ERR_UPSTREAM_CONNECT';
+    this.#endTry({ err, status: 0, health: connectFailed });
+    const now = Date.now();
+    if (this.#mayRetry('connect', now)) { this.#retry('connect', now, err); return; }
     this.#fail(err);
   }
 
@@ -143,8 +224,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
       // until the upstream connection is ready.
       if (chunk.length > 0) (this.#queue ??= []).push(Buffer.from(chunk));
       if (this.#chunked && this.#ex.attempts === 0) {
-        this.#acquire();
-        if (this.#conn !== null) return; // an idle connection took the queue already
+        this.#acquire(Date.now());
+        if (this.#conn !== null || this.#finished) return; // an idle connection took the queue already
       }
       if (!last) this.#ds.pauseBody();
       return;
@@ -175,7 +256,24 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   // Response ----------------------------------------------------------------------------------
   onResponseHead(head: ResponseHead): void {
     const ex = this.#ex;
-    ex.status = head.statusCode;
+    const target = this.#target!;
+    const status = head.statusCode;
+    if (status >= 500) {
+      const now = Date.now();
+      // A 5xx the route retries: this answer is dropped (the connection with it, unread).
+      if (this.#mayRetry(status, now)) {
+        const conn = this.#conn;
+        this.#conn = null;
+        if (conn !== null) conn.destroy();
+        this.#endTry({ err: null, status, health: true });
+        this.#retry(status, now, new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE', `status ${status}, then no target free to retry on`));
+        return;
+      }
+      this.#upstream.failed(target, now, `status ${status}`);
+    } else {
+      this.#upstream.succeeded(target);
+    }
+    ex.status = status;
     ex.upstreamHeaderMs = Date.now() - ex.startedAt;
     const noBody = ex.head.method === 'HEAD' || head.bodyKind === 'none';
     // A bodiless answer repeats the upstream's length (or none); otherwise the framing decides.
@@ -186,12 +284,15 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
       if (verdict === 'refreshed') { this.#refreshed = true; return; }
       this.#fill = verdict;
     }
+    // After the cache's decision: the cookie is this client's, never part of a stored answer.
+    const sticky = this.#upstream.stickyCookie(ex, target);
+    if (sticky !== null) headers.push('set-cookie', sticky);
     const compression = this.#rt.config.compression;
     if (compression.enabled && !noBody) {
       this.#compression = openCompression(ex, head, headers, compression, { ds: this.#ds, resumeUpstream: this.#writable });
       if (this.#compression !== null) return; // it writes the head itself
     }
-    this.#ds.writeHead(head.statusCode, head.reason, headers, length, noBody);
+    this.#ds.writeHead(status, head.reason, headers, length, noBody);
   }
 
   onResponseBody(chunk: Buffer): boolean {
@@ -205,6 +306,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   onResponseEnd(): void {
     const conn = this.#conn;
     this.#conn = null;
+    this.#endTry(null);
     // An upstream that answered before reading the whole request body (an early 413/401)
     // leaves the socket mid-request: never reuse it.
     if (!this.#bodyComplete && conn !== null) conn.destroy();
@@ -218,19 +320,29 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
 
   onUpstreamError(err: ProxyError, retryable: boolean): void {
     this.#conn = null;
-    if (this.#finished) return;
+    if (this.#finished) { this.#endTry(null); return; }
     const ex = this.#ex;
     if (err.code === 'PC_ERR_UPSTREAM_TIMEOUT' && !this.#bodyComplete && !this.#upstreamFull && ex.status === 0) {
       // Each body chunk restarts the upstream's clock, and the upstream was taking what we
       // sent: the deadline passed because the client stopped sending (nginx: client_body_timeout).
       err = new ProxyError('PC_ERR_CLIENT_TIMEOUT', 'request body stalled');
     }
-    if (retryable && ex.attempts === 1 && this.#bodySent === 0 && this.#bodyComplete && isIdempotent(ex.head.method)) {
-      // The idle race: a reused socket closed under us before any answer. Once, fresh.
-      ex.attempts++;
-      this.#pool.acquireFresh(this);
+    if (retryable && !this.#raced && this.#bodySent === 0 && this.#bodyComplete && isIdempotent(ex.head.method)) {
+      // The idle race: a reused socket closed under us before any answer. Our doing, not the
+      // upstream's: once, on a fresh connection to the same target, outside retries and budget.
+      this.#raced = true;
+      const target = this.#target!;
+      (ex.tries ??= []).push({ upstream: target.url, status: 0, error: err.code, ms: Date.now() - this.#tryStart });
+      target.inflight--;
+      this.#headSent = false;
+      this.#acquire(Date.now(), err, true);
       return;
     }
+    const kind: FailureKind | null = err.code === 'PC_ERR_UPSTREAM_RESET' ? 'reset' : err.code === 'PC_ERR_UPSTREAM_TIMEOUT' && ex.status === 0 ? 'timeout' : null;
+    // The client's own slowness says nothing about the upstream.
+    this.#endTry({ err, status: 0, health: err.side === 'upstream' });
+    const now = Date.now();
+    if (kind !== null && this.#mayRetry(kind, now)) { this.#retry(kind, now, err); return; }
     this.#fail(err);
   }
 
@@ -260,8 +372,10 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   #abortUpstream(): void {
     const conn = this.#conn;
     this.#conn = null;
+    const target = this.#target;
+    this.#endTry(null);
     if (conn !== null) conn.destroy();
-    else if (!this.#headSent) this.#pool.cancel(this);
+    else if (!this.#headSent && target !== null) target.pool.cancel(this);
   }
 
   /** Answers with the error when nothing was sent to the client yet, else cuts the connection. */
@@ -272,7 +386,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ds = this.#ds;
     // A one-shot compression holds the whole answer back: the client has seen nothing yet.
     if (ex.status === 0 || (this.#compression !== null && !this.#compression.headWritten)) {
-      respondError(ds, ex, err, closeConnection || !this.#bodyComplete);
+      const busy = err.code === 'PC_ERR_UPSTREAM_FULL' || err.code === 'PC_ERR_UPSTREAM_UNAVAILABLE';
+      respondError(ds, ex, err, closeConnection || !this.#bodyComplete, busy ? RETRY_AFTER : undefined);
     } else {
       ds.close();
     }
@@ -283,8 +398,11 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (this.#finished) return;
     this.#finished = true;
     this.#queue = null;
+    this.#endTry(null);
     if (this.#fill !== null) { this.#fill.abandon(); this.#fill = null; }
     if (this.#compression !== null) { this.#compression.destroy(); this.#compression = null; }
+    const split = this.#route.split;
+    if (split !== null) split.record(this.#ex, this.#upstream, Date.now());
     this.#done(this.#ex);
   }
 }

@@ -10,10 +10,17 @@ export interface PoolWaiter {
   onConnectionError(err: ProxyError): void;
 }
 
-/** A queued exchange and when it stops waiting. */
+/** A queued exchange, how long its connect may take, and when it stops waiting. */
 interface Waiting {
   readonly waiter: PoolWaiter;
+  readonly connectMs: number;
   readonly until: number;
+}
+
+/** Where connections go: the target's current address, and a number that changes with it. */
+export interface Dial {
+  host(): string;
+  generation(): number;
 }
 
 /** Idle connections are closed this long before the upstream's own Keep-Alive timeout, so
@@ -33,12 +40,17 @@ export class UpstreamPool implements ConnectionOwner {
   /** Connections being opened, each destined for the waiter that asked (or the queue). */
   readonly #connecting = new Map<UpstreamConnection, PoolWaiter | null>();
   #closed = false;
+  readonly #dial: Dial | null;
+  #dialGen = 0;
 
-  constructor(target: UpstreamTarget, options: PoolOptions, connectTimeoutMs: number, maxHeadBytes: number) {
+  /** `connectTimeoutMs`: the default; a route may ask for its own in acquire(). */
+  constructor(target: UpstreamTarget, options: PoolOptions, connectTimeoutMs: number, maxHeadBytes: number, dial: Dial | null = null) {
     this.target = target;
     this.#options = options;
     this.#connectTimeoutMs = connectTimeoutMs;
     this.#maxHeadBytes = maxHeadBytes;
+    this.#dial = dial;
+    if (dial !== null) this.#dialGen = dial.generation();
   }
 
   get size(): number { return this.#all.size; }
@@ -46,8 +58,13 @@ export class UpstreamPool implements ConnectionOwner {
   get waitingCount(): number { return this.#waiting.length; }
 
   /** Hands the waiter a connection: synchronously when one is idle (the hot path). */
-  acquire(waiter: PoolWaiter): void {
+  acquire(waiter: PoolWaiter, connectMs = this.#connectTimeoutMs): void {
     const now = Date.now();
+    // The target's name now resolves elsewhere: no request goes to the old address again.
+    if (this.#dial !== null && this.#dial.generation() !== this.#dialGen) {
+      this.#dialGen = this.#dial.generation();
+      for (const conn of this.#idle.splice(0)) conn.destroy();
+    }
     while (this.#idle.length > 0) {
       const conn = this.#idle.pop()!;
       if (conn.state === ConnState.Idle && conn.deadline > now && !conn.socket.destroyed && !conn.socket.readableEnded) {
@@ -57,20 +74,20 @@ export class UpstreamPool implements ConnectionOwner {
       conn.destroy();
     }
     if (this.#all.size < this.#options.max_connections) {
-      this.#open(waiter);
+      this.#open(waiter, connectMs);
       return;
     }
-    this.#queue(waiter);
+    this.#queue(waiter, connectMs);
   }
 
-  #queue(waiter: PoolWaiter): void {
-    this.#waiting.push({ waiter, until: Date.now() + this.#connectTimeoutMs });
+  #queue(waiter: PoolWaiter, connectMs: number): void {
+    this.#waiting.push({ waiter, connectMs, until: Date.now() + connectMs });
   }
 
   /** A fresh connection for a retry, bypassing the idle stack (the failed one was idle). */
-  acquireFresh(waiter: PoolWaiter): void {
-    if (this.#all.size < this.#options.max_connections) this.#open(waiter);
-    else this.#queue(waiter);
+  acquireFresh(waiter: PoolWaiter, connectMs = this.#connectTimeoutMs): void {
+    if (this.#all.size < this.#options.max_connections) this.#open(waiter, connectMs);
+    else this.#queue(waiter, connectMs);
   }
 
   /** Removes a waiter that gave up (client went away). */
@@ -80,9 +97,9 @@ export class UpstreamPool implements ConnectionOwner {
     for (const [conn, w] of this.#connecting) if (w === waiter) this.#connecting.set(conn, null);
   }
 
-  #open(waiter: PoolWaiter | null): void {
-    const { host, port } = this.target;
-    const conn = new UpstreamConnection(host, port, this.#connectTimeoutMs, this.#maxHeadBytes, this);
+  #open(waiter: PoolWaiter | null, connectMs: number): void {
+    const host = this.#dial !== null ? this.#dial.host() : this.target.host;
+    const conn = new UpstreamConnection(host, this.target.port, connectMs, this.#maxHeadBytes, this);
     this.#all.add(conn);
     this.#connecting.set(conn, waiter);
   }
@@ -126,17 +143,23 @@ export class UpstreamPool implements ConnectionOwner {
     if (i >= 0) this.#idle.splice(i, 1);
     // A slot freed up: open a connection for the first queued exchange.
     if (!this.#closed && this.#waiting.length > 0 && this.#all.size < this.#options.max_connections) {
-      this.#open(this.#waiting.shift()!.waiter);
+      const next = this.#waiting.shift()!;
+      this.#open(next.waiter, next.connectMs);
     }
   }
 
   /** Worker clock tick: expire connect/response/idle deadlines. */
   sweep(now: number): void {
     for (const conn of this.#all) if (conn.deadline <= now && conn.deadline !== 0) conn.expire();
-    // FIFO with one timeout for all: the expired ones are at the front.
-    while (this.#waiting.length > 0 && this.#waiting[0]!.until <= now) {
-      const { waiter } = this.#waiting.shift()!;
-      waiter.onConnectionError(new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE', `no free connection to ${this.target.url} within timeouts.connect (pool.max_connections ${this.#options.max_connections} busy)`));
+    // Routes wait with their own connect timeouts: any waiter may have expired.
+    if (this.#waiting.length === 0) return;
+    const expired: Waiting[] = [];
+    for (let i = 0; i < this.#waiting.length; ) {
+      if (this.#waiting[i]!.until <= now) expired.push(...this.#waiting.splice(i, 1));
+      else i++;
+    }
+    for (const { waiter } of expired) {
+      waiter.onConnectionError(new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE', `no free connection to ${this.target.url} within timeouts.connect (max_connections ${this.#options.max_connections} busy)`));
     }
   }
 

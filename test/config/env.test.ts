@@ -50,7 +50,7 @@ access_log: { output: "$\${literal}" }
     const config = parseConfigText(text, 'cfg.yaml', { BIND: '0.0.0.0', PORT: '9000', WORKERS: '4', APP_HOST: 'app.internal' });
     expect(config.listen).toEqual([{ host: '0.0.0.0', port: 9000 }]);
     expect(config.workers).toBe(4);
-    expect(config.upstreams['app']!.targets[0]).toEqual({ url: 'http://app.internal:3000', host: 'app.internal', port: 3000 });
+    expect(config.upstreams['app']!.targets[0]).toMatchObject({ url: 'http://app.internal:3000', host: 'app.internal', port: 3000 });
   });
 
   test('a substituted value is validated like a written one, at its line', () => {

@@ -4,6 +4,12 @@ import { parseConfigText } from '../../src/config/load.js';
 
 const UPSTREAM = 'upstreams: { app: { targets: ["http://127.0.0.1:3000"] } }\n';
 
+/** What a route without timeouts and retries of its own gets. */
+const ROUTE_DEFAULTS = {
+  timeouts: { connect: 3000, response_header: 60_000, idle: 60_000 },
+  retries: { attempts: 2, budget: 0.2, on: ['connect', 'reset'] },
+};
+
 /** The formatted errors a config text produces (empty when it is valid). */
 function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
   try {
@@ -26,9 +32,19 @@ describe('defaults', () => {
       limits: { max_header_bytes: 32768, max_header_count: 100, max_body_bytes: 64 * 1024 * 1024, max_response_header_bytes: 65536 },
       timeouts: { header: 10_000, connect: 3000, response_header: 60_000, idle: 60_000, drain: 30_000 },
       upstreams: {
-        app: { name: 'app', targets: [{ url: 'http://127.0.0.1:3000', host: '127.0.0.1', port: 3000 }], pool: { max_connections: 256, idle_timeout: 30_000 } },
+        app: {
+          name: 'app',
+          targets: [{ url: 'http://127.0.0.1:3000', host: '127.0.0.1', port: 3000, weight: 1, max_connections: 256 }],
+          pool: { max_connections: 256, idle_timeout: 30_000, queue: 1024 },
+          balance: { policy: 'round_robin' },
+          sticky: undefined,
+          health: undefined,
+          passive: { failures: 5, window: 10_000, eject: 30_000, max_ejected: 0.5 },
+          slow_start: 0,
+        },
       },
-      routes: [{ host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 0, cache: false }],
+      routes: [{ host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 0, cache: false, ...ROUTE_DEFAULTS }],
+      dns: { servers: [], min_ttl: 5000, max_ttl: 300_000 },
       access_log: { enabled: true, output: 'stdout' },
       log_level: 'info',
       via: '1.1 portcullis',
@@ -66,7 +82,7 @@ describe('effective values', () => {
     ['log_level', 'log_level: debug', (c) => c.log_level, 'debug'],
     ['via', 'via: "1.1 edge"', (c) => c.via, '1.1 edge'],
     ['pool', 'upstreams: { app: { targets: ["http://a:1"], pool: { max_connections: 8, idle_timeout: 5s } } }', (c) => c.upstreams['app']!.pool,
-      { max_connections: 8, idle_timeout: 5000 }],
+      { max_connections: 8, idle_timeout: 5000, queue: 1024 }],
   ])('%s', (_name, yaml, pick, expected) => {
     const text = yaml.startsWith('upstreams:') ? yaml : `${yaml}\n${UPSTREAM}`;
     expect(pick(parseConfigText(text, 'cfg.yaml', {}))).toEqual(expected);
@@ -86,9 +102,9 @@ routes:
       {},
     );
     expect(config.routes).toEqual([
-      { host: 'api.example.com', path: '/v1/', upstream: 'api', strip_prefix: true, host_header: undefined, index: 0, cache: false },
-      { host: '*.example.com', path: '/', upstream: 'app', strip_prefix: false, host_header: 'internal.app', index: 1, cache: false },
-      { host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 2, cache: false },
+      { host: 'api.example.com', path: '/v1/', upstream: 'api', strip_prefix: true, host_header: undefined, index: 0, cache: false, ...ROUTE_DEFAULTS },
+      { host: '*.example.com', path: '/', upstream: 'app', strip_prefix: false, host_header: 'internal.app', index: 1, cache: false, ...ROUTE_DEFAULTS },
+      { host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 2, cache: false, ...ROUTE_DEFAULTS },
     ]);
     expect(config.upstreams['app']!.targets.map((t) => t.port)).toEqual([3000, 3001]);
   });
@@ -124,8 +140,8 @@ routes:
 
   test('<<: merges a map (own keys win, earlier sources win) and top-level x-* keys are ignored', () => {
     const config = parseConfigText(shared, 'cfg.yaml', {});
-    expect(config.upstreams['a']!.pool).toEqual({ max_connections: 8, idle_timeout: 5000 });
-    expect(config.upstreams['b']!.pool).toEqual({ max_connections: 3, idle_timeout: 30_000 });
+    expect(config.upstreams['a']!.pool).toEqual({ max_connections: 8, idle_timeout: 5000, queue: 1024 });
+    expect(config.upstreams['b']!.pool).toEqual({ max_connections: 3, idle_timeout: 30_000, queue: 1024 });
     expect(config.upstreams['b']!.targets.map((t) => t.port)).toEqual([3000]);
     expect(config.upstreams['c']!.targets.map((t) => t.port)).toEqual([3001]);
     expect(config.upstreams['c']!.pool.max_connections).toBe(8);

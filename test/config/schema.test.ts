@@ -49,7 +49,7 @@ describe('config/default.yaml', () => {
   test('loads, serves 127.0.0.1:8080 and sends / to the demo upstream', () => {
     const config = loadConfigFile(defaultConfigPath(), {});
     expect(config.listen).toEqual([{ host: '127.0.0.1', port: 8080 }]);
-    expect(config.upstreams['demo']!.targets).toEqual([{ url: 'http://127.0.0.1:3000', host: '127.0.0.1', port: 3000 }]);
+    expect(config.upstreams['demo']!.targets).toEqual([{ url: 'http://127.0.0.1:3000', host: '127.0.0.1', port: 3000, weight: 1, max_connections: 256 }]);
     expect(config.routes).toMatchObject([{ path: '/', upstream: 'demo' }]);
   });
 

@@ -16,11 +16,12 @@ beforeAll(async () => {
   origin = await startOrigin();
   hang = await startRawOrigin(() => {}); // accepts, never answers
   const dead = `http://127.0.0.1:${await freePort()}`; // nothing listens: refused at once
+  const dead2 = `http://127.0.0.1:${await freePort()}`;
   proxy = await startProxy({
     timeouts: { connect: '500ms', response_header: '1500ms' },
     upstreams: {
       pair: { targets: [origin.url, dead] },
-      trio: { targets: [dead, origin.url, dead] },
+      trio: { targets: [dead, origin.url, dead2] },
       busy: { targets: [hang.url], pool: { max_connections: 1 } },
       app: { targets: [origin.url] },
     },

@@ -1,0 +1,76 @@
+// One upstream target as a worker sees it: its keep-alive pool, its requests in flight here
+// (least_requests and `full` read them), its shared health cell, and where to connect (the
+// literal address, or the addresses the primary resolved for its name).
+import { isIP } from 'node:net';
+import type { PoolOptions, UpstreamTarget } from '../config/types.js';
+import { ADDR_BY_NAME, ADDR_RESOLVED } from '../shm/target-table.js';
+import { slotKey } from '../shm/key.js';
+import type { TargetCell } from './health/table.js';
+import { targetKey } from './health/table.js';
+import { UpstreamPool, type Dial } from './pool.js';
+
+export class Target implements Dial {
+  readonly upstream: string;
+  readonly config: UpstreamTarget;
+  readonly url: string;
+  /** Position in the group's targets (policies keep per-target state by it). */
+  readonly index: number;
+  readonly cell: TargetCell;
+  readonly pool: UpstreamPool;
+  /** The sticky cookie's value for this target: a hash of its identity, never its address. */
+  readonly stickyId: string;
+  /** Per-target seed of rendezvous hashing (balancer/hash.ts). */
+  readonly seed: number;
+  readonly maxConnections: number;
+  /** Most requests waiting for this target's connections (pool.queue). */
+  readonly queue: number;
+  /** Requests of this worker on this target: waiting for a connection or being answered. */
+  inflight = 0;
+  readonly #literal: boolean;
+  #addrGen = -1;
+  #addresses: string[] = [];
+  #next = 0;
+
+  constructor(upstream: string, config: UpstreamTarget, index: number, pool: PoolOptions, cell: TargetCell, connectTimeoutMs: number, maxHeadBytes: number) {
+    this.upstream = upstream;
+    this.config = config;
+    this.url = config.url;
+    this.index = index;
+    this.cell = cell;
+    this.maxConnections = config.max_connections;
+    this.queue = pool.queue;
+    this.#literal = isIP(config.host) !== 0;
+    const [hi, lo] = slotKey(targetKey(upstream, config.url));
+    this.stickyId = (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
+    this.seed = lo >>> 0;
+    this.pool = new UpstreamPool(config, { ...pool, max_connections: config.max_connections }, connectTimeoutMs, maxHeadBytes, this);
+  }
+
+  /** Whether a connection can be opened: a literal address, or a name that resolved (or that nobody resolves for us). */
+  get dialable(): boolean {
+    if (this.#literal) return true;
+    const s = this.cell.addrState;
+    return s === ADDR_BY_NAME || s === ADDR_RESOLVED;
+  }
+
+  // Dial ------------------------------------------------------------------------------------------
+  /** The host for the next connection: resolved addresses in turn, else the name as written. */
+  host(): string {
+    if (this.#literal) return this.config.host;
+    const cell = this.cell;
+    if (cell.addrState !== ADDR_RESOLVED) return this.config.host;
+    const gen = cell.addrGen;
+    if (gen !== this.#addrGen) {
+      this.#addrGen = gen;
+      this.#addresses = cell.addresses();
+    }
+    const list = this.#addresses;
+    if (list.length === 0) return this.config.host;
+    return list[this.#next++ % list.length]!;
+  }
+
+  /** Changes when the resolved addresses change (pools then drop idle connections to the old ones). */
+  generation(): number {
+    return this.#literal ? 0 : this.cell.addrGen;
+  }
+}
