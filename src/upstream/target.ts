@@ -19,7 +19,7 @@ export class Target implements Dial {
   readonly pool: UpstreamPool;
   /** The sticky cookie's value for this target: a hash of its identity, never its address. */
   readonly stickyId: string;
-  /** Per-target seed of rendezvous hashing (balancer/hash.ts). */
+  /** Per-target seed of rendezvous hashing (balancer/hash.ts), from its URL. */
   readonly seed: number;
   readonly maxConnections: number;
   /** Most requests waiting for this target's connections (pool.queue). */
@@ -42,7 +42,8 @@ export class Target implements Dial {
     this.#literal = isIP(config.host) !== 0;
     const [hi, lo] = slotKey(targetKey(upstream, config.url));
     this.stickyId = (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
-    this.seed = lo >>> 0;
+    // By URL alone: a key maps to the same target whatever the group is called.
+    this.seed = slotKey(config.url)[1] >>> 0;
     this.pool = new UpstreamPool(config, { ...pool, max_connections: config.max_connections }, connectTimeoutMs, maxHeadBytes, this);
   }
 

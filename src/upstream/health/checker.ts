@@ -15,10 +15,11 @@ const transitions = counter('portcullis_upstream_health_transitions_total', 'Act
 
 const USER_AGENT = 'portcullis-health-check';
 
+/** One target's checks: one GET per interval, whose result every group listing it with the same settings takes. */
 interface Probe {
-  readonly upstream: string;
   readonly target: UpstreamTarget;
-  readonly cell: TargetCell;
+  readonly cfg: HealthCheckConfig;
+  readonly cells: { readonly upstream: string; readonly cell: TargetCell }[];
   running: boolean;
 }
 
@@ -65,45 +66,68 @@ export class HealthChecker {
     this.#log = log;
   }
 
-  /** Checks the config's groups from now on; the first round starts at once. */
+  /**
+   * Checks the config's groups from now on; the first round starts at once. A target listed by
+   * several groups with the same health settings is asked once per interval, not once per group.
+   */
   apply(config: Config): void {
     this.stop();
     this.#stopped = false;
+    const probes = new Map<string, Probe>();
     for (const group of Object.values(config.upstreams)) {
       const cfg = group.health;
       if (cfg === undefined) continue;
-      const probes: Probe[] = group.targets.map((target) => ({ upstream: group.name, target, cell: this.#table.cell(group.name, target.url), running: false }));
-      const round = (): void => { for (const p of probes) if (!p.running) void this.#check(p, cfg); };
+      for (const target of group.targets) {
+        const key = `${target.url}\n${JSON.stringify(cfg)}`;
+        let p = probes.get(key);
+        if (p === undefined) probes.set(key, (p = { target, cfg, cells: [], running: false }));
+        p.cells.push({ upstream: group.name, cell: this.#table.cell(group.name, target.url) });
+      }
+    }
+    const byInterval = new Map<number, Probe[]>();
+    for (const p of probes.values()) {
+      const list = byInterval.get(p.cfg.interval) ?? [];
+      list.push(p);
+      byInterval.set(p.cfg.interval, list);
+    }
+    for (const [interval, list] of byInterval) {
+      const round = (): void => { for (const p of list) if (!p.running) void this.#check(p); };
       round();
-      const timer = setInterval(round, cfg.interval);
+      const timer = setInterval(round, interval);
       timer.unref();
       this.#timers.push(timer);
     }
   }
 
-  async #check(p: Probe, cfg: HealthCheckConfig): Promise<void> {
+  async #check(p: Probe): Promise<void> {
+    const cfg = p.cfg;
     let address = p.target.host;
     if (isIP(address) === 0) {
       // A name is checked at its resolved address; until it resolves there is nothing to ask.
-      if (p.cell.addrState !== ADDR_RESOLVED) return;
-      address = p.cell.addresses()[0] ?? address;
+      const cell = p.cells[0]!.cell;
+      if (cell.addrState !== ADDR_RESOLVED) return;
+      address = cell.addresses()[0] ?? address;
     }
     p.running = true;
     const result = await probe(address, p.target, cfg);
     p.running = false;
     if (this.#stopped) return;
     const passed = 'status' in result && statusPasses(result.status, cfg.expect);
-    const cell = p.cell;
+    const why = 'status' in result ? `status ${result.status}` : result.error;
+    for (const { upstream, cell } of p.cells) this.#apply(upstream, p.target, cell, cfg, passed, why);
+  }
+
+  #apply(upstream: string, target: UpstreamTarget, cell: TargetCell, cfg: HealthCheckConfig, passed: boolean, why: string): void {
     const before = { state: cell.state, ok: cell.checkOk, fail: cell.checkFail };
     const after = afterCheck(before, passed, cfg);
     cell.setChecks(after.ok, after.fail);
     if (after.state === before.state) return;
     // Back from unhealthy: slow start ramps from now.
     cell.setState(after.state, before.state === STATE_UNHEALTHY && after.state === STATE_HEALTHY ? Date.now() : null);
-    transitions.with(p.upstream, p.target.url, stateName(after.state)).inc();
-    const why = 'status' in result ? `status ${result.status}` : result.error;
-    this.#log(after.state === STATE_UNHEALTHY ? 'warn' : 'info',
-      `upstream ${p.upstream}: ${p.target.url} ${stateName(after.state)} (${after.state === STATE_UNHEALTHY ? `${after.fail} failed` : `${after.ok} passed`} check${(after.state === STATE_UNHEALTHY ? after.fail : after.ok) === 1 ? '' : 's'}, last: ${why})`);
+    transitions.with(upstream, target.url, stateName(after.state)).inc();
+    const down = after.state === STATE_UNHEALTHY;
+    const n = down ? after.fail : after.ok;
+    this.#log(down ? 'warn' : 'info', `upstream ${upstream}: ${target.url} ${stateName(after.state)} (${n} ${down ? 'failed' : 'passed'} check${n === 1 ? '' : 's'}, last: ${why})`);
   }
 
   stop(): void {

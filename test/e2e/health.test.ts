@@ -1,0 +1,137 @@
+// Active health checks and DNS through the real proxy with two workers: checks run once per
+// proxy (never once per worker), every worker obeys a verdict at once, a recovered target ramps
+// up over slow_start, a target that does not answer or resolve at start is pending (not fatal)
+// and joins when it does, and target names follow their DNS records as the TTL runs out.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { request } from '../helpers/client.js';
+import { startBackend, until, type Backend } from '../helpers/backends.js';
+import { startDns, type DnsServer } from '../helpers/dns.js';
+
+let a: Backend, b: Backend, c: Backend;
+/** The two addresses one DNS name moves between (same port, two loopback IPs). */
+let first: Backend, second: Backend;
+/** Nothing listens on its port until the test starts it. */
+let latePort: number;
+let late: Backend | null = null;
+let dns: DnsServer;
+let proxy: RunningProxy;
+const INTERVAL = 300;
+
+beforeAll(async () => {
+  [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => startBackend(n)));
+  first = await startBackend('first', { host: '127.0.0.2' });
+  second = await startBackend('second', { host: '127.0.0.3', port: first.port });
+  // A port nothing listens on until the test starts the late target there.
+  const probe = await startBackend('probe');
+  latePort = probe.port;
+  await probe.close();
+  dns = await startDns();
+  dns.records.set('svc.test', { ips: ['127.0.0.2'], ttl: 1 });
+  const health = { path: '/healthz', interval: `${INTERVAL}ms`, timeout: '200ms', unhealthy_after: 2, healthy_after: 2 };
+  proxy = await startProxy({
+    dns: { servers: [dns.address], min_ttl: '500ms', max_ttl: '3s' },
+    upstreams: {
+      app: { targets: [a.url, b.url, c.url], health, slow_start: '3s', passive: false },
+      late: { targets: [a.url, `http://127.0.0.1:${latePort}`], health, balance: 'round_robin' },
+      named: { targets: [`http://svc.test:${first.port}`] },
+      unresolved: { targets: [a.url, 'http://nowhere.test:1'] },
+      later: { targets: ['http://later.test:' + first.port] },
+    },
+    routes: [
+      { path: '/late/', upstream: 'late' },
+      { path: '/named/', upstream: 'named' },
+      { path: '/unresolved/', upstream: 'unresolved' },
+      { path: '/later/', upstream: 'later' },
+      { path: '/', upstream: 'app' },
+    ],
+  }, { workers: 2, env: { PORTCULLIS_LOG_LEVEL: 'info' } });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([a, b, c, first, second, late].map((x) => x?.close()));
+  await dns?.close();
+});
+
+/** n requests, each on a fresh connection (so both workers take some); the backends that answered. */
+async function names(path: string, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i += 10) {
+    const replies = await Promise.all(Array.from({ length: Math.min(10, n - i) }, () => request(proxy.port, { path })));
+    for (const r of replies) {
+      expect(r.status, r.text).toBe(200);
+      out.push(r.text);
+    }
+  }
+  return out;
+}
+
+describe('active checks', () => {
+  test('run once per proxy, not once per worker: one check per interval per target', async () => {
+    const from = a.checks.length;
+    await new Promise((r) => setTimeout(r, INTERVAL * 6));
+    const checks = a.checks.slice(from);
+    expect(checks.length).toBeGreaterThanOrEqual(3);
+    expect(checks.length).toBeLessThanOrEqual(7);
+    for (let i = 1; i < checks.length; i++) expect(checks[i]! - checks[i - 1]!).toBeGreaterThan(INTERVAL * 0.6);
+  });
+
+  test('every worker stops sending to a target as soon as the checks mark it unhealthy', async () => {
+    b.healthy = false;
+    await until(() => /upstream app: http:\/\/127\.0\.0\.1:\d+ unhealthy \(2 failed checks/.test(proxy.output()) && proxy.output().includes(`${b.url} unhealthy`), 5000, 'b marked unhealthy');
+    const seen = b.seen.length;
+    const served = await names('/x', 60);
+    expect(served.filter((n) => n === 'b')).toEqual([]);
+    expect(b.seen.length).toBe(seen);
+    expect(new Set(served)).toEqual(new Set(['a', 'c']));
+  });
+
+  test('back healthy, it ramps up over slow_start instead of taking its full share at once', async () => {
+    b.healthy = true;
+    await until(() => proxy.output().includes(`${b.url} healthy`), 5000, 'b healthy again');
+    const back = Date.now();
+    const early = await names('/x', 90);
+    // At 10% to ~20% of its weight: about 5–9% of the traffic, far from a third.
+    expect(early.filter((n) => n === 'b').length / early.length).toBeLessThan(0.2);
+    // During the ramp it does get traffic.
+    while (Date.now() - back < 3200) await names('/x', 30);
+    expect(b.seen.some((s) => s.at > back)).toBe(true);
+    const later = await names('/x', 90);
+    expect(later.filter((n) => n === 'b').length / later.length).toBeGreaterThan(0.25);
+  });
+
+  test('a target that does not answer at start is pending, not fatal; it joins once it answers', async () => {
+    // Proxy up, late target down: every request is answered by the other one.
+    expect(new Set(await names('/late/x', 20))).toEqual(new Set(['a']));
+    late = await startBackend('late', { port: latePort });
+    await until(() => proxy.output().includes(`http://127.0.0.1:${latePort} healthy`), 5000, 'late healthy');
+    expect(new Set(await names('/late/x', 20))).toEqual(new Set(['a', 'late']));
+  });
+});
+
+describe('DNS', () => {
+  test('a target whose name does not resolve at start is pending; the others serve', async () => {
+    expect(proxy.output()).toMatch(/cannot resolve nowhere\.test \(ENOTFOUND\): upstream unresolved: http:\/\/nowhere\.test:1 pending/);
+    expect(new Set(await names('/unresolved/x', 20))).toEqual(new Set(['a']));
+  });
+
+  test('a group whose only name has not resolved yet answers 503; it serves once the name appears', async () => {
+    const r = await request(proxy.port, { path: '/later/x' });
+    expect(r.status).toBe(503);
+    expect(r.headers['x-portcullis-error']).toBe('PC_ERR_UPSTREAM_UNAVAILABLE');
+    dns.records.set('later.test', { ips: ['127.0.0.3'], ttl: 1 });
+    await until(() => proxy.output().includes('later.test resolved to 127.0.0.3'), 5000, 'later.test resolved');
+    expect(new Set(await names('/later/x', 10))).toEqual(new Set(['second']));
+  });
+
+  test('names are resolved again when their TTL runs out: new connections go to the new address', async () => {
+    expect(new Set(await names('/named/x', 10))).toEqual(new Set(['first']));
+    const asked = dns.queries.get('svc.test') ?? 0;
+    dns.records.set('svc.test', { ips: ['127.0.0.3'], ttl: 1 });
+    await until(() => proxy.output().includes('svc.test resolved to 127.0.0.3'), 5000, 'svc.test moved');
+    expect(new Set(await names('/named/x', 10))).toEqual(new Set(['second']));
+    // Asked about once per TTL (1 s), not per request or per worker.
+    expect((dns.queries.get('svc.test') ?? 0) - asked).toBeLessThan(12);
+  });
+});

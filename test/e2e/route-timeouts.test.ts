@@ -1,0 +1,79 @@
+// Per-route timeouts over the global ones: an event stream route stays quiet for 30 s while an
+// API route on the same proxy times out in half a second, and a route without its own keeps
+// the global idle timeout.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import http from 'node:http';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { request } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+
+let origin: Origin;
+let proxy: RunningProxy;
+
+beforeAll(async () => {
+  origin = await startOrigin((req, res) => {
+    const url = req.url ?? '';
+    if (url.includes('events')) {
+      // One event, a long silence, another event, end.
+      const quiet = Number(new URLSearchParams(url.split('?')[1]).get('quiet'));
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write('data: first\n\n');
+      setTimeout(() => { if (!res.destroyed) res.end('data: second\n\n'); }, quiet);
+      return;
+    }
+    // The API: answers after ?delay ms.
+    const delay = Number(new URLSearchParams(url.split('?')[1]).get('delay') ?? 0);
+    setTimeout(() => { if (!res.destroyed) res.end('api'); }, delay);
+  }, { keepAliveTimeout: 120_000 });
+  proxy = await startProxy({
+    timeouts: { response_header: '5s', idle: '2s' },
+    upstreams: { app: { targets: [origin.url] } },
+    routes: [
+      { path: '/sse/', upstream: 'app', timeouts: { response_header: '5s', idle: '10m' } },
+      { path: '/api/', upstream: 'app', timeouts: { response_header: '500ms' } },
+      { path: '/', upstream: 'app' },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await origin?.close();
+});
+
+function stream(path: string): Promise<{ status: number; body: string; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: proxy.port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, complete: true }));
+      res.on('error', () => resolve({ status: res.statusCode ?? 0, body, complete: false }));
+      res.on('aborted', () => resolve({ status: res.statusCode ?? 0, body, complete: false }));
+    }).on('error', reject);
+  });
+}
+
+describe('per-route timeouts', () => {
+  test('a 30 s quiet event stream survives on its route while the API route times out in 500 ms', async () => {
+    const started = Date.now();
+    const sse = stream('/sse/events?quiet=30000');
+    // Meanwhile, on the same proxy: the API route's response_header is 500 ms, not the global 5 s.
+    const t0 = Date.now();
+    const slow = await request(proxy.port, { path: '/api/x?delay=2000' });
+    expect(slow.status).toBe(504);
+    expect(slow.headers['x-portcullis-error']).toBe('PC_ERR_UPSTREAM_TIMEOUT');
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect((await request(proxy.port, { path: '/api/x?delay=100' })).text).toBe('api');
+    // A route without its own timeouts cuts a stream quiet for longer than the global idle (2 s).
+    const cut = await stream('/events?quiet=4000');
+    expect(cut.body).toContain('data: first\n\n');
+    expect(cut.body).not.toContain('second');
+    expect(cut.complete).toBe(false);
+    const r = await sse;
+    expect(r.status).toBe(200);
+    expect(r.complete).toBe(true);
+    expect(r.body).toMatch(/data: first\n\ndata: second\n\n$/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(30_000);
+  }, 45_000);
+});
