@@ -172,8 +172,8 @@ export const UPSTREAM_NAME_RULE = 'upstream names start with a letter or digit, 
 export const BALANCE_POLICIES = ['round_robin', 'least_requests', 'random', 'first', 'hash'] as const;
 
 const Balance = z
+  // The map first: an enum's error would otherwise stand for a map with a bad key inside.
   .union([
-    z.enum(BALANCE_POLICIES, { error: `expected one of: ${BALANCE_POLICIES.join(', ')}, or { hash: { key } }` }),
     z.strictObject({
       hash: z
         .strictObject({
@@ -186,6 +186,7 @@ const Balance = z
         .prefault({})
         .describe('Consistent hashing: the same key goes to the same target while it is available.'),
     }),
+    z.enum(BALANCE_POLICIES, { error: `expected one of: ${BALANCE_POLICIES.join(', ')}, or { hash: { key } }` }),
   ], { error: `expected one of: ${BALANCE_POLICIES.join(', ')}, or { hash: { key } }` })
   .transform((v) => (typeof v === 'string'
     ? v === 'hash' ? { policy: v, key: { kind: 'client_ip' as const } } : { policy: v }
@@ -224,13 +225,13 @@ const Health = z
 
 const Passive = z
   .union([
-    z.literal(false),
     z.strictObject({
       failures: count('Failures (connect errors, resets, timeouts, 5xx) without a success in between, within window, that eject a target.').default(5),
       window: duration('Failures older than this are forgotten.').prefault('10s'),
       eject: duration('How long an ejected target gets no traffic; the n-th ejection in a row lasts n times as long (at most 10×).').prefault('30s'),
       max_ejected: percent('Largest share of the group ejected at once (at least one target).').prefault('50%'),
     }),
+    z.literal(false),
   ], { error: 'expected { failures, window, eject, max_ejected } or false' })
   .prefault({})
   .describe('Passive health (outlier detection) from real traffic, shared by all workers; false turns it off.');
@@ -307,7 +308,7 @@ const Retries = z
     budget: percent('Most retries as a share of the route\'s requests over the last 10 s, per worker (at least 3). Retries of tries that never reached an upstream (connect errors) are not counted.').prefault('20%'),
     on: z
       .array(z.union([
-        z.enum(RETRY_CONDITIONS),
+        z.enum(RETRY_CONDITIONS, { error: 'expected connect, reset, timeout or a status 500–599' }),
         z.number().int('expected a status code').min(500, 'statuses 500–599').max(599, 'statuses 500–599'),
       ], { error: 'expected connect, reset, timeout or a status 500–599' }))
       .default(['connect', 'reset'])
