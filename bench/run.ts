@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 
-import { selectCases, wantsWebSocket } from './cases/index.js';
+import { selectCases, wantsBalance, wantsWebSocket } from './cases/index.js';
 import { spawnSync } from 'node:child_process';
 import { caseTargets, type Case, type IdleCase, type LoadCase } from './cases/types.js';
 import { STATS_PATH } from './lib/bodies.js';
@@ -361,6 +361,13 @@ async function main(): Promise<number> {
     console.log('\nWebSocket echo round trips (bench/cases/websocket.ts):');
     const ws = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'cases', 'websocket.js')], { stdio: 'inherit', env: process.env });
     if (ws.status !== 0) problems.push(`websocket case exited with ${ws.status ?? ws.signal}`);
+  }
+
+  if (wantsBalance(s.cases)) {
+    // 3 origins of its own behind one proxy; prints its own table (same-run ratio vs a single target).
+    console.log('\nLoad balancing (bench/cases/balance.ts):');
+    const b = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'cases', 'balance.js')], { stdio: 'inherit', env: process.env });
+    if (b.status !== 0) problems.push(`balance case exited with ${b.status ?? b.signal}`);
   }
 
   const out = join(ROOT, 'bench', 'results', 'latest.json');

@@ -18,17 +18,24 @@ export function wantsWebSocket(names: readonly string[]): boolean {
   return names.length === 0 || names.includes(WEBSOCKET_CASE);
 }
 
+/** Load balancing over 3 origins and the kill run: its own script (cases/balance.ts), with its own origins and proxy. */
+export const BALANCE_CASE = 'balance';
+
+export function wantsBalance(names: readonly string[]): boolean {
+  return names.length === 0 || names.includes(BALANCE_CASE);
+}
+
 function selected(c: Case, names: readonly string[]): boolean {
   return names.includes(c.name) || (c.group !== undefined && names.includes(c.group));
 }
 
 export function selectCases(names: readonly string[]): Case[] {
   if (names.length === 0) return [...CASES];
-  names = names.filter((n) => n !== WEBSOCKET_CASE);
+  names = names.filter((n) => n !== WEBSOCKET_CASE && n !== BALANCE_CASE);
   const unknown = names.filter((n) => !CASES.some((c) => c.name === n || c.group === n));
   if (unknown.length > 0) {
     const known = [...new Set(CASES.flatMap((c) => (c.group !== undefined ? [c.group, c.name] : [c.name])))];
-    throw new Error(`CASES: unknown ${unknown.join(', ')}; known: ${[...known, WEBSOCKET_CASE].join(', ')}`);
+    throw new Error(`CASES: unknown ${unknown.join(', ')}; known: ${[...known, WEBSOCKET_CASE, BALANCE_CASE].join(', ')}`);
   }
   return CASES.filter((c) => selected(c, names));
 }

@@ -136,7 +136,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     target.inflight--;
     if (failure === null) return target;
     const now = Date.now();
-    if (failure.health) this.#upstream.failed(target, now, failure.err?.message ?? `status ${failure.status}`);
+    if (failure.health) this.#upstream.failed(target, now, failure.err !== null ? `${failure.err.code}${failure.err.detail ? ` (${failure.err.detail})` : ''}` : `status ${failure.status}`);
     (this.#tried ??= []).push(target);
     (this.#ex.tries ??= []).push({ upstream: target.url, status: failure.status, error: failure.err?.code ?? null, ms: now - this.#tryStart });
     return target;

@@ -109,6 +109,12 @@ describe('a request whose body went upstream', () => {
     expect(line!['tries']).toEqual([{ upstream: resetter.url, status: 0, error: 'PC_ERR_UPSTREAM_RESET', ms: expect.any(Number) }]);
   });
 
+  test('retries of tries that never connected cost no budget: ten in a row all reach the next target', async () => {
+    const replies = [];
+    for (let i = 0; i < 10; i++) replies.push(await request(proxy.port, { path: `/refused/n${i}` }));
+    expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
+  });
+
   test('a POST that never connected (nothing was sent) goes to the next target', async () => {
     const r = await request(proxy.port, { path: '/refused/post', method: 'POST', body: 'z'.repeat(2000) });
     expect(r.status).toBe(200);

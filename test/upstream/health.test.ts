@@ -7,6 +7,7 @@ import { buildSnapshot, rampFactor, SLOW_START_FLOOR } from '../../src/upstream/
 import { afterCheck, statusPasses } from '../../src/upstream/health/active.js';
 import { ejectionCount, ejectionLength, ejectionLimit, recordFailure, recordSuccess } from '../../src/upstream/health/passive.js';
 import { TargetTable } from '../../src/upstream/health/table.js';
+import { answerLifetime } from '../../src/upstream/health/resolver.js';
 import { allocateTargetTable, ADDR_RESOLVING, ADDR_UNRESOLVED, STATE_HEALTHY, STATE_PENDING, STATE_UNHEALTHY } from '../../src/shm/target-table.js';
 import { Target } from '../../src/upstream/target.js';
 import { exchange, makeGroup, makeTargets, targetConfig } from './fixtures.js';
@@ -202,5 +203,17 @@ describe('shared target table', () => {
     expect(t.overflowed).toBe(1);
     extra.setState(STATE_UNHEALTHY, null);
     expect(extra.state).toBe(STATE_UNHEALTHY);
+  });
+});
+
+describe('DNS answers', () => {
+  test.each<[number | undefined, number]>([
+    [30, 30_000],
+    [0, 5000],
+    [1, 5000],
+    [86_400, 300_000],
+    [undefined, 300_000],
+  ])('TTL %s s is used for %i ms (min 5 s, max 5 min; no TTL: the max)', (ttl, ms) => {
+    expect(answerLifetime(ttl, 5000, 300_000)).toBe(ms);
   });
 });
