@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import http from 'node:http';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request } from '../helpers/client.js';
-import { startBackend, type Backend } from '../helpers/backends.js';
+import { startBackend, until, type Backend } from '../helpers/backends.js';
 
 let a: Backend, b: Backend, c: Backend, d: Backend, slow: Backend;
 let proxy: RunningProxy;
@@ -17,7 +17,7 @@ const three = () => [a.url, b.url, c.url];
 
 beforeAll(async () => {
   [a, b, c, d] = await Promise.all(['a', 'b', 'c', 'd'].map((n) => startBackend(n)));
-  slow = await startBackend('slow', { mode: { kind: 'delay', ms: 1500 } });
+  slow = await startBackend('slow', { mode: { kind: 'delay', ms: 2500 } });
   const upstreams = {
     rr: { targets: three() },
     weighted: { targets: [a.url, { url: b.url, weight: 3 }] },
@@ -30,7 +30,7 @@ beforeAll(async () => {
     small: { targets: [{ url: slow.url, max_connections: 1 }], pool: { queue: 1 } },
   };
   proxy = await startProxy({
-    timeouts: { connect: '3s' },
+    timeouts: { connect: '6s' },
     upstreams,
     routes: Object.keys(upstreams).map((name) => ({ path: `/${name}/`, upstream: name })),
   });
@@ -122,16 +122,17 @@ describe('sticky cookie', () => {
 
 describe('max_connections and the wait queue', () => {
   test('one in flight, one waiting, the third gets 503 with Retry-After at once; the waiting one is served', async () => {
-    const started = Date.now();
-    const inFlight = request(proxy.port, { path: '/small/1' });
-    await new Promise((r) => setTimeout(r, 200));
+    let firstDone = false;
+    const inFlight = request(proxy.port, { path: '/small/1' }).finally(() => { firstDone = true; });
+    await until(() => slow.seen.some((s) => s.url === '/small/1'), 2000, 'the first request at the origin');
     const waiting = request(proxy.port, { path: '/small/2' });
     await new Promise((r) => setTimeout(r, 200));
     const refused = await request(proxy.port, { path: '/small/3' });
     expect(refused.status).toBe(503);
     expect(refused.headers['x-portcullis-error']).toBe('PC_ERR_UPSTREAM_FULL');
     expect(refused.headers['retry-after']).toBe('1');
-    expect(Date.now() - started).toBeLessThan(1200);
+    // Refused while the first still held the only connection, not after waiting for it.
+    expect(firstDone).toBe(false);
     expect((await inFlight).status).toBe(200);
     expect((await waiting).status).toBe(200);
     expect(slow.seen.filter((s) => s.url.startsWith('/small/')).map((s) => s.url)).toEqual(['/small/1', '/small/2']);
