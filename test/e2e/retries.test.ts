@@ -7,7 +7,7 @@ import { request } from '../helpers/client.js';
 import { rawRequest } from '../helpers/raw.js';
 import { accessLines, startBackend, until, type Backend } from '../helpers/backends.js';
 
-let bad1: Backend, bad2: Backend, good: Backend, resetter: Backend, spare: Backend, dead: Backend;
+let bad1: Backend, bad2: Backend, good: Backend, resetter: Backend, spare: Backend, dead: Backend, k1: Backend, k2: Backend;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
@@ -16,6 +16,8 @@ beforeAll(async () => {
   good = await startBackend('good');
   resetter = await startBackend('resetter', { mode: { kind: 'reset' } });
   spare = await startBackend('spare');
+  k1 = await startBackend('k1');
+  k2 = await startBackend('k2');
   dead = await startBackend('dead');
   await dead.close(); // refuses connections
   proxy = await startProxy({
@@ -25,6 +27,8 @@ beforeAll(async () => {
       mixed: { targets: [bad1.url, good.url], balance: 'first', passive: false },
       resets: { targets: [resetter.url, spare.url], balance: 'first', passive: false },
       refused: { targets: [dead.url, spare.url], balance: 'first', passive: false },
+      // One request at a time per target, nobody waits: a leaked in-flight count would make k1 look full for good.
+      acct: { targets: [{ url: k1.url, max_connections: 1 }, { url: k2.url, max_connections: 1 }], balance: 'first', passive: false, pool: { queue: 0 } },
     },
     routes: [
       { path: '/budget/', upstream: 'failing', retries: { attempts: 1, budget: '20%', on: [503] } },
@@ -32,13 +36,14 @@ beforeAll(async () => {
       { path: '/resets/', upstream: 'resets', retries: { attempts: 2, on: ['connect', 'reset', 502, 503] } },
       { path: '/refused/', upstream: 'refused' },
       { path: '/none/', upstream: 'mixed', retries: { attempts: 0 } },
+      { path: '/acct/', upstream: 'acct', timeouts: { response_header: '300ms' }, retries: { attempts: 1, on: ['connect', 'reset', 'timeout', 503] } },
     ],
   });
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  await Promise.all([bad1, bad2, good, resetter, spare].map((x) => x?.close()));
+  await Promise.all([bad1, bad2, good, resetter, spare, k1, k2].map((x) => x?.close()));
 });
 
 /** The access-log lines for a path prefix, once `n` of them are written (lines are batched per second). */
@@ -121,5 +126,24 @@ describe('a request whose body went upstream', () => {
     expect(spare.seen.filter((s) => s.url === '/refused/post').map((s) => s.bodyBytes)).toEqual([2000]);
     const [line] = await logged('/refused/post', 1);
     expect(line).toMatchObject({ attempts: 2, tries: [{ upstream: dead.url, status: 0, error: 'PC_ERR_UPSTREAM_CONNECT' }] });
+  });
+});
+
+describe('in-flight accounting', () => {
+  test('every way a try can end gives its slot back: after retries, timeouts, resets and a client that left, the first target serves again', async () => {
+    const ask = (path: string, opts: Parameters<typeof request>[1] = {}) => request(proxy.port, { path, ...opts });
+    for (const [mode, why] of [[{ kind: 'status', status: 503 }, '503'], [{ kind: 'reset' }, 'reset'], [{ kind: 'hang' }, 'timeout']] as const) {
+      k1.mode = mode;
+      const r = await ask(`/acct/${why}`);
+      expect([r.status, r.text], why).toEqual([200, 'k2']);
+    }
+    k1.mode = { kind: 'reset' };
+    expect((await ask('/acct/post', { method: 'POST', body: 'x' })).status).toBe(502);
+    k1.mode = { kind: 'delay', ms: 1000 };
+    await expect(ask('/acct/gone', { timeoutMs: 100 })).rejects.toThrow();
+    await until(() => k1.seen.some((s) => s.url === '/acct/gone'), 2000, 'the abandoned request at k1');
+    k1.mode = { kind: 'ok' };
+    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 5; i++) expect((await ask(`/acct/after${i}`)).text).toBe('k1');
   });
 });
