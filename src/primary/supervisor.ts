@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import type { FromWorker, ToWorker, WorkerBoot } from '../messages.js';
-import { allocateSegments, type SharedSegments } from '../shm/segments.js';
+import { allocateSegments, releaseClaimsOf, type SharedSegments } from '../shm/segments.js';
 import { releaseLockOf } from '../cache/table.js';
 import { parseYoungMb, YOUNG_MB_VAR } from '../config/worker-heap.js';
 import { setUwsHeadLimit } from '../uws/head-limit.js';
@@ -116,6 +116,7 @@ export class Supervisor {
         if (slot.worker === worker) slot.worker = null;
         // A worker that died inside a cache write must not leave the writer lock taken.
         if (this.#shm.cache !== null) releaseLockOf(this.#shm.cache, threadId);
+        releaseClaimsOf(this.#shm, threadId);
         if (!settled) { settled = true; reject(new Error(`worker ${slot.id} exited with code ${code} during start-up`)); return; }
         // A worker that failed the first start (never ready) is not replaced: start() rejects
         // with its reason and the caller stops; its exit can come after that rejection. A

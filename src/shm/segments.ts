@@ -5,8 +5,9 @@
 // rollout.ts: canary windows); this file only says which are allocated.
 import type { Config } from '../config/types.js';
 import { allocateCacheMemory, type CacheMemory } from './layout.js';
-import { allocateRollouts, type RolloutMemory } from './rollout.js';
-import { allocateTargetTable, type TargetTableMemory } from './target-table.js';
+import { allocateRollouts, H_LOCK as ROLLOUT_LOCK, type RolloutMemory } from './rollout.js';
+import { releaseClaimOf } from './slots.js';
+import { allocateTargetTable, H_LOCK as TARGET_LOCK, type TargetTableMemory } from './target-table.js';
 
 export interface SharedSegments {
   /** The shared HTTP cache (index + arena), or null when no route caches. */
@@ -30,4 +31,10 @@ export function allocateSegments(config: Config): SharedSegments {
     targets: allocateTargetTable(targets),
     rollouts: allocateRollouts(),
   };
+}
+
+/** A worker died: frees the keyed tables' claim locks if it held one (the cache has its own). */
+export function releaseClaimsOf(shm: SharedSegments, threadId: number): void {
+  if (shm.targets !== null) releaseClaimOf(new Int32Array(shm.targets.buffer), TARGET_LOCK, threadId);
+  if (shm.rollouts !== null) releaseClaimOf(new Int32Array(shm.rollouts.buffer), ROLLOUT_LOCK, threadId);
 }

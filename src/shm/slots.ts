@@ -1,6 +1,8 @@
 // Finding or claiming a keyed slot in a shared open-addressing table whose slots start with a
 // 64-bit key (KEY_HI, KEY_LO; 0/0 = free). Lookups take no lock; a claim takes the table's
-// lock word for a few stores, spinning (never Atomics.wait: it would block a uWS thread).
+// lock word for a few stores, spinning (never Atomics.wait: it would block a uWS thread). The
+// lock holds threadId + 1 of the claimer, so the primary can free it when a worker dies.
+import { threadId } from 'node:worker_threads';
 
 /** How long a claim spins for the lock before it gives up (the caller falls back). */
 const CLAIM_SPIN_MS = 50;
@@ -33,7 +35,7 @@ export function findOrClaimSlot(t: SlotTable, hi: number, lo: number): number {
   const seen = probe(t, hi, lo);
   if (seen.found) return seen.index;
   const deadline = Date.now() + CLAIM_SPIN_MS;
-  while (Atomics.compareExchange(t.ints, t.lock, 0, 1) !== 0) {
+  while (Atomics.compareExchange(t.ints, t.lock, 0, threadId + 1) !== 0) {
     if (Date.now() > deadline) return -1;
   }
   try {
@@ -47,4 +49,9 @@ export function findOrClaimSlot(t: SlotTable, hi: number, lo: number): number {
   } finally {
     Atomics.store(t.ints, t.lock, 0);
   }
+}
+
+/** Frees a table's claim lock if the given (dead) thread held it. */
+export function releaseClaimOf(ints: Int32Array, lock: number, deadThreadId: number): void {
+  Atomics.compareExchange(ints, lock, deadThreadId + 1, 0);
 }

@@ -217,3 +217,19 @@ describe('DNS answers', () => {
     expect(answerLifetime(ttl, 5000, 300_000)).toBe(ms);
   });
 });
+
+describe('claim lock', () => {
+  test('a claim lock left by a dead worker is freed by the primary; a live holder\'s is not', async () => {
+    const { releaseClaimsOf } = await import('../../src/shm/segments.js');
+    const mem = allocateTargetTable(1);
+    const ints = new Int32Array(mem.buffer);
+    ints[2] = 7 + 1; // thread 7 died holding it
+    const shm = { cache: null, targets: mem, rollouts: null };
+    releaseClaimsOf(shm, 8);
+    expect(ints[2]).toBe(8);
+    releaseClaimsOf(shm, 7);
+    expect(ints[2]).toBe(0);
+    expect(new TargetTable(mem).cell('g', 'http://a').state).toBe(STATE_PENDING);
+    expect(new TargetTable(mem).overflowed).toBe(0);
+  });
+});
