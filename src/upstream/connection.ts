@@ -63,13 +63,15 @@ export class UpstreamConnection implements ResponseParserHandler {
   #responseHeaderMs = 0;
   #idleMs = 0;
 
-  constructor(host: string, port: number, connectTimeoutMs: number, maxHeadBytes: number, owner: ConnectionOwner) {
+  /** `lookup`: where a host name's addresses come from (default: getaddrinfo). */
+  constructor(host: string, port: number, connectTimeoutMs: number, maxHeadBytes: number, owner: ConnectionOwner, lookup?: net.LookupFunction) {
     this.#owner = owner;
     this.#parser = new ResponseParser(this, maxHeadBytes);
     this.deadline = Date.now() + connectTimeoutMs;
     this.socket = net.connect({
       host,
       port,
+      ...(lookup === undefined ? {} : { lookup }),
       noDelay: true,
       onread: { buffer: sharedReadBuffer, callback: (n: number, buf: Buffer) => this.#onRead(n, buf) },
     });

@@ -1,5 +1,6 @@
 // Keep-alive connections to one upstream target, per worker: a LIFO idle stack (the
 // warmest socket first), a cap on open connections, and a FIFO of exchanges waiting for one.
+import type { LookupFunction } from 'node:net';
 import type { PoolOptions, UpstreamTarget } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { ConnState, UpstreamConnection, type ConnectionOwner } from './connection.js';
@@ -17,9 +18,10 @@ interface Waiting {
   readonly until: number;
 }
 
-/** Where connections go: the target's current address, and a number that changes with it. */
+/** Where a target's name points: addresses resolved elsewhere, and a number that changes with them. */
 export interface Dial {
-  host(): string;
+  /** undefined: the host is connected to as written (an IP literal, or getaddrinfo). */
+  readonly lookup: LookupFunction | undefined;
   generation(): number;
 }
 
@@ -98,8 +100,8 @@ export class UpstreamPool implements ConnectionOwner {
   }
 
   #open(waiter: PoolWaiter | null, connectMs: number): void {
-    const host = this.#dial !== null ? this.#dial.host() : this.target.host;
-    const conn = new UpstreamConnection(host, this.target.port, connectMs, this.#maxHeadBytes, this);
+    const { host, port } = this.target;
+    const conn = new UpstreamConnection(host, port, connectMs, this.#maxHeadBytes, this, this.#dial?.lookup);
     this.#all.add(conn);
     this.#connecting.set(conn, waiter);
   }

@@ -1,7 +1,9 @@
 // One upstream target as a worker sees it: its keep-alive pool, its requests in flight here
 // (least_requests and `full` read them), its shared health cell, and where to connect (the
 // literal address, or the addresses the primary resolved for its name).
-import { isIP } from 'node:net';
+import { lookup as systemLookup } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { resolvedLookup } from '../net/lookup.js';
 import type { PoolOptions, UpstreamTarget } from '../config/types.js';
 import { ADDR_BY_NAME, ADDR_RESOLVED } from '../shm/target-table.js';
 import { slotKey } from '../shm/key.js';
@@ -26,6 +28,7 @@ export class Target implements Dial {
   readonly queue: number;
   /** Requests of this worker on this target: waiting for a connection or being answered. */
   inflight = 0;
+  readonly lookup: LookupFunction | undefined;
   readonly #literal: boolean;
   #addrGen = -1;
   #addresses: string[] = [];
@@ -44,6 +47,9 @@ export class Target implements Dial {
     this.stickyId = (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
     // By URL alone: a key maps to the same target whatever the group is called.
     this.seed = slotKey(config.url)[1] >>> 0;
+    // A name the primary resolves is dialled through its shared addresses; one nobody resolves
+    // for us (no supervisor) goes to getaddrinfo as written.
+    this.lookup = this.#literal ? undefined : resolvedLookupOr(this);
     this.pool = new UpstreamPool(config, { ...pool, max_connections: config.max_connections }, connectTimeoutMs, maxHeadBytes, this);
   }
 
@@ -55,23 +61,32 @@ export class Target implements Dial {
   }
 
   // Dial ------------------------------------------------------------------------------------------
-  /** The host for the next connection: resolved addresses in turn, else the name as written. */
-  host(): string {
-    if (this.#literal) return this.config.host;
+  /** The addresses for the next connection: the resolved ones, each connection starting one further (spreads A records). */
+  addresses(): readonly string[] {
     const cell = this.cell;
-    if (cell.addrState !== ADDR_RESOLVED) return this.config.host;
+    if (cell.addrState !== ADDR_RESOLVED) return [];
     const gen = cell.addrGen;
     if (gen !== this.#addrGen) {
       this.#addrGen = gen;
       this.#addresses = cell.addresses();
     }
     const list = this.#addresses;
-    if (list.length === 0) return this.config.host;
-    return list[this.#next++ % list.length]!;
+    if (list.length < 2) return list;
+    const start = this.#next++ % list.length;
+    return [...list.slice(start), ...list.slice(0, start)];
   }
 
   /** Changes when the resolved addresses change (pools then drop idle connections to the old ones). */
   generation(): number {
     return this.#literal ? 0 : this.cell.addrGen;
   }
+}
+
+/** The target's shared addresses once resolved; getaddrinfo while its name is not managed by a resolver. */
+function resolvedLookupOr(target: Target): LookupFunction {
+  const shared = resolvedLookup(() => target.addresses());
+  return ((hostname, options, callback) => {
+    if (target.cell.addrState === ADDR_BY_NAME) systemLookup(hostname, options, callback as never);
+    else shared(hostname, options, callback);
+  }) as LookupFunction;
 }

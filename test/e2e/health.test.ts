@@ -29,6 +29,8 @@ beforeAll(async () => {
   await probe.close();
   dns = await startDns();
   dns.records.set('svc.test', { ips: ['127.0.0.2'], ttl: 1 });
+  // Like localhost with ::1 first and a server on 127.0.0.1 only: one address refuses.
+  dns.records.set('dual.test', { ips: ['127.0.0.9', '127.0.0.2'], ttl: 60 });
   const health = { path: '/healthz', interval: `${INTERVAL}ms`, timeout: '200ms', unhealthy_after: 2, healthy_after: 2 };
   proxy = await startProxy({
     dns: { servers: [dns.address], min_ttl: '500ms', max_ttl: '3s' },
@@ -38,12 +40,14 @@ beforeAll(async () => {
       named: { targets: [`http://svc.test:${first.port}`] },
       unresolved: { targets: [a.url, 'http://nowhere.test:1'] },
       later: { targets: ['http://later.test:' + first.port] },
+      dual: { targets: [`http://dual.test:${first.port}`], passive: { failures: 1 } },
     },
     routes: [
       { path: '/late/', upstream: 'late' },
       { path: '/named/', upstream: 'named' },
       { path: '/unresolved/', upstream: 'unresolved' },
       { path: '/later/', upstream: 'later' },
+      { path: '/dual/', upstream: 'dual' },
       { path: '/', upstream: 'app' },
     ],
   }, { workers: 2, env: { PORTCULLIS_LOG_LEVEL: 'info' } });
@@ -128,6 +132,12 @@ describe('DNS', () => {
     dns.records.set('later.test', { ips: ['127.0.0.3'], ttl: 1 });
     await until(() => proxy.output().includes('later.test resolved to 127.0.0.3'), 5000, 'later.test resolved');
     expect(new Set(await names('/later/x', 10))).toEqual(new Set(['second']));
+  });
+
+  test('a name with an address that refuses and one that answers: every connection falls back within its connect, no request fails', async () => {
+    await until(() => proxy.output().includes('dual.test resolved to 127.0.0.9, 127.0.0.2'), 5000, 'dual.test resolved');
+    expect(new Set(await names('/dual/x', 30))).toEqual(new Set(['first']));
+    expect(proxy.output()).not.toContain('upstream dual:');
   });
 
   test('names are resolved again when their TTL runs out: new connections go to the new address', async () => {

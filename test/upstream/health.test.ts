@@ -39,7 +39,8 @@ describe('group snapshot', () => {
     expect(named.dialable).toBe(false);
     named.cell.setAddresses(['10.1.2.3', '::1']);
     expect(named.dialable).toBe(true);
-    expect([named.host(), named.host(), named.host()]).toEqual(['10.1.2.3', '::1', '10.1.2.3']);
+    // Each connection starts one further along the list (the rest are its fallbacks).
+    expect([named.addresses(), named.addresses(), named.addresses()]).toEqual([['10.1.2.3', '::1'], ['::1', '10.1.2.3'], ['10.1.2.3', '::1']]);
   });
 
   test('panic: when no target is usable, every target with an address is tried', () => {

@@ -3,7 +3,8 @@
 // state in the shared target table (health/active.ts), where every worker's balancer reads it
 // at its next request.
 import http from 'node:http';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import { resolvedLookup } from '../../net/lookup.js';
 import type { Config, HealthCheckConfig, UpstreamTarget } from '../../config/types.js';
 import { counter } from '../../observe/metrics.js';
 import { ADDR_RESOLVED, STATE_HEALTHY, STATE_UNHEALTHY } from '../../shm/target-table.js';
@@ -23,8 +24,8 @@ interface Probe {
   running: boolean;
 }
 
-/** One GET; resolves with the status, or a reason when there was no complete answer in time. */
-export function probe(address: string, target: UpstreamTarget, cfg: HealthCheckConfig): Promise<{ status: number } | { error: string }> {
+/** One GET; resolves with the status, or a reason when there was no complete answer in time. `lookup`: a name's resolved addresses. */
+export function probe(target: UpstreamTarget, cfg: HealthCheckConfig, lookup: LookupFunction | undefined): Promise<{ status: number } | { error: string }> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (r: { status: number } | { error: string }): void => {
@@ -36,8 +37,9 @@ export function probe(address: string, target: UpstreamTarget, cfg: HealthCheckC
     };
     const host = isIP(target.host) === 6 ? `[${target.host}]` : target.host;
     const req = http.request({
-      host: address,
+      host: target.host,
       port: target.port,
+      ...(lookup === undefined ? {} : { lookup }),
       method: 'GET',
       path: cfg.path,
       agent: false,
@@ -101,15 +103,15 @@ export class HealthChecker {
 
   async #check(p: Probe): Promise<void> {
     const cfg = p.cfg;
-    let address = p.target.host;
-    if (isIP(address) === 0) {
-      // A name is checked at its resolved address; until it resolves there is nothing to ask.
+    let lookup: LookupFunction | undefined;
+    if (isIP(p.target.host) === 0) {
+      // A name is checked at its resolved addresses; until it resolves there is nothing to ask.
       const cell = p.cells[0]!.cell;
       if (cell.addrState !== ADDR_RESOLVED) return;
-      address = cell.addresses()[0] ?? address;
+      lookup = resolvedLookup(() => cell.addresses());
     }
     p.running = true;
-    const result = await probe(address, p.target, cfg);
+    const result = await probe(p.target, cfg, lookup);
     p.running = false;
     if (this.#stopped) return;
     const passed = 'status' in result && statusPasses(result.status, cfg.expect);
