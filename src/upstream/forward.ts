@@ -112,7 +112,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ex = this.#ex;
     const picked = fresh ? this.#target : this.#upstream.pick(ex, this.#tried, now);
     if (picked === null) { this.#fail(failed ?? new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE')); return false; }
-    if (picked instanceof ProxyError) { this.#fail(failed ?? picked); return false; }
+    if (picked instanceof ProxyError) { this.#fail(picked); return false; }
     this.#target = picked;
     this.#pool = picked.pool;
     picked.inflight++;
@@ -266,7 +266,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
         this.#conn = null;
         if (conn !== null) conn.destroy();
         this.#endTry({ err: null, status, health: true });
-        this.#retry(status, now, new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE', `status ${status}, then no target free to retry on`));
+        this.#retry(status, now, new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE', `status ${status}, then no other target`));
         return;
       }
       this.#upstream.failed(target, now, `status ${status}`);
