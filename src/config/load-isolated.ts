@@ -8,7 +8,18 @@ export type ConfigSource =
   | { readonly kind: 'file'; readonly path: string }
   | { readonly kind: 'quick'; readonly from: string; readonly to: readonly string[] };
 
-export type LoadResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly message: string };
+/** One config problem as plain data (ConfigError without its methods), for replies and logs. */
+export interface ConfigProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly field: string;
+  readonly message: string;
+}
+
+export type LoadResult =
+  | { readonly ok: true; readonly config: Config }
+  | { readonly ok: false; readonly message: string; readonly errors?: readonly ConfigProblem[] };
 
 const TASK_URL = new URL('./load-task.js', import.meta.url);
 

@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { ConfigSource, LoadResult } from './load-isolated.js';
 import { loadConfigFile } from './load.js';
 import { quickConfig } from './quick.js';
+import { ConfigErrors } from './error.js';
 
 const { source, env } = workerData as { source: ConfigSource; env: NodeJS.ProcessEnv };
 
@@ -13,6 +14,9 @@ try {
     : quickConfig({ from: source.from, to: [...source.to] }, env);
   result = { ok: true, config };
 } catch (err) {
-  result = { ok: false, message: err instanceof Error ? err.message : String(err) };
+  const message = err instanceof Error ? err.message : String(err);
+  result = err instanceof ConfigErrors
+    ? { ok: false, message, errors: err.errors.map((e) => ({ file: e.file, line: e.line, column: e.column, field: e.field, message: e.message })) }
+    : { ok: false, message };
 }
 parentPort!.postMessage(result);

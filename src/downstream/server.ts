@@ -5,12 +5,13 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import type { ListenAddress, Timeouts } from '../config/types.js';
 import { normalizeAddress } from '../net/address.js';
 import { handleRequest } from '../pipeline.js';
-import type { Runtime } from '../runtime.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHead } from './contract.js';
 import { CorkHolder } from './cork-holder.js';
-import { UwsDownstream } from './uws-downstream.js';
-import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
+import { TrackedDownstream, type Generation } from './generations.js';
+import { connectionClosed, connectionOpened } from '../observe/counters.js';
+import { WebSocketFrontEnd } from './websocket.js';
+import type { Tunnel } from '../upstream/tunnel.js';
 
 const decoder = new TextDecoder();
 
@@ -44,43 +45,73 @@ function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
   (app as TimedApp).setResponseTimeout(Math.max(1, Math.ceil(t.idle / 1000)));
 }
 
+/**
+ * One uWS App: the listener(s) it was opened on, every connection they accepted, and the
+ * generation new requests get (downstream/listeners.ts keeps one per listen address, so a
+ * reload opens and closes addresses without touching the others).
+ */
 export class UwsFrontEnd {
   readonly #app: TemplatedApp;
   readonly #sockets: us_listen_socket[] = [];
-  #runtime: Runtime;
+  #gen: Generation;
   #inflight = 0;
   #idleWaiters: (() => void)[] = [];
-  readonly #onDone: (ex: Exchange) => void;
+  /** The current generation's done callback (a request keeps the one it started with). */
+  #onDone!: (ex: Exchange) => void;
   /** Upgrade requests and WebSocket tunnels (downstream/websocket.ts). */
   readonly #ws: WebSocketFrontEnd;
   /** The response corked around every upgrade (downstream/cork-holder.ts). */
   readonly #corkHolder = new CorkHolder();
+  /** Stopped accepting: answers tell keep-alive clients to close (TrackedDownstream). */
+  draining = false;
 
-  constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
-    this.#runtime = runtime;
-    readProxiedAddress = runtime.config.trusted_proxies.length > 0;
-    const done = (ex: Exchange): void => {
-      this.#inflight--;
-      if (log !== null) log(ex);
-      if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
-    };
-    this.#onDone = done;
-    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: this.#corkHolder });
-    // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
-    this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
-      const ds = new UwsDownstream(res);
-      this.#inflight++;
-      handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
+  /** `maxMessage`: uWS's one WebSocket message limit for this App (config/diff.ts largestMessage). */
+  constructor(gen: Generation, maxMessage: number) {
+    this.#gen = gen;
+    this.setGeneration(gen);
+    this.#ws = new WebSocketFrontEnd({
+      runtime: () => this.#gen.runtime,
+      snapshot,
+      log: (ex) => this.#gen.finished(ex),
+      corkHolder: this.#corkHolder,
     });
-    applyTimeouts(this.#app, runtime.config.timeouts);
+    // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
+    this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessage)).any('/*', (res, req) => {
+      const gen = this.#gen;
+      const ds = new TrackedDownstream(res, gen, this);
+      const head = snapshot(res, req);
+      ds.head = head;
+      this.#inflight++;
+      gen.inflight++;
+      handleRequest(ds, head, gen.runtime, this.#onDone);
+    }).filter((_res, count) => {
+      // uWS calls this with +1 when a connection opens and -1 when it closes.
+      if ((count as number) > 0) connectionOpened();
+      else connectionClosed();
+    });
+    applyTimeouts(this.#app, gen.runtime.config.timeouts);
   }
 
   get inflight(): number { return this.#inflight; }
 
-  /** Swaps the runtime for new requests; in-flight ones keep theirs. */
-  setRuntime(rt: Runtime): void {
-    this.#runtime = rt;
-    readProxiedAddress = rt.config.trusted_proxies.length > 0;
+  /** Open WebSocket tunnels (and upgrades being handshaken) on this App. */
+  get tunnels(): ReadonlySet<Tunnel> { return this.#ws.tunnels; }
+
+  /** New requests get `gen`; in-flight ones keep theirs. */
+  setGeneration(gen: Generation): void {
+    this.#gen = gen;
+    readProxiedAddress = gen.runtime.config.trusted_proxies.length > 0;
+    this.#onDone = (ex: Exchange): void => {
+      this.#inflight--;
+      gen.done(ex);
+      if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
+    };
+    if (this.#app !== undefined) applyTimeouts(this.#app, gen.runtime.config.timeouts);
+  }
+
+  /** A reload changed or removed some routes: their tunnels go away (1001) now. */
+  goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
+    return this.#ws.goAwayWhere(changed, reason);
   }
 
   listen(addresses: readonly ListenAddress[]): Promise<void> {
@@ -93,8 +124,9 @@ export class UwsFrontEnd {
     }))]).then(() => undefined);
   }
 
-  /** Stops accepting new connections; open ones keep being served. */
+  /** Stops accepting new connections; open ones keep being served and learn to close. */
   stopAccepting(): void {
+    this.draining = true;
     for (const s of this.#sockets.splice(0)) uWS.us_listen_socket_close(s);
     // Tunnels never finish by themselves: close them (1001) so clients reconnect elsewhere.
     this.#ws.goAway();

@@ -32,7 +32,7 @@ export async function startProxy(config: Record<string, unknown> | null, opts: S
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
   const file = join(dir, 'config.json');
-  if (config !== null) writeFileSync(file, JSON.stringify({ listen: [`127.0.0.1:${port}`], access_log: false, ...config }, null, 2));
+  if (config !== null) writeFileSync(file, JSON.stringify({ listen: [`127.0.0.1:${port}`], access_log: false, admin: false, ...config }, null, 2));
   const args = opts.args ? opts.args(port) : ['run', '-c', file];
   const child = spawn(process.execPath, [MAIN, ...args], {
     env: { ...process.env, PORTCULLIS_WORKERS: String(opts.workers ?? 1), ...opts.env },
