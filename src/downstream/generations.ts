@@ -19,6 +19,7 @@ import type { CompiledRoute, Runtime } from '../runtime.js';
 import type { AccessLog } from '../observe/access-log.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
+import type { ConnectionTable } from './connections.js';
 
 /** The current generation and at most this many older ones stay alive. */
 export const MAX_GENERATIONS = 4;
@@ -95,36 +96,23 @@ export function routeOf(head: RequestHead, rt: Runtime): CompiledRoute | null {
   return ex.route;
 }
 
-/** What a downstream needs to know about the front end it belongs to. */
-export interface DrainState {
-  readonly draining: boolean;
-}
-
 /**
- * The uWS downstream with the two things a generation needs: it registers itself when its
- * response streams (the drain deadline may close it), and while its front end drains, its
- * answer tells the client to close the connection (RFC 9112 §9.6), so keep-alive clients leave
- * after the response instead of being cut.
+ * The uWS downstream that registers itself with its generation when its response streams
+ * (a drain deadline may close it), and keeps its request head for finding its route again.
  */
 export class TrackedDownstream extends UwsDownstream {
   /** The request, for finding its route again at a drain deadline. */
   head: RequestHead | null = null;
   readonly #gen: Generation;
-  readonly #front: DrainState;
 
-  constructor(res: HttpResponse, gen: Generation, front: DrainState) {
-    super(res);
+  constructor(res: HttpResponse, gen: Generation, table: ConnectionTable) {
+    super(res, table);
     this.#gen = gen;
-    this.#front = front;
   }
 
   override writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void {
-    super.writeHead(status, reason, this.#front.draining ? [...headers, 'connection', 'close'] : headers, bodyLength, noBody);
+    super.writeHead(status, reason, headers, bodyLength, noBody);
     if (bodyLength < 0 && !noBody && !this.done) this.#gen.trackStream(this);
-  }
-
-  override respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
-    super.respond(status, reason, headers, body, closeConnection || this.#front.draining, headOnly);
   }
 }
 

@@ -9,7 +9,7 @@ import type { Exchange } from '../exchange.js';
 import type { RequestHead } from './contract.js';
 import { CorkHolder } from './cork-holder.js';
 import { TrackedDownstream, type Generation } from './generations.js';
-import { connectionClosed, connectionOpened } from '../observe/counters.js';
+import { ConnectionTable } from './connections.js';
 import { WebSocketFrontEnd } from './websocket.js';
 import type { Tunnel } from '../upstream/tunnel.js';
 
@@ -62,8 +62,8 @@ export class UwsFrontEnd {
   readonly #ws: WebSocketFrontEnd;
   /** The response corked around every upgrade (downstream/cork-holder.ts). */
   readonly #corkHolder = new CorkHolder();
-  /** Stopped accepting: answers tell keep-alive clients to close (TrackedDownstream). */
-  draining = false;
+  /** Open client connections, from uWS's connection hook (downstream/connections.ts). */
+  readonly connections = new ConnectionTable();
 
   /** `maxMessage`: uWS's one WebSocket message limit for this App (config/diff.ts largestMessage). */
   constructor(gen: Generation, maxMessage: number) {
@@ -74,25 +74,28 @@ export class UwsFrontEnd {
       snapshot,
       log: (ex) => this.#gen.finished(ex),
       corkHolder: this.#corkHolder,
+      connections: this.connections,
     });
     // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
     this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessage)).any('/*', (res, req) => {
       const gen = this.#gen;
-      const ds = new TrackedDownstream(res, gen, this);
+      const ds = new TrackedDownstream(res, gen, this.connections);
       const head = snapshot(res, req);
       ds.head = head;
       this.#inflight++;
       gen.inflight++;
+      ds.inHandler = true;
       handleRequest(ds, head, gen.runtime, this.#onDone);
-    }).filter((_res, count) => {
-      // uWS calls this with +1 when a connection opens and -1 when it closes.
-      if ((count as number) > 0) connectionOpened();
-      else connectionClosed();
+      ds.inHandler = false;
     });
     applyTimeouts(this.#app, gen.runtime.config.timeouts);
+    this.#app.filter(this.connections.hook);
   }
 
   get inflight(): number { return this.#inflight; }
+
+  /** Stopped accepting (a drain, or its listener removed by a reload). */
+  get draining(): boolean { return this.connections.draining; }
 
   /** Open WebSocket tunnels (and upgrades being handshaken) on this App. */
   get tunnels(): ReadonlySet<Tunnel> { return this.#ws.tunnels; }
@@ -124,10 +127,13 @@ export class UwsFrontEnd {
     }))]).then(() => undefined);
   }
 
-  /** Stops accepting new connections; open ones keep being served and learn to close. */
+  /**
+   * Stops accepting new connections. Keep-alive connections between requests are closed now;
+   * the others answer with `Connection: close` and close when their exchange ends.
+   */
   stopAccepting(): void {
-    this.draining = true;
     for (const s of this.#sockets.splice(0)) uWS.us_listen_socket_close(s);
+    this.connections.drain();
     // Tunnels never finish by themselves: close them (1001) so clients reconnect elsewhere.
     this.#ws.goAway();
   }

@@ -1,12 +1,11 @@
-// Per-worker counts of connections and long-lived exchanges: open client connections, open
-// WebSocket tunnels and open streaming responses. Kept as gauges and counters of the metrics
-// registry (observe/metrics.ts, in shared memory once the worker attaches it), so /metrics and
-// the admin API read them for every worker; the plain numbers here are this thread's copy.
+// Per-worker counts of long-lived exchanges: open WebSocket tunnels and open streaming
+// responses (client connections: downstream/connections.ts). Kept as gauges and counters of the
+// metrics registry (observe/metrics.ts, in shared memory once the worker attaches it), so
+// /metrics and the admin API read them for every worker; the plain numbers here are this
+// thread's copy.
 import { counter, gauge } from './metrics.js';
 
 export interface LongLivedCounters {
-  /** Client connections currently open (uWS connection hook). */
-  connectionsOpen: number;
   /** WebSocket tunnels currently open (client upgraded and upstream connected). */
   tunnelsOpen: number;
   /** Tunnels opened since the worker started. */
@@ -20,7 +19,6 @@ export interface LongLivedCounters {
 }
 
 export const counters: LongLivedCounters = {
-  connectionsOpen: 0,
   tunnelsOpen: 0,
   tunnelsTotal: 0,
   tunnelsConnecting: 0,
@@ -28,16 +26,11 @@ export const counters: LongLivedCounters = {
   streamsTotal: 0,
 };
 
-const connectionsOpen = gauge('portcullis_connections_open', 'Client connections open').with();
-const connectionsTotal = counter('portcullis_connections_total', 'Client connections accepted').with();
 const tunnelsOpen = gauge('portcullis_websocket_tunnels_open', 'WebSocket tunnels open (client upgraded, upstream connected)').with();
 const tunnelsTotal = counter('portcullis_websocket_tunnels_total', 'WebSocket tunnels opened').with();
 const tunnelsConnecting = gauge('portcullis_websocket_tunnels_connecting', 'WebSocket upgrades waiting for the upstream handshake').with();
 const streamsOpen = gauge('portcullis_streams_open', 'Responses being streamed without a known length (chunked, SSE)').with();
 const streamsTotal = counter('portcullis_streams_total', 'Responses streamed without a known length').with();
-
-export function connectionOpened(): void { counters.connectionsOpen++; connectionsOpen.inc(); connectionsTotal.inc(); }
-export function connectionClosed(): void { counters.connectionsOpen--; connectionsOpen.dec(); }
 
 export function tunnelConnecting(): void { counters.tunnelsConnecting++; tunnelsConnecting.inc(); }
 export function tunnelConnectDone(): void { counters.tunnelsConnecting--; tunnelsConnecting.dec(); }
