@@ -71,7 +71,7 @@ export class Generation {
   closeChangedStreams(): number {
     let closed = 0;
     const changed = this.changed;
-    for (const ds of this.streams) {
+    for (const ds of [...this.streams]) {
       this.streams.delete(ds);
       if (ds.done || changed === null || ds.head === null) continue;
       const r = routeOf(ds.head, this.runtime);
