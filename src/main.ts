@@ -163,7 +163,9 @@ async function serve(config: Config, file: string | null): Promise<void> {
   // nginx's reload. Signals reach only this (main) thread, never the workers.
   process.on('SIGHUP', () => { if (!stopping) void reloader.reload('SIGHUP'); });
   // logrotate's postrotate: every worker reopens its access log file.
-  process.on('SIGUSR1', () => { say('SIGUSR1: reopening log files'); sup.reopenLogs(); });
+  process.on('SIGUSR1', () => {
+    void sup.reopenLogs().then((n) => say(`SIGUSR1: reopened log files in ${n} of ${sup.count} worker${sup.count === 1 ? '' : 's'}`));
+  });
   if (process.env['PORTCULLIS_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => sup.crash(0));
   try {
     for (const a of config.listen) await assertAddressFree(a);

@@ -41,7 +41,7 @@ export type ToWorker =
   /** Some worker could not prepare: drop the prepared generation, close what it opened. */
   | { readonly type: 'abort'; readonly generation: number }
   /** SIGUSR1: reopen access log files (logrotate moved them). */
-  | { readonly type: 'reopen-logs' }
+  | { readonly type: 'reopen-logs'; readonly ask: number }
   | { readonly type: 'inspect'; readonly ask: number };
 
 export type FromWorker =
@@ -49,4 +49,5 @@ export type FromWorker =
   | { readonly type: 'fatal'; readonly id: number; readonly message: string }
   | { readonly type: 'prepared'; readonly id: number; readonly generation: number; readonly error: string | null }
   | { readonly type: 'committed'; readonly id: number; readonly generation: number; readonly tunnelsClosed: number }
-  | { readonly type: 'inspected'; readonly id: number; readonly ask: number; readonly info: WorkerInspection };
+  | { readonly type: 'inspected'; readonly id: number; readonly ask: number; readonly info: WorkerInspection }
+  | { readonly type: 'reopened'; readonly id: number; readonly ask: number };

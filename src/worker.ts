@@ -209,6 +209,7 @@ function serve(firstGen: Generation): void {
         break;
       case 'reopen-logs':
         for (const { log } of logs.values()) log?.reopen();
+        post({ type: 'reopened', id: boot.id, ask: msg.ask });
         break;
       case 'inspect':
         inspect(msg.ask);

@@ -180,11 +180,18 @@ function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > MAX_BODY) { reject(new AdminError('PC_ERR_ADMIN_BODY_TOO_LARGE')); req.destroy(); return; }
+      if (size > MAX_BODY) {
+        // Read and drop the rest, so the 413 reaches the client instead of a reset.
+        req.off('data', onData);
+        req.resume();
+        reject(new AdminError('PC_ERR_ADMIN_BODY_TOO_LARGE'));
+        return;
+      }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('error', reject);
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8').trim();

@@ -253,9 +253,11 @@ export class Supervisor {
     else this.#events.log('error', `worker ${slot.id} could not take config generation ${generation}: ${answer?.error ?? 'no answer'}`);
   }
 
-  /** SIGUSR1: every worker reopens its access log file. */
-  reopenLogs(): void {
-    for (const s of this.#slots) s.worker?.postMessage({ type: 'reopen-logs' } satisfies ToWorker);
+  /** SIGUSR1: every worker reopens its access log file; resolves with how many did. */
+  async reopenLogs(): Promise<number> {
+    const ask = ++this.#asks;
+    const answers = await this.#ask({ type: 'reopen-logs', ask }, 'reopened', (m) => m.ask === ask, INSPECT_MS);
+    return [...answers.values()].filter((m) => m !== null).length;
   }
 
   /** What every running worker has open right now (admin API, plan). */
