@@ -6,6 +6,8 @@ import type { Config } from './types.js';
 
 export type ConfigSource =
   | { readonly kind: 'file'; readonly path: string }
+  /** A file's text sent by `portcullis plan`: read here with this process's environment. */
+  | { readonly kind: 'text'; readonly path: string; readonly text: string }
   | { readonly kind: 'quick'; readonly from: string; readonly to: readonly string[] };
 
 /** One config problem as plain data (ConfigError without its methods), for replies and logs. */

@@ -1,7 +1,7 @@
 // Worker entry for load-isolated.ts: load, validate, post the Config or the error text.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ConfigSource, LoadResult } from './load-isolated.js';
-import { loadConfigFile } from './load.js';
+import { loadConfigFile, parseConfigText } from './load.js';
 import { quickConfig } from './quick.js';
 import { ConfigErrors } from './error.js';
 
@@ -11,7 +11,9 @@ let result: LoadResult;
 try {
   const config = source.kind === 'file'
     ? loadConfigFile(source.path, env)
-    : quickConfig({ from: source.from, to: [...source.to] }, env);
+    : source.kind === 'text'
+      ? parseConfigText(source.text, source.path, env)
+      : quickConfig({ from: source.from, to: [...source.to] }, env);
   result = { ok: true, config };
 } catch (err) {
   const message = err instanceof Error ? err.message : String(err);

@@ -2,7 +2,9 @@
 // running proxy, through its admin API, to reload), `plan` (what a reload would change) and
 // `explain` (how a config handles one request). Exit codes: 0 done, 1 refused or failed,
 // 2 bad command line.
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { resolve } from 'node:path';
 import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from '../cli-args.js';
 import { changedRouteKeys, diffConfigs, listenKey, routeKey, routeLabel, type ConfigDiff } from '../config/diff.js';
 import { ConfigErrors } from '../config/error.js';
@@ -177,10 +179,18 @@ async function plan(args: ParsedArgs, out: Out, err: Out): Promise<number> {
   const target = adminTarget(next, single(args, 'admin'), 'plan', err);
   if (target === null) return 1;
   let r: { status: number; json: Record<string, unknown> };
-  try { r = await call(target, 'POST', '/plan', { config: next }); } catch (e) { err.write(`portcullis plan: ${unreachable(target, e as Error)}; compare two files with --against OLD\n`); return 1; }
+  // The proxy reads the text itself, with its own environment, as its reload would.
+  try { r = await call(target, 'POST', '/plan', { file, text: readFileSync(file, 'utf8') }); } catch (e) { err.write(`portcullis plan: ${unreachable(target, e as Error)}; compare two files with --against OLD\n`); return 1; }
+  if (r.status === 422) {
+    const e = r.json['error'] as { errors?: { file: string; line: number; column: number; field: string; message: string }[]; message?: string };
+    for (const x of e.errors ?? []) err.write(`${x.line > 0 ? `${x.file}:${x.line}:${x.column}` : x.file}: ${x.field}: ${x.message}\n`);
+    if ((e.errors ?? []).length === 0) err.write(`${e.message ?? ''}\n`);
+    err.write(`plan: ${file} is invalid for the running proxy: a reload would be refused and the running config would stay\n`);
+    return 1;
+  }
   if (r.status !== 200) { err.write(`portcullis plan: the admin API answered ${r.status}: ${JSON.stringify(r.json['error'] ?? r.json)}\n`); return 1; }
   const j = r.json as { generation: number; source: string; diff: ConfigDiff; drain_routes: string[]; drain_ms: number; connections: OpenConnections };
-  const note = j.source !== file ? ` (note: it reloads ${j.source}, not ${file})` : '';
+  const note = resolve(j.source) !== resolve(file) ? ` (note: it reloads ${j.source}, not ${file})` : '';
   const { text, refused } = renderPlan({ newFile: file, against: `the running proxy, config generation ${j.generation}${note}`, diff: j.diff, drainRoutes: j.drain_routes, drainMs: j.drain_ms, connections: j.connections });
   out.write(text);
   return refused ? 1 : 0;

@@ -6,6 +6,7 @@ import type { Config } from '../config/types.js';
 import { changedRouteKeys, diffConfigs, listenKey, routeKey, routeLabel } from '../config/diff.js';
 import type { FamilySnapshot } from '../observe/metrics.js';
 import { cachePurger } from '../cache/purge.js';
+import { loadConfigIsolated } from '../config/load-isolated.js';
 import { AdminError, type AdminReply, type Endpoint } from './admin.js';
 import { cacheFill } from './cache-stats.js';
 import type { Exposition } from './exposition.js';
@@ -161,22 +162,27 @@ export function buildEndpoints(ctx: OperationsContext): Map<string, Endpoint> {
   });
 
   post('/plan', async (req) => {
-    const next = req.body['config'] as Config | undefined;
-    if (typeof next !== 'object' || next === null || !Array.isArray(next.routes) || !Array.isArray(next.listen) || typeof next.upstreams !== 'object') {
-      throw new AdminError('PC_ERR_ADMIN_BAD_REQUEST', 'expected {"config": <an effective config, as `portcullis plan` sends it>}');
+    const { file, text } = req.body;
+    if (typeof file !== 'string' || typeof text !== 'string') {
+      throw new AdminError('PC_ERR_ADMIN_BAD_REQUEST', 'expected {"file": "name for messages", "text": "the config file\'s text"}');
     }
+    // Read here, with this process's environment (${VAR}, PORTCULLIS_*), exactly as a reload would.
+    const loaded = await loadConfigIsolated({ kind: 'text', path: file, text });
+    if (!loaded.ok) throw new AdminError('PC_ERR_RELOAD_INVALID', loaded.message, { generation: sup.generation, errors: loaded.errors ?? [] });
     const old = sup.config;
-    let diff;
-    let drain;
-    try {
-      diff = diffConfigs(old, next, sup.started);
-      const changed = changedRouteKeys(old, next);
-      drain = old.routes.filter((r) => changed.has(routeKey(r))).map(routeLabel);
-    } catch (err) {
-      throw new AdminError('PC_ERR_ADMIN_BAD_REQUEST', `config: ${(err as Error).message}`);
-    }
+    const next = loaded.config;
+    const changed = changedRouteKeys(old, next);
     const connections = (await connectionsReply()).json;
-    return { json: { generation: sup.generation, source: old.source, diff, drain_routes: drain, drain_ms: next.timeouts?.drain ?? old.timeouts.drain, connections } };
+    return {
+      json: {
+        generation: sup.generation,
+        source: old.source,
+        diff: diffConfigs(old, next, sup.started),
+        drain_routes: old.routes.filter((r) => changed.has(routeKey(r))).map(routeLabel),
+        drain_ms: next.timeouts.drain,
+        connections,
+      },
+    };
   });
 
   get('/connections', () => connectionsReply());
