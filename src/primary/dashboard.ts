@@ -10,6 +10,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Portcullis</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --bg: #0f1419; --panel: #171e26; --line: #2a3440; --text: #d7dde4; --dim: #8a96a3; --ok: #3fb950; --bad: #f85149; --warn: #d29922; --accent: #58a6ff; }
   * { box-sizing: border-box; }
