@@ -13,10 +13,21 @@ import { freePort } from '../helpers/ports.js';
 import { admin, until } from '../helpers/admin.js';
 
 /** An origin: echoes the path it got (after ~5 ms, so reloads always meet requests in flight), WebSockets echo, /sse streams. */
-interface TestOrigin { url: string; port: number; streams: Set<http.ServerResponse>; close(): Promise<void> }
+interface TestOrigin {
+  url: string;
+  port: number;
+  streams: Set<http.ServerResponse>;
+  /** Answers every request whose path has "hold" in it, held until now. */
+  release(): void;
+  /** Requests held so far. */
+  held(): number;
+  close(): Promise<void>;
+}
 
 async function startTestOrigin(name: string): Promise<TestOrigin> {
   const streams = new Set<http.ServerResponse>();
+  const holding: (() => void)[] = [];
+  let heldCount = 0;
   const server = http.createServer((req, res) => {
     if (req.url!.endsWith('/sse')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -25,11 +36,13 @@ async function startTestOrigin(name: string): Promise<TestOrigin> {
       res.on('close', () => { clearInterval(timer); streams.delete(res); });
       return;
     }
-    setTimeout(() => {
+    const answer = (): void => {
       const body = `${name} ${req.url}`;
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
       res.end(body);
-    }, req.url!.includes('slow') ? 500 : 5);
+    };
+    if (req.url!.includes('hold')) { heldCount++; holding.push(answer); return; }
+    setTimeout(answer, 5);
   });
   const wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => {
@@ -41,6 +54,8 @@ async function startTestOrigin(name: string): Promise<TestOrigin> {
     url: `http://127.0.0.1:${port}`,
     port,
     streams,
+    release: () => { for (const answer of holding.splice(0)) answer(); },
+    held: () => heldCount,
     close: () => new Promise((r) => { for (const c of wss.clients) c.terminate(); server.closeAllConnections(); server.close(() => r()); }),
   };
 }
@@ -321,9 +336,22 @@ describe('listeners', () => {
       const onP2 = rawClient(p2);
       expect(await onOld.ask('/api/1')).toMatch(/B \/1$/);
       expect(await onP2.ask('/api/2')).toMatch(/B \/2$/);
+      // A slow request in flight on p2 while it is removed.
+      const busy = rawClient(p2);
+      const slowAnswer = busy.ask('/api/hold-p2');
+      const heldBefore = b.held();
+      await until(() => b.held() > heldBefore, 5000, 'the request to reach the origin');
       // Remove p2, add p3.
       proxy.rewrite(cfg([proxy.port, p3]));
       const swapped = await admin(adminPort, 'POST', '/reload');
+      // p2 refuses new connections at once, while its busy connection is still being served.
+      await expect(request(p2, { path: '/' })).rejects.toThrow();
+      b.release();
+      const answer = await slowAnswer;
+      expect(answer).toMatch(/B \/hold-p2$/);
+      expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+      await busy.closed;
+      expect(busy.reset()).toBe(false);
       expect(swapped.json.changes.listeners).toEqual({ added: [`127.0.0.1:${p3}`], removed: [`127.0.0.1:${p2}`], kept: [`127.0.0.1:${proxy.port}`] });
       expect((await request(p3, { path: '/api/z' })).text).toBe('B /z');
       // The removed listener's idle connection is closed (a FIN, not a reset); new ones are refused.
@@ -360,6 +388,29 @@ describe('listeners', () => {
   });
 });
 
+describe('a reload the workers cannot apply', () => {
+  test('an access log path no worker can open: refused on every worker (500), the old config and its log stay', async () => {
+    const adminPort = await freePort();
+    const proxy = await startProxy(configWith(true, adminPort), { workers: 2 });
+    try {
+      // Valid as a config; only opening it fails, in each worker.
+      proxy.rewrite({ ...configWith(false, adminPort), access_log: { output: '/proc/portcullis-nope/access.log' } });
+      const r = await admin(adminPort, 'POST', '/reload');
+      expect(r.status).toBe(500);
+      expect(r.json.error).toMatchObject({ code: 'PC_ERR_RELOAD_FAILED', generation: 1 });
+      expect(r.json.error.message).toContain('access_log.output: cannot open /proc/portcullis-nope/access.log');
+      expect((await admin(adminPort, 'GET', '/status')).json.config.generation).toBe(1);
+      for (let i = 0; i < 6; i++) expect((await request(proxy.port, { path: '/api/x' })).text).toBe('B /x');
+      // The next good reload is generation 2: nothing of the failed one lingers.
+      proxy.rewrite(configWith(false, adminPort));
+      expect((await admin(adminPort, 'POST', '/reload')).json.generation).toBe(2);
+      for (let i = 0; i < 6; i++) expect((await request(proxy.port, { path: '/api/x' })).text).toBe('B /api/x');
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 describe('draining keep-alive connections', () => {
   test('POST /drain: a keep-alive client mid-loop gets every answer, told to close, and the connection ends with a FIN', async () => {
     const adminPort = await freePort();
@@ -379,18 +430,21 @@ describe('draining keep-alive connections', () => {
         socket.write(`GET /api/${n} HTTP/1.1\r\nHost: a\r\n\r\n`);
         await until(() => data.includes(`B /${n}`), 5000, `answer ${n}`);
       }
-      // Slow (500 ms): the drain starts while it is in flight.
-      socket.write('GET /api/slow3 HTTP/1.1\r\nHost: a\r\n\r\n');
-      await new Promise((r) => setTimeout(r, 100));
+      // Held by the origin: the drain starts while it is in flight.
+      const heldBefore = b.held();
+      socket.write('GET /api/hold3 HTTP/1.1\r\nHost: a\r\n\r\n');
+      await until(() => b.held() > heldBefore, 5000, 'the request to reach the origin');
       const d = await admin(adminPort, 'POST', '/drain');
       expect(d.status).toBe(202);
+      await until(() => /admin API drain: draining/.test(proxy.output()), 5000, 'the drain to start');
+      b.release();
       await closed;
       const answers = data.split(/(?=HTTP\/1\.1 )/);
       expect(answers).toHaveLength(3);
       expect(answers.map((x) => /^HTTP\/1\.1 (\d+)/.exec(x)![1])).toEqual(['200', '200', '200']);
       expect(answers[0]).not.toMatch(/connection: close/i);
       expect(answers[2]).toMatch(/\r\nconnection: close\r\n/i);
-      expect(answers[2], data).toMatch(/B \/slow3$/);
+      expect(answers[2], data).toMatch(/B \/hold3$/);
       expect(ended).toBe(true);
       expect(reset).toBe(false);
       expect(await proxy.stop()).toBe(0);
