@@ -85,7 +85,7 @@ const ListenAddress = z
 
 const Limits = z
   .strictObject({
-    max_header_bytes: size('Largest request head (request line + headers); over it the client gets 431.').prefault('32KiB'),
+    max_header_bytes: size('Largest request head (request line, header lines and the blank line that ends them); over it the client gets 431. Raising it takes a restart (uWS reads its limit once per process).').prefault('32KiB'),
     max_header_count: count('Most request header lines; over it the client gets 431.').default(100),
     max_body_bytes: size('Largest request body; over it the client gets 413.').prefault('64MiB'),
     max_response_header_bytes: size('Largest upstream response head; over it the client gets 502.').prefault('64KiB'),
