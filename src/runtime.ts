@@ -3,7 +3,7 @@
 // split, retry budget and timeouts, the trusted-proxy matcher. Immutable after build (the
 // balancers' cursors and budgets are per generation); a reload builds a new one and swaps the
 // reference, and shared state keyed by name (health, canary windows) carries over.
-import type { Config, RouteConfig } from './config/types.js';
+import type { Config, RouteConfig, RouteTimeouts } from './config/types.js';
 import { Router } from './router/router.js';
 import { compileCidrs, type CidrMatcher } from './net/cidr.js';
 import type { UpstreamPool } from './upstream/pool.js';
@@ -27,6 +27,8 @@ export interface CompiledRoute {
   readonly split: RouteSplit | null;
   /** Retries over the last 10 s stay within retries.budget of the route's requests (per worker). */
   readonly budget: RetryBudget;
+  /** Toward the upstream: the route's own timeouts over the global ones. */
+  readonly timeouts: RouteTimeouts;
 }
 
 export interface Runtime {
@@ -59,7 +61,13 @@ export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEG
     const name = route.host ? `${route.host}${route.path}` : route.path;
     const split = route.split !== undefined || route.canary !== undefined ? new RouteSplit(route, name, upstreams, shm.rollouts, events) : null;
     if (split !== null) splits.push(split);
-    router.add(route.host, route.path, { config: route, name, upstream, split, budget: new RetryBudget(route.retries.budget) });
+    const own = route.timeouts;
+    const timeouts: RouteTimeouts = {
+      connect: own?.connect ?? config.timeouts.connect,
+      response_header: own?.response_header ?? config.timeouts.response_header,
+      idle: own?.idle ?? config.timeouts.idle,
+    };
+    router.add(route.host, route.path, { config: route, name, upstream, split, budget: new RetryBudget(route.retries.budget), timeouts });
   }
   const pools = [...upstreams.values()].flatMap((u) => u.pools);
   const cache = shm.cache !== null ? new SharedCache(shm.cache, config.cache) : null;

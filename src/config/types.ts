@@ -121,11 +121,18 @@ export interface DnsConfig {
   readonly max_ttl: number;
 }
 
-/** The timeouts a route applies to its upstream exchanges (its own, or the global ones). */
+/** The timeouts a route applies to its upstream exchanges (its own over the global ones; runtime.ts). */
 export interface RouteTimeouts {
   readonly connect: number;
   readonly response_header: number;
   readonly idle: number;
+}
+
+/** What a route's `timeouts` sets; the rest come from the global `timeouts`. */
+export interface RouteTimeoutOverrides {
+  readonly connect?: number | undefined;
+  readonly response_header?: number | undefined;
+  readonly idle?: number | undefined;
 }
 
 /** Why a try may be retried (`retries.on`). */
@@ -177,8 +184,8 @@ export interface RouteConfig {
   /** Weighted split between upstream groups; undefined: everything goes to `upstream`. */
   readonly split?: readonly SplitEntry[] | undefined;
   readonly canary?: CanaryConfig | undefined;
-  /** The route's timeouts toward its upstream (route `timeouts` over the global ones). */
-  readonly timeouts: RouteTimeouts;
+  /** The route's own timeouts toward its upstream, each over the global one of the same name; undefined: none. */
+  readonly timeouts?: RouteTimeoutOverrides | undefined;
   readonly retries: RetryConfig;
   /** Remove the matched static prefix before forwarding ('/v1/users' → '/users'). */
   readonly strip_prefix: boolean;
@@ -232,10 +239,21 @@ export interface CacheConfig {
   readonly max_entry_bytes: number;
 }
 
+export type AccessLogFormat = 'json' | 'combined' | 'common';
+
 export interface AccessLogConfig {
   readonly enabled: boolean;
-  /** 'stdout', 'stderr' or a file path. */
+  /** json (every field), or the Apache/nginx combined and common formats. */
+  readonly format: AccessLogFormat;
+  /** 'stdout', 'stderr' or a file path (reopened on SIGUSR1). */
   readonly output: string;
+}
+
+/** The admin API (primary/admin.ts): JSON status, reload, metrics, dashboard. */
+export interface AdminConfig {
+  readonly listen: ListenAddress;
+  /** Bearer token every request must carry; undefined: none (allowed on loopback only). */
+  readonly token: string | undefined;
 }
 
 export interface Config {
@@ -258,4 +276,6 @@ export interface Config {
   readonly via: string;
   readonly compression: CompressionConfig;
   readonly cache: CacheConfig;
+  /** null when `admin: false`. */
+  readonly admin: AdminConfig | null;
 }

@@ -1,10 +1,21 @@
 // The set of shared buffers a proxy process runs with: which exist for a config, allocated
 // once by the primary, handed to every worker in workerData (messages.ts WorkerBoot) and kept
-// across worker restarts. Each segment's layout, with its diagram, lives in its own file here
-// in src/shm/ (layout.ts: the cache; target-table.ts: upstream health and addresses;
-// rollout.ts: canary windows); this file only says which are allocated.
+// across worker restarts and config reloads. Each segment's layout, with its diagram, lives in
+// its own file here in src/shm/ (layout.ts: the cache; metrics.ts: the metrics; target-table.ts:
+// upstream health, ejections and addresses; rollout.ts: canary windows); this file only says
+// which are allocated.
+//
+// What a reload may change about them (primary/reload.ts refuses the rest, naming a restart):
+//   cache     allocated at the first config (or the first reload) with a caching route, at
+//             cache.size; a later cache.size takes a restart (the entries live in it)
+//   metrics   one column per worker slot, sized by the worker count at start: `workers`
+//             takes a restart
+//   targets   keyed by upstream name + target URL, at least 1024 slots (4 × the targets at
+//             start): a reload finds its targets' state again and adds new ones; past the
+//   rollouts  room, a target's (or canary's) state is kept per worker, with a warning
 import type { Config } from '../config/types.js';
 import { allocateCacheMemory, type CacheMemory } from './layout.js';
+import { allocateMetricsMemory, type MetricsMemory } from './metrics.js';
 import { allocateRollouts, H_LOCK as ROLLOUT_LOCK, type RolloutMemory } from './rollout.js';
 import { releaseClaimOf } from './slots.js';
 import { allocateTargetTable, H_LOCK as TARGET_LOCK, type TargetTableMemory } from './target-table.js';
@@ -12,6 +23,8 @@ import { allocateTargetTable, H_LOCK as TARGET_LOCK, type TargetTableMemory } fr
 export interface SharedSegments {
   /** The shared HTTP cache (index + arena), or null when no route caches. */
   readonly cache: CacheMemory | null;
+  /** Every worker's metrics (a column each), or null outside the supervisor. */
+  readonly metrics: MetricsMemory | null;
   /** Health, ejection and addresses of every upstream target; null: private to each runtime. */
   readonly targets: TargetTableMemory | null;
   /** Canary windows and rollback flags; null: private to each runtime. */
@@ -19,14 +32,20 @@ export interface SharedSegments {
 }
 
 /** No shared memory: a runtime built outside the supervisor (tools, unit tests). */
-export const NO_SHARED_SEGMENTS: SharedSegments = Object.freeze({ cache: null, targets: null, rollouts: null });
+export const NO_SHARED_SEGMENTS: SharedSegments = Object.freeze({ cache: null, metrics: null, targets: null, rollouts: null });
 
-export function allocateSegments(config: Config): SharedSegments {
+/** Whether the config needs the cache segment (some route caches). */
+export function wantsCache(config: Config): boolean {
+  return config.routes.some((r) => r.cache);
+}
+
+export function allocateSegments(config: Config, workers: number): SharedSegments {
   let targets = 0;
   for (const group of Object.values(config.upstreams)) targets += group.targets.length;
   return {
     // Only when some route caches: otherwise no memory is set aside.
-    cache: config.routes.some((r) => r.cache) ? allocateCacheMemory(config.cache.size) : null,
+    cache: wantsCache(config) ? allocateCacheMemory(config.cache.size) : null,
+    metrics: allocateMetricsMemory(workers),
     // Always (about 0.25 MiB and 0.33 MiB): a reload may add health checks or canaries.
     targets: allocateTargetTable(targets),
     rollouts: allocateRollouts(),

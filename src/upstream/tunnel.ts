@@ -76,6 +76,19 @@ function shortReason(reason: string): string {
   return r;
 }
 
+/**
+ * The ws client sends header values through node:http, which writes each character as one
+ * byte (latin1) and refuses characters above U+00FF. Plain requests go upstream as UTF-8
+ * (upstream/request-head.ts), so a value is handed over as the latin1 spelling of its UTF-8
+ * bytes: both paths put the same bytes on the wire, and no character is refused on one only.
+ */
+function latin1OfUtf8(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0x7f) return Buffer.from(value, 'utf8').toString('latin1');
+  }
+  return value;
+}
+
 /** Turns the serialised upstream head back into the header map the ws client sends. */
 function handshakeHeaders(requestHead: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
@@ -87,7 +100,7 @@ function handshakeHeaders(requestHead: string): Record<string, string | string[]
     const name = line.slice(0, colon);
     // The ws client writes its own handshake fields (RFC 6455 §4.1) and framing.
     if (name.startsWith('sec-websocket-') || name === 'content-length' || isHopByHop(name)) continue;
-    const value = line.slice(colon + 2);
+    const value = latin1OfUtf8(line.slice(colon + 2));
     const prev = out[name];
     if (prev === undefined) out[name] = value;
     else if (Array.isArray(prev)) prev.push(value);
@@ -134,6 +147,8 @@ export class Tunnel {
   #lastUpstream = 0;
   #lastClientPing = 0;
   #lastUpstreamPing = 0;
+  /** goAway() came while handshaking: the reason to close with once open. */
+  #goAwayOnOpen: string | null = null;
 
   constructor(o: TunnelOptions) {
     this.#o = o;
@@ -311,6 +326,7 @@ export class Tunnel {
       this.#upstreamPaused = false;
       this.#upstream?.resume();
     }
+    if (this.#goAwayOnOpen !== null) this.goAway(this.#goAwayOnOpen);
   }
 
   /** A client message; `data` is only valid during the call. */
@@ -461,9 +477,13 @@ export class Tunnel {
     }
   }
 
-  /** The worker is draining: both sides get 1001 (going away). */
-  goAway(): void {
-    if (this.#phase === Phase.Open) this.#closeBoth(1001, 'proxy shutting down', 1001, 'proxy shutting down');
+  /**
+   * Both sides get 1001 (going away): the worker is draining, or a reload changed this tunnel's
+   * route. A tunnel still handshaking goes away as soon as it opens.
+   */
+  goAway(reason = 'proxy shutting down'): void {
+    if (this.#phase === Phase.Open) this.#closeBoth(1001, reason, 1001, reason);
+    else if (this.#phase === Phase.Connecting) this.#goAwayOnOpen = reason;
   }
 
   #maybeDone(): void {

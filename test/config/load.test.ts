@@ -4,9 +4,8 @@ import { parseConfigText } from '../../src/config/load.js';
 
 const UPSTREAM = 'upstreams: { app: { targets: ["http://127.0.0.1:3000"] } }\n';
 
-/** What a route without timeouts and retries of its own gets. */
+/** What a route without retries of its own gets (no timeouts of its own: the global ones apply). */
 const ROUTE_DEFAULTS = {
-  timeouts: { connect: 3000, response_header: 60_000, idle: 60_000 },
   retries: { attempts: 2, budget: 0.2, on: ['connect', 'reset'] },
 };
 
@@ -45,11 +44,12 @@ describe('defaults', () => {
       },
       routes: [{ host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 0, cache: false, ...ROUTE_DEFAULTS }],
       dns: { servers: [], min_ttl: 5000, max_ttl: 300_000 },
-      access_log: { enabled: true, output: 'stdout' },
+      access_log: { enabled: true, format: 'json', output: 'stdout' },
       log_level: 'info',
       via: '1.1 portcullis',
       compression: expect.objectContaining({ enabled: false, encodings: ['zstd', 'br', 'gzip'], min_bytes: 1024, gzip_level: 5, brotli_quality: 4, zstd_level: 3, sync_max_bytes: 65536 }),
       cache: { enabled: false, size: 64 * 1024 * 1024, max_entry_bytes: 8 * 1024 * 1024 },
+      admin: { listen: { host: '127.0.0.1', port: 9901 }, token: undefined },
     });
   });
 
@@ -68,17 +68,22 @@ describe('effective values', () => {
     ['listen as numbers', 'listen: [8080, "localhost:8081"]', (c) => c.listen, [{ host: '0.0.0.0', port: 8080 }, { host: 'localhost', port: 8081 }]],
     ['sizes with units', 'limits: { max_header_bytes: 16KiB, max_body_bytes: 10MB, max_response_header_bytes: 4096 }', (c) => c.limits,
       { max_header_bytes: 16384, max_header_count: 100, max_body_bytes: 10_000_000, max_response_header_bytes: 4096 }],
-    ['durations with units', 'timeouts: { header: 500ms, connect: 1m30s, idle: 1h }', (c) => c.timeouts,
-      { header: 500, connect: 90_000, response_header: 60_000, idle: 3_600_000, drain: 30_000 }],
+    ['durations with units', 'timeouts: { header: 5500ms, connect: 1m30s, idle: 1h }', (c) => c.timeouts,
+      { header: 5500, connect: 90_000, response_header: 60_000, idle: 3_600_000, drain: 30_000 }],
     ['workers', 'workers: 8', (c) => c.workers, 8],
     ['trusted proxies are normalised to CIDRs', 'trusted_proxies: ["10.0.0.0/8", "192.168.0.1", "::1"]', (c) => c.trusted_proxies,
       ['10.0.0.0/8', '192.168.0.1/32', '::1/128']],
-    ['access_log: false', 'access_log: false', (c) => c.access_log, { enabled: false, output: 'stdout' }],
+    ['access_log: false', 'access_log: false', (c) => c.access_log, { enabled: false, format: 'json', output: 'stdout' }],
     ['cache sizes', 'cache: { enabled: true, size: 256MiB, max_entry_bytes: 1MiB }', (c) => c.cache, { enabled: true, size: 256 * 1024 * 1024, max_entry_bytes: 1024 * 1024 }],
     ['a small cache gets a quarter of itself as its largest entry', 'cache: { size: 2MiB }', (c) => c.cache.max_entry_bytes, 512 * 1024],
     ['cache.enabled is every route\'s default', 'cache: { enabled: true }', (c) => c.routes.map((r) => r.cache), [true]],
-    ['access_log: true', 'access_log: true', (c) => c.access_log, { enabled: true, output: 'stdout' }],
-    ['access_log to a file', 'access_log: { output: /var/log/p.log }', (c) => c.access_log, { enabled: true, output: '/var/log/p.log' }],
+    ['access_log: true', 'access_log: true', (c) => c.access_log, { enabled: true, format: 'json', output: 'stdout' }],
+    ['access_log to a file', 'access_log: { output: /var/log/p.log }', (c) => c.access_log, { enabled: true, format: 'json', output: '/var/log/p.log' }],
+    ['access_log in the combined format', 'access_log: { format: combined, output: stderr }', (c) => c.access_log, { enabled: true, format: 'combined', output: 'stderr' }],
+    ['the admin API on by default, on loopback', '', (c) => c.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: undefined }],
+    ['admin: false', 'admin: false', (c) => c.admin, null],
+    ['admin elsewhere with a token', 'admin: { listen: "[::1]:9000", token: "0123456789abcdef" }', (c) => c.admin, { listen: { host: '::1', port: 9000 }, token: '0123456789abcdef' }],
+    ['an empty admin token is none', 'admin: { token: "" }', (c) => c.admin?.token, undefined],
     ['log_level', 'log_level: debug', (c) => c.log_level, 'debug'],
     ['via', 'via: "1.1 edge"', (c) => c.via, '1.1 edge'],
     ['pool', 'upstreams: { app: { targets: ["http://a:1"], pool: { max_connections: 8, idle_timeout: 5s } } }', (c) => c.upstreams['app']!.pool,
@@ -228,7 +233,20 @@ describe('errors name file:line:col and field', () => {
     ['zero limit', `limits: { max_header_count: 0 }\n${UPSTREAM}`, 'cfg.yaml:1:29: limits.max_header_count: must be at least 1'],
     ['duration without unit', `timeouts: { idle: 60 }\n${UPSTREAM}`, 'cfg.yaml:1:19: timeouts.idle: durations need a unit, e.g. "60s" or "60ms"'],
     ['bad log level', `log_level: verbose\n${UPSTREAM}`, 'cfg.yaml:1:12: log_level: expected one of: fatal, error, warn, info, debug'],
-    ['bad access_log', `access_log: yes\n${UPSTREAM}`, 'cfg.yaml:1:13: access_log: expected true, false or { enabled, output }'],
+    ['bad access_log', `access_log: yes\n${UPSTREAM}`, 'cfg.yaml:1:13: access_log: expected true, false or { enabled, format, output }'],
+    ['bad access_log format', `access_log: { format: apache }\n${UPSTREAM}`, 'cfg.yaml:1:23: access_log.format: expected one of: json, combined, common'],
+    ['admin off loopback without a token', `admin: { listen: "0.0.0.0:9901" }\n${UPSTREAM}`,
+      'cfg.yaml:1:18: admin.listen: a token is required when admin.listen is not a loopback address (0.0.0.0)'],
+    ['admin off loopback with an empty token', `admin: { listen: "[::]:9901", token: "\${T:-}" }\n${UPSTREAM}`,
+      'cfg.yaml:1:38: admin.token: a token is required when admin.listen is not a loopback address (::)'],
+    ['admin off loopback with a short token', `admin: { listen: ":9901", token: "secret" }\n${UPSTREAM}`,
+      'cfg.yaml:1:34: admin.token: must be at least 16 characters when admin.listen is not a loopback address'],
+    ['admin token with a space', `admin: { token: "a b" }\n${UPSTREAM}`, 'cfg.yaml:1:17: admin.token: must be printable ASCII without spaces'],
+    ['admin on a proxy port', `listen: ["127.0.0.1:8080"]\nadmin: { listen: "127.0.0.1:8080" }\n${UPSTREAM}`,
+      'cfg.yaml:2:18: admin.listen: port 8080 is also a proxy listen address (127.0.0.1:8080)'],
+    ['the default admin port taken by the proxy', `listen: [":9901"]\n${UPSTREAM}`,
+      "cfg.yaml:1:1: admin: the admin API's default address 127.0.0.1:9901 clashes with the proxy listen address 0.0.0.0:9901"],
+    ['admin not a map', `admin: on\n${UPSTREAM}`, 'cfg.yaml:1:8: admin: expected true, false or { listen, token }'],
     ['bad upstream name', 'upstreams: { "my app": { targets: ["http://a"] } }\n',
       'cfg.yaml:1:14: upstreams["my app"]: invalid name "my app": upstream names start with a letter or digit'],
     ['__proto__ as an upstream name', 'upstreams:\n  __proto__: { targets: ["http://a"] }\n', 'cfg.yaml:2:3: upstreams.__proto__: invalid name "__proto__"'],

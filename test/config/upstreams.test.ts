@@ -43,9 +43,10 @@ routes:
     expect(app.slow_start).toBe(30_000);
     expect(c.upstreams['app_v2']!.targets[0]!.host).toBe('app-v2.internal');
     const [sse, api, root] = c.routes;
-    expect(sse!.timeouts).toEqual({ connect: 3000, response_header: 5000, idle: 600_000 });
+    // Only what the route sets (the runtime fills the rest from the global timeouts).
+    expect(sse!.timeouts).toEqual({ response_header: 5000, idle: 600_000 });
     expect(api!.retries).toEqual({ attempts: 2, budget: 0.2, on: ['connect', 'reset', 502, 503] });
-    expect(api!.timeouts).toEqual({ connect: 3000, response_header: 60_000, idle: 60_000 });
+    expect(api!.timeouts).toBeUndefined();
     expect(root!.upstream).toBe('app');
     expect(root!.split).toEqual([{ upstream: 'app', weight: 95 }, { upstream: 'app_v2', weight: 5 }]);
     expect(root!.canary).toEqual({ upstream: 'app_v2', header: undefined, cookie: undefined, rollback: { error_rate: 0.05, p99: 800, window: 60_000, min_requests: 20 } });

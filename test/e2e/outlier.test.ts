@@ -125,8 +125,12 @@ describe('panic', () => {
     p2.healthy = true;
     p1.mode = { kind: 'status', status: 503 };
     p2.mode = { kind: 'status', status: 503 };
+    const ejections = (): string[] => proxy.output().split('\n').filter((l) => /upstream panic: .* ejected/.test(l));
     for (let i = 0; i < 30; i++) await request(proxy.port, { path: '/panic/x' });
-    const ejections = proxy.output().split('\n').filter((l) => /upstream panic: .* ejected/.test(l));
-    expect(ejections).toHaveLength(1);
+    // The line travels worker → primary → stderr: wait for it, then go on failing both.
+    await until(() => ejections().length > 0, 5000, 'an ejection');
+    for (let i = 0; i < 30; i++) expect((await request(proxy.port, { path: '/panic/x' })).status).toBe(503);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ejections()).toHaveLength(1);
   });
 });
