@@ -18,6 +18,7 @@ const COMMAND_USAGE = {
   proxy: `  portcullis proxy [--from ADDR] --to URL [--to URL ...]
                                                 quick mode: proxy ADDR (default :8080) to the URL(s)`,
   demo: `  portcullis demo                               start a demo origin and run the default config`,
+  'hash-password': `  portcullis hash-password                      read a password on stdin, print its scrypt hash for auth.basic.users`,
 } as const;
 type Command = keyof typeof COMMAND_USAGE;
 
@@ -33,6 +34,7 @@ const OPTIONS: Readonly<Record<Exclude<Command, 'check'>, readonly OptionSpec[]>
     { names: ['--to'], key: 'to', value: 'a URL', repeat: true },
   ],
   demo: [],
+  'hash-password': [],
 };
 
 /**
@@ -151,6 +153,13 @@ async function main(argv: string[]): Promise<void> {
       await serve(await loadOrExit({ kind: 'file', path: DEFAULT_CONFIG }));
       say('try: curl -i http://localhost:8080/');
       process.on('exit', () => origin.close());
+      return;
+    }
+    case 'hash-password': {
+      if (commandArgs('hash-password', rest) === null) return;
+      // Imported here: only this command needs it.
+      const { runHashPassword } = await import('./policy/hash-password-command.js');
+      process.exitCode = await runHashPassword(process.stdin, process.stdout, process.stderr);
       return;
     }
     case 'help': case '--help': case '-h':

@@ -11,6 +11,7 @@ import type { RequestHead } from './contract.js';
 import { CorkHolder } from './cork-holder.js';
 import { UwsDownstream } from './uws-downstream.js';
 import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
+import { attachConnectionFilter } from './connection-filter.js';
 
 const decoder = new TextDecoder();
 
@@ -73,6 +74,7 @@ export class UwsFrontEnd {
       handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
     });
     applyTimeouts(this.#app, runtime.config.timeouts);
+    attachConnectionFilter(this.#app, () => this.#runtime);
   }
 
   get inflight(): number { return this.#inflight; }

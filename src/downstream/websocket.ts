@@ -12,7 +12,8 @@ import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
 import { requestIdFrom } from '../filters/request-id.js';
-import { identify, parse, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, protect, route, upstreamHead } from '../pipeline.js';
+import type { Downstream } from './contract.js';
 import { selectPool, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
 import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
@@ -165,6 +166,24 @@ export class WebSocketFrontEnd {
     const notFound = route(ex, rt);
     if (notFound !== null) return this.#reject(ex, ds, notFound);
     identify(ex, rt);
+    // The policy phase, as for HTTP: an upgrade is a request like any other (auth, IP rules,
+    // limits); an in-flight slot (max_requests_per_ip) is held for the tunnel's whole life.
+    const finish = (e: Exchange): void => {
+      const release = e.release;
+      if (release !== null) { e.release = null; release(); }
+      this.#o.log?.(e);
+    };
+    const pass = protect(ex, ds, rt, finish);
+    if (pass === null) return;
+    if (pass instanceof Promise) {
+      void pass.then((pd) => { if (pd !== null) this.#open(ex, ds, pd, rt, res, context, finish); });
+      return;
+    }
+    this.#open(ex, ds, pass, rt, res, context, finish);
+  }
+
+  /** Connects the tunnel upstream; the client is upgraded on the upstream's 101. `pd`: answers go through the policies' header edits. */
+  #open(ex: Exchange, ds: UwsDownstream, pd: Downstream, rt: Runtime, res: HttpResponse, context: us_socket_context_t, finish: (ex: Exchange) => void): void {
     const requestHead = upstreamHead(ex, rt, -1, false);
 
     const compiled = ex.route!;
@@ -192,16 +211,16 @@ export class WebSocketFrontEnd {
         refuse: (status, reason, headers, body) => {
           const noBody = status === 204 || status === 304 || status < 200;
           // No outer cork: the head waits for the body and both go out in one session.
-          ds.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
-          if (!noBody && body.length > 0) ds.writeBody(body);
-          ds.end();
+          pd.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
+          if (!noBody && body.length > 0) pd.writeBody(body);
+          pd.end();
         },
-        fail: (err) => respondError(ds, ex, err, false),
+        fail: (err) => respondError(pd, ex, err, false),
       },
       done: (t) => {
         this.#tunnels.delete(t);
         if (this.#tunnels.size === 0 && this.#sweep !== null) { clearInterval(this.#sweep); this.#sweep = null; }
-        this.#o.log?.(t.ex);
+        finish(t.ex);
       },
     });
     ds.onAbort(() => tunnel.abort());

@@ -1,0 +1,25 @@
+// The bucket rule of limits.connection_rate_per_ip, over the same Limiter as rate_limit: one
+// token per new connection from a peer address (downstream/connection-filter.ts asks).
+import type { ConnectionRateConfig } from '../config/protection-types.js';
+import { KeyHash, prefixHash } from './key-hash.js';
+import type { BucketRule } from './limiter.js';
+import type { SharedLimiter } from './shared-limiter.js';
+
+const scratch = new KeyHash();
+
+export class ConnectionRate {
+  readonly #limiter: SharedLimiter;
+  readonly #rule: BucketRule;
+  readonly #seed = prefixHash('conn');
+
+  constructor(config: ConnectionRateConfig, limiter: SharedLimiter) {
+    this.#limiter = limiter;
+    this.#rule = { intervalNs: Math.max(1, Math.round((config.per * 1e6) / config.rate)), burst: config.burst };
+  }
+
+  /** Takes a token for a new connection from `ip`; false: over the rate. */
+  allow(ip: string): boolean {
+    const k = scratch.reset(this.#seed.h, this.#seed.t).add(ip);
+    return this.#limiter.take(k.h, k.tag, this.#rule).allowed;
+  }
+}
