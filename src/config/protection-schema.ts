@@ -102,7 +102,7 @@ const ForwardAuth = z
   })
   .describe('Forward auth: ask an auth service about each request (nginx auth_request, Caddy forward_auth).');
 
-const Jwk = z.looseObject({ kty: z.string({ error: 'a JWK needs "kty"' }) });
+const Jwk = z.looseObject({ kty: z.string({ error: 'a JWK needs "kty"' }).describe('Key type (RFC 7517 §4.1): RSA, EC, OKP or oct.') }).describe('A public key as a JWK (RFC 7517).');
 
 const JwtAuth = z
   .strictObject({
@@ -115,6 +115,7 @@ const JwtAuth = z
       .describe('JWKS endpoint: fetched on first use, cached for jwks_cache, fetched again at once (at most every 30 s) when a token names an unknown key (rotation).'),
     keys: z.array(Jwk).min(1, 'give at least one key').optional().describe('Inline JWKs instead of jwks_url.'),
     jwks_cache: duration('How long fetched keys are used before they are fetched again.').prefault('10m'),
+    jwks_cooldown: duration('Least time between two fetches caused by tokens naming an unknown key (rotation), so bad tokens cannot hammer the JWKS endpoint.').prefault('30s'),
     clock_skew: duration('Tolerance for exp, nbf and iat against our clock ("0s" for none).', true).prefault('30s'),
     algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'])).min(1).optional()
       .describe('Accepted `alg` values. Default: the asymmetric ones (RS*, PS*, ES*, EdDSA); HS* only when listed.'),
@@ -162,7 +163,7 @@ export const DenyRule = z
   .strictObject({
     path: Pattern.optional().describe('Regular expression on the normalised path.'),
     query: Pattern.optional().describe('Regular expression on the raw query string (without "?").'),
-    header: z.strictObject({ name: HeaderName, pattern: Pattern.default('') }).optional().describe('Header present (pattern "") or whose value matches the regular expression.'),
+    header: z.strictObject({ name: HeaderName.describe('Header name.'), pattern: Pattern.default('').describe('Regular expression on the value (all lines joined with ", "); "": the header is present.') }).optional().describe('Header present (pattern "") or whose value matches the regular expression.'),
     status: z.union([z.literal(403), z.literal(404)], { error: 'expected 403 or 404' }).default(403).describe('403 (PC_ERR_DENIED) or 404 (PC_ERR_HIDDEN_PATH).'),
   })
   .refine((v) => v.path !== undefined || v.query !== undefined || v.header !== undefined, 'give at least one of path, query or header')
@@ -200,7 +201,8 @@ export const Redirect = z
       .string({ error: 'expected a target like "https://example.com/{path}"' })
       .transform(parsedBy((v: string) => parseTemplate(v, 'redirect')))
       .describe('Location, with placeholders {path} (what "*" matched), {uri} (path and query), {query}, {host}, {scheme}. The query is appended when the target has none of its own.'),
-    status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)], { error: 'expected 301, 302, 307 or 308' }).default(308),
+    status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)], { error: 'expected 301, 302, 307 or 308' }).default(308)
+      .describe('301/308 permanent (308 keeps the method and body), 302/307 temporary (307 keeps them).'),
   })
   .describe('Answer matching requests with a redirect; a target equal to the request\'s own URL answers 508 (PC_ERR_REDIRECT_LOOP).');
 

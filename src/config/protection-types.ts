@@ -39,6 +39,7 @@ export interface JwtAuthConfig {
   readonly jwks_url?: string | undefined;
   readonly keys?: readonly Readonly<Record<string, unknown>>[] | undefined;
   readonly jwks_cache: number;
+  readonly jwks_cooldown: number;
   readonly clock_skew: number;
   readonly algorithms?: readonly string[] | undefined;
 }

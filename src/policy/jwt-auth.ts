@@ -16,7 +16,7 @@ function quoted(text: string): string {
 
 export function jwtCheck(config: JwtAuthConfig, realm: string): Check {
   const keys = config.jwks_url !== undefined
-    ? createRemoteJWKSet(new URL(config.jwks_url), { cacheMaxAge: config.jwks_cache, cooldownDuration: 30_000, timeoutDuration: 5_000 })
+    ? createRemoteJWKSet(new URL(config.jwks_url), { cacheMaxAge: config.jwks_cache, cooldownDuration: config.jwks_cooldown, timeoutDuration: 5_000 })
     : createLocalJWKSet({ keys: config.keys as JSONWebKeySet['keys'] });
   const options: JWTVerifyOptions = {
     algorithms: config.algorithms ? [...config.algorithms] : ASYMMETRIC,
