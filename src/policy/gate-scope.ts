@@ -16,7 +16,10 @@ export function foldPath(path: string): string {
     if ((c >= 65 && c <= 90) || c === 59 /* ; */ || c === 37 /* % */) { needs = true; break; }
   }
   if (!needs) return path;
-  const folded = path
+  // An origin that decodes twice reads "%2561" as "a": unwrap escaped '%' (twice at most).
+  let p = path;
+  for (let i = 0; i < 2 && p.includes('%25'); i++) p = normalizePath(p.replace(/%25/g, '%')) ?? p.replace(/%25/g, '%');
+  const folded = p
     .toLowerCase()
     .replace(/%2f|%5c/g, '/')
     .split('/')
