@@ -8,6 +8,9 @@ import { parseDuration } from './units.js';
 import { parsePasswordHash } from '../policy/password-hash.js';
 import { parseRedirectFrom, parseTemplate } from '../policy/template.js';
 
+/** Placeholders a redirect target may use (policy/redirect.ts fills them). */
+const REDIRECT_PLACEHOLDERS = ['path', 'uri', 'query', 'host', 'scheme'];
+
 function parsedBy<I, O>(parse: (v: I) => Parsed<O>) {
   return (value: I, ctx: z.RefinementCtx): O => {
     const r = parse(value);
@@ -137,19 +140,30 @@ export const Auth = z
   })
   .describe('Auth gate: protects everything under the route\'s path after normalisation (case, encoded slashes and ;parameters included).');
 
-const HeaderEdits = z
-  .strictObject({
-    set: z.record(HeaderName, HeaderValue).default({}).describe('Headers set (replacing any of the same name).'),
-    remove: z.array(HeaderName).default([]).describe('Headers removed.'),
-  })
-  .prefault({});
+/** Request headers the proxy writes itself: an edit of them would be silently lost. */
+const OWNED_REQUEST_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-connection', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via', 'x-request-id', 'x-real-ip']);
+/** Response headers the front end writes itself. */
+const OWNED_RESPONSE_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'date', 'keep-alive', 'upgrade', 'trailer']);
+
+function headerEdits(owned: ReadonlySet<string>, instead: string) {
+  const name = HeaderName.refine((n) => !owned.has(n), { error: (iss) => `${String(iss.input)} is written by the proxy itself${instead}` });
+  return z
+    .strictObject({
+      set: z.record(name, HeaderValue).default({}).describe('Headers set (replacing any of the same name).'),
+      remove: z.array(name).default([]).describe('Headers removed.'),
+    })
+    .prefault({});
+}
+
+const REQUEST_EDITS = headerEdits(OWNED_REQUEST_HEADERS, ' (use host_header for Host)');
+const RESPONSE_EDITS = headerEdits(OWNED_RESPONSE_HEADERS, '');
 
 export const HEADER_PRESETS = ['strict', 'none'] as const;
 
 export const HeaderRules = z
   .strictObject({
-    request: HeaderEdits.describe('Edits to the request sent upstream (after the built-in ones).'),
-    response: HeaderEdits.describe('Edits to every answer sent to the client (upstream, cache hits and error answers).'),
+    request: REQUEST_EDITS.describe('Edits to the request sent upstream (after the built-in ones).'),
+    response: RESPONSE_EDITS.describe('Edits to every answer sent to the client (upstream, cache hits and error answers).'),
     preset: z.enum(HEADER_PRESETS, { error: 'expected strict or none' }).optional()
       .describe('strict: X-Content-Type-Options nosniff, X-Frame-Options DENY + CSP frame-ancestors \'none\', Referrer-Policy strict-origin-when-cross-origin, a closed Permissions-Policy, and HSTS (max-age=31536000; includeSubDomains) on HTTPS requests only. Set values win over the preset.'),
   })
@@ -164,7 +178,7 @@ export const DenyRule = z
     path: Pattern.optional().describe('Regular expression on the normalised path.'),
     query: Pattern.optional().describe('Regular expression on the raw query string (without "?").'),
     header: z.strictObject({ name: HeaderName.describe('Header name.'), pattern: Pattern.default('').describe('Regular expression on the value (all lines joined with ", "); "": the header is present.') }).optional().describe('Header present (pattern "") or whose value matches the regular expression.'),
-    status: z.union([z.literal(403), z.literal(404)], { error: 'expected 403 or 404' }).default(403).describe('403 (PC_ERR_DENIED) or 404 (PC_ERR_HIDDEN_PATH).'),
+    status: z.number({ error: 'expected 403 or 404' }).refine((v) => v === 403 || v === 404, 'expected 403 or 404').transform((v) => v as 403 | 404).default(403).describe('403 (PC_ERR_DENIED) or 404 (PC_ERR_HIDDEN_PATH).'),
   })
   .refine((v) => v.path !== undefined || v.query !== undefined || v.header !== undefined, 'give at least one of path, query or header')
   .describe('A request matching every part given is refused.');
@@ -199,9 +213,16 @@ export const Redirect = z
       .describe('"[scheme://host]/path", a trailing "*" matches the rest of the path. Without a host: any host.'),
     to: z
       .string({ error: 'expected a target like "https://example.com/{path}"' })
-      .transform(parsedBy((v: string) => parseTemplate(v, 'redirect')))
+      .transform(parsedBy((v: string) => {
+        const unknown = [...v.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!).find((n) => !REDIRECT_PLACEHOLDERS.includes(n));
+        if (unknown !== undefined) return { error: `unknown placeholder {${unknown}} (use ${REDIRECT_PLACEHOLDERS.map((n) => `{${n}}`).join(', ')})` };
+        return parseTemplate(v, 'redirect');
+      }))
       .describe('Location, with placeholders {path} (what "*" matched), {uri} (path and query), {query}, {host}, {scheme}. The query is appended when the target has none of its own.'),
-    status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)], { error: 'expected 301, 302, 307 or 308' }).default(308)
+    status: z.number({ error: 'expected 301, 302, 307 or 308' })
+      .refine((v) => v === 301 || v === 302 || v === 307 || v === 308, 'expected 301, 302, 307 or 308')
+      .transform((v) => v as 301 | 302 | 307 | 308)
+      .default(308)
       .describe('301/308 permanent (308 keeps the method and body), 302/307 temporary (307 keeps them).'),
   })
   .describe('Answer matching requests with a redirect; a target equal to the request\'s own URL answers 508 (PC_ERR_REDIRECT_LOOP).');

@@ -10,6 +10,7 @@ import { ConfigFileSchema, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREA
 import { hint } from './suggest.js';
 import type { Config, RouteConfig, UpstreamGroup } from './types.js';
 import type { RouteProtectionConfig } from './protection-types.js';
+import { protectionProblems } from './protection-checks.js';
 
 export interface Problem {
   readonly path: FieldPath;
@@ -101,6 +102,7 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
       }
     });
     problems.push(...routeTableProblems(routes));
+    problems.push(...protectionProblems(routes));
   }
 
   const listen = raw['listen'];

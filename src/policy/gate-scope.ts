@@ -25,14 +25,24 @@ export function foldPath(path: string): string {
     .split('/')
     .map((seg) => { const semi = seg.indexOf(';'); return semi < 0 ? seg : seg.slice(0, semi); })
     .join('/');
-  // Folding can only make separators and empty segments; normalising merges them. A folded
-  // path that normalisation refuses (a hidden dot-segment) still names its plain form.
-  return normalizePath(folded) ?? folded.replace(/\/+/g, '/');
+  // Folding can only make separators and empty segments; normalising merges them (and writes
+  // escapes in uppercase again). A folded path that normalisation refuses (a hidden
+  // dot-segment) still names its plain form.
+  return normalizePath(folded) ?? upperEscapes(folded.replace(/\/+/g, '/'));
+}
+
+/** Lowercase text with its %xx escapes in uppercase: how folded paths and patterns compare. */
+function upperEscapes(text: string): string {
+  return text.replace(/%[0-9a-f]{2}/g, (m) => m.toUpperCase());
+}
+
+function foldPattern(pattern: string): string {
+  return upperEscapes(pattern.toLowerCase());
 }
 
 /** A route's pattern as a sample path it matches: params as 'x', a trailing '*' dropped. */
 export function samplePath(pattern: string): string {
-  return pattern.split('/').map((seg) => (seg.startsWith(':') ? 'x' : seg === '*' ? '' : seg)).join('/').toLowerCase();
+  return foldPattern(pattern.split('/').map((seg) => (seg.startsWith(':') ? 'x' : seg === '*' ? '' : seg)).join('/'));
 }
 
 export interface GatedRoute {
@@ -47,7 +57,7 @@ export class GateScope {
 
   constructor(gated: readonly GatedRoute[]) {
     for (const g of gated) {
-      const pattern = g.path.toLowerCase();
+      const pattern = foldPattern(g.path);
       this.#add(g.host, pattern, g.index);
       // "/admin/" also covers "/admin" itself.
       if (pattern.length > 1 && pattern.endsWith('/')) this.#add(g.host, pattern.slice(0, -1), g.index);

@@ -8,8 +8,6 @@ import { normalizePath } from '../router/normalize.js';
 import { compileTemplate, fillTemplate, type RedirectFrom, type Template } from './template.js';
 import { refuse, type Answer, type Verdict } from './verdict.js';
 
-export const REDIRECT_PLACEHOLDERS = ['path', 'uri', 'query', 'host', 'scheme'];
-
 interface CompiledRedirect {
   readonly from: RedirectFrom;
   readonly to: Template;
