@@ -236,6 +236,10 @@ export const ProtectionLimits = {
     .number({ error: 'expected a whole number' }).int('expected a whole number').min(1, 'must be at least 1')
     .optional()
     .describe('Most requests (and WebSocket tunnels) one client IP may have in flight at once, across all workers; more get 429 (PC_ERR_CONCURRENCY). Absent: no limit.'),
+  max_connections_per_ip: z
+    .number({ error: 'expected a whole number' }).int('expected a whole number').min(1, 'must be at least 1')
+    .optional()
+    .describe('Most TCP connections one peer address may hold open at once, across all workers (uWS connection hook); one more is closed at once. Peers in trusted_proxies are exempt. Needs the native addon. Absent: no limit.'),
   connection_rate_per_ip: z
     .strictObject({
       rate: z.number().positive('must be greater than 0').describe('New connections per `per`.'),

@@ -102,6 +102,7 @@ export interface ConnectionRateConfig {
 export interface ProtectionLimits {
   readonly max_url_bytes: number;
   readonly max_requests_per_ip?: number | undefined;
+  readonly max_connections_per_ip?: number | undefined;
   readonly connection_rate_per_ip?: ConnectionRateConfig | undefined;
   readonly rate_limit_keys: number;
 }

@@ -20,6 +20,7 @@ import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
 import type { ConnectionTable } from './connections.js';
+import { connectionUpgraded } from './connection-filter.js';
 
 const DEFAULTS: WebSocketSettings = WEBSOCKET_DEFAULTS;
 
@@ -206,6 +207,7 @@ export class WebSocketFrontEnd {
       handshake: {
         accept: (protocol, compress) => {
           if (ds.done) { tunnel.abort(); return; }
+          connectionUpgraded(res); // leaves the per-address connection count (its tunnel is a request in flight)
           ds.handOver(); // the HttpResponse belongs to the WebSocket from here on
           // Offering the client's extensions only when the upstream hop compresses too.
           upgradeOutsideOwnCork(this.#o.corkHolder, res, { tunnel, client: null }, key, protocol, compress ? extensions : '', context);

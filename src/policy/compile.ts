@@ -27,7 +27,7 @@ import { compileRequestEdits, compileResponseEdits, type RequestEdits, type Resp
 import { SharedCounters } from './shared-counters.js';
 import { SharedLimiter } from './shared-limiter.js';
 import type { Check } from './verdict.js';
-import { ConnectionRate } from './connection-rate.js';
+import { ConnectionRate, ConnectionsPerIp } from './connection-rate.js';
 
 /** The checks a gated route adds wherever it reaches: its IP rule and its auth. */
 interface Gate {
@@ -60,6 +60,8 @@ export interface Protection {
   readonly counters: SharedCounters | null;
   /** limits.connection_rate_per_ip, asked by the front end's connection hook; null when unset. */
   readonly connectionRate: ConnectionRate | null;
+  /** limits.max_connections_per_ip, asked by the same hook; null when unset. */
+  readonly connectionsPerIp: ConnectionsPerIp | null;
 }
 
 function isGated(r: RouteConfig): boolean {
@@ -91,7 +93,8 @@ export function compileProtection(config: Config, shm: SharedSegments): Protecti
   const needsLimiter = routes.some((r) => r.rate_limit !== undefined) || config.limits.connection_rate_per_ip !== undefined;
   const limiter = needsLimiter ? new SharedLimiter(shm.rateLimit ?? allocateRateTable(config.limits.rate_limit_keys)) : null;
   const maxInFlight = config.limits.max_requests_per_ip;
-  const counters = maxInFlight !== undefined ? new SharedCounters(shm.concurrency ?? allocateCounterTable()) : null;
+  const maxOpen = config.limits.max_connections_per_ip;
+  const counters = maxInFlight !== undefined || maxOpen !== undefined ? new SharedCounters(shm.concurrency ?? allocateCounterTable()) : null;
 
   const gates = new Map<number, Gate>();
   const gated: GatedRoute[] = [];
@@ -119,7 +122,7 @@ export function compileProtection(config: Config, shm: SharedSegments): Protecti
     urlLength: urlLengthCheck(config.limits.max_url_bytes),
     dotfiles: dotfileCheck(),
     ip: config.ip === undefined ? null : ipCheck(config.ip, 'global'),
-    concurrency: counters !== null ? concurrencyCheck(maxInFlight!, counters) : null,
+    concurrency: maxInFlight !== undefined ? concurrencyCheck(maxInFlight, counters!) : null,
   };
 
   const compiled = routes.map((r, index): RoutePolicies => {
@@ -156,6 +159,7 @@ export function compileProtection(config: Config, shm: SharedSegments): Protecti
     limiter,
     counters,
     connectionRate: config.limits.connection_rate_per_ip === undefined ? null : new ConnectionRate(config.limits.connection_rate_per_ip, limiter!),
+    connectionsPerIp: maxOpen === undefined ? null : new ConnectionsPerIp(maxOpen, counters!),
   };
 }
 

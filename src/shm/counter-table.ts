@@ -1,5 +1,7 @@
-// The concurrency table: how many requests each client IP has in flight, across all workers
-// (limits.max_requests_per_ip). Fixed size. Only policy/shared-counters.ts reads and writes it.
+// The concurrency table: how many requests each client IP has in flight and how many
+// connections each peer address holds open, across all workers (limits.max_requests_per_ip,
+// limits.max_connections_per_ip: two key spaces in one table). Fixed size. Only
+// policy/shared-counters.ts reads and writes it.
 //
 //   byte 0       4       8                                              64
 //   ┌───────┬───────┬──────────────────────────────────────────────────┬────────────────┐

@@ -12,7 +12,7 @@ export interface SharedSegments {
   readonly cache: CacheMemory | null;
   /** Token buckets of rate_limit and limits.connection_rate_per_ip (rate-table.ts), or null when none is set. */
   readonly rateLimit: RateTableMemory | null;
-  /** In-flight requests per client IP for limits.max_requests_per_ip (counter-table.ts), or null. */
+  /** In-flight requests per client IP and open connections per peer (limits.max_requests_per_ip, max_connections_per_ip: counter-table.ts), or null. */
   readonly concurrency: CounterTableMemory | null;
 }
 
@@ -26,6 +26,6 @@ export function allocateSegments(config: Config): SharedSegments {
     rateLimit: config.routes.some((r) => r.rate_limit !== undefined) || config.limits.connection_rate_per_ip !== undefined
       ? allocateRateTable(config.limits.rate_limit_keys)
       : null,
-    concurrency: config.limits.max_requests_per_ip !== undefined ? allocateCounterTable() : null,
+    concurrency: config.limits.max_requests_per_ip !== undefined || config.limits.max_connections_per_ip !== undefined ? allocateCounterTable() : null,
   };
 }

@@ -172,6 +172,30 @@ describe('limits.max_requests_per_ip', () => {
   });
 });
 
+describe('limits.max_connections_per_ip', () => {
+  /** Opens a connection and reports whether the proxy kept it open (it answers a request on it). */
+  const connect = (port: number): Promise<{ socket: net.Socket; open: boolean }> => new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    let data = '';
+    socket.on('data', (d) => { data += d.toString(); if (data.includes('\r\n\r\nok')) resolve({ socket, open: true }); });
+    socket.on('close', () => resolve({ socket, open: false }));
+    socket.on('error', () => {});
+  });
+
+  test('open connections per address are counted across workers; a closed one frees its place', async () => {
+    const p = await proxy({ limits: { max_connections_per_ip: 2 } }, 2);
+    const a = await connect(p.port);
+    const b = await connect(p.port);
+    const c = await connect(p.port);
+    expect([a.open, b.open, c.open]).toEqual([true, true, false]);
+    a.socket.destroy();
+    // The close reaches the worker's hook asynchronously: poll for the freed place.
+    await expect.poll(async () => { const d = await connect(p.port); d.socket.destroy(); return d.open; }, { timeout: 5000 }).toBe(true);
+    b.socket.destroy();
+    await p.stop();
+  });
+});
+
 describe('limits.connection_rate_per_ip', () => {
   test('new connections over the rate are closed at once, before any answer', async () => {
     const p = await proxy({ limits: { connection_rate_per_ip: { rate: 1, per: '1m', burst: 3 } } }, 2);
