@@ -106,13 +106,23 @@ export function compileProtection(config: Config, shm: SharedSegments): Protecti
   const scope = gated.length > 0 ? new GateScope(gated) : null;
 
   // The gate chain of a gated route: the chain of the nearest gated route above it, then its own.
+  // "Above": the gated route covering its path with the last segment cut, and so on up to "/".
   const chains = new Map<number, Gate[]>();
-  const chainOf = (index: number): Gate[] => {
+  const parentOf = (index: number): number => {
+    const r = routes[index]!;
+    let path = samplePath(r.path);
+    while (path !== '/' && scope !== null) {
+      path = path.slice(0, path.lastIndexOf('/', path.length - 2) + 1);
+      const above = scope.find(sampleHost(r.host), path);
+      if (above >= 0 && above !== index) return above;
+    }
+    return -1;
+  };
+  const chainOf = (index: number, depth = 0): Gate[] => {
     const known = chains.get(index);
     if (known !== undefined) return known;
-    const r = routes[index]!;
-    const above = new GateScope(gated.filter((g) => g.index !== index)).find(sampleHost(r.host), samplePath(r.path));
-    const chain = [...(above >= 0 && above !== index ? chainOf(above) : []), gates.get(index)!];
+    const above = depth < routes.length ? parentOf(index) : -1;
+    const chain = [...(above >= 0 ? chainOf(above, depth + 1) : []), gates.get(index)!];
     chains.set(index, chain);
     return chain;
   };
