@@ -22,6 +22,7 @@ beforeAll(async () => {
       { path: '/', upstream: 'app' },
       { path: '/admin/', upstream: 'app', auth: { basic: { users: { alice: hash } } } },
       { path: '/admin/api/', upstream: 'app' },
+      { path: '/admin/vault/', upstream: 'app', ip: { allow: ['10.0.0.0/8'] } },
       { path: '/internal/', upstream: 'app', ip: { allow: ['10.0.0.0/8'] } },
       { path: '/exact', upstream: 'app', ip: { deny: ['127.0.0.0/8'] } },
     ],
@@ -69,6 +70,13 @@ describe('bypass shapes against an auth gate on /admin/', () => {
     expect(await raw(gated.port, '/admin/api/x')).toBe(401);
     expect(await raw(gated.port, '/ADMIN/API/x')).toBe(401);
     expect(await raw(gated.port, '/admin/api/x', `Authorization: ${ALICE}\r\n`)).toBe(200);
+  });
+
+  test('a gate inside a gate: both apply (the inner IP rule, then the outer auth)', async () => {
+    expect(await raw(gated.port, '/admin/vault/x', `Authorization: ${ALICE}\r\n`)).toBe(403);
+    expect(await raw(gated.port, '/ADMIN/Vault/x', `Authorization: ${ALICE}\r\n`)).toBe(403);
+    expect(await raw(gated.port, '/admin/vault/x')).toBe(403);
+    expect(await raw(gated.port, '/admin/vaults', `Authorization: ${ALICE}\r\n`)).toBe(200);
   });
 
   test('paths that only look alike are not gated', async () => {

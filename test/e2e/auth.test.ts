@@ -42,7 +42,8 @@ describe('basic auth', () => {
   let p: RunningProxy;
   beforeAll(async () => {
     const hash = await hashPassword('correct horse', 10);
-    p = await proxy({ routes: [{ path: '/', upstream: 'app' }, { path: '/admin/', upstream: 'app', auth: { basic: { realm: 'admin area', users: { alice: hash } } } }] });
+    const bob = await hashPassword('bob pw', 10);
+    p = await proxy({ routes: [{ path: '/', upstream: 'app' }, { path: '/admin/', upstream: 'app', auth: { basic: { realm: 'admin area', users: { alice: hash, bob } } } }] });
   });
 
   test.each([
@@ -72,9 +73,9 @@ describe('basic auth', () => {
     expect((await request(p.port, { path: '/public' })).status).toBe(200);
   });
 
-  test('a POST body waits for the check and arrives whole', async () => {
+  test('a POST body waits for the check (first use of a credential: scrypt off the thread) and arrives whole', async () => {
     const body = 'x'.repeat(200_000);
-    const r = await request(p.port, { method: 'POST', path: '/admin/upload', headers: { authorization: basic('alice', 'correct horse'), 'content-type': 'text/plain' }, body });
+    const r = await request(p.port, { method: 'POST', path: '/admin/upload', headers: { authorization: basic('bob', 'bob pw'), 'content-type': 'text/plain' }, body });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.text).body.length).toBe(body.length);
   });
@@ -129,6 +130,13 @@ describe('forward auth', () => {
     expect(asked[0]!['x-forwarded-host']).toBe('site.test');
     expect(asked[0]!['x-forwarded-for']).toBe('127.0.0.1');
     expect(asked[0]!.cookie).toBe('sid=1');
+  });
+
+  test('a chunked POST body waits for the auth service and arrives whole', async () => {
+    const body = 'y'.repeat(300_000);
+    const r = await request(p.port, { method: 'POST', path: '/app/upload', headers: { authorization: 'Bearer good', 'transfer-encoding': 'chunked' }, body });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text).body).toBe(body);
   });
 
   test('a client cannot bring its own copied headers, also when the service sets none', async () => {

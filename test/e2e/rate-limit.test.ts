@@ -148,6 +148,14 @@ describe('client identity: spoofed X-Forwarded-For does not get a fresh bucket',
     await p.stop();
   });
 
+  test('header:NAME without the header: each client IP has its own bucket', async () => {
+    const p = await proxy({ trusted_proxies: ['127.0.0.1'], routes: [{ path: '/', upstream: 'app', rate_limit: { rate: 1, per: '1m', burst: 1, key: 'header:X-Api-Key' } }] });
+    const codes: number[] = [];
+    for (const ip of ['10.0.0.1', '10.0.0.1', '10.0.0.2']) codes.push((await request(p.port, { headers: { 'x-forwarded-for': ip } })).status);
+    expect(codes).toEqual([200, 429, 200]);
+    await p.stop();
+  });
+
   test('behind a trusted proxy each client has its own bucket', async () => {
     const p = await proxy({ trusted_proxies: ['127.0.0.1'], routes: [{ path: '/', upstream: 'app', rate_limit: { rate: 1, per: '1m', burst: 1 } }] });
     const codes: number[] = [];
