@@ -268,15 +268,16 @@ async function startTargets(
   if (want('direct')) targets.push(origin);
   for (const name of TARGET_NAMES) {
     if (name === 'direct' || !want(name)) continue;
-    const proxy = name === 'portcullis' || name === 'nginx' ? name : CONFIGURED[name].proxy;
+    if (name === 'before' && s.beforeCmd === undefined) continue;
+    const proxy = name === 'portcullis' || name === 'before' || name === 'nginx' ? name : CONFIGURED[name].proxy;
     if (proxy === 'nginx' && !nginx) {
       console.log(`${name}: not installed`);
       continue;
     }
     try {
       const t =
-        name === 'portcullis'
-          ? await startPortcullis(s, origin, nginx)
+        name === 'portcullis' || name === 'before'
+          ? await startPortcullis(s, origin, nginx, name)
           : name === 'nginx' || proxy === 'nginx'
             ? await startNginxProxy(s, origin, nginx!, name)
             : await startPortcullisConfigured(s, origin, name);

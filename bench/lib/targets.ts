@@ -27,10 +27,10 @@ export const CONFIGURED = {
 } as const;
 export type ConfiguredName = keyof typeof CONFIGURED;
 
-export type TargetName = 'direct' | 'portcullis' | 'nginx' | ConfiguredName;
+export type TargetName = 'direct' | 'portcullis' | 'before' | 'nginx' | ConfiguredName;
 
 /** Every target, in start (and measuring) order. */
-export const TARGET_NAMES: readonly TargetName[] = ['direct', 'portcullis', 'nginx', ...(Object.keys(CONFIGURED) as ConfiguredName[])];
+export const TARGET_NAMES: readonly TargetName[] = ['direct', 'portcullis', 'before', 'nginx', ...(Object.keys(CONFIGURED) as ConfiguredName[])];
 
 /** How a target says a response came from its cache (the response header Cache-Status). */
 export const HIT = /\bhit\b/i;
@@ -98,9 +98,13 @@ export async function startOrigin(s: Settings, nginx: NginxInfo | undefined): Pr
   return { name: 'direct', label, port, pid: proc.pid, workers: 1, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
 }
 
-export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined): Promise<Target> {
+/**
+ * The proxy under test (PROXY_CMD, default this tree's quick mode), or with name 'before' a
+ * second build measured in the same run (BEFORE_CMD: e.g. the previous commit's checkout).
+ */
+export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined, name: 'portcullis' | 'before' = 'portcullis'): Promise<Target> {
   const port = await freePort();
-  if (s.proxyCmd === 'nginx') {
+  if (name === 'portcullis' && s.proxyCmd === 'nginx') {
     // harness development before the proxy command exists: nginx stands in for the proxy
     if (!nginx) throw new Error('PROXY_CMD=nginx but nginx is not installed');
     const role = { kind: 'proxy', originPort: origin.port, headers: s.nginxHeaders } as const;
@@ -109,12 +113,12 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     const label = `nginx ${nginx.version} STAND-IN (PROXY_CMD=nginx)`;
     return { name: 'portcullis', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, caches: false, ...watch(n.proc), stop: () => n.stop() };
   }
-  const cmd = (s.proxyCmd ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
+  const cmd = ((name === 'before' ? s.beforeCmd : s.proxyCmd) ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
     .replaceAll('{host}', HOST)
     .replaceAll('{port}', String(port))
     .replaceAll('{origin_port}', String(origin.port));
   const proc = start({
-    name: 'portcullis',
+    name,
     // exec env: the command may start with VAR=value, and keeps the PID whose CPU and RSS are read
     argv: ['sh', '-c', `exec env ${cmd}`],
     cpus: s.proxyCpus,
@@ -122,8 +126,8 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     cwd: ROOT,
     env: { ...process.env, PORTCULLIS_WORKERS: String(s.workers), PORTCULLIS_ACCESS_LOG: 'off' },
   });
-  const rssStartMiB = await ready(proc, port, `portcullis (${cmd})`);
-  return { name: 'portcullis', label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
+  const rssStartMiB = await ready(proc, port, `${name} (${cmd})`);
+  return { name, label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
 }
 
 export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo, name: 'nginx' | ConfiguredName = 'nginx'): Promise<Target> {

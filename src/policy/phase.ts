@@ -79,6 +79,7 @@ export function runPolicies(ex: Exchange, ds: Downstream, rt: Runtime, done: Exc
     (verdict) => {
       if (gone || ds.done) return left(ex, done);
       pd.releaseBody();
+      if (pd.overflowed) return answer(ex, pd, refuse(new ProxyError('PC_ERR_UPLOAD_BACKLOG', 'request body sent while an auth check was pending')), done);
       return answer(ex, pd, verdict !== null ? verdict : admit(ex, pd), done);
     },
     (err: unknown) => {

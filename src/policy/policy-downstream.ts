@@ -15,6 +15,13 @@ const warnedAt = new Map<string, number>();
 
 type BodyCb = (chunk: Uint8Array, last: boolean) => void;
 
+/**
+ * Most request body held while a check is pending. uWS 20.57 keeps reading a paused client
+ * (docs/limits.md), so an unauthenticated client could otherwise make us hold its upload: past
+ * this the body is dropped and the request refused (PC_ERR_UPLOAD_BACKLOG) once the check ends.
+ */
+export const HELD_BODY_BYTES = 8 * 1024 * 1024;
+
 export class PolicyDownstream implements Downstream {
   readonly #inner: Downstream;
   readonly #ex: Exchange;
@@ -24,6 +31,9 @@ export class PolicyDownstream implements Downstream {
   #held: { chunk: Buffer; last: boolean }[] | null = null;
   #bodyCb: BodyCb | null = null;
   #holding = false;
+  #heldBytes = 0;
+  /** More than HELD_BODY_BYTES arrived while a check was pending: the request is refused. */
+  overflowed = false;
   /** The body reader asked for a pause: replaying must not resume behind its back. */
   #readerPaused = false;
 
@@ -81,7 +91,15 @@ export class PolicyDownstream implements Downstream {
     this.#holding = true;
     this.#inner.onBody((chunk, last) => {
       if (this.#bodyCb !== null && this.#held === null) { this.#bodyCb(chunk, last); return; }
-      // The ArrayBuffer dies after this callback: copy. One chunk is held, then reading stops.
+      if (this.overflowed) return;
+      this.#heldBytes += chunk.length;
+      if (this.#heldBytes > HELD_BODY_BYTES) {
+        this.overflowed = true;
+        this.#held = [];
+        return;
+      }
+      // The ArrayBuffer dies after this callback: copy. Reading is paused (uWS 20.57 may go on
+      // delivering: the cap above bounds what is kept).
       this.#held ??= [];
       this.#held.push({ chunk: Buffer.from(chunk), last });
       if (!last) this.#inner.pauseBody();

@@ -139,6 +139,21 @@ describe('forward auth', () => {
     expect(JSON.parse(r.text).body).toBe(body);
   });
 
+  test('a 20 MiB upload during a 3 s auth check: held whole (reading paused) or refused past 8 MiB, never half-forwarded', async () => {
+    const seen = origin.seen.length;
+    const size = 20 * 1024 * 1024;
+    const r = await request(p.port, { method: 'POST', path: '/app/big', headers: { authorization: 'Bearer slow' }, body: Buffer.alloc(size, 1) })
+      .catch((e: Error) => ({ status: 0, headers: {} as http.IncomingHttpHeaders, text: e.message }));
+    if (r.status === 200) {
+      // uWS stopped reading while the check was pending: the body was replayed whole.
+      expect(origin.seen.at(-1)!.bodyBytes).toBe(size);
+    } else {
+      // uWS kept delivering past the cap: refused (or reset mid-upload), and nothing forwarded.
+      if (r.status !== 0) expect(r.headers['x-portcullis-error']).toBe('PC_ERR_UPLOAD_BACKLOG');
+      expect(origin.seen.length).toBe(seen);
+    }
+  });
+
   test('a client cannot bring its own copied headers, also when the service sets none', async () => {
     const r = await request(p.port, { path: '/app/x', headers: { authorization: 'Bearer nobody', 'remote-user': 'root', 'remote-groups': 'admins' } });
     expect(r.status).toBe(200);
