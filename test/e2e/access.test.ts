@@ -79,6 +79,15 @@ describe('bypass shapes against an auth gate on /admin/', () => {
     expect(await raw(gated.port, '/admin/vaults', `Authorization: ${ALICE}\r\n`)).toBe(200);
   });
 
+  test('a refused request with a second request hidden in its body: one answer, the hidden one never served', async () => {
+    const seen = origin.seen.length;
+    const hidden = 'GET /admin/secret HTTP/1.1\r\nHost: site.test\r\n\r\n';
+    const r = await rawRequest(gated.port, `POST /admin/x HTTP/1.1\r\nHost: site.test\r\nContent-Length: ${hidden.length}\r\n\r\n${hidden}`);
+    expect(r.status).toBe(401);
+    expect(r.data.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(origin.seen.length).toBe(seen);
+  });
+
   test('paths that only look alike are not gated', async () => {
     for (const target of ['/administrator', '/admins/x', '/x/admin']) expect(await raw(gated.port, target)).toBe(200);
   });

@@ -203,6 +203,30 @@ describe('forward auth', () => {
   });
 });
 
+describe('a client that vanishes while its auth check is pending', () => {
+  // (With a request body, reading is paused while the check is pending, and uWS notices the
+  // close only when reading resumes: such a request starts upstream and is cut there, as any
+  // upload whose client vanishes.)
+  test('nothing is forwarded, the proxy goes on, and its in-flight slot is given back', async () => {
+    let release: (() => void) | null = null;
+    const auth = await serve((req, res) => {
+      if (req.headers.authorization === 'Bearer hold') { release = () => { res.writeHead(200); res.end(); }; return; }
+      res.writeHead(200); res.end();
+    });
+    const p = await proxy({ limits: { max_requests_per_ip: 1 }, routes: [{ path: '/', upstream: 'app', auth: { forward: { url: auth.url } } }] });
+    const seen = origin.seen.length;
+    const net = await import('node:net');
+    const s = net.connect(p.port, '127.0.0.1', () => s.write('GET /vanish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer hold\r\n\r\n'));
+    await expect.poll(() => release !== null, { timeout: 5000 }).toBe(true);
+    s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    release!();
+    // The slot of the vanished request was given back: the next request passes the limit of 1.
+    await expect.poll(async () => (await request(p.port, { path: '/after', headers: { authorization: 'Bearer ok' } })).status, { timeout: 5000 }).toBe(200);
+    expect(origin.seen.slice(seen).map((e) => e.url)).toEqual(['/after']);
+  });
+});
+
 describe('JWT', () => {
   interface Key { kid: string; priv: CryptoKey; jwk: JWK }
   const makeKey = async (kid: string, alg = 'RS256'): Promise<Key> => {
