@@ -343,18 +343,14 @@ async function main(): Promise<number> {
   console.log(`core %: how busy the proxy core (${s.proxyCpus}) was over the run, all processes; well above CPU %: others used it.\n`);
   const proxyRows = loadRows.filter((r) => r.section === 'proxy');
   const cacheRows = loadRows.filter((r) => r.section === 'cache');
-  const loadCases = cases.filter((c): c is LoadCase => c.kind === 'load');
   if (proxyRows.length > 0) console.log(loadTable(proxyRows));
-  // Same-run pairs of the proxy section (the protect case: a route with and without policies).
-  const proxyPairs = pairRatios(proxyRows, loadCases);
-  if (proxyPairs.length > 0) console.log(`\nSame-run ratios:\n${pairText(proxyPairs)}`);
-  const pairs = pairRatios(cacheRows, loadCases);
+  const pairs = pairRatios(loadRows, cases.filter((c): c is LoadCase => c.kind === 'load'));
   if (cacheRows.length > 0) {
     console.log('\nCache cases ("vs nginx": the nginx row doing the same job, e.g. nginx+cache for portcullis+cache;');
     console.log('"origin req": requests that reached the origin during the measured runs, 0 when every one was a hit):');
     console.log(loadTable(cacheRows, true));
-    if (pairs.length > 0) console.log(`\nSame-run ratios:\n${pairText(pairs)}`);
   }
+  if (pairs.length > 0) console.log(`\nSame-run ratios:\n${pairText(pairs)}`);
   for (const w of loadWarnings(loadRows)) console.log(w);
   if (idleRows.length > 0) console.log(`\n${idleRows[0]!.requested} idle client connections (one GET each), RSS of the whole process tree:\n${idleTable(idleRows)}`);
   console.log('\nTargets (portcullis ÷ nginx, same run):');
