@@ -161,7 +161,6 @@ export class UwsFrontEnd {
   close(): void {
     this.stopAccepting();
     this.#corkHolder.close();
-    // App.close exists at run time in v20.30 but is missing from its typings.
-    (this.#app as TemplatedApp & { close(): void }).close();
+    this.#app.close();
   }
 }

@@ -73,7 +73,7 @@ export function maxMessageSize(rt: Runtime): number {
 
 /**
  * Upgrades inside the cork of another, always-live response (downstream/cork-holder.ts), never
- * inside res.cork() of the response being upgraded: in uWS v20.30 that cork() reads the
+ * inside res.cork() of the response being upgraded: in uWS 20.30 and 20.57 that cork() reads the
  * response's state after its callback from memory the upgrade just gave to the WebSocket, and
  * about once per thousand upgrades shuts the fresh WebSocket down (101, then FIN: 1006;
  * uNetworking/uWebSockets#1929). Without a holder (it reconnects after a drop) the upgrade goes
