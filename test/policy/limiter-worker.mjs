@@ -5,16 +5,28 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SharedLimiter } from '../../dist/src/policy/shared-limiter.js';
 import { SharedCounters } from '../../dist/src/policy/shared-counters.js';
 
-const { rate, counters: counterMem, keys, rule, ms, limit } = workerData;
+const { rate, counters: counterMem, keys, rule, fast, ms, limit } = workerData;
 const limiter = new SharedLimiter(rate);
 const granted = new Array(keys.length).fill(0);
+/** When each granted take happened (ns on the table's clock, shared by every thread), per key. */
+const times = keys.map(() => []);
 const end = Date.now() + ms;
 while (Date.now() < end) {
   for (let k = 0; k < keys.length; k++) {
     const [h, t] = keys[k];
-    if (limiter.take(h, t, rule).allowed) granted[k]++;
+    const now = limiter.now();
+    if (limiter.takeAt(h, t, rule, now).allowed) { granted[k]++; times[k].push(now); }
   }
 }
+// A key under a 20,000/s limit, taken as fast as the thread can: the bucket stays empty, so
+// every grant is a race between threads for its word (a non-atomic update grants more than the rule).
+let fastGranted = 0;
+const fastStart = limiter.now();
+const fastEnd = Date.now() + ms;
+while (Date.now() < fastEnd) {
+  for (let i = 0; i < 1000; i++) if (limiter.take(fast.key[0], fast.key[1], fast.rule).allowed) fastGranted++;
+}
+const fastStop = limiter.now();
 // In-flight: acquire and release in a tight loop, and record the most ever seen held at once.
 const counters = new SharedCounters(counterMem);
 let over = 0;
@@ -27,4 +39,4 @@ for (let i = 0; i < 200_000; i++) {
   if (counters.count(slot) > limit) violations++;
   counters.release(slot);
 }
-parentPort.postMessage({ granted, over, acquired, violations });
+parentPort.postMessage({ granted, times, fastGranted, fastStart, fastStop, over, acquired, violations });
