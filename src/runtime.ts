@@ -14,6 +14,7 @@ import { TargetTable } from './upstream/health/table.js';
 import { RetryBudget } from './upstream/retry.js';
 import { RouteSplit } from './upstream/split.js';
 import type { Exchange } from './exchange.js';
+import { compileProtection, type Protection, type RoutePolicies } from './policy/compile.js';
 
 export { CompiledUpstream, type RuntimeEvents } from './upstream/group.js';
 
@@ -29,6 +30,8 @@ export interface CompiledRoute {
   readonly budget: RetryBudget;
   /** Toward the upstream: the route's own timeouts over the global ones. */
   readonly timeouts: RouteTimeouts;
+  /** The route's checks, header edits and rewrite (policy/compile.ts). */
+  readonly policies: RoutePolicies;
 }
 
 export interface Runtime {
@@ -42,6 +45,8 @@ export interface Runtime {
   readonly cache: SharedCache | null;
   /** Routes with a split, for the clock's canary checks. */
   readonly splits: readonly RouteSplit[];
+  /** Edge protection across routes: redirects, gate scope, shared limiter (policy/compile.ts). */
+  readonly protection: Protection;
 }
 
 export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEGMENTS, events: RuntimeEvents = SILENT): Runtime {
@@ -55,7 +60,8 @@ export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEG
   if (table.overflowed > 0) events.log('warn', `${table.overflowed} upstream targets found no room in the shared health table: their health is tracked per worker`);
   const router = new Router<CompiledRoute>();
   const splits: RouteSplit[] = [];
-  for (const route of config.routes) {
+  const protection = compileProtection(config, shm);
+  config.routes.forEach((route, i) => {
     const upstream = upstreams.get(route.upstream);
     if (!upstream) throw new Error(`route ${route.index}: unknown upstream ${route.upstream}`);
     const name = route.host ? `${route.host}${route.path}` : route.path;
@@ -67,11 +73,11 @@ export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEG
       response_header: own?.response_header ?? config.timeouts.response_header,
       idle: own?.idle ?? config.timeouts.idle,
     };
-    router.add(route.host, route.path, { config: route, name, upstream, split, budget: new RetryBudget(route.retries.budget), timeouts });
-  }
+    router.add(route.host, route.path, { config: route, name, upstream, split, budget: new RetryBudget(route.retries.budget), timeouts, policies: protection.routes[i]! });
+  });
   const pools = [...upstreams.values()].flatMap((u) => u.pools);
   const cache = shm.cache !== null ? new SharedCache(shm.cache, config.cache) : null;
-  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache, splits };
+  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache, splits, protection };
 }
 
 /** The group a request of this route goes to (the route's split decides, when it has one). */

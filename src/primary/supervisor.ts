@@ -6,7 +6,9 @@ import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import { largestMessage } from '../config/diff.js';
 import type { FromWorker, ToWorker, WorkerBoot, WorkerInspection } from '../messages.js';
-import { allocateSegments, releaseClaimsOf, wantsCache, type SharedSegments } from '../shm/segments.js';
+import { allocateSegments, releaseClaimsOf, wantsCache, wantsCounterTable, wantsRateTable, type SharedSegments } from '../shm/segments.js';
+import { allocateRateTable } from '../shm/rate-table.js';
+import { allocateCounterTable } from '../shm/counter-table.js';
 import { allocateCacheMemory } from '../shm/layout.js';
 import { releaseMetricsLockOf } from '../shm/metrics.js';
 import { releaseLockOf } from '../cache/table.js';
@@ -239,9 +241,12 @@ export class Supervisor {
   async apply(config: Config): Promise<ApplyResult> {
     const generation = this.#generation + 1;
     // The first caching route may come with a reload; a cache's size is fixed once it exists.
-    const shm: SharedSegments = this.#shm.cache === null && wantsCache(config)
+    // So may the first rate limit or per-client count (their tables' sizes are fixed likewise).
+    let shm: SharedSegments = this.#shm.cache === null && wantsCache(config)
       ? { ...this.#shm, cache: allocateCacheMemory(config.cache.size) }
       : this.#shm;
+    if (shm.rateLimit === null && wantsRateTable(config)) shm = { ...shm, rateLimit: allocateRateTable(config.limits.rate_limit_keys) };
+    if (shm.concurrency === null && wantsCounterTable(config)) shm = { ...shm, concurrency: allocateCounterTable() };
     // Health checks and names of the new config first (state is kept per upstream name + target
     // URL): a new name is pending before a worker can dial it. Back to the old on an abort.
     this.#monitor.apply(config);
