@@ -86,9 +86,14 @@ const ListenAddress = z
 
 const Limits = z
   .strictObject({
-    max_header_bytes: size('Largest request head (request line, header lines and the blank line that ends them); over it the client gets 431. Raising it takes a restart (uWS reads its limit once per process).').prefault('32KiB'),
-    max_header_count: count('Most request header lines; over it the client gets 431.').default(100),
+    max_header_bytes: size('Largest request head (request line, header lines and the blank line that ends them); over it the client gets 431. At most 1MiB (uWS holds a partial head in memory per connection). Raising it takes a restart (uWS reads its limit once per process).')
+      .refine((n) => n <= 1024 * 1024, 'must be at most 1MiB (uWS holds a partial head in memory per connection)')
+      .prefault('32KiB'),
+    max_header_count: count('Most request header lines; over it the client gets 431. At most 98: uWS refuses a 99th line itself.')
+      .max(98, 'must be at most 98 (uWS refuses a 99th header line itself)')
+      .default(98),
     max_body_bytes: size('Largest request body; over it the client gets 413.').prefault('64MiB'),
+    upload_buffer: size('Request-body bytes one worker may hold, all exchanges together, for upstreams that take bodies more slowly than clients send them; one exchange may hold a quarter of it. Past either, the exchange ends with 503 PC_ERR_UPLOAD_BACKLOG (uWS keeps reading a paused client, docs/limits.md "Request bodies").').prefault('64MiB'),
     max_response_header_bytes: size('Largest upstream response head; over it the client gets 502.').prefault('64KiB'),
     ...ProtectionLimits,
   })

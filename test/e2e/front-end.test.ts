@@ -93,6 +93,17 @@ describe('what the old build dropped now passes', () => {
     expect(last().headers['x-h58']).toBe('58');
   });
 
+  test('98 header lines pass (the most max_header_count allows); a 99th gets uWS\'s 431', async () => {
+    const lines = (n: number): string => Array.from({ length: n - 2 }, (_, i) => `X-H${i}: ${i}\r\n`).join('');
+    // Host and Connection are two of the lines.
+    const ok = await rawRequest(proxy.port, `GET /ninety-eight HTTP/1.1\r\nHost: a\r\n${lines(98)}Connection: close\r\n\r\n`);
+    expect(ok.status).toBe(200);
+    expect(last().url).toBe('/ninety-eight');
+    const over = await rawRequest(proxy.port, `GET /ninety-nine HTTP/1.1\r\nHost: a\r\n${lines(99)}Connection: close\r\n\r\n`);
+    expect(over.status).toBe(431);
+    expect(over.closed).toBe(true);
+  });
+
   test('a 32 KiB head of cookies, sent in several reads, reaches the origin (max_header_bytes 32KiB)', async () => {
     const start = 'GET /cookies HTTP/1.1\r\nHost: a\r\nConnection: close\r\nCookie: ';
     const head = `${start}${'c'.repeat(32 * 1024 - start.length - 4)}\r\n\r\n`;
