@@ -102,12 +102,12 @@ const Limits = z
 
 const Timeouts = z
   .strictObject({
-    header: duration('The client must send the whole request head within this (uWS closes the connection; it checks every 4 s, so the close comes up to 4 s later). At least 5s: uWS also times request bodies against it, and below 5 s its 4-second tick would cut every upload.')
-      .refine((ms) => ms >= 5000, 'must be at least 5s (uWS checks on a 4-second tick; shorter would cut every upload)')
+    header: duration('The client must send the whole request head within this; uWS closes the connection, checking on a 4-second tick: never before this, at most 8 s after (4 s for multiples of 4 s). At least 5s. uWS also times request bodies against it (16 KiB/s on average over each period).')
+      .refine((ms) => ms >= 5000, 'must be at least 5s (uWS checks on a 4-second tick)')
       .prefault('10s'),
     connect: duration('TCP connect to an upstream target; failure gives 502.').prefault('3s'),
     response_header: duration('From request sent to upstream response head received; over it gives 504.').prefault('60s'),
-    idle: duration('Idle keep-alive connections (both sides) and bodies that stop making progress. On the client side uWS applies it on a 4-second tick, and never less than 5 s.').prefault('60s'),
+    idle: duration('Idle keep-alive connections (both sides) and bodies that stop making progress. On the client side uWS applies it on a 4-second tick: never before this, at most 8 s after.').prefault('60s'),
     drain: duration('On SIGTERM/SIGINT, how long in-flight requests may take before workers close.').prefault('30s'),
   })
   .prefault({})

@@ -127,6 +127,20 @@ describe('what the old build dropped now passes', () => {
     expect(last().headers['api_key']).toBe('s3cret');
   });
 
+  test('an underscore spelling of a header the proxy owns or refuses never reaches the origin (CGI servers read X_Real_IP as X-Real-IP)', async () => {
+    const spoof = ['X_Forwarded_For: 6.6.6.6', 'X_Real_IP: 6.6.6.6', 'X-Forwarded_Proto: https', 'X_Forwarded_Host: evil', 'Transfer_Encoding: chunked',
+      'Content_Length: 5', 'X_Request_Id: forged', 'Client_IP: 6.6.6.6', 'X_Original_URL: /admin', 'Proxy: http://evil', 'api_key: kept'];
+    const r = await rawRequest(proxy.port, `GET /underscore HTTP/1.1\r\nHost: a\r\n${spoof.map((l) => `${l}\r\n`).join('')}Connection: close\r\n\r\n`);
+    expect(r.status).toBe(200);
+    const seen = last();
+    expect(seen.url).toBe('/underscore');
+    const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    expect(names.filter((n) => n.includes('_'))).toEqual(['api_key']);
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(seen.headers['x-real-ip']).toBe('127.0.0.1');
+    expect(JSON.stringify(seen.rawHeaders)).not.toContain('6.6.6.6');
+  });
+
   test('PURGE reaches the origin on a route without a cache', async () => {
     const r = await rawRequest(proxy.port, 'PURGE /thing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
     expect(r.status).toBe(200);
