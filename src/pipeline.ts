@@ -141,6 +141,8 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
 
   const framing = parse(ex, rt);
   if (framing instanceof ProxyError) return reject(ex, ds, framing, done);
+  // One request per connection after a chunked body (downstream/connections.ts closeAfter).
+  if (framing.chunked) ds.closeConnectionAfter?.();
   const notFound = route(ex, rt);
   if (notFound !== null) return unrouted(ex, ds, rt, notFound, done);
   identify(ex, rt);
