@@ -11,8 +11,7 @@ import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
-import { requestIdFrom } from '../filters/request-id.js';
-import { identify, parse, protect, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, protect, requestIdOf, route, upstreamHead } from '../pipeline.js';
 import type { Downstream } from './contract.js';
 import { chooseUpstream, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
@@ -157,7 +156,7 @@ export class WebSocketFrontEnd {
     const head = this.#o.snapshot(res, req);
     const rt = this.#o.runtime();
     const ex = new Exchange(head, Date.now());
-    ex.requestId = requestIdFrom(ex.header('x-request-id'));
+    ex.requestId = requestIdOf(ex, rt);
     ex.clientIp = head.peerIp;
 
     const framing = parse(ex, rt);
