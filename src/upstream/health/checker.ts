@@ -61,7 +61,8 @@ export class HealthChecker {
   readonly #table: TargetTable;
   readonly #log: Log;
   readonly #timers: NodeJS.Timeout[] = [];
-  #stopped = false;
+  /** Bumped by every apply() and stop(): a check sent under an older one reports to no one. */
+  #round = 0;
 
   constructor(table: TargetTable, log: Log) {
     this.#table = table;
@@ -74,7 +75,6 @@ export class HealthChecker {
    */
   apply(config: Config): void {
     this.stop();
-    this.#stopped = false;
     const probes = new Map<string, Probe>();
     for (const group of Object.values(config.upstreams)) {
       const cfg = group.health;
@@ -111,9 +111,11 @@ export class HealthChecker {
       lookup = resolvedLookup(() => cell.addresses());
     }
     p.running = true;
+    const round = this.#round;
     const result = await probe(p.target, cfg, lookup);
     p.running = false;
-    if (this.#stopped) return;
+    // Sent before a reload (or stop): a stale answer must not overrule the newer checks.
+    if (round !== this.#round) return;
     const passed = 'status' in result && statusPasses(result.status, cfg.expect);
     const why = 'status' in result ? `status ${result.status}` : result.error;
     for (const { upstream, cell } of p.cells) this.#apply(upstream, p.target, cell, cfg, passed, why);
@@ -133,7 +135,7 @@ export class HealthChecker {
   }
 
   stop(): void {
-    this.#stopped = true;
+    this.#round++;
     for (const t of this.#timers.splice(0)) clearInterval(t);
   }
 }
