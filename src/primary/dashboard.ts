@@ -162,8 +162,8 @@ function render(stats) {
   fill('routes', rows);
   const ups = [];
   for (const u of stats.upstreams) for (const t of u.targets) {
-    const h = u.health ? (u.health[t] || 'unknown') : 'not checked';
-    ups.push(row([{ text: u.name }, { text: t }, { text: h, cls: h === 'up' ? 'ok' : h === 'down' ? 'bad' : 'dim' }]));
+    const h = u.health[t] || 'unknown';
+    ups.push(row([{ text: u.name }, { text: t }, { text: h, cls: h === 'up' ? 'ok' : h === 'down' || h === 'ejected' || h === 'unresolved' ? 'bad' : 'dim' }]));
   }
   fill('upstreams', ups);
   const c = stats.cache;

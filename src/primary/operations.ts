@@ -13,6 +13,7 @@ import type { Exposition } from './exposition.js';
 import type { Reloader } from './reload.js';
 import type { Supervisor } from './supervisor.js';
 import { DASHBOARD_HTML } from './dashboard.js';
+import type { TargetHealth } from '../upstream/health/monitor.js';
 
 export interface OperationsContext {
   readonly sup: Supervisor;
@@ -254,8 +255,7 @@ export function buildEndpoints(ctx: OperationsContext): Map<string, Endpoint> {
         upstreams: Object.values(sup.config.upstreams).map((g) => ({
           name: g.name,
           targets: g.targets.map((t) => t.url),
-          // The shared health table (issue #12) reports here once it exists.
-          health: healthOf(families, g.name),
+          health: Object.fromEntries(g.targets.map((t) => [t.url, healthWord(sup.targetHealth(g.name, t.url), g.health !== undefined)])),
         })),
         cache: { enabled: sup.shm.cache !== null, hits: cacheOutcome('hit'), misses: cacheOutcome('miss') + cacheOutcome('stored'), revalidated: cacheOutcome('revalidated') },
         // HTTPS listeners (issue #11) report their certificates here once they exist.
@@ -271,15 +271,16 @@ export function buildEndpoints(ctx: OperationsContext): Map<string, Endpoint> {
   return routes;
 }
 
-/** Up/down per target from a `portcullis_upstream_up{upstream,target}` gauge, when some capability reports one. */
-function healthOf(families: readonly FamilySnapshot[], upstream: string): Record<string, 'up' | 'down'> | null {
-  const f = family(families, 'portcullis_upstream_up');
-  if (f === undefined) return null;
-  const out: Record<string, 'up' | 'down'> = {};
-  const u = f.labelNames.indexOf('upstream');
-  const t = f.labelNames.indexOf('target');
-  for (const s of f.series) if (s.labels[u] === upstream) out[s.labels[t]!] = s.value > 0 ? 'up' : 'down';
-  return out;
+/**
+ * One word per target for the dashboard, from the shared target table: passive ejection and an
+ * unresolved name say more than the active state; without checks a target is 'not checked'.
+ */
+export function healthWord(h: TargetHealth, checked: boolean): 'up' | 'down' | 'ejected' | 'unresolved' | 'pending' | 'not checked' {
+  if (h.ejected_until !== null) return 'ejected';
+  if (h.addresses === 'unresolved') return 'unresolved';
+  if (h.state === 'healthy') return 'up';
+  if (h.state === 'unhealthy') return 'down';
+  return checked ? 'pending' : 'not checked';
 }
 
 /** Certificates from a `portcullis_tls_certificate_expiry_timestamp_seconds{name}` gauge, when TLS reports one. */

@@ -21,6 +21,7 @@ let proxy: RunningProxy;
 let adminPort: number;
 let browser: BrowserContext;
 let profile: string;
+let deadUrl: string;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
@@ -29,10 +30,14 @@ beforeAll(async () => {
     setTimeout(() => { res.writeHead(status, { 'content-length': 2 }); res.end('ok'); }, req.url === '/api/slow' ? 40 : 1);
   });
   adminPort = await freePort();
+  deadUrl = `http://127.0.0.1:${await freePort()}`; // nothing listens there
   proxy = await startProxy({
     admin: { listen: `127.0.0.1:${adminPort}`, token: TOKEN },
-    upstreams: { app: { targets: [origin.url] } },
-    routes: [{ path: '/', upstream: 'app' }, { path: '/api/', upstream: 'app' }],
+    upstreams: {
+      app: { targets: [origin.url] },
+      checked: { targets: [origin.url, deadUrl], health: { path: '/healthz', interval: '200ms', timeout: '150ms', unhealthy_after: 1, healthy_after: 1 } },
+    },
+    routes: [{ path: '/', upstream: 'app' }, { path: '/api/', upstream: 'app' }, { path: '/checked/', upstream: 'checked' }],
   }, { workers: 2 });
   profile = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
   // A fresh profile directory (--user-data-dir) each run.
@@ -105,6 +110,13 @@ describe('dashboard', () => {
       expect(await history.textContent()).toContain('ok');
 
       expect(await page.locator('#upstreams tr').first().textContent()).toContain(origin.url);
+      // Health comes from the shared target table the primary's checks write (upstreams.md).
+      const healthRows = async (): Promise<string[]> => (await page.locator('#upstreams tr').allTextContents()).map((t) => t.trim());
+      await expect.poll(healthRows, { timeout: 10_000 }).toEqual([
+        `app${origin.url}not checked`,
+        `checked${origin.url}up`,
+        `checked${deadUrl}down`,
+      ]);
       expect(await page.textContent('#hit-ratio')).toBe('off');
       expect(await page.textContent('#certificates')).toContain('no HTTPS listener');
       expect(await page.locator('#workers tr').count()).toBe(2);
