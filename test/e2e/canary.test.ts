@@ -6,13 +6,18 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request } from '../helpers/client.js';
 import { startBackend, until, type Backend } from '../helpers/backends.js';
+import { scrapeMetrics } from '../helpers/admin.js';
+import { freePort } from '../helpers/ports.js';
 
 let stable: Backend, v2: Backend, v3: Backend, header: Backend;
 let proxy: RunningProxy;
+let adminPort: number;
 
 beforeAll(async () => {
   [stable, v2, v3, header] = await Promise.all(['stable', 'v2', 'v3', 'header'].map((n) => startBackend(n)));
+  adminPort = await freePort();
   proxy = await startProxy({
+    admin: { listen: `127.0.0.1:${adminPort}` },
     upstreams: {
       app: { targets: [stable.url] },
       app_v2: { targets: [v2.url], passive: false },
@@ -78,7 +83,7 @@ describe('automatic rollback', () => {
     // 40 failures make a third of it.
     const failing = await names('/x', 40, { 'x-canary': 'always' });
     expect(failing.every((t) => t === 'v2 500' || t === 'stable')).toBe(true);
-    await until(() => /route \/: canary app_v2 rolled back: error rate \d+\.\d% over 10 s \(limit 20\.0%/.test(proxy.output()), 3000, 'the rollback line');
+    await until(() => /route \/: canary app_v2 rolled back: error rate \d+\.\d% over 10 s \(limit 20\.0%/.test(proxy.output()), 10_000, 'the rollback line');
     const seen = v2.seen.length;
     v2.mode = { kind: 'ok' };
     const after = await names('/x', 200, {});
@@ -86,13 +91,17 @@ describe('automatic rollback', () => {
     expect(new Set([...after, ...forced])).toEqual(new Set(['stable']));
     expect(v2.seen.length).toBe(seen);
     expect(proxy.output().match(/canary app_v2 rolled back/g)).toHaveLength(1);
+    // And a counter, summed over both workers: one rollback, whichever worker decided it.
+    const m = await scrapeMetrics(adminPort);
+    expect(m.get('portcullis_canary_rollbacks_total{route="/",upstream="app_v2"}')).toBe(1);
   });
 
   test('a slow canary (p99 over the limit) is rolled back too', async () => {
     v3.mode = { kind: 'delay', ms: 300 };
     await names('/slow/x', 40);
-    await until(() => /route \/slow\/: canary app_v3 rolled back: p99 \d+ ms over 10 s \(limit 200 ms/.test(proxy.output()), 3000, 'the p99 rollback');
+    await until(() => /route \/slow\/: canary app_v3 rolled back: p99 \d+ ms over 10 s \(limit 200 ms/.test(proxy.output()), 10_000, 'the p99 rollback');
     v3.mode = { kind: 'ok' };
     expect(new Set(await names('/slow/x', 40))).toEqual(new Set(['stable']));
+    expect((await scrapeMetrics(adminPort)).get('portcullis_canary_rollbacks_total{route="/slow/",upstream="app_v3"}')).toBe(1);
   });
 });

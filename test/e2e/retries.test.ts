@@ -6,9 +6,12 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request } from '../helpers/client.js';
 import { rawRequest } from '../helpers/raw.js';
 import { accessLines, startBackend, until, type Backend } from '../helpers/backends.js';
+import { scrapeMetrics } from '../helpers/admin.js';
+import { freePort } from '../helpers/ports.js';
 
 let bad1: Backend, bad2: Backend, good: Backend, resetter: Backend, spare: Backend, dead: Backend, k1: Backend, k2: Backend;
 let proxy: RunningProxy;
+let adminPort: number;
 
 beforeAll(async () => {
   bad1 = await startBackend('bad1', { mode: { kind: 'status', status: 503 } });
@@ -20,7 +23,9 @@ beforeAll(async () => {
   k2 = await startBackend('k2');
   dead = await startBackend('dead');
   await dead.close(); // refuses connections
+  adminPort = await freePort();
   proxy = await startProxy({
+    admin: { listen: `127.0.0.1:${adminPort}` },
     access_log: true,
     upstreams: {
       failing: { targets: [bad1.url, bad2.url], passive: false },
@@ -81,6 +86,9 @@ describe('status retries', () => {
     const retried = lines.filter((l) => l['attempts'] === 2).map((l) => Number(String(l['path']).slice('/budget/'.length)));
     expect(retried).toEqual([0, 1, 2, 15]);
     expect(bad1.seen.length + bad2.seen.length - before).toBe(24);
+    const m = await scrapeMetrics(adminPort);
+    expect(m.get('portcullis_upstream_retry_budget_exhausted_total{route="/budget/"}')).toBe(16);
+    expect(m.get('portcullis_upstream_retries_total{upstream="failing",reason="status"}')).toBe(4);
   });
 });
 

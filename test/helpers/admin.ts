@@ -48,3 +48,15 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 10_000
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** The admin API's /metrics as a map from `name{labels}` (exactly as exposed) to its value. */
+export async function scrapeMetrics(port: number, token?: string): Promise<Map<string, number>> {
+  const r = await admin(port, 'GET', '/metrics', token === undefined ? {} : { token });
+  if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
+  const m = new Map<string, number>();
+  for (const line of r.text.split('\n')) {
+    const match = /^(portcullis_[a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (match) m.set(match[1]!, Number(match[2]));
+  }
+  return m;
+}
