@@ -1,13 +1,16 @@
 // Per-route timeouts over the global ones: an event stream route stays quiet for 30 s while an
 // API route on the same proxy times out in half a second, and a route without its own keeps
-// the global idle timeout.
+// the global idle timeout; a route's own connect timeout bounds how long its requests wait for
+// a connection to a busy target.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import http from 'node:http';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request } from '../helpers/client.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startOrigin, startRawOrigin, type Origin, type RawOrigin } from '../helpers/origin.js';
+import { until } from '../helpers/admin.js';
 
 let origin: Origin;
+let hang: RawOrigin;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
@@ -25,10 +28,13 @@ beforeAll(async () => {
     const delay = Number(new URLSearchParams(url.split('?')[1]).get('delay') ?? 0);
     setTimeout(() => { if (!res.destroyed) res.end('api'); }, delay);
   }, { keepAliveTimeout: 120_000 });
+  hang = await startRawOrigin(() => {}); // accepts, never answers
   proxy = await startProxy({
-    timeouts: { response_header: '5s', idle: '2s' },
-    upstreams: { app: { targets: [origin.url] } },
+    timeouts: { response_header: '5s', idle: '2s', connect: '3s' },
+    upstreams: { app: { targets: [origin.url] }, busy: { targets: [hang.url], pool: { max_connections: 1 }, passive: false } },
     routes: [
+      { path: '/busy/quick/', upstream: 'busy', timeouts: { connect: '300ms' } },
+      { path: '/busy/', upstream: 'busy' },
       { path: '/sse/', upstream: 'app', timeouts: { response_header: '5s', idle: '10m' } },
       { path: '/api/', upstream: 'app', timeouts: { response_header: '500ms' } },
       { path: '/', upstream: 'app' },
@@ -39,6 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   await origin?.close();
+  await hang?.close();
 });
 
 function stream(path: string): Promise<{ status: number; body: string; complete: boolean }> {
@@ -76,4 +83,23 @@ describe('per-route timeouts', () => {
     expect(r.body).toMatch(/data: first\n\ndata: second\n\n$/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(30_000);
   }, 45_000);
+
+  test('a route\'s own connect timeout bounds its wait for a busy target; the other route waits the global one', async () => {
+    // The only connection to the hanging target is taken (it ends in 504 after response_header, 5 s).
+    const first = request(proxy.port, { path: '/busy/1' });
+    await until(() => hang.connections() >= 1, 10_000, 'the first request at the target');
+    const t0 = Date.now();
+    const quick = request(proxy.port, { path: '/busy/quick/2' }).then((r) => ({ r, ms: Date.now() - t0 }));
+    const slow = request(proxy.port, { path: '/busy/3' }).then((r) => ({ r, ms: Date.now() - t0 }));
+    const q = await quick;
+    expect(q.r.status).toBe(503);
+    expect(q.r.headers['x-portcullis-error']).toBe('PC_ERR_UPSTREAM_UNAVAILABLE');
+    expect(q.r.headers['retry-after']).toBeDefined();
+    expect(q.ms).toBeGreaterThanOrEqual(250);
+    expect(q.ms).toBeLessThan(2500); // 300 ms, with room for a loaded machine; the global is 3 s
+    const s = await slow;
+    expect(s.r.status).toBe(503);
+    expect(s.ms).toBeGreaterThanOrEqual(2900); // a timer never fires early: this one waited timeouts.connect
+    expect((await first).status).toBe(504);
+  }, 20_000);
 });
