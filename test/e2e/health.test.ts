@@ -86,7 +86,7 @@ describe('active checks', () => {
 
   test('every worker stops sending to a target as soon as the checks mark it unhealthy', async () => {
     b.healthy = false;
-    await until(() => proxy.output().includes(`${b.url} unhealthy (2 failed checks`), 5000, 'b marked unhealthy');
+    await until(() => proxy.output().includes(`${b.url} unhealthy (2 failed checks`), 15_000, 'b marked unhealthy');
     const seen = b.seen.length;
     const served = await names('/x', 60);
     expect(served.filter((n) => n === 'b')).toEqual([]);
@@ -97,7 +97,7 @@ describe('active checks', () => {
   test('back healthy, it ramps up over slow_start instead of taking its full share at once', async () => {
     b.healthy = true;
     // (Not the first "healthy" line: that was its first check, at start.)
-    await until(() => proxy.output().includes(`${b.url} healthy (2 passed checks`), 5000, 'b healthy again');
+    await until(() => proxy.output().includes(`${b.url} healthy (2 passed checks`), 15_000, 'b healthy again');
     const back = Date.now();
     // The first second of a 6 s ramp: at most ~17% of its weight, about 8% of the traffic.
     const early: string[] = [];
@@ -114,14 +114,14 @@ describe('active checks', () => {
     // Proxy up, late target down: every request is answered by the other one.
     expect(new Set(await names('/late/x', 20))).toEqual(new Set(['a']));
     late = await startBackend('late', { port: latePort });
-    await until(() => proxy.output().includes(`http://127.0.0.1:${latePort} healthy (2 passed checks`), 5000, 'late healthy');
+    await until(() => proxy.output().includes(`http://127.0.0.1:${latePort} healthy (2 passed checks`), 15_000, 'late healthy');
     expect(new Set(await names('/late/x', 20))).toEqual(new Set(['a', 'late']));
   });
 });
 
 describe('DNS', () => {
   test('a target whose name does not resolve at start is pending; the others serve', async () => {
-    await until(() => /cannot resolve nowhere\.test \(ENOTFOUND\): upstream unresolved: http:\/\/nowhere\.test:1 pending/.test(proxy.output()), 5000, 'the unresolved line');
+    await until(() => /cannot resolve nowhere\.test \(ENOTFOUND\): upstream unresolved: http:\/\/nowhere\.test:1 pending/.test(proxy.output()), 15_000, 'the unresolved line');
     expect(new Set(await names('/unresolved/x', 20))).toEqual(new Set(['a']));
   });
 
@@ -130,12 +130,12 @@ describe('DNS', () => {
     expect(r.status).toBe(503);
     expect(r.headers['x-portcullis-error']).toBe('PC_ERR_UPSTREAM_UNAVAILABLE');
     dns.records.set('later.test', { ips: ['127.0.0.3'], ttl: 1 });
-    await until(() => proxy.output().includes('later.test resolved to 127.0.0.3'), 5000, 'later.test resolved');
+    await until(() => proxy.output().includes('later.test resolved to 127.0.0.3'), 15_000, 'later.test resolved');
     expect(new Set(await names('/later/x', 10))).toEqual(new Set(['second']));
   });
 
   test('a name with an address that refuses and one that answers: every connection falls back within its connect, no request fails', async () => {
-    await until(() => proxy.output().includes('dual.test resolved to 127.0.0.9, 127.0.0.2'), 5000, 'dual.test resolved');
+    await until(() => proxy.output().includes('dual.test resolved to 127.0.0.9, 127.0.0.2'), 15_000, 'dual.test resolved');
     expect(new Set(await names('/dual/x', 30))).toEqual(new Set(['first']));
     expect(proxy.output()).not.toContain('upstream dual:');
   });
@@ -144,7 +144,7 @@ describe('DNS', () => {
     expect(new Set(await names('/named/x', 10))).toEqual(new Set(['first']));
     const asked = dns.queries.get('svc.test') ?? 0;
     dns.records.set('svc.test', { ips: ['127.0.0.3'], ttl: 1 });
-    await until(() => proxy.output().includes('svc.test resolved to 127.0.0.3'), 5000, 'svc.test moved');
+    await until(() => proxy.output().includes('svc.test resolved to 127.0.0.3'), 15_000, 'svc.test moved');
     expect(new Set(await names('/named/x', 10))).toEqual(new Set(['second']));
     // Asked about once per TTL (1 s), not per request or per worker.
     expect((dns.queries.get('svc.test') ?? 0) - asked).toBeLessThan(12);

@@ -124,7 +124,7 @@ describe('panic', () => {
   test('every target unhealthy by its checks: requests still go to them rather than 503', async () => {
     p1.healthy = false;
     p2.healthy = false;
-    await until(() => proxy.output().includes(`${p1.url} unhealthy`) && proxy.output().includes(`${p2.url} unhealthy`), 5000, 'both unhealthy');
+    await until(() => proxy.output().includes(`${p1.url} unhealthy`) && proxy.output().includes(`${p2.url} unhealthy`), 15_000, 'both unhealthy');
     const replies = await Promise.all(Array.from({ length: 10 }, () => request(proxy.port, { path: '/panic/x' })));
     expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(new Set(replies.map((r) => r.text))).toEqual(new Set(['p1', 'p2']));
@@ -138,7 +138,7 @@ describe('panic', () => {
     const ejections = (): string[] => proxy.output().split('\n').filter((l) => /upstream panic: .* ejected/.test(l));
     for (let i = 0; i < 30; i++) await request(proxy.port, { path: '/panic/x' });
     // The line travels worker → primary → stderr: wait for it, then go on failing both.
-    await until(() => ejections().length > 0, 5000, 'an ejection');
+    await until(() => ejections().length > 0, 15_000, 'an ejection');
     for (let i = 0; i < 30; i++) expect((await request(proxy.port, { path: '/panic/x' })).status).toBe(503);
     await new Promise((r) => setTimeout(r, 300));
     expect(ejections()).toHaveLength(1);

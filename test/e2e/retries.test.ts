@@ -149,7 +149,7 @@ describe('in-flight accounting', () => {
     expect((await ask('/acct/post', { method: 'POST', body: 'x' })).status).toBe(502);
     k1.mode = { kind: 'delay', ms: 1000 };
     await expect(ask('/acct/gone', { timeoutMs: 100 })).rejects.toThrow();
-    await until(() => k1.seen.some((s) => s.url === '/acct/gone'), 2000, 'the abandoned request at k1');
+    await until(() => k1.seen.some((s) => s.url === '/acct/gone'), 10_000, 'the abandoned request at k1');
     k1.mode = { kind: 'ok' };
     await new Promise((r) => setTimeout(r, 200));
     for (let i = 0; i < 5; i++) expect((await ask(`/acct/after${i}`)).text).toBe('k1');

@@ -50,15 +50,15 @@ describe('a reload keeps what every worker knows about targets and canaries', ()
   test('an unhealthy target, an ejected one and a rolled-back canary stay so across a reload that reorders and adds targets', async () => {
     // a: down by its health checks; b: ejected by passive health (503s, healthy checks).
     a.healthy = false;
-    await until(() => proxy.output().includes(`${a.url} unhealthy`), 5000, 'a unhealthy');
+    await until(() => proxy.output().includes(`${a.url} unhealthy`), 15_000, 'a unhealthy');
     b.mode = { kind: 'status', status: 503 };
     for (let i = 0; i < 6 && !proxy.output().includes(`${b.url} ejected`); i++) await names('/app/x', 2);
-    await until(() => proxy.output().includes(`${b.url} ejected`), 5000, 'b ejected');
+    await until(() => proxy.output().includes(`${b.url} ejected`), 15_000, 'b ejected');
     b.mode = { kind: 'ok' };
     // The canary fails until it is rolled back.
     v2.mode = { kind: 'status', status: 500 };
     await names('/', 10, { 'x-canary': 'always' });
-    await until(() => proxy.output().includes('canary app_v2 rolled back'), 5000, 'the rollback');
+    await until(() => proxy.output().includes('canary app_v2 rolled back'), 15_000, 'the rollback');
     v2.mode = { kind: 'ok' };
 
     // Reload: targets reordered, c added; the canary section unchanged.
@@ -76,7 +76,7 @@ describe('a reload keeps what every worker knows about targets and canaries', ()
     expect(byUrl[a.url]).toMatchObject({ state: 'unhealthy' });
     expect(byUrl[b.url].ejected_until).toBeGreaterThan(Date.now());
     // The primary checks the new target too (its first check makes it healthy).
-    await until(() => proxy.output().includes(`${c.url} healthy`), 5000, 'c checked');
+    await until(() => proxy.output().includes(`${c.url} healthy`), 15_000, 'c checked');
   });
 
   test('a reload that changes the canary starts it over: it gets traffic again', async () => {
@@ -89,7 +89,7 @@ describe('a reload keeps what every worker knows about targets and canaries', ()
     a.healthy = true;
     // The second "healthy" line: the first was its first check, at start.
     const healthyLines = (): number => proxy.output().split('\n').filter((l) => l.includes(`${a.url} healthy`)).length;
-    await until(() => healthyLines() >= 2, 5000, 'a healthy again');
+    await until(() => healthyLines() >= 2, 15_000, 'a healthy again');
     expect(new Set(await names('/app/x', 30))).toEqual(new Set(['a', 'c']));
   });
 });
