@@ -70,7 +70,7 @@ describe('per-route timeouts', () => {
     const slow = await request(proxy.port, { path: '/api/x?delay=2000' });
     expect(slow.status).toBe(504);
     expect(slow.headers['x-portcullis-error']).toBe('PC_ERR_UPSTREAM_TIMEOUT');
-    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(Date.now() - t0).toBeLessThan(3000); // 500 ms with room for a loaded machine; the global is 5 s
     expect((await request(proxy.port, { path: '/api/x?delay=100' })).text).toBe('api');
     // A route without its own timeouts cuts a stream quiet for longer than the global idle (2 s).
     const cut = await stream('/events?quiet=4000');
