@@ -350,6 +350,11 @@ export class UwsDownstream implements Downstream {
     this.#table?.closeAfter(this.#conn);
   }
 
+  /** The client connection this request came on (null when it cannot be matched, or after the end). */
+  get connection(): Connection | null {
+    return this.#conn;
+  }
+
   /** The connection was marked to serve no further request, yet this one came on it: not served. */
   get unwanted(): boolean {
     return this.#unwanted;
