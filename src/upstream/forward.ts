@@ -180,12 +180,12 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 
   // PoolWaiter ------------------------------------------------------------------------------
-  onConnection(conn: UpstreamConnection): void {
-    if (this.#finished) { this.#pool!.onReusable(conn); return; }
+  onConnection(conn: UpstreamConnection, now = Date.now()): void {
+    if (this.#finished) { this.#pool!.onReusable(conn, now); return; }
     this.#conn = conn;
     this.#headSent = true;
     const timeouts = this.#route.timeouts;
-    conn.send(this, this.#requestHead, this.#ex.head.method === 'HEAD', timeouts.response_header, timeouts.idle);
+    conn.send(this, this.#requestHead, this.#ex.head.method === 'HEAD', timeouts.response_header, timeouts.idle, now);
     const queue = this.#queue;
     let ok = true;
     if (queue !== null) {
@@ -280,8 +280,9 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ex = this.#ex;
     const target = this.#target!;
     const status = head.statusCode;
+    // The connection read the clock for this read already.
+    const now = this.#conn !== null ? this.#conn.readAt : Date.now();
     if (status >= 500) {
-      const now = Date.now();
       // A 5xx the route retries: this answer is dropped (the connection with it, unread).
       if (this.#mayRetry(status, now)) {
         const conn = this.#conn;
@@ -296,7 +297,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
       this.#upstream.succeeded(target);
     }
     ex.status = status;
-    ex.upstreamHeaderMs = Date.now() - ex.startedAt;
+    ex.upstreamHeaderMs = now - ex.startedAt;
     const noBody = ex.head.method === 'HEAD' || head.bodyKind === 'none';
     // A bodiless answer repeats the upstream's length (or none); otherwise the framing decides.
     const length = noBody ? head.contentLength : head.bodyKind === 'length' ? head.contentLength : head.bodyKind === 'none' ? 0 : -1;
