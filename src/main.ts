@@ -8,6 +8,8 @@ import { Supervisor, workerCount } from './primary/supervisor.js';
 import { startDemoOrigin } from './primary/demo-origin.js';
 import { assertAddressFree } from './primary/port-check.js';
 import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from './cli-args.js';
+import { CertificateManager } from './tls/manager.js';
+import { listenerKey } from './tls/cert-set.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
@@ -79,10 +81,14 @@ async function serve(config: Config): Promise<void> {
   if (level >= 0) logLevel = level;
   let sup: Supervisor;
   let n: number;
+  let certs: CertificateManager;
   try {
+    // Certificates are read (and checked again) once, here: workers load the primary's copies.
+    certs = new CertificateManager(config, (lvl, msg) => say(msg, lvl), (listener, set) => sup.broadcast({ type: 'tls-certificates', listener, set }));
+    process.on('exit', () => certs.stop());
     // Both read the environment again; the loader has validated it, this only keeps a
     // slip from becoming a stack trace.
-    sup = new Supervisor(config, { log: (lvl, msg) => say(msg, lvl) }, process.env['PORTCULLIS_TEST_HOOKS'] === '1');
+    sup = new Supervisor(config, { log: (lvl, msg) => say(msg, lvl) }, process.env['PORTCULLIS_TEST_HOOKS'] === '1', () => certs.sets());
     n = workerCount(config);
   } catch (err) {
     say((err as Error).message, 'error');
@@ -106,12 +112,13 @@ async function serve(config: Config): Promise<void> {
   try {
     for (const a of config.listen) await assertAddressFree(a);
     await sup.start(n);
+    certs.start();
   } catch (err) {
     say((err as Error).message, 'error');
     await sup.stop();
     process.exit(1);
   }
-  say(`listening on ${config.listen.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`).join(', ')} with ${n} worker${n === 1 ? '' : 's'}`);
+  say(`listening on ${config.listen.map((a) => `${a.tls ? 'https://' : ''}${listenerKey(a)}`).join(', ')} with ${n} worker${n === 1 ? '' : 's'}`);
 }
 
 async function main(argv: string[]): Promise<void> {

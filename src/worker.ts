@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { uWS } from './uws/load.js';
 import { UwsFrontEnd } from './downstream/server.js';
+import { Listeners } from './downstream/listeners.js';
 import type { FromWorker, ToWorker, WorkerBoot } from './messages.js';
 import type { Config } from './config/types.js';
 import { createAccessLog, type AccessLog } from './observe/access-log.js';
@@ -16,6 +17,7 @@ const post = (msg: FromWorker): void => port.postMessage(msg);
 // Declared before the handlers that read them: an error while building them (a config
 // the router refuses) must find them empty, not in their temporal dead zone.
 let front: UwsFrontEnd | null = null;
+let listeners: Listeners | null = null;
 let runtime: Runtime | null = null;
 let accessLog: AccessLog | null = null;
 let exiting = false;
@@ -24,7 +26,7 @@ let exiting = false;
 function exitWorker(code: number): void {
   if (exiting) return;
   exiting = true;
-  try { front?.close(); } catch { /* already closed */ }
+  try { (listeners ?? front)?.close(); } catch { /* already closed */ }
   for (const pool of runtime?.pools ?? []) pool.close();
   runtime?.cache?.table.releaseIfHeld();
   accessLog?.flushSync();
@@ -61,6 +63,7 @@ function serve(rt: Runtime, log: AccessLog | null): void {
   runtime = rt;
   accessLog = log;
   const f = (front = new UwsFrontEnd(rt, log));
+  const l = (listeners = new Listeners(f, boot.config.listen, boot.tls));
   const clock = setInterval(() => {
     const now = Date.now();
     for (const pool of rt.pools) pool.sweep(now);
@@ -68,7 +71,7 @@ function serve(rt: Runtime, log: AccessLog | null): void {
   const logFlush = log ? setInterval(() => log.flush(), 1000) : null;
 
   const drain = async (): Promise<void> => {
-    f.stopAccepting();
+    l.stopAccepting();
     await f.idle(boot.config.timeouts.drain);
     clearInterval(clock);
     if (logFlush) clearInterval(logFlush);
@@ -80,13 +83,16 @@ function serve(rt: Runtime, log: AccessLog | null): void {
       case 'drain':
         void drain();
         break;
+      case 'tls-certificates':
+        void l.setCertificates(msg.listener, msg.set);
+        break;
       case 'crash':
         if (boot.testHooks) setImmediate(() => { throw new Error('crash requested by test hook'); });
         break;
     }
   });
 
-  f.listen(boot.config.listen).then(
+  l.listen().then(
     () => post({ type: 'ready', id: boot.id }),
     (err: Error) => { post({ type: 'fatal', id: boot.id, message: err.message }); exitWorker(2); },
   );

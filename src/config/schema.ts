@@ -83,6 +83,37 @@ const ListenAddress = z
   .transform(parsedBy(parseListen))
   .describe('"host:port" with an IP literal or localhost; ":8080" or 8080 mean all IPv4 interfaces (0.0.0.0); IPv6 as "[::1]:8080".');
 
+const CertificateFiles = z
+  .strictObject({
+    cert: z.string({ error: 'expected the path of a PEM certificate file' }).min(1, 'must not be empty').describe('PEM file with the certificate, then its intermediates (leaf first). A relative path is relative to the config file.'),
+    key: z.string({ error: 'expected the path of a PEM private key file' }).min(1, 'must not be empty').describe('PEM file with the unencrypted private key of `cert`. A relative path is relative to the config file.'),
+  })
+  .describe('A certificate and its key. The host names it serves are the DNS names of its subjectAltName (exact or "*.example.com").');
+
+const TlsSettings = z
+  .strictObject({
+    certificates: z
+      .array(CertificateFiles)
+      .default([])
+      .describe('Certificates served by SNI host name. The first one is also the default: clients that send no name, or a name no certificate covers, get it. Replaced files are picked up within seconds.'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.certificates.length === 0) ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'a TLS listener needs at least one certificate' });
+  })
+  .describe('TLS on this listener (HTTPS). TLS 1.2 and 1.3 only, modern ciphers, session resumption. See docs/tls.md.');
+
+const ListenEntry = z
+  .union([
+    ListenAddress,
+    z.strictObject({
+      address: ListenAddress,
+      tls: TlsSettings.optional(),
+    }),
+  ], { error: 'expected an address like ":8080", or { address, tls }' })
+  .transform((v): { host: string; port: number; tls?: z.output<typeof TlsSettings> } =>
+    'address' in v ? (v.tls === undefined ? v.address : { ...v.address, tls: v.tls }) : v)
+  .describe('An address ("host:port", as a string), or { address, tls } for an HTTPS listener.');
+
 const Limits = z
   .strictObject({
     max_header_bytes: size('Largest request head (request line + headers); over it the client gets 431.').prefault('32KiB'),
@@ -249,12 +280,12 @@ export const ConfigFileSchema = z
   .strictObject({
     $schema: z.string().optional().describe('JSON Schema for editors; ignored by Portcullis.'),
     listen: z
-      .union([ListenAddress, z.array(ListenAddress).min(1, 'listen on at least one address')], {
+      .union([ListenEntry, z.array(ListenEntry).min(1, 'listen on at least one address')], {
         error: 'expected an address or a list of addresses',
       })
       .transform((v) => (Array.isArray(v) ? v : [v]))
       .prefault(['127.0.0.1:8080'])
-      .describe('Addresses to accept connections on. Default: loopback only.'),
+      .describe('Addresses to accept connections on: "host:port" strings, or { address, tls } entries for HTTPS. Default: loopback only.'),
     workers: z
       .number({ error: 'expected a whole number' })
       .int('expected a whole number')

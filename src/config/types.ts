@@ -7,6 +7,27 @@ export interface ListenAddress {
   readonly port: number;
 }
 
+/** A certificate and its key, as PEM file paths (absolute after loading). */
+export interface CertificateFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** TLS on a listener (src/tls/, docs/tls.md). */
+export interface ListenerTls {
+  /** Served by SNI name (the names in each certificate); the first is the default. */
+  readonly certificates: readonly CertificateFiles[];
+}
+
+/**
+ * One `listen` entry. A plain address ("host:port") has only host and port; the fields
+ * below are present on entries written as objects.
+ */
+export interface Listener extends ListenAddress {
+  /** HTTPS on this address; absent: plain HTTP. */
+  readonly tls?: ListenerTls;
+}
+
 export interface Limits {
   /** Largest request head (request line + headers) in bytes; over it → 431. */
   readonly max_header_bytes: number;
@@ -121,7 +142,7 @@ export interface AccessLogConfig {
 export interface Config {
   /** Where the config came from (file path or '<quick>' / '<default>'), for messages. */
   readonly source: string;
-  readonly listen: readonly ListenAddress[];
+  readonly listen: readonly Listener[];
   /** Worker thread count; 0 = available parallelism. PORTCULLIS_WORKERS overrides. */
   readonly workers: number;
   /** CIDRs whose X-Forwarded-* / Forwarded / PROXY protocol we believe. */

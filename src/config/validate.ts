@@ -8,7 +8,9 @@ import { checkRoutePath, isError, parseHostPattern, parseListen } from './addres
 import type { FieldPath } from './document.js';
 import { ConfigFileSchema, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
 import { hint } from './suggest.js';
-import type { Config, RouteConfig, UpstreamGroup } from './types.js';
+import type { Config, Listener, RouteConfig, UpstreamGroup } from './types.js';
+import { dirname, resolve } from 'node:path';
+import { isPairError, readPair } from '../tls/certificate.js';
 
 export interface Problem {
   readonly path: FieldPath;
@@ -31,7 +33,32 @@ export function validateConfig(raw: unknown, source: string): Validation {
   const parsed = ConfigFileSchema.safeParse(settings);
   const problems = [...(parsed.success ? [] : problemsOf(parsed.error.issues, [], settings)), ...crossFieldProblems(settings)];
   if (problems.length > 0 || !parsed.success) return { problems: dedupe(problems) };
-  return { config: build(parsed.data, source) };
+  const config = build(parsed.data, source);
+  const files = certificateProblems(config);
+  return files.length > 0 ? { problems: files } : { config };
+}
+
+/**
+ * Reads every certificate and key file the config names and checks each pair as the
+ * listener will use it (src/tls/certificate.ts), so `check` and start-up refuse a missing
+ * file, a key that does not match, or an expired certificate with the field that names it.
+ */
+function certificateProblems(config: Config): Problem[] {
+  const problems: Problem[] = [];
+  config.listen.forEach((l, i) => {
+    l.tls?.certificates.forEach((c, j) => {
+      const pair = readPair(c.cert, c.key);
+      const at: FieldPath = ['listen', i, 'tls', 'certificates', j];
+      if (isPairError(pair)) problems.push({ path: [...at, pair.field], at: 'value', message: pair.error });
+      else if (pair.notAfter <= Date.now()) problems.push({ path: [...at, 'cert'], at: 'value', message: `${c.cert} expired on ${new Date(pair.notAfter).toISOString()}` });
+    });
+  });
+  return problems;
+}
+
+/** A path from the config, relative to the config file's directory (quick mode: the working directory). */
+function fromConfigDir(source: string, path: string): string {
+  return resolve(source.startsWith('<') ? '.' : dirname(source), path);
 }
 
 /**
@@ -105,7 +132,8 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
   const listen = raw['listen'];
   if (Array.isArray(listen)) {
     const seen = new Map<string, number>();
-    listen.forEach((item: unknown, i) => {
+    listen.forEach((entry: unknown, i) => {
+      const item = isRecord(entry) ? entry['address'] : entry;
       if (typeof item !== 'string' && typeof item !== 'number') return;
       const address = parseListen(item);
       if (isError(address)) return;
@@ -170,9 +198,14 @@ function build(file: ConfigFile, source: string): Config {
         cache: r.cache ?? file.cache.enabled,
       }))
     : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0, cache: file.cache.enabled }));
+  const listen = file.listen.map((l): Listener => {
+    if (l.tls === undefined) return { host: l.host, port: l.port };
+    const certificates = l.tls.certificates.map((c) => ({ cert: fromConfigDir(source, c.cert), key: fromConfigDir(source, c.key) }));
+    return { host: l.host, port: l.port, tls: { ...l.tls, certificates } };
+  });
   return {
     source,
-    listen: file.listen,
+    listen,
     workers: file.workers,
     trusted_proxies: file.trusted_proxies,
     limits: file.limits,

@@ -17,7 +17,7 @@ const decoder = new TextDecoder();
 /** Set per worker from the config: the PROXY v2 address is read only when someone is trusted. */
 let readProxiedAddress = false;
 
-function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
+function snapshot(res: HttpResponse, req: HttpRequest, scheme: 'http' | 'https' = 'http'): RequestHead {
   const headers: string[] = [];
   req.forEach((name, value) => { headers.push(name, value); });
   return {
@@ -28,7 +28,7 @@ function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
     peerIp: normalizeAddress(decoder.decode(res.getRemoteAddressAsText())),
     // uWS accepts PROXY v2 from anyone (§8); identity.ts believes it only from trusted peers.
     proxiedIp: readProxiedAddress ? decoder.decode(res.getProxiedRemoteAddressAsText()) : '',
-    scheme: 'http',
+    scheme,
   };
 }
 
@@ -39,9 +39,17 @@ type TimedApp = TemplatedApp & { setIdleTimeout(s: number): TemplatedApp; setRes
  * uWS's idle timeout runs while a connection has not delivered a complete request head (and
  * during a request body); its response timeout is the keep-alive wait after a response.
  */
-function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
+export function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
   (app as TimedApp).setIdleTimeout(Math.max(1, Math.ceil(t.header / 1000)));
   (app as TimedApp).setResponseTimeout(Math.max(1, Math.ceil(t.idle / 1000)));
+}
+
+/** The request handlers of one listener, registered on every App (or SNI domain) it serves with. */
+export interface Mount {
+  /** Registers the WebSocket and HTTP handlers on an App or on one SNI domain of it. */
+  on(app: TemplatedApp): TemplatedApp;
+  /** Gives an App the configured header and keep-alive timeouts. */
+  timeouts(app: TemplatedApp): void;
 }
 
 export class UwsFrontEnd {
@@ -55,6 +63,9 @@ export class UwsFrontEnd {
   readonly #ws: WebSocketFrontEnd;
   /** The response corked around every upgrade (downstream/cork-holder.ts). */
   readonly #corkHolder = new CorkHolder();
+  readonly #log: ((ex: Exchange) => void) | null;
+  /** The WebSocket front ends of mounted listeners (closed with the others on drain). */
+  readonly #mounts: WebSocketFrontEnd[] = [];
 
   constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
     this.#runtime = runtime;
@@ -65,6 +76,7 @@ export class UwsFrontEnd {
       if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
     };
     this.#onDone = done;
+    this.#log = log;
     this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: this.#corkHolder });
     // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
     this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
@@ -76,6 +88,27 @@ export class UwsFrontEnd {
   }
 
   get inflight(): number { return this.#inflight; }
+
+  /**
+   * The handlers of one more listener (TLS: downstream/listeners.ts), to register on its App,
+   * on each SNI domain of it, and on any App that replaces it; requests count toward this
+   * front end's in-flight total and see `scheme`.
+   */
+  mount(scheme: 'http' | 'https'): Mount {
+    const snap = (res: HttpResponse, req: HttpRequest): RequestHead => snapshot(res, req, scheme);
+    const ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot: snap, log: this.#log, corkHolder: this.#corkHolder });
+    this.#mounts.push(ws);
+    const behavior = ws.behavior(maxMessageSize(this.#runtime));
+    const any = (res: HttpResponse, req: HttpRequest): void => {
+      const ds = new UwsDownstream(res);
+      this.#inflight++;
+      handleRequest(ds, snap(res, req), this.#runtime, this.#onDone);
+    };
+    return {
+      on: (app) => app.ws('/*', behavior).any('/*', any),
+      timeouts: (app) => applyTimeouts(app, this.#runtime.config.timeouts),
+    };
+  }
 
   /** Swaps the runtime for new requests; in-flight ones keep theirs. */
   setRuntime(rt: Runtime): void {
@@ -98,6 +131,7 @@ export class UwsFrontEnd {
     for (const s of this.#sockets.splice(0)) uWS.us_listen_socket_close(s);
     // Tunnels never finish by themselves: close them (1001) so clients reconnect elsewhere.
     this.#ws.goAway();
+    for (const ws of this.#mounts) ws.goAway();
   }
 
   /** Resolves when no request is in flight, or after deadlineMs. */

@@ -8,6 +8,7 @@ import { allocateSegments, type SharedSegments } from '../shm/segments.js';
 import { releaseLockOf } from '../cache/table.js';
 import { parseYoungMb, YOUNG_MB_VAR } from '../config/worker-heap.js';
 import { setUwsHeadLimit } from '../uws/head-limit.js';
+import type { TlsCertSet } from '../tls/cert-set.js';
 
 const WORKER_URL = new URL('../worker.js', import.meta.url);
 const BACKOFF_START_MS = 100;
@@ -59,8 +60,12 @@ export class Supervisor {
   /** Allocated once and kept across worker restarts: a replaced worker finds the cache as it was. */
   readonly #shm: SharedSegments;
 
-  constructor(config: Config, events: SupervisorEvents, testHooks = false) {
+  /** The TLS listeners' current certificates, handed to each worker at spawn (tls/manager.ts). */
+  readonly #tls: () => Readonly<Record<string, TlsCertSet>>;
+
+  constructor(config: Config, events: SupervisorEvents, testHooks = false, tls: () => Readonly<Record<string, TlsCertSet>> = () => ({})) {
     this.#config = config;
+    this.#tls = tls;
     this.#shm = allocateSegments(config);
     this.#events = events;
     this.#testHooks = testHooks;
@@ -82,7 +87,7 @@ export class Supervisor {
   }
 
   #spawn(slot: Slot): Promise<void> {
-    const boot: WorkerBoot = { id: slot.id, config: this.#config, shm: this.#shm, testHooks: this.#testHooks };
+    const boot: WorkerBoot = { id: slot.id, config: this.#config, shm: this.#shm, testHooks: this.#testHooks, tls: this.#tls() };
     const worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: this.#limits });
     const threadId = worker.threadId;
     slot.worker = worker;
@@ -135,6 +140,11 @@ export class Supervisor {
       );
     }, delay);
     this.#restarts.add(timer);
+  }
+
+  /** Sends `msg` to every live worker (one being replaced gets the same state at spawn). */
+  broadcast(msg: ToWorker): void {
+    for (const slot of this.#slots) slot.worker?.postMessage(msg);
   }
 
   /** Test hook: make one worker throw an uncaught error. */

@@ -1,0 +1,92 @@
+// `listen` entries with `tls`: the shape, paths relative to the config file, and the
+// certificate files checked at load time with the field that names them.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ConfigErrors } from '../../src/config/error.js';
+import { parseConfigText } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
+import { createTestCa, type TestCa } from '../helpers/tls.js';
+
+const UPSTREAM = 'upstreams: { app: { targets: ["http://127.0.0.1:3000"] } }\n';
+let ca: TestCa;
+let file: string;
+
+beforeAll(async () => {
+  ca = await createTestCa();
+  await ca.issue('site', ['site.test', '*.site.test']);
+  await ca.issue('other', ['other.test']);
+  await ca.issue('old', ['old.test'], { notBefore: Date.now() - 10 * 86_400_000, notAfter: Date.now() - 86_400_000 });
+  writeFileSync(join(ca.dir, 'garbage.crt'), 'not a certificate\n');
+  file = join(ca.dir, 'portcullis.yaml');
+});
+afterAll(() => ca?.remove());
+
+function load(text: string): Config {
+  return parseConfigText(text, file, {});
+}
+
+function errorsOf(text: string): string[] {
+  try {
+    load(text);
+  } catch (e) {
+    if (e instanceof ConfigErrors) return e.errors.map((x) => x.format().replace(`${ca.dir}/`, ''));
+    throw e;
+  }
+  return [];
+}
+
+describe('listen entries', () => {
+  test('plain strings keep their shape next to TLS entries', () => {
+    const c = load(`listen:\n  - ":8080"\n  - { address: ":8443", tls: { certificates: [{ cert: site.crt, key: site.key }] } }\n${UPSTREAM}`);
+    expect(c.listen[0]).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(c.listen[1]).toMatchObject({ host: '0.0.0.0', port: 8443, tls: { certificates: [{ cert: join(ca.dir, 'site.crt'), key: join(ca.dir, 'site.key') }] } });
+  });
+
+  test('an object entry without tls is a plain listener', () => {
+    const c = load(`listen: [{ address: "127.0.0.1:9000" }]\n${UPSTREAM}`);
+    expect(c.listen).toEqual([{ host: '127.0.0.1', port: 9000 }]);
+  });
+
+  test('a single entry object is a list of one', () => {
+    const c = load(`listen: { address: ":8443", tls: { certificates: [{ cert: site.crt, key: site.key }] } }\n${UPSTREAM}`);
+    expect(c.listen).toHaveLength(1);
+    expect(c.listen[0]!.tls!.certificates).toHaveLength(1);
+  });
+
+  test('absolute paths stay as written', () => {
+    const cert = join(ca.dir, 'other.crt');
+    const key = join(ca.dir, 'other.key');
+    const c = load(`listen: [{ address: ":8443", tls: { certificates: [{ cert: "${cert}", key: "${key}" }] } }]\n${UPSTREAM}`);
+    expect(c.listen[0]!.tls!.certificates[0]).toEqual({ cert, key });
+  });
+});
+
+describe('errors name the field', () => {
+  test.each([
+    ['a missing file', '[{ cert: nope.crt, key: site.key }]', /^portcullis\.yaml:1:60: listen\[0\]\.tls\.certificates\[0\]\.cert: cannot read .*nope\.crt: file not found$/],
+    ['a key of another certificate', '[{ cert: site.crt, key: other.key }]', /^portcullis\.yaml:1:75: listen\[0\]\.tls\.certificates\[0\]\.key: .*other\.key does not belong to .*site\.crt/],
+    ['a file that is not a certificate', '[{ cert: garbage.crt, key: site.key }]', /listen\[0\]\.tls\.certificates\[0\]\.cert: .*garbage\.crt is not a PEM certificate/],
+    ['a certificate as the key', '[{ cert: site.crt, key: site.crt }]', /listen\[0\]\.tls\.certificates\[0\]\.key: .*site\.crt is not a PEM private key/],
+    ['an expired certificate', '[{ cert: old.crt, key: old.key }]', /listen\[0\]\.tls\.certificates\[0\]\.cert: .*old\.crt expired on /],
+    ['no certificate', '[]', /listen\[0\]\.tls\.certificates: a TLS listener needs at least one certificate/],
+  ])('%s', (_name, certificates, message) => {
+    const errors = errorsOf(`listen: [{ address: ":8443", tls: { certificates: ${certificates} } }]\n${UPSTREAM}`);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(message);
+  });
+
+  test('a typo in a certificate entry', () => {
+    expect(errorsOf(`listen: [{ address: ":8443", tls: { certificates: [{ cert: site.crt, keyfile: site.key }] } }]\n${UPSTREAM}`))
+      .toContainEqual(expect.stringMatching(/listen\[0\]\.tls\.certificates\[0\]\.keyfile: unknown key "keyfile"/));
+  });
+
+  test('an unknown key in a listen entry', () => {
+    expect(errorsOf(`listen: [{ adress: ":8443" }]\n${UPSTREAM}`)[0]).toMatch(/listen\[0\]/);
+  });
+
+  test('the same address as a string and as an entry is a duplicate', () => {
+    expect(errorsOf(`listen: [":8443", { address: "0.0.0.0:8443", tls: { certificates: [{ cert: site.crt, key: site.key }] } }]\n${UPSTREAM}`))
+      .toEqual([expect.stringMatching(/listen\[1\]: duplicate listen address \(same as listen\[0\]\)/)]);
+  });
+});
