@@ -51,6 +51,8 @@ export interface TlsAnswer {
   /** Subject CN and SAN of the certificate the server presented. */
   readonly cn: string | undefined;
   readonly san: string | undefined;
+  /** Serial number of the presented certificate (hex, as node:crypto X509Certificate prints it). */
+  readonly serial: string;
   readonly authorized: boolean;
   readonly authorizationError: string | null;
   readonly protocol: string | null;
@@ -136,6 +138,7 @@ export function tlsGet(port: number, opts: TlsGetOptions = {}): Promise<TlsAnswe
         const answer: TlsAnswer = {
           cn: cert.subject?.CN as string | undefined,
           san: cert.subjectaltname,
+          serial: cert.serialNumber,
           authorized: socket.authorized,
           authorizationError: socket.authorizationError ? String(socket.authorizationError) : null,
           protocol: socket.getProtocol(),
