@@ -1,7 +1,7 @@
 // The request pipeline: the phases in the order a request meets them, one function
 // each. Front-end independent: it sees a RequestHead and a Downstream, never uWS.
 //
-//   parse → route → identity → (policies: later issues) → cache → forward → respond → log
+//   parse → route → identity → (https redirect) → (policies: later issues) → cache → forward → respond → log
 import type { Downstream, RequestHead } from './downstream/contract.js';
 import { resolveIdentity, forwardedHeaders, type IdentityInput } from './identity/identity.js';
 import { ProxyError } from './errors.js';
@@ -16,6 +16,7 @@ import { Forwarder, respondError, type ExchangeDone } from './upstream/forward.j
 import { SharedCache } from './cache/shared-cache.js';
 import { answerFromCache } from './cache/respond.js';
 import { serializeRequestHead } from './upstream/request-head.js';
+import { redirectTarget } from './tls/redirect.js';
 
 /** Phase 1, parse: strict framing and size rules (smuggling → 400, size → 431/413). */
 export function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boolean } | ProxyError {
@@ -76,6 +77,27 @@ export function identify(ex: Exchange, rt: Runtime): void {
 }
 
 /**
+ * Phase 3b, plain listeners with redirect_https: the https:// URL to send the client to, or
+ * null to serve the request here (tls/redirect.ts).
+ */
+export function httpsRedirect(ex: Exchange): string | null {
+  const redirect = ex.head.listener?.redirect ?? null;
+  if (redirect === null) return null;
+  return redirectTarget(redirect, ex.identity!.proto, ex.host, ex.head.rawPath, ex.head.query);
+}
+
+/** Answers 308 to `location`; a request body is not read, so the connection closes after it. */
+export function respondRedirect(ex: Exchange, ds: Downstream, location: string): void {
+  const headOnly = ex.head.method === 'HEAD';
+  const body = `Redirecting to ${location}\n`;
+  ex.status = 308;
+  ex.responseBytes = headOnly ? 0 : Buffer.byteLength(body);
+  const length = ex.header('content-length');
+  const hasBody = (length !== undefined && length !== '0') || ex.header('transfer-encoding') !== undefined;
+  ds.respond(308, '', ['location', location, 'content-type', 'text/plain; charset=utf-8', ...(ex.requestId ? ['x-request-id', ex.requestId] : [])], body, hasBody, headOnly);
+}
+
+/**
  * The head sent upstream: end-to-end headers plus X-Forwarded-*, Via, request id (after
  * identify). `extraLines`: header lines of our own (the cache's validators).
  */
@@ -110,6 +132,12 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
   const notFound = route(ex, rt);
   if (notFound !== null) return reject(ex, ds, notFound, done);
   identify(ex, rt);
+  const location = httpsRedirect(ex);
+  if (location !== null) {
+    respondRedirect(ex, ds, location);
+    done(ex);
+    return;
+  }
 
   const cache = rt.cache;
   if (cache !== null && ex.route!.config.cache) {

@@ -90,12 +90,39 @@ const CertificateFiles = z
   })
   .describe('A certificate and its key. The host names it serves are the DNS names of its subjectAltName (exact or "*.example.com").');
 
+const LONG_DURATION_PATTERN = '^\\s*(\\d+(s|m|h|d))+\\s*$';
+const LONG_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** Whole seconds from "365d", "12h", "1d12h" (HSTS max-age can be years: longer than a timer's duration). */
+function seconds(what: string) {
+  return z
+    .string({ error: (iss) => (typeof iss.input === 'number' ? `durations need a unit, e.g. "${iss.input}s" or "${iss.input}d"` : 'expected a duration like "365d"') })
+    .regex(new RegExp(LONG_DURATION_PATTERN), { error: (iss) => `invalid duration ${JSON.stringify(iss.input)} (use whole numbers with a unit: 300s, 12h, 365d, 1d12h)` })
+    .transform((v) => [...v.matchAll(/(\d+)([smhd])/g)].reduce((sum, m) => sum + Number(m[1]) * LONG_UNITS[m[2]!]!, 0))
+    .describe(`${what} Whole numbers with a unit: s, m, h, d (e.g. "365d", "1d12h").`);
+}
+
+const Hsts = z
+  .union([
+    z.strictObject({
+      max_age: seconds('How long browsers remember to use HTTPS only (the max-age directive, RFC 6797 §6.1.1).').prefault('365d'),
+      include_subdomains: z.boolean().default(false).describe('Add includeSubDomains: every subdomain must then serve HTTPS too.'),
+      preload: z.boolean().default(false).describe('Add preload (for browsers\' preload lists; needs include_subdomains and max_age of a year or more there).'),
+    }),
+    // Second: a union reports the first branch the value was meant for, and a literal's
+    // mismatch would otherwise hide the object's field errors.
+    z.literal(false),
+  ], { error: 'expected false, or { max_age, include_subdomains, preload }' })
+  .prefault({})
+  .describe('Strict-Transport-Security on every answer of this listener (unless the upstream sent its own). false turns it off. Default: on, max-age 365 days.');
+
 const TlsSettings = z
   .strictObject({
     certificates: z
       .array(CertificateFiles)
       .default([])
       .describe('Certificates served by SNI host name. The first one is also the default: clients that send no name, or a name no certificate covers, get it. Replaced files are picked up within seconds.'),
+    hsts: Hsts,
   })
   .superRefine((v, ctx) => {
     if (v.certificates.length === 0) ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'a TLS listener needs at least one certificate' });
@@ -108,11 +135,19 @@ const ListenEntry = z
     z.strictObject({
       address: ListenAddress,
       tls: TlsSettings.optional(),
+      redirect_https: z
+        .boolean({ error: 'expected true or false' })
+        .default(false)
+        .describe('On a plain listener: answer 308 with the https:// URL for hosts that have a certificate on a TLS listener (ACME challenges and requests a trusted proxy marks as https are served instead).'),
+    }).superRefine((v, ctx) => {
+      if (v.redirect_https && v.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['redirect_https'], message: 'redirect_https is for plain listeners (this one has tls)' });
     }),
-  ], { error: 'expected an address like ":8080", or { address, tls }' })
-  .transform((v): { host: string; port: number; tls?: z.output<typeof TlsSettings> } =>
-    'address' in v ? (v.tls === undefined ? v.address : { ...v.address, tls: v.tls }) : v)
-  .describe('An address ("host:port", as a string), or { address, tls } for an HTTPS listener.');
+  ], { error: 'expected an address like ":8080", or { address, tls, redirect_https }' })
+  .transform((v): { host: string; port: number; tls?: z.output<typeof TlsSettings>; redirect_https?: true } => {
+    if (!('address' in v)) return v;
+    return { ...v.address, ...(v.tls === undefined ? {} : { tls: v.tls }), ...(v.redirect_https ? { redirect_https: true as const } : {}) };
+  })
+  .describe('An address ("host:port", as a string), or { address, tls, redirect_https }.');
 
 const Limits = z
   .strictObject({

@@ -13,10 +13,20 @@ export interface CertificateFiles {
   readonly key: string;
 }
 
+/** Strict-Transport-Security (RFC 6797) sent on a TLS listener's answers. */
+export interface HstsSettings {
+  /** Seconds. */
+  readonly max_age: number;
+  readonly include_subdomains: boolean;
+  readonly preload: boolean;
+}
+
 /** TLS on a listener (src/tls/, docs/tls.md). */
 export interface ListenerTls {
   /** Served by SNI name (the names in each certificate); the first is the default. */
   readonly certificates: readonly CertificateFiles[];
+  /** false: no Strict-Transport-Security header. */
+  readonly hsts: HstsSettings | false;
 }
 
 /**
@@ -26,6 +36,8 @@ export interface ListenerTls {
 export interface Listener extends ListenAddress {
   /** HTTPS on this address; absent: plain HTTP. */
   readonly tls?: ListenerTls;
+  /** Plain listeners only: 308 to https:// for hosts with a certificate (tls/redirect.ts). */
+  readonly redirect_https?: true;
 }
 
 export interface Limits {

@@ -34,8 +34,15 @@ export function validateConfig(raw: unknown, source: string): Validation {
   const problems = [...(parsed.success ? [] : problemsOf(parsed.error.issues, [], settings)), ...crossFieldProblems(settings)];
   if (problems.length > 0 || !parsed.success) return { problems: dedupe(problems) };
   const config = build(parsed.data, source);
-  const files = certificateProblems(config);
+  const files = [...listenerProblems(config), ...certificateProblems(config)];
   return files.length > 0 ? { problems: files } : { config };
+}
+
+/** Listener rules that span entries. */
+function listenerProblems(config: Config): Problem[] {
+  const hasTls = config.listen.some((l) => l.tls !== undefined);
+  return config.listen.flatMap((l, i): Problem[] =>
+    l.redirect_https && !hasTls ? [{ path: ['listen', i, 'redirect_https'], at: 'value', message: 'no listener has tls: there is no https:// to redirect to' }] : []);
 }
 
 /**
@@ -199,7 +206,7 @@ function build(file: ConfigFile, source: string): Config {
       }))
     : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0, cache: file.cache.enabled }));
   const listen = file.listen.map((l): Listener => {
-    if (l.tls === undefined) return { host: l.host, port: l.port };
+    if (l.tls === undefined) return l.redirect_https ? { host: l.host, port: l.port, redirect_https: true } : { host: l.host, port: l.port };
     const certificates = l.tls.certificates.map((c) => ({ cert: fromConfigDir(source, c.cert), key: fromConfigDir(source, c.key) }));
     return { host: l.host, port: l.port, tls: { ...l.tls, certificates } };
   });

@@ -1,31 +1,70 @@
 // Every listener of one worker, from the config's `listen` entries: plain addresses share
-// the front end's own uWS App (downstream/server.ts); each TLS entry is a handle of its own
-// (tls/uws-listener.ts) that can take new certificates while it serves. One spec in, one
-// handle out, so a reload can open and close listeners one by one.
+// the front end's own uWS App (downstream/server.ts); every other entry (TLS, or plain with
+// redirect_https) is a handle of its own that can take new certificates while it serves.
+// One spec in, one handle out, so a reload can open and close listeners one by one.
+import { uWS } from '../uws/load.js';
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Listener } from '../config/types.js';
-import { EMPTY_CERT_SET, listenerKey, type TlsCertSet } from '../tls/cert-set.js';
+import { coversHost, EMPTY_CERT_SET, listenerKey, type TlsCertSet } from '../tls/cert-set.js';
+import { hstsValue } from '../tls/hsts.js';
 import { UwsTlsListener } from '../tls/uws-listener.js';
-import type { UwsFrontEnd } from './server.js';
+import type { HttpsRedirect, ListenerContext } from './contract.js';
+import type { Mount, UwsFrontEnd } from './server.js';
 
-/** One listener that is not a plain address. */
+/** One listener that is not a plain address on the shared App. */
 export interface ListenerHandle {
   /** listenerKey(spec): how messages and reloads name it. */
   readonly key: string;
   readonly spec: Listener;
+  /** The certificates new handshakes get (TLS listeners; the empty set otherwise). */
+  readonly certificates: TlsCertSet;
   listen(): Promise<void>;
-  /** New handshakes use `set`; open connections keep theirs. */
+  /** New handshakes use `set`; open connections keep theirs. A no-op on plain listeners. */
   setCertificates(set: TlsCertSet): Promise<void>;
   stopAccepting(): void;
   /** Closes every connection (a uWS App left open when the thread ends aborts the process). */
   close(): void;
 }
 
-/** The handle serving `spec` (which has `tls`), with the certificates it starts with. */
-export function openListener(spec: Listener, front: UwsFrontEnd, certs: TlsCertSet): ListenerHandle {
-  const listener = new UwsTlsListener(spec, certs, front.mount('https'));
+/** What opening a listener needs besides its spec. */
+export interface ListenerDeps {
+  readonly front: UwsFrontEnd;
+  /** For redirect_https: which TLS listener has a certificate for a host. */
+  readonly redirect: HttpsRedirect;
+}
+
+/** A plain listener with an App of its own (redirect_https). */
+function plainHandle(spec: Listener, mount: Mount): ListenerHandle {
+  const app: TemplatedApp = uWS.App();
+  mount.timeouts(app);
+  mount.on(app);
+  let socket: us_listen_socket | null = null;
   return {
     key: listenerKey(spec),
     spec,
+    certificates: EMPTY_CERT_SET,
+    listen: () => new Promise((resolve, reject) => {
+      app.listen(spec.host, spec.port, (s) => {
+        if (s) { socket = s; resolve(); } else reject(new Error(`cannot listen on ${spec.host}:${spec.port} (address in use or not available)`));
+      });
+    }),
+    setCertificates: () => Promise.resolve(),
+    stopAccepting: () => { if (socket !== null) uWS.us_listen_socket_close(socket); socket = null; },
+    close() { this.stopAccepting(); (app as TemplatedApp & { close(): void }).close(); },
+  };
+}
+
+/** The handle serving `spec` (TLS, or plain with redirect_https), TLS ones with the certificates they start with. */
+export function openListener(spec: Listener, deps: ListenerDeps, certs: TlsCertSet): ListenerHandle {
+  if (spec.tls === undefined) {
+    const context: ListenerContext = { scheme: 'http', redirect: spec.redirect_https ? deps.redirect : null };
+    return plainHandle(spec, deps.front.mount(context));
+  }
+  const listener = new UwsTlsListener(spec, certs, deps.front.mount({ scheme: 'https', redirect: null }, hstsValue(spec.tls.hsts)));
+  return {
+    key: listenerKey(spec),
+    spec,
+    get certificates() { return listener.certificates; },
     listen: () => listener.listen(),
     setCertificates: (set) => listener.setCertificates(set),
     stopAccepting: () => listener.stopAccepting(),
@@ -33,19 +72,26 @@ export function openListener(spec: Listener, front: UwsFrontEnd, certs: TlsCertS
   };
 }
 
-export class Listeners {
+export class Listeners implements HttpsRedirect {
   readonly #front: UwsFrontEnd;
   readonly #plain: Listener[];
   readonly #handles = new Map<string, ListenerHandle>();
 
   constructor(front: UwsFrontEnd, specs: readonly Listener[], certs: Readonly<Record<string, TlsCertSet>>) {
     this.#front = front;
-    this.#plain = specs.filter((s) => s.tls === undefined);
+    this.#plain = specs.filter((s) => s.tls === undefined && !s.redirect_https);
+    const deps: ListenerDeps = { front, redirect: this };
     for (const spec of specs) {
-      if (spec.tls === undefined) continue;
+      if (spec.tls === undefined && !spec.redirect_https) continue;
       const key = listenerKey(spec);
-      this.#handles.set(key, openListener(spec, front, certs[key] ?? EMPTY_CERT_SET));
+      this.#handles.set(key, openListener(spec, deps, certs[key] ?? EMPTY_CERT_SET));
     }
+  }
+
+  /** HttpsRedirect: the first TLS listener (config order) with a certificate naming `host`. */
+  httpsPort(host: string): number | null {
+    for (const h of this.#handles.values()) if (h.spec.tls !== undefined && coversHost(h.certificates, host)) return h.spec.port;
+    return null;
   }
 
   /** Resolves when every listener listens; rejects with the first that cannot. */

@@ -7,7 +7,8 @@ import { normalizeAddress } from '../net/address.js';
 import { handleRequest } from '../pipeline.js';
 import type { Runtime } from '../runtime.js';
 import type { Exchange } from '../exchange.js';
-import type { RequestHead } from './contract.js';
+import type { ListenerContext, RequestHead } from './contract.js';
+import { HstsDownstream } from '../tls/hsts.js';
 import { CorkHolder } from './cork-holder.js';
 import { UwsDownstream } from './uws-downstream.js';
 import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
@@ -17,7 +18,7 @@ const decoder = new TextDecoder();
 /** Set per worker from the config: the PROXY v2 address is read only when someone is trusted. */
 let readProxiedAddress = false;
 
-function snapshot(res: HttpResponse, req: HttpRequest, scheme: 'http' | 'https' = 'http'): RequestHead {
+function snapshot(res: HttpResponse, req: HttpRequest, listener?: ListenerContext): RequestHead {
   const headers: string[] = [];
   req.forEach((name, value) => { headers.push(name, value); });
   return {
@@ -28,7 +29,8 @@ function snapshot(res: HttpResponse, req: HttpRequest, scheme: 'http' | 'https' 
     peerIp: normalizeAddress(decoder.decode(res.getRemoteAddressAsText())),
     // uWS accepts PROXY v2 from anyone (§8); identity.ts believes it only from trusted peers.
     proxiedIp: readProxiedAddress ? decoder.decode(res.getProxiedRemoteAddressAsText()) : '',
-    scheme,
+    scheme: listener?.scheme ?? 'http',
+    ...(listener === undefined ? {} : { listener }),
   };
 }
 
@@ -90,17 +92,18 @@ export class UwsFrontEnd {
   get inflight(): number { return this.#inflight; }
 
   /**
-   * The handlers of one more listener (TLS: downstream/listeners.ts), to register on its App,
-   * on each SNI domain of it, and on any App that replaces it; requests count toward this
-   * front end's in-flight total and see `scheme`.
+   * The handlers of one more listener (TLS, redirect_https: downstream/listeners.ts), to
+   * register on its App, on each SNI domain of it, and on any App that replaces it; requests
+   * count toward this front end's in-flight total and carry `listener`. `hsts`: the
+   * Strict-Transport-Security value every answer gets (tls/hsts.ts), or null.
    */
-  mount(scheme: 'http' | 'https'): Mount {
-    const snap = (res: HttpResponse, req: HttpRequest): RequestHead => snapshot(res, req, scheme);
+  mount(listener: ListenerContext, hsts: string | null = null): Mount {
+    const snap = (res: HttpResponse, req: HttpRequest): RequestHead => snapshot(res, req, listener);
     const ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot: snap, log: this.#log, corkHolder: this.#corkHolder });
     this.#mounts.push(ws);
     const behavior = ws.behavior(maxMessageSize(this.#runtime));
     const any = (res: HttpResponse, req: HttpRequest): void => {
-      const ds = new UwsDownstream(res);
+      const ds = hsts === null ? new UwsDownstream(res) : new HstsDownstream(new UwsDownstream(res), hsts);
       this.#inflight++;
       handleRequest(ds, snap(res, req), this.#runtime, this.#onDone);
     };

@@ -12,7 +12,7 @@ import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
 import { requestIdFrom } from '../filters/request-id.js';
-import { identify, parse, route, upstreamHead } from '../pipeline.js';
+import { httpsRedirect, identify, parse, respondRedirect, route, upstreamHead } from '../pipeline.js';
 import { selectPool, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
 import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
@@ -165,6 +165,8 @@ export class WebSocketFrontEnd {
     const notFound = route(ex, rt);
     if (notFound !== null) return this.#reject(ex, ds, notFound);
     identify(ex, rt);
+    const location = httpsRedirect(ex);
+    if (location !== null) { respondRedirect(ex, ds, location); this.#o.log?.(ex); return; }
     const requestHead = upstreamHead(ex, rt, -1, false);
 
     const compiled = ex.route!;

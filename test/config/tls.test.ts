@@ -89,4 +89,38 @@ describe('errors name the field', () => {
     expect(errorsOf(`listen: [":8443", { address: "0.0.0.0:8443", tls: { certificates: [{ cert: site.crt, key: site.key }] } }]\n${UPSTREAM}`))
       .toEqual([expect.stringMatching(/listen\[1\]: duplicate listen address \(same as listen\[0\]\)/)]);
   });
+
+  test('redirect_https belongs on a plain listener', () => {
+    expect(errorsOf(`listen: [{ address: ":8443", redirect_https: true, tls: { certificates: [{ cert: site.crt, key: site.key }] } }]\n${UPSTREAM}`))
+      .toEqual([expect.stringMatching(/listen\[0\]\.redirect_https: redirect_https is for plain listeners \(this one has tls\)/)]);
+  });
+
+  test('redirect_https needs a TLS listener to redirect to', () => {
+    expect(errorsOf(`listen: [{ address: ":8080", redirect_https: true }]\n${UPSTREAM}`))
+      .toEqual([expect.stringMatching(/listen\[0\]\.redirect_https: no listener has tls/)]);
+  });
+
+  test.each([
+    ['max_age: 31536000', /hsts\.max_age: durations need a unit/],
+    ['max_age: "1y"', /hsts\.max_age: invalid duration "1y"/],
+    ['include_subdomains: yes', /hsts\.include_subdomains: expected/],
+  ])('hsts { %s }', (field, message) => {
+    const errors = errorsOf(`listen: [{ address: ":8443", tls: { certificates: [{ cert: site.crt, key: site.key }], hsts: { ${field} } } }]\n${UPSTREAM}`);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(message);
+  });
 });
+
+describe('hsts', () => {
+  const tls = (hsts: string) => load(`listen: [{ address: ":8443", tls: { certificates: [{ cert: site.crt, key: site.key }]${hsts} } }]\n${UPSTREAM}`).listen[0]!.tls!.hsts;
+
+  test('on by default: a year, no subdomains, no preload', () => {
+    expect(tls('')).toEqual({ max_age: 31_536_000, include_subdomains: false, preload: false });
+  });
+
+  test('false turns it off; durations add up', () => {
+    expect(tls(', hsts: false')).toBe(false);
+    expect(tls(', hsts: { max_age: "1d12h30m5s" }')).toMatchObject({ max_age: 86_400 + 43_200 + 1800 + 5 });
+  });
+});
+

@@ -68,7 +68,7 @@ export interface TlsAnswer {
 
 export interface TlsGetOptions extends tls.ConnectionOptions {
   readonly target?: string;
-  readonly host?: string;
+  readonly hostHeader?: string;
   readonly requestHeaders?: Record<string, string>;
   /** Leave the connection open (caller destroys `socket`). */
   readonly keepOpen?: boolean;
@@ -131,7 +131,7 @@ export function tlsGet(port: number, opts: TlsGetOptions = {}): Promise<TlsAnswe
     let session: Buffer | undefined;
     const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => {
       const cert = socket.getPeerCertificate();
-      const host = opts.host ?? (opts.servername || 'localhost');
+      const host = opts.hostHeader ?? (opts.servername || 'localhost');
       const extra = Object.entries(opts.requestHeaders ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
       socket.write(`GET ${opts.target ?? '/'} HTTP/1.1\r\nhost: ${host}\r\n${extra}\r\n`);
       readResponse(socket).then((r) => {
