@@ -9,6 +9,7 @@ import { startDemoOrigin } from './primary/demo-origin.js';
 import { assertAddressFree } from './primary/port-check.js';
 import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from './cli-args.js';
 import { CertificateManager } from './tls/manager.js';
+import { startInternalIssuer } from './tls/internal-issuer.js';
 import { listenerKey } from './tls/cert-set.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
@@ -111,6 +112,8 @@ async function serve(config: Config): Promise<void> {
   if (process.env['PORTCULLIS_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => sup.crash(0));
   try {
     for (const a of config.listen) await assertAddressFree(a);
+    const internal = await startInternalIssuer(config, certs, (lvl, msg) => say(msg, lvl));
+    if (internal !== null) process.on('exit', () => internal.stop());
     await sup.start(n);
     certs.start();
   } catch (err) {

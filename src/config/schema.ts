@@ -113,21 +113,35 @@ const Hsts = z
     // mismatch would otherwise hide the object's field errors.
     z.literal(false),
   ], { error: 'expected false, or { max_age, include_subdomains, preload }' })
-  .prefault({})
-  .describe('Strict-Transport-Security on every answer of this listener (unless the upstream sent its own). false turns it off. Default: on, max-age 365 days.');
+  .describe('Strict-Transport-Security on every answer of this listener (unless the upstream sent its own). false turns it off. Default: on with max-age 365 days, off on a listener that only has internal certificates (HSTS on localhost would force https on every local port for a year).');
 
-const TlsSettings = z
+/** What a TLS listener with certificates sends when its config does not say. */
+export const DEFAULT_HSTS = Object.freeze({ max_age: 365 * 86_400, include_subdomains: false, preload: false });
+
+const TlsObject = z
   .strictObject({
     certificates: z
       .array(CertificateFiles)
       .default([])
       .describe('Certificates served by SNI host name. The first one is also the default: clients that send no name, or a name no certificate covers, get it. Replaced files are picked up within seconds.'),
-    hsts: Hsts,
+    internal: z
+      .boolean({ error: 'expected true or false' })
+      .default(false)
+      .describe('Also serve certificates from the local CA Portcullis creates in state_dir (for localhost, the listener\'s IP and every route host): HTTPS for development and internal networks. Its root certificate\'s path is printed at start.'),
+    hsts: Hsts.optional(),
   })
   .superRefine((v, ctx) => {
-    if (v.certificates.length === 0) ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'a TLS listener needs at least one certificate' });
-  })
-  .describe('TLS on this listener (HTTPS). TLS 1.2 and 1.3 only, modern ciphers, session resumption. See docs/tls.md.');
+    if (v.certificates.length === 0 && !v.internal) {
+      ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'a TLS listener needs certificates, or internal: true' });
+    }
+  });
+
+const TlsSettings = z
+  .union([
+    TlsObject,
+    z.literal('internal', { error: 'expected "internal" or { certificates, internal, hsts }' }).transform(() => TlsObject.parse({ internal: true })),
+  ], { error: 'expected "internal" or { certificates, internal, hsts }' })
+  .describe('TLS on this listener (HTTPS): { certificates, internal, hsts }, or "internal" (certificates from the local CA). TLS 1.2 and 1.3 only, modern ciphers, session resumption. See docs/tls.md.');
 
 const ListenEntry = z
   .union([
@@ -357,6 +371,11 @@ export const ConfigFileSchema = z
       .describe('Via header value added to proxied messages (RFC 9110 §7.6.3).'),
     compression: Compression,
     cache: Cache,
+    state_dir: z
+      .string({ error: 'expected a directory path' })
+      .min(1, 'must not be empty')
+      .optional()
+      .describe('Directory for what Portcullis creates and keeps: the local CA of tls: internal, the ACME account and issued certificates (private files 0600, directories 0700). Relative to the config file. Default: PORTCULLIS_STATE_DIR, else $XDG_DATA_HOME/portcullis, else ~/.local/share/portcullis.'),
   })
   .meta({ title: 'Portcullis configuration' })
   .describe('Portcullis edge reverse proxy configuration.');

@@ -25,6 +25,8 @@ export interface HstsSettings {
 export interface ListenerTls {
   /** Served by SNI name (the names in each certificate); the first is the default. */
   readonly certificates: readonly CertificateFiles[];
+  /** Certificates from the local CA (tls/internal-ca.ts) for localhost, the listener IP and route hosts. */
+  readonly internal: boolean;
   /** false: no Strict-Transport-Security header. */
   readonly hsts: HstsSettings | false;
 }
@@ -170,4 +172,9 @@ export interface Config {
   readonly via: string;
   readonly compression: CompressionConfig;
   readonly cache: CacheConfig;
+  /**
+   * Directory for state Portcullis creates (the local CA, ACME account and certificates);
+   * absolute. '' only between validation and the environment defaults (env.ts).
+   */
+  readonly state_dir: string;
 }

@@ -6,7 +6,7 @@ import type * as z from 'zod';
 import { RouteConflictError, Router } from '../router/router.js';
 import { checkRoutePath, isError, parseHostPattern, parseListen } from './address.js';
 import type { FieldPath } from './document.js';
-import { ConfigFileSchema, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
+import { ConfigFileSchema, DEFAULT_HSTS, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
 import { hint } from './suggest.js';
 import type { Config, Listener, RouteConfig, UpstreamGroup } from './types.js';
 import { dirname, resolve } from 'node:path';
@@ -208,7 +208,10 @@ function build(file: ConfigFile, source: string): Config {
   const listen = file.listen.map((l): Listener => {
     if (l.tls === undefined) return l.redirect_https ? { host: l.host, port: l.port, redirect_https: true } : { host: l.host, port: l.port };
     const certificates = l.tls.certificates.map((c) => ({ cert: fromConfigDir(source, c.cert), key: fromConfigDir(source, c.key) }));
-    return { host: l.host, port: l.port, tls: { ...l.tls, certificates } };
+    // HSTS for localhost would force https on every local port for a year: off by default
+    // where only the local CA issues certificates.
+    const hsts = l.tls.hsts ?? (certificates.length === 0 ? false : DEFAULT_HSTS);
+    return { host: l.host, port: l.port, tls: { certificates, internal: l.tls.internal, hsts } };
   });
   return {
     source,
@@ -224,6 +227,7 @@ function build(file: ConfigFile, source: string): Config {
     via: file.via,
     compression: file.compression,
     cache: file.cache,
+    state_dir: file.state_dir === undefined ? '' : fromConfigDir(source, file.state_dir),
   };
 }
 

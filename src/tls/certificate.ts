@@ -47,7 +47,7 @@ export function leafNames(cert: X509Certificate): { names: string[]; ips: string
 }
 
 /** Parses PEM text of a chain and a key into a pair, or says which part is wrong and why. */
-export function parsePair(certPem: string, keyPem: string, certLabel = 'certificate', keyLabel = 'key'): PairResult {
+export function parsePair(certPem: string, keyPem: string, certLabel = 'certificate', keyLabel = 'key', requireNames = true): PairResult {
   const blocks = certPem.match(PEM_CERT);
   if (blocks === null) return { field: 'cert', error: `${certLabel} is not a PEM certificate (no "BEGIN CERTIFICATE" block)` };
   let leaf: X509Certificate;
@@ -65,7 +65,7 @@ export function parsePair(certPem: string, keyPem: string, certLabel = 'certific
   }
   if (!leaf.checkPrivateKey(key)) return { field: 'key', error: `${keyLabel} does not belong to ${certLabel} (the public keys differ)` };
   const { names, ips } = leafNames(leaf);
-  if (names.length === 0 && ips.length === 0) return { field: 'cert', error: `${certLabel} names no host (no DNS or IP subjectAltName, no CN)` };
+  if (requireNames && names.length === 0 && ips.length === 0) return { field: 'cert', error: `${certLabel} names no host (no DNS or IP subjectAltName, no CN)` };
   const id = createHash('sha256').update(certPem).update('\0').update(keyPem).digest('hex').slice(0, 32);
   return { certPem, keyPem, names, ips, notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo), id };
 }

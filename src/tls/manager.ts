@@ -86,6 +86,25 @@ export class CertificateManager {
     return Object.fromEntries(this.#listeners.map((l) => [l.key, l.set]));
   }
 
+  /** Keys of the listeners with `tls.internal`. */
+  internalListeners(): string[] {
+    return this.#listeners.filter((l) => l.spec.tls?.internal === true).map((l) => l.key);
+  }
+
+  /**
+   * Serves an issued certificate (internal CA, ACME) on the listeners `keys` for each of its
+   * DNS names, under any configured file naming the same host; `asDefault`: also the default
+   * of a listener that has no configured files.
+   */
+  provide(keys: readonly string[], pair: CertificatePair, asDefault: boolean): void {
+    for (const l of this.#listeners) {
+      if (!keys.includes(l.key)) continue;
+      for (const name of pair.names) l.issued.set(name, pair);
+      if (asDefault) l.issuedDefault = pair;
+      this.#publish(l);
+    }
+  }
+
   /** Starts watching the configured files. */
   start(): void {
     if (this.#listeners.length === 0 || this.#timer !== null) return;

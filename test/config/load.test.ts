@@ -34,6 +34,7 @@ describe('defaults', () => {
       via: '1.1 portcullis',
       compression: expect.objectContaining({ enabled: false, encodings: ['zstd', 'br', 'gzip'], min_bytes: 1024, gzip_level: 5, brotli_quality: 4, zstd_level: 3, sync_max_bytes: 65536 }),
       cache: { enabled: false, size: 64 * 1024 * 1024, max_entry_bytes: 8 * 1024 * 1024 },
+      state_dir: expect.stringMatching(/\/\.local\/share\/portcullis$/),
     });
   });
 

@@ -22,8 +22,8 @@ beforeAll(async () => {
 });
 afterAll(() => ca?.remove());
 
-function load(text: string): Config {
-  return parseConfigText(text, file, {});
+function load(text: string, env: NodeJS.ProcessEnv = {}): Config {
+  return parseConfigText(text, file, env);
 }
 
 function errorsOf(text: string): string[] {
@@ -69,7 +69,7 @@ describe('errors name the field', () => {
     ['a file that is not a certificate', '[{ cert: garbage.crt, key: site.key }]', /listen\[0\]\.tls\.certificates\[0\]\.cert: .*garbage\.crt is not a PEM certificate/],
     ['a certificate as the key', '[{ cert: site.crt, key: site.crt }]', /listen\[0\]\.tls\.certificates\[0\]\.key: .*site\.crt is not a PEM private key/],
     ['an expired certificate', '[{ cert: old.crt, key: old.key }]', /listen\[0\]\.tls\.certificates\[0\]\.cert: .*old\.crt expired on /],
-    ['no certificate', '[]', /listen\[0\]\.tls\.certificates: a TLS listener needs at least one certificate/],
+    ['no certificate', '[]', /listen\[0\]\.tls\.certificates: a TLS listener needs certificates, or internal: true/],
   ])('%s', (_name, certificates, message) => {
     const errors = errorsOf(`listen: [{ address: ":8443", tls: { certificates: ${certificates} } }]\n${UPSTREAM}`);
     expect(errors).toHaveLength(1);
@@ -124,3 +124,32 @@ describe('hsts', () => {
   });
 });
 
+describe('tls: internal', () => {
+  test('"internal" is the local CA alone, without HSTS', () => {
+    const c = load(`listen: [{ address: "localhost:8443", tls: internal }]\n${UPSTREAM}`);
+    expect(c.listen[0]!.tls).toEqual({ certificates: [], internal: true, hsts: false });
+  });
+
+  test('with files too, HSTS is on by default; an explicit hsts is kept', () => {
+    expect(load(`listen: [{ address: ":8443", tls: { internal: true, certificates: [{ cert: site.crt, key: site.key }] } }]\n${UPSTREAM}`).listen[0]!.tls!.hsts)
+      .toEqual({ max_age: 31_536_000, include_subdomains: false, preload: false });
+    expect(load(`listen: [{ address: ":8443", tls: { internal: true, hsts: { max_age: 1h } } }]\n${UPSTREAM}`).listen[0]!.tls!.hsts)
+      .toMatchObject({ max_age: 3600 });
+  });
+
+  test('another word is refused', () => {
+    expect(errorsOf(`listen: [{ address: ":8443", tls: acme }]\n${UPSTREAM}`)[0]).toMatch(/listen\[0\]\.tls: expected "internal" or \{ certificates, internal, hsts \}/);
+  });
+});
+
+describe('state_dir', () => {
+  test('relative to the config file', () => {
+    expect(load(`state_dir: state\n${UPSTREAM}`).state_dir).toBe(join(ca.dir, 'state'));
+  });
+
+  test('PORTCULLIS_STATE_DIR wins over the file; XDG_DATA_HOME and HOME give the default', () => {
+    expect(load(`state_dir: state\n${UPSTREAM}`, { PORTCULLIS_STATE_DIR: '/srv/pc' }).state_dir).toBe('/srv/pc');
+    expect(load(UPSTREAM, { XDG_DATA_HOME: '/data' }).state_dir).toBe('/data/portcullis');
+    expect(load(UPSTREAM, { HOME: '/home/u' }).state_dir).toBe('/home/u/.local/share/portcullis');
+  });
+});
