@@ -36,7 +36,7 @@ export interface ListenerDeps {
 /** A plain listener with an App of its own (redirect_https). */
 function plainHandle(spec: Listener, mount: Mount): ListenerHandle {
   const app: TemplatedApp = uWS.App();
-  mount.timeouts(app);
+  mount.configure(app);
   mount.on(app);
   let socket: us_listen_socket | null = null;
   return {

@@ -11,6 +11,7 @@ import type { ListenerContext, RequestHead } from './contract.js';
 import { HstsDownstream } from '../tls/hsts.js';
 import { CorkHolder } from './cork-holder.js';
 import { UwsDownstream } from './uws-downstream.js';
+import { ConnectionTable } from './connections.js';
 import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
 
 const decoder = new TextDecoder();
@@ -50,8 +51,8 @@ export function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
 export interface Mount {
   /** Registers the WebSocket and HTTP handlers on an App or on one SNI domain of it. */
   on(app: TemplatedApp): TemplatedApp;
-  /** Gives an App the configured header and keep-alive timeouts. */
-  timeouts(app: TemplatedApp): void;
+  /** Gives a new App the configured header and keep-alive timeouts, and counts its connections. */
+  configure(app: TemplatedApp): void;
 }
 
 export class UwsFrontEnd {
@@ -68,6 +69,8 @@ export class UwsFrontEnd {
   readonly #log: ((ex: Exchange) => void) | null;
   /** The WebSocket front ends of mounted listeners (closed with the others on drain). */
   readonly #mounts: WebSocketFrontEnd[] = [];
+  /** Open client connections, from uWS's connection hook (downstream/connections.ts). */
+  readonly connections = new ConnectionTable();
 
   constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
     this.#runtime = runtime;
@@ -79,14 +82,17 @@ export class UwsFrontEnd {
     };
     this.#onDone = done;
     this.#log = log;
-    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: this.#corkHolder });
+    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: this.#corkHolder, connections: this.connections });
     // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
     this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
-      const ds = new UwsDownstream(res);
+      const ds = new UwsDownstream(res, this.connections);
       this.#inflight++;
+      ds.inHandler = true;
       handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
+      ds.inHandler = false;
     });
     applyTimeouts(this.#app, runtime.config.timeouts);
+    this.#app.filter(this.connections.hook);
   }
 
   get inflight(): number { return this.#inflight; }
@@ -99,17 +105,23 @@ export class UwsFrontEnd {
    */
   mount(listener: ListenerContext, hsts: string | null = null): Mount {
     const snap = (res: HttpResponse, req: HttpRequest): RequestHead => snapshot(res, req, listener);
-    const ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot: snap, log: this.#log, corkHolder: this.#corkHolder });
+    const ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot: snap, log: this.#log, corkHolder: this.#corkHolder, connections: this.connections });
     this.#mounts.push(ws);
     const behavior = ws.behavior(maxMessageSize(this.#runtime));
     const any = (res: HttpResponse, req: HttpRequest): void => {
-      const ds = hsts === null ? new UwsDownstream(res) : new HstsDownstream(new UwsDownstream(res), hsts);
+      const uds = new UwsDownstream(res, this.connections);
+      const ds = hsts === null ? uds : new HstsDownstream(uds, hsts);
       this.#inflight++;
+      uds.inHandler = true;
       handleRequest(ds, snap(res, req), this.#runtime, this.#onDone);
+      uds.inHandler = false;
     };
     return {
       on: (app) => app.ws('/*', behavior).any('/*', any),
-      timeouts: (app) => applyTimeouts(app, this.#runtime.config.timeouts),
+      configure: (app) => {
+        applyTimeouts(app, this.#runtime.config.timeouts);
+        app.filter(this.connections.hook);
+      },
     };
   }
 
@@ -129,9 +141,13 @@ export class UwsFrontEnd {
     }))]).then(() => undefined);
   }
 
-  /** Stops accepting new connections; open ones keep being served. */
+  /**
+   * Stops accepting new connections. Keep-alive connections between requests are closed now;
+   * the others answer with `Connection: close` and close when their exchange ends.
+   */
   stopAccepting(): void {
     for (const s of this.#sockets.splice(0)) uWS.us_listen_socket_close(s);
+    this.connections.drain();
     // Tunnels never finish by themselves: close them (1001) so clients reconnect elsewhere.
     this.#ws.goAway();
     for (const ws of this.#mounts) ws.goAway();

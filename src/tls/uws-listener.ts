@@ -68,7 +68,7 @@ export class UwsTlsListener {
       gen.connections += Number(count);
       if (gen.retired && gen.connections <= 0) setImmediate(() => this.#closeRetired(gen));
     });
-    this.#mount.timeouts(app);
+    this.#mount.configure(app);
     // Default routes first: domain() below moves the App's "current router" to each name.
     this.#mount.on(app);
     for (const [name, files] of Object.entries(set.names)) this.#addName(app, name, files);
