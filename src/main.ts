@@ -11,6 +11,7 @@ import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } 
 import { CertificateManager } from './tls/manager.js';
 import { startInternalIssuer } from './tls/internal-issuer.js';
 import { listenerKey } from './tls/cert-set.js';
+import { insecureUpstreams } from './upstream/tls.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
@@ -95,6 +96,7 @@ async function serve(config: Config): Promise<void> {
     say((err as Error).message, 'error');
     process.exit(1);
   }
+  for (const w of insecureUpstreams(config.upstreams)) say(w, 'warn');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -5,6 +5,7 @@ import type { Config, RouteConfig, UpstreamGroup } from './config/types.js';
 import { Router } from './router/router.js';
 import { compileCidrs, type CidrMatcher } from './net/cidr.js';
 import { UpstreamPool } from './upstream/pool.js';
+import { compileContext, upstreamTls } from './upstream/tls.js';
 import { SharedCache } from './cache/shared-cache.js';
 import { NO_SHARED_SEGMENTS, type SharedSegments } from './shm/segments.js';
 
@@ -34,8 +35,10 @@ export interface Runtime {
 }
 
 function compileUpstream(group: UpstreamGroup, config: Config): CompiledUpstream {
+  // One SecureContext per group (CA bundle and client certificate read once per runtime).
+  const context = group.targets.some((t) => t.https) ? compileContext(group.tls) : null;
   const pools = group.targets.map(
-    (t) => new UpstreamPool(t, group.pool, config.timeouts.connect, config.limits.max_response_header_bytes),
+    (t) => new UpstreamPool(t, group.pool, config.timeouts.connect, config.limits.max_response_header_bytes, context === null ? null : upstreamTls(t, group.tls, context)),
   );
   return { name: group.name, pools, next: 0 };
 }

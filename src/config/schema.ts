@@ -195,15 +195,36 @@ const Pool = z
 const Target = z
   .string({ error: 'expected a URL like "http://127.0.0.1:3000"' })
   .transform(parsedBy(parseTarget))
-  .describe('"http://host:port" (port defaults to 80); no path, query or credentials. https is not supported yet.');
+  .describe('"http://host:port" (port defaults to 80) or "https://host:port" (443, TLS to the target: see the upstream\'s tls); no path, query or credentials.');
 
 export const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 export const UPSTREAM_NAME_RULE = 'upstream names start with a letter or digit, then letters, digits, "_" and "-"';
+
+const UpstreamTls = z
+  .strictObject({
+    ca: z.string().min(1, 'must not be empty').optional().describe('PEM file with the CA certificates that sign the targets\' certificates, trusted instead of the default roots (Node\'s Mozilla list and NODE_EXTRA_CA_CERTS). Relative to the config file.'),
+    server_name: z
+      .string()
+      .regex(/^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/, 'must be a host name')
+      .optional()
+      .describe('Host name sent as SNI and that the certificate must name. Default: the target\'s host (an IP target is checked against its IP and gets no SNI).'),
+    cert: z.string().min(1, 'must not be empty').optional().describe('Client certificate (PEM, leaf first) presented to the targets that ask for one (mutual TLS). Needs key.'),
+    key: z.string().min(1, 'must not be empty').optional().describe('Unencrypted private key of cert.'),
+    verify: z.boolean({ error: 'expected true or false' }).default(true).describe('Verify the targets\' certificates (chain and name). false accepts any certificate: only for testing; a warning is logged at start.'),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.cert === undefined) !== (v.key === undefined)) ctx.addIssue({ code: 'custom', path: [v.cert === undefined ? 'cert' : 'key'], message: 'cert and key go together (a client certificate needs both)' });
+  })
+  .describe('TLS to this upstream\'s https:// targets: which CA to trust, the name to check, a client certificate.');
 
 const Upstream = z
   .strictObject({
     targets: z.array(Target).min(1, 'an upstream needs at least one target').describe('Origin servers; requests are spread across them.'),
     pool: Pool,
+    tls: UpstreamTls.optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.tls !== undefined && !v.targets.some((t) => t.https)) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls settings apply to https:// targets, and this upstream has none' });
   })
   .describe('A named group of origin servers.');
 

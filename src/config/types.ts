@@ -78,12 +78,29 @@ export interface UpstreamTarget {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** An https:// target: TLS to it (upstream/tls.ts), with the group's `tls` settings. */
+  readonly https?: true;
+}
+
+/** How https:// targets of a group are reached (upstream/tls.ts). */
+export interface UpstreamTlsSettings {
+  /** PEM file of the CA certificates to trust instead of the default roots (absolute path). */
+  readonly ca?: string;
+  /** SNI and the name the certificate must match; default: the target's host (IP targets: its IP, no SNI). */
+  readonly server_name?: string;
+  /** Client certificate (mTLS): PEM chain and its key (absolute paths), both or neither. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** false: accept any certificate (logged as a warning at start). */
+  readonly verify: boolean;
 }
 
 export interface UpstreamGroup {
   readonly name: string;
   readonly targets: readonly UpstreamTarget[];
   readonly pool: PoolOptions;
+  /** For its https:// targets; absent: the defaults (verify with the default roots, SNI = target host). */
+  readonly tls?: UpstreamTlsSettings;
 }
 
 export interface RouteConfig {

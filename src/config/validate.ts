@@ -8,9 +8,9 @@ import { checkRoutePath, isError, parseHostPattern, parseListen } from './addres
 import type { FieldPath } from './document.js';
 import { ConfigFileSchema, DEFAULT_HSTS, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
 import { hint } from './suggest.js';
-import type { Config, Listener, RouteConfig, UpstreamGroup } from './types.js';
+import type { Config, Listener, RouteConfig, UpstreamGroup, UpstreamTlsSettings } from './types.js';
 import { dirname, resolve } from 'node:path';
-import { isPairError, readPair } from '../tls/certificate.js';
+import { caFileProblem, isPairError, readPair } from '../tls/certificate.js';
 
 export interface Problem {
   readonly path: FieldPath;
@@ -60,6 +60,19 @@ function certificateProblems(config: Config): Problem[] {
       else if (pair.notAfter <= Date.now()) problems.push({ path: [...at, 'cert'], at: 'value', message: `${c.cert} expired on ${new Date(pair.notAfter).toISOString()}` });
     });
   });
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    const t = u.tls;
+    if (t === undefined) continue;
+    const at: FieldPath = ['upstreams', name, 'tls'];
+    if (t.ca !== undefined) {
+      const problem = caFileProblem(t.ca);
+      if (problem !== null) problems.push({ path: [...at, 'ca'], at: 'value', message: problem });
+    }
+    if (t.cert !== undefined && t.key !== undefined) {
+      const pair = readPair(t.cert, t.key, false);
+      if (isPairError(pair)) problems.push({ path: [...at, pair.field], at: 'value', message: pair.error });
+    }
+  }
   return problems;
 }
 
@@ -191,7 +204,18 @@ function conflictMessage(err: RouteConflictError, host: string, path: string): s
 
 function build(file: ConfigFile, source: string): Config {
   const upstreams: Record<string, UpstreamGroup> = {};
-  for (const [name, u] of Object.entries(file.upstreams)) upstreams[name] = { name, targets: u.targets, pool: u.pool };
+  for (const [name, u] of Object.entries(file.upstreams)) {
+    let tls: UpstreamTlsSettings | undefined;
+    if (u.tls !== undefined) {
+      const t: { -readonly [K in keyof UpstreamTlsSettings]: UpstreamTlsSettings[K] } = { verify: u.tls.verify };
+      if (u.tls.ca !== undefined) t.ca = fromConfigDir(source, u.tls.ca);
+      if (u.tls.server_name !== undefined) t.server_name = u.tls.server_name.toLowerCase();
+      if (u.tls.cert !== undefined) t.cert = fromConfigDir(source, u.tls.cert);
+      if (u.tls.key !== undefined) t.key = fromConfigDir(source, u.tls.key);
+      tls = t;
+    }
+    upstreams[name] = tls === undefined ? { name, targets: u.targets, pool: u.pool } : { name, targets: u.targets, pool: u.pool, tls };
+  }
   const routes: RouteConfig[] = file.routes
     ? file.routes.map((r, index) => ({
         host: r.host,

@@ -173,7 +173,7 @@ export class WebSocketFrontEnd {
 
     const compiled = ex.route!;
     const first = selectPool(compiled.upstream);
-    const targets = [first.target, ...compiled.upstream.pools.filter((p) => p !== first).map((p) => p.target)];
+    const targets = [first, ...compiled.upstream.pools.filter((p) => p !== first)];
     const key = ex.header('sec-websocket-key') ?? '';
     const extensions = ex.headerList('sec-websocket-extensions') ?? '';
     const tunnel: Tunnel = new Tunnel({

@@ -70,13 +70,29 @@ export function parsePair(certPem: string, keyPem: string, certLabel = 'certific
   return { certPem, keyPem, names, ips, notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo), id };
 }
 
-/** Reads and checks a certificate file and its key file. */
-export function readPair(certPath: string, keyPath: string): PairResult {
+/** Reads and checks a certificate file and its key file (`requireNames`: a server certificate must name a host). */
+export function readPair(certPath: string, keyPath: string, requireNames = true): PairResult {
   const cert = readText(certPath);
   if (typeof cert !== 'string') return { field: 'cert', error: cert.error };
   const key = readText(keyPath);
   if (typeof key !== 'string') return { field: 'key', error: key.error };
-  return parsePair(cert, key, certPath, keyPath);
+  return parsePair(cert, key, certPath, keyPath, requireNames);
+}
+
+/** Why a CA bundle file cannot be used (unreadable, no certificate in it), or null. */
+export function caFileProblem(path: string): string | null {
+  const text = readText(path);
+  if (typeof text !== 'string') return text.error;
+  const blocks = text.match(PEM_CERT);
+  if (blocks === null) return `${path} holds no PEM certificate`;
+  for (const b of blocks) {
+    try {
+      new X509Certificate(b);
+    } catch (err) {
+      return `${path}: cannot parse a certificate: ${(err as Error).message}`;
+    }
+  }
+  return null;
 }
 
 export function isPairError(r: PairResult): r is { readonly error: string; readonly field: 'cert' | 'key' } {

@@ -70,6 +70,8 @@ export interface LeafOptions {
   readonly names: readonly string[];
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** Also valid as a TLS client certificate (extendedKeyUsage clientAuth). */
+  readonly clientAuth?: boolean;
 }
 
 /** A server certificate for `names`, signed by `ca`; the chain is the leaf alone (the CA is the trust anchor). */
@@ -90,7 +92,7 @@ export async function issueLeaf(ca: PemPair, o: LeafOptions): Promise<PemPair> {
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.ExtendedKeyUsageExtension(o.clientAuth ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(o.names.map((n) => (isIP(n) === 0 ? { type: 'dns' as const, value: n } : { type: 'ip' as const, value: n }))),
       await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),

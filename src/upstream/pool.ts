@@ -3,6 +3,7 @@
 import type { PoolOptions, UpstreamTarget } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { ConnState, UpstreamConnection, type ConnectionOwner } from './connection.js';
+import type { UpstreamEndpoint, UpstreamTls } from './tls.js';
 
 /** An exchange waiting for a connection. */
 export interface PoolWaiter {
@@ -20,8 +21,12 @@ interface Waiting {
  *  we never send on a socket the upstream is about to close (the idle race → 502). */
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
-export class UpstreamPool implements ConnectionOwner {
+export class UpstreamPool implements ConnectionOwner, UpstreamEndpoint {
   readonly target: UpstreamTarget;
+  /** How an https target is reached (upstream/tls.ts); null for http. */
+  readonly tls: UpstreamTls | null;
+  /** The last TLS session the target gave: new connections resume it (a cheaper handshake). */
+  #session: Buffer | undefined = undefined;
   readonly #options: PoolOptions;
   readonly #connectTimeoutMs: number;
   readonly #maxHeadBytes: number;
@@ -34,8 +39,9 @@ export class UpstreamPool implements ConnectionOwner {
   readonly #connecting = new Map<UpstreamConnection, PoolWaiter | null>();
   #closed = false;
 
-  constructor(target: UpstreamTarget, options: PoolOptions, connectTimeoutMs: number, maxHeadBytes: number) {
+  constructor(target: UpstreamTarget, options: PoolOptions, connectTimeoutMs: number, maxHeadBytes: number, tls: UpstreamTls | null = null) {
     this.target = target;
+    this.tls = tls;
     this.#options = options;
     this.#connectTimeoutMs = connectTimeoutMs;
     this.#maxHeadBytes = maxHeadBytes;
@@ -81,8 +87,7 @@ export class UpstreamPool implements ConnectionOwner {
   }
 
   #open(waiter: PoolWaiter | null): void {
-    const { host, port } = this.target;
-    const conn = new UpstreamConnection(host, port, this.#connectTimeoutMs, this.#maxHeadBytes, this);
+    const conn = new UpstreamConnection(this, this.#connectTimeoutMs, this.#maxHeadBytes, this, this.#session);
     this.#all.add(conn);
     this.#connecting.set(conn, waiter);
   }
@@ -95,7 +100,13 @@ export class UpstreamPool implements ConnectionOwner {
     else this.onReusable(conn);
   }
 
+  onSession(session: Buffer): void {
+    this.#session = session;
+  }
+
   onConnectFailed(conn: UpstreamConnection, err: ProxyError): void {
+    // A session the target no longer accepts must not fail every later handshake.
+    if (err.code === 'PC_ERR_UPSTREAM_TLS') this.#session = undefined;
     const waiter = this.#connecting.get(conn) ?? null;
     this.#connecting.delete(conn);
     this.#all.delete(conn);

@@ -52,7 +52,7 @@ describe('quickConfig', () => {
   test.each<[{ from: string; to: string[] }, string[]]>([
     [{ from: ':99999', to: ['3000'] }, ['<quick>: --from: ":99999": port 99999 is out of range (ports are 1–65535)']],
     [{ from: 'example.com:80', to: ['3000'] }, ['<quick>: --from: "example.com:80": listen host "example.com" must be an IP address or localhost']],
-    [{ from: ':8080', to: ['https://a'] }, ['<quick>: --to: "https://a": https upstreams are not supported yet']],
+    [{ from: ':8080', to: ['ftp://a'] }, ['<quick>: --to: "ftp://a": unsupported scheme "ftp://" (use http:// or https://)']],
     [{ from: ':8080', to: [] }, ['<quick>: --to: at least one upstream target is required']],
     [{ from: 'https://example.com', to: ['3000'] }, ['<quick>: --from: "https://example.com": listen host "example.com" must be an IP address or localhost']],
     [{ from: 'x', to: ['3000', 'http://a:0'] }, ['<quick>: --from: "x": missing port in "x" (e.g. "127.0.0.1:8080" or ":8080")', '<quick>: --to: "http://a:0": port 0 is out of range (ports are 1–65535)']],

@@ -153,3 +153,30 @@ describe('state_dir', () => {
     expect(load(UPSTREAM, { HOME: '/home/u' }).state_dir).toBe('/home/u/.local/share/portcullis');
   });
 });
+
+describe('upstream tls', () => {
+  const up = (tls: string, target = 'https://10.0.0.1:8443') => `upstreams: { app: { targets: ["${target}"], tls: ${tls} } }\n`;
+
+  test('paths relative to the config file, the name lowercased', () => {
+    const c = load(up('{ ca: ca.crt, server_name: API.Internal, cert: site.crt, key: site.key }'));
+    expect(c.upstreams['app']!.tls).toEqual({ ca: join(ca.dir, 'ca.crt'), server_name: 'api.internal', cert: join(ca.dir, 'site.crt'), key: join(ca.dir, 'site.key'), verify: true });
+    expect(c.upstreams['app']!.targets[0]).toEqual({ url: 'https://10.0.0.1:8443', host: '10.0.0.1', port: 8443, https: true });
+  });
+
+  test.each([
+    ['{ ca: missing.crt }', /upstreams\.app\.tls\.ca: cannot read .*missing\.crt: file not found/],
+    ['{ ca: site.key }', /upstreams\.app\.tls\.ca: .*site\.key holds no PEM certificate/],
+    ['{ cert: site.crt }', /upstreams\.app\.tls\.key: cert and key go together/],
+    ['{ cert: site.crt, key: other.key }', /upstreams\.app\.tls\.key: .*other\.key does not belong to .*site\.crt/],
+    ['{ server_name: "a b" }', /upstreams\.app\.tls\.server_name: must be a host name/],
+    ['{ verify: no }', /upstreams\.app\.tls\.verify: expected true or false/],
+  ])('%s', (tls, message) => {
+    const errors = errorsOf(up(tls));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(message);
+  });
+
+  test('tls on an upstream without https targets is a mistake', () => {
+    expect(errorsOf(up('{ ca: ca.crt }', 'http://10.0.0.1'))).toEqual([expect.stringMatching(/upstreams\.app\.tls: tls settings apply to https:\/\/ targets, and this upstream has none/)]);
+  });
+});

@@ -15,7 +15,7 @@ export interface TestCa {
   /** Path of the CA certificate (what clients trust). */
   readonly caFile: string;
   /** Issues a certificate for `names` and writes it as `<file>.crt` / `<file>.key` in `dir`. */
-  issue(file: string, names: readonly string[], opts?: { notBefore?: number; notAfter?: number }): Promise<{ cert: string; key: string; pem: PemPair }>;
+  issue(file: string, names: readonly string[], opts?: { notBefore?: number; notAfter?: number; clientAuth?: boolean }): Promise<{ cert: string; key: string; pem: PemPair }>;
   /** Writes a pair to `<file>.crt`/`.key` (replacing them in place). */
   write(file: string, pem: PemPair): { cert: string; key: string };
   remove(): void;
@@ -39,7 +39,7 @@ export async function createTestCa(name = 'Portcullis Test CA'): Promise<TestCa>
     ca,
     caFile,
     async issue(file, names, opts = {}) {
-      const pem = await issueLeaf(ca, { names, notBefore: new Date(opts.notBefore ?? now - DAY), notAfter: new Date(opts.notAfter ?? now + 7 * DAY) });
+      const pem = await issueLeaf(ca, { names, notBefore: new Date(opts.notBefore ?? now - DAY), notAfter: new Date(opts.notAfter ?? now + 7 * DAY), clientAuth: opts.clientAuth ?? false });
       return { ...write(file, pem), pem };
     },
     write,
