@@ -8,8 +8,7 @@ import { Supervisor, workerCount } from './primary/supervisor.js';
 import { startDemoOrigin } from './primary/demo-origin.js';
 import { assertAddressFree } from './primary/port-check.js';
 import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from './cli-args.js';
-import { CertificateManager } from './tls/manager.js';
-import { startInternalIssuer } from './tls/internal-issuer.js';
+import { TlsService } from './tls/primary.js';
 import { listenerKey } from './tls/cert-set.js';
 import { insecureUpstreams } from './upstream/tls.js';
 
@@ -83,14 +82,14 @@ async function serve(config: Config): Promise<void> {
   if (level >= 0) logLevel = level;
   let sup: Supervisor;
   let n: number;
-  let certs: CertificateManager;
+  let tls: TlsService;
   try {
     // Certificates are read (and checked again) once, here: workers load the primary's copies.
-    certs = new CertificateManager(config, (lvl, msg) => say(msg, lvl), (listener, set) => sup.broadcast({ type: 'tls-certificates', listener, set }));
-    process.on('exit', () => certs.stop());
+    tls = new TlsService(config, (lvl, msg) => say(msg, lvl));
+    process.on('exit', () => tls.stop());
     // Both read the environment again; the loader has validated it, this only keeps a
     // slip from becoming a stack trace.
-    sup = new Supervisor(config, { log: (lvl, msg) => say(msg, lvl) }, process.env['PORTCULLIS_TEST_HOOKS'] === '1', () => certs.sets());
+    sup = new Supervisor(config, { log: (lvl, msg) => say(msg, lvl), message: (msg) => tls.onWorkerMessage(msg) }, process.env['PORTCULLIS_TEST_HOOKS'] === '1', () => tls.state());
     n = workerCount(config);
   } catch (err) {
     say((err as Error).message, 'error');
@@ -114,10 +113,9 @@ async function serve(config: Config): Promise<void> {
   if (process.env['PORTCULLIS_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => sup.crash(0));
   try {
     for (const a of config.listen) await assertAddressFree(a);
-    const internal = await startInternalIssuer(config, certs, (lvl, msg) => say(msg, lvl));
-    if (internal !== null) process.on('exit', () => internal.stop());
+    await tls.prepare();
     await sup.start(n);
-    certs.start();
+    tls.start(sup);
   } catch (err) {
     say((err as Error).message, 'error');
     await sup.stop();

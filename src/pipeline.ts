@@ -1,7 +1,7 @@
 // The request pipeline: the phases in the order a request meets them, one function
 // each. Front-end independent: it sees a RequestHead and a Downstream, never uWS.
 //
-//   parse → route → identity → (https redirect) → (policies: later issues) → cache → forward → respond → log
+//   parse → (acme challenge) → route → identity → (https redirect) → (policies: later issues) → cache → forward → respond → log
 import type { Downstream, RequestHead } from './downstream/contract.js';
 import { resolveIdentity, forwardedHeaders, type IdentityInput } from './identity/identity.js';
 import { ProxyError } from './errors.js';
@@ -34,6 +34,23 @@ export function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunk
   if (host === null) return new ProxyError('PC_ERR_BAD_REQUEST', 'invalid Host');
   ex.host = host;
   return framing;
+}
+
+/**
+ * Phase 1b, plain listeners while ACME is in use: a pending HTTP-01 challenge is answered
+ * here, before routing and before any redirect (RFC 8555 §8.3). True when answered.
+ */
+export function answerChallenge(ex: Exchange, ds: Downstream): boolean {
+  const challenges = ex.head.listener?.challenges ?? null;
+  if (challenges === null) return false;
+  const method = ex.head.method;
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  const body = challenges.answer(ex.head.rawPath);
+  if (body === null) return false;
+  ex.status = 200;
+  ex.responseBytes = method === 'HEAD' ? 0 : body.length;
+  ds.respond(200, '', ['content-type', 'text/plain', 'cache-control', 'no-store'], body, false, method === 'HEAD');
+  return true;
 }
 
 /** Phase 2, route: most specific host + path match, or 404. */
@@ -129,6 +146,7 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
 
   const framing = parse(ex, rt);
   if (framing instanceof ProxyError) return reject(ex, ds, framing, done);
+  if (answerChallenge(ex, ds)) { done(ex); return; }
   const notFound = route(ex, rt);
   if (notFound !== null) return reject(ex, ds, notFound, done);
   identify(ex, rt);

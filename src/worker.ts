@@ -5,6 +5,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { uWS } from './uws/load.js';
 import { UwsFrontEnd } from './downstream/server.js';
 import { Listeners } from './downstream/listeners.js';
+import { ChallengeStore } from './tls/challenges.js';
+import { OnDemandRequests } from './tls/on-demand.js';
 import type { FromWorker, ToWorker, WorkerBoot } from './messages.js';
 import type { Config } from './config/types.js';
 import { createAccessLog, type AccessLog } from './observe/access-log.js';
@@ -62,8 +64,14 @@ if (compiled !== null) serve(compiled.runtime, compiled.accessLog);
 function serve(rt: Runtime, log: AccessLog | null): void {
   runtime = rt;
   accessLog = log;
-  const f = (front = new UwsFrontEnd(rt, log));
-  const l = (listeners = new Listeners(f, boot.config.listen, boot.tls));
+  const config = boot.config;
+  // HTTP-01 answers on every plain listener, only while some listener uses ACME.
+  const challenges = config.listen.some((s) => s.tls?.acme === true) ? new ChallengeStore(boot.challenges) : null;
+  // Uncovered SNI names on ACME listeners go to the primary, which issues only what acme.on_demand
+  // approves and logs the rest (once per name and hour).
+  const onDemand = challenges === null ? null : new OnDemandRequests((name) => post({ type: 'acme-on-demand', id: boot.id, name }));
+  const f = (front = new UwsFrontEnd(rt, log, challenges === null ? undefined : { scheme: 'http', redirect: null, challenges }));
+  const l = (listeners = new Listeners(f, config.listen, boot.tls, { challenges, onDemand: onDemand === null ? null : (name) => onDemand.seen(name) }));
   const clock = setInterval(() => {
     const now = Date.now();
     for (const pool of rt.pools) pool.sweep(now);
@@ -85,6 +93,10 @@ function serve(rt: Runtime, log: AccessLog | null): void {
         break;
       case 'tls-certificates':
         void l.setCertificates(msg.listener, msg.set);
+        break;
+      case 'acme-challenge':
+        challenges?.set(msg.token, msg.keyAuthorization);
+        post({ type: 'ack', id: boot.id, ack: msg.id });
         break;
       case 'crash':
         if (boot.testHooks) setImmediate(() => { throw new Error('crash requested by test hook'); });

@@ -124,6 +124,10 @@ const TlsObject = z
       .array(CertificateFiles)
       .default([])
       .describe('Certificates served by SNI host name. The first one is also the default: clients that send no name, or a name no certificate covers, get it. Replaced files are picked up within seconds.'),
+    acme: z
+      .boolean({ error: 'expected true or false' })
+      .default(false)
+      .describe('Get certificates from an ACME CA (Let\'s Encrypt by default; see the acme section) for every exact route host and acme.names, by HTTP-01 on a plain listener; renewed at two thirds of their lifetime. Needs a plain listener that the CA reaches on port 80.'),
     internal: z
       .boolean({ error: 'expected true or false' })
       .default(false)
@@ -131,17 +135,54 @@ const TlsObject = z
     hsts: Hsts.optional(),
   })
   .superRefine((v, ctx) => {
-    if (v.certificates.length === 0 && !v.internal) {
-      ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'a TLS listener needs certificates, or internal: true' });
+    if (v.certificates.length === 0 && !v.internal && !v.acme) {
+      ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'a TLS listener needs certificates, acme: true or internal: true' });
     }
   });
 
 const TlsSettings = z
   .union([
     TlsObject,
-    z.literal('internal', { error: 'expected "internal" or { certificates, internal, hsts }' }).transform(() => TlsObject.parse({ internal: true })),
-  ], { error: 'expected "internal" or { certificates, internal, hsts }' })
-  .describe('TLS on this listener (HTTPS): { certificates, internal, hsts }, or "internal" (certificates from the local CA). TLS 1.2 and 1.3 only, modern ciphers, session resumption. See docs/tls.md.');
+    z.literal('internal', { error: 'expected "internal" or { certificates, acme, internal, hsts }' }).transform(() => TlsObject.parse({ internal: true })),
+  ], { error: 'expected "internal" or { certificates, acme, internal, hsts }' })
+  .describe('TLS on this listener (HTTPS): { certificates, acme, internal, hsts }, or "internal" (certificates from the local CA). TLS 1.2 and 1.3 only, modern ciphers, session resumption. See docs/tls.md.');
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+const OnDemand = z
+  .strictObject({
+    allow: z
+      .array(z.string().transform(parsedBy(parseHostPattern)))
+      .default([])
+      .describe('Host patterns ("shop.example.com", "*.customers.example.com") a certificate may be issued for at the first handshake that names them.'),
+    ask: z
+      .string()
+      .regex(/^https?:\/\/[^\s]+$/, 'expected an http:// or https:// URL')
+      .optional()
+      .describe('URL asked before issuing for a name: GET URL?domain=NAME; a 2xx answer within 5 s allows it (Caddy\'s on_demand ask).'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.allow.length === 0 && v.ask === undefined) ctx.addIssue({ code: 'custom', path: ['allow'], message: 'on_demand needs allow patterns or an ask URL (issuing for any name a client sends is never allowed)' });
+  })
+  .describe('Certificates for names not in the config, issued when a client first asks for one (that handshake fails; later ones get the certificate). Only for names the allow patterns or the ask URL approve; at most 10 issuances a minute.');
+
+const Acme = z
+  .strictObject({
+    email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address').optional().describe('Contact address given to the CA for expiry and policy notices.'),
+    directory: z
+      .string()
+      .regex(/^https:\/\/[^\s]+$/, 'expected an https:// URL')
+      .default('https://acme-v02.api.letsencrypt.org/directory')
+      .describe('ACME directory URL. Default: Let\'s Encrypt production (staging: https://acme-staging-v02.api.letsencrypt.org/directory). Using it agrees to the CA\'s terms of service.'),
+    directory_ca: z.string().min(1, 'must not be empty').optional().describe('PEM file of the CA that signs the directory\'s own HTTPS certificate, for private ACME servers (step-ca, Pebble). Relative to the config file.'),
+    names: z
+      .array(z.string().transform((v) => v.trim().toLowerCase()).refine((v) => HOST_NAME.test(v), 'expected a host name like "www.example.com" (no wildcards: HTTP-01 cannot prove them)'))
+      .default([])
+      .describe('Host names to get certificates for besides the routes\' exact hosts.'),
+    on_demand: OnDemand.optional(),
+  })
+  .prefault({})
+  .describe('The ACME CA that listeners with tls.acme get certificates from (RFC 8555, HTTP-01), done once by the primary process.');
 
 const ListenEntry = z
   .union([
@@ -392,6 +433,7 @@ export const ConfigFileSchema = z
       .describe('Via header value added to proxied messages (RFC 9110 §7.6.3).'),
     compression: Compression,
     cache: Cache,
+    acme: Acme,
     state_dir: z
       .string({ error: 'expected a directory path' })
       .min(1, 'must not be empty')

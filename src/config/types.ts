@@ -25,6 +25,8 @@ export interface HstsSettings {
 export interface ListenerTls {
   /** Served by SNI name (the names in each certificate); the first is the default. */
   readonly certificates: readonly CertificateFiles[];
+  /** Certificates from the ACME CA (tls/acme.ts) for route hosts and acme.names. */
+  readonly acme: boolean;
   /** Certificates from the local CA (tls/internal-ca.ts) for localhost, the listener IP and route hosts. */
   readonly internal: boolean;
   /** false: no Strict-Transport-Security header. */
@@ -194,4 +196,18 @@ export interface Config {
    * absolute. '' only between validation and the environment defaults (env.ts).
    */
   readonly state_dir: string;
+  readonly acme: AcmeConfig;
+}
+
+/** The ACME CA for listeners with tls.acme (tls/acme.ts). */
+export interface AcmeConfig {
+  readonly email?: string | undefined;
+  /** Directory URL (https). */
+  readonly directory: string;
+  /** PEM file trusted for the directory's HTTPS (absolute path); absent: the default roots. */
+  readonly directory_ca?: string | undefined;
+  /** Extra names (exact) besides the routes' exact hosts. */
+  readonly names: readonly string[];
+  /** Issuance at first handshake, only for approved names; absent: never. */
+  readonly on_demand?: { readonly allow: readonly string[]; readonly ask?: string | undefined } | undefined;
 }

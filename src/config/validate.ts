@@ -41,8 +41,17 @@ export function validateConfig(raw: unknown, source: string): Validation {
 /** Listener rules that span entries. */
 function listenerProblems(config: Config): Problem[] {
   const hasTls = config.listen.some((l) => l.tls !== undefined);
-  return config.listen.flatMap((l, i): Problem[] =>
-    l.redirect_https && !hasTls ? [{ path: ['listen', i, 'redirect_https'], at: 'value', message: 'no listener has tls: there is no https:// to redirect to' }] : []);
+  const hasPlain = config.listen.some((l) => l.tls === undefined);
+  const problems = config.listen.flatMap((l, i): Problem[] => {
+    if (l.redirect_https && !hasTls) return [{ path: ['listen', i, 'redirect_https'], at: 'value', message: 'no listener has tls: there is no https:// to redirect to' }];
+    if (l.tls?.acme && !hasPlain) return [{ path: ['listen', i, 'tls', 'acme'], at: 'value', message: 'ACME HTTP-01 challenges are answered on a plain listener (the CA connects to port 80): add one, e.g. { address: ":80", redirect_https: true }' }];
+    return [];
+  });
+  if (config.acme.directory_ca !== undefined) {
+    const problem = caFileProblem(config.acme.directory_ca);
+    if (problem !== null) problems.push({ path: ['acme', 'directory_ca'], at: 'value', message: problem });
+  }
+  return problems;
 }
 
 /**
@@ -234,8 +243,9 @@ function build(file: ConfigFile, source: string): Config {
     const certificates = l.tls.certificates.map((c) => ({ cert: fromConfigDir(source, c.cert), key: fromConfigDir(source, c.key) }));
     // HSTS for localhost would force https on every local port for a year: off by default
     // where only the local CA issues certificates.
-    const hsts = l.tls.hsts ?? (certificates.length === 0 ? false : DEFAULT_HSTS);
-    return { host: l.host, port: l.port, tls: { certificates, internal: l.tls.internal, hsts } };
+    const internalOnly = certificates.length === 0 && !l.tls.acme;
+    const hsts = l.tls.hsts ?? (internalOnly ? false : DEFAULT_HSTS);
+    return { host: l.host, port: l.port, tls: { certificates, acme: l.tls.acme, internal: l.tls.internal, hsts } };
   });
   return {
     source,
@@ -252,6 +262,7 @@ function build(file: ConfigFile, source: string): Config {
     compression: file.compression,
     cache: file.cache,
     state_dir: file.state_dir === undefined ? '' : fromConfigDir(source, file.state_dir),
+    acme: file.acme.directory_ca === undefined ? file.acme : { ...file.acme, directory_ca: fromConfigDir(source, file.acme.directory_ca) },
   };
 }
 

@@ -26,6 +26,13 @@ export interface ListenerContext {
   readonly scheme: 'http' | 'https';
   /** A plain listener with redirect_https (tls/redirect.ts); null otherwise. */
   readonly redirect: HttpsRedirect | null;
+  /** Plain listeners while some listener uses ACME: HTTP-01 answers (tls/challenges.ts); null otherwise. */
+  readonly challenges: ChallengeAnswers | null;
+}
+
+export interface ChallengeAnswers {
+  /** The body for a request path, or null when it is not a pending challenge. */
+  answer(rawPath: string): string | null;
 }
 
 export interface HttpsRedirect {

@@ -8,7 +8,7 @@ import type { Listener } from '../config/types.js';
 import { coversHost, EMPTY_CERT_SET, listenerKey, type TlsCertSet } from '../tls/cert-set.js';
 import { hstsValue } from '../tls/hsts.js';
 import { UwsTlsListener } from '../tls/uws-listener.js';
-import type { HttpsRedirect, ListenerContext } from './contract.js';
+import type { ChallengeAnswers, HttpsRedirect, ListenerContext } from './contract.js';
 import type { Mount, UwsFrontEnd } from './server.js';
 
 /** One listener that is not a plain address on the shared App. */
@@ -31,6 +31,10 @@ export interface ListenerDeps {
   readonly front: UwsFrontEnd;
   /** For redirect_https: which TLS listener has a certificate for a host. */
   readonly redirect: HttpsRedirect;
+  /** HTTP-01 answers for plain listeners, while some listener uses ACME; null otherwise. */
+  readonly challenges: ChallengeAnswers | null;
+  /** acme.on_demand: a handshake named a host no certificate covers (on ACME listeners); null: never asked. */
+  readonly onDemand: ((name: string) => void) | null;
 }
 
 /** A plain listener with an App of its own (redirect_https). */
@@ -57,10 +61,11 @@ function plainHandle(spec: Listener, mount: Mount): ListenerHandle {
 /** The handle serving `spec` (TLS, or plain with redirect_https), TLS ones with the certificates they start with. */
 export function openListener(spec: Listener, deps: ListenerDeps, certs: TlsCertSet): ListenerHandle {
   if (spec.tls === undefined) {
-    const context: ListenerContext = { scheme: 'http', redirect: spec.redirect_https ? deps.redirect : null };
+    const context: ListenerContext = { scheme: 'http', redirect: spec.redirect_https ? deps.redirect : null, challenges: deps.challenges };
     return plainHandle(spec, deps.front.mount(context));
   }
-  const listener = new UwsTlsListener(spec, certs, deps.front.mount({ scheme: 'https', redirect: null }, hstsValue(spec.tls.hsts)));
+  const mount = deps.front.mount({ scheme: 'https', redirect: null, challenges: null }, hstsValue(spec.tls.hsts));
+  const listener = new UwsTlsListener(spec, certs, mount, spec.tls.acme ? deps.onDemand : null);
   return {
     key: listenerKey(spec),
     spec,
@@ -77,10 +82,10 @@ export class Listeners implements HttpsRedirect {
   readonly #plain: Listener[];
   readonly #handles = new Map<string, ListenerHandle>();
 
-  constructor(front: UwsFrontEnd, specs: readonly Listener[], certs: Readonly<Record<string, TlsCertSet>>) {
+  constructor(front: UwsFrontEnd, specs: readonly Listener[], certs: Readonly<Record<string, TlsCertSet>>, more: Omit<ListenerDeps, 'front' | 'redirect'>) {
     this.#front = front;
     this.#plain = specs.filter((s) => s.tls === undefined && !s.redirect_https);
-    const deps: ListenerDeps = { front, redirect: this };
+    const deps: ListenerDeps = { front, redirect: this, ...more };
     for (const spec of specs) {
       if (spec.tls === undefined && !spec.redirect_https) continue;
       const key = listenerKey(spec);

@@ -72,8 +72,13 @@ export class UwsFrontEnd {
   /** Open client connections, from uWS's connection hook (downstream/connections.ts). */
   readonly connections = new ConnectionTable();
 
-  constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
+  /**
+   * `plain`: what requests on the plain addresses carry (tls/challenges.ts while ACME is in
+   * use); undefined: nothing.
+   */
+  constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null, plain?: ListenerContext) {
     this.#runtime = runtime;
+    const snap = plain === undefined ? snapshot : (res: HttpResponse, req: HttpRequest): RequestHead => snapshot(res, req, plain);
     readProxiedAddress = runtime.config.trusted_proxies.length > 0;
     const done = (ex: Exchange): void => {
       this.#inflight--;
@@ -82,13 +87,13 @@ export class UwsFrontEnd {
     };
     this.#onDone = done;
     this.#log = log;
-    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: this.#corkHolder, connections: this.connections });
+    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot: snap, log, corkHolder: this.#corkHolder, connections: this.connections });
     // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
     this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
       const ds = new UwsDownstream(res, this.connections);
       this.#inflight++;
       ds.inHandler = true;
-      handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
+      handleRequest(ds, snap(res, req), this.#runtime, this.#onDone);
       ds.inHandler = false;
     });
     applyTimeouts(this.#app, runtime.config.timeouts);

@@ -3,12 +3,11 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
-import type { FromWorker, ToWorker, WorkerBoot } from '../messages.js';
+import type { FromWorker, ToWorker, WorkerBoot, WorkerState } from '../messages.js';
 import { allocateSegments, type SharedSegments } from '../shm/segments.js';
 import { releaseLockOf } from '../cache/table.js';
 import { parseYoungMb, YOUNG_MB_VAR } from '../config/worker-heap.js';
 import { setUwsHeadLimit } from '../uws/head-limit.js';
-import type { TlsCertSet } from '../tls/cert-set.js';
 
 const WORKER_URL = new URL('../worker.js', import.meta.url);
 const BACKOFF_START_MS = 100;
@@ -26,7 +25,12 @@ interface Slot {
 
 export interface SupervisorEvents {
   log(level: 'info' | 'warn' | 'error', msg: string): void;
+  /** A worker's message other than ready, fatal and ack (acme-on-demand). */
+  message?(msg: FromWorker): void;
 }
+
+/** How long a broadcastAndWait waits for a worker that does not acknowledge. */
+const ACK_TIMEOUT_MS = 10_000;
 
 export function workerCount(config: Config, env: NodeJS.ProcessEnv = process.env): number {
   const fromEnv = env['PORTCULLIS_WORKERS'];
@@ -60,12 +64,15 @@ export class Supervisor {
   /** Allocated once and kept across worker restarts: a replaced worker finds the cache as it was. */
   readonly #shm: SharedSegments;
 
-  /** The TLS listeners' current certificates, handed to each worker at spawn (tls/manager.ts). */
-  readonly #tls: () => Readonly<Record<string, TlsCertSet>>;
+  /** The TLS state handed to each worker at spawn (certificates, ACME challenges). */
+  readonly #state: () => WorkerState;
+  /** broadcastAndWait ids → workers that have not acknowledged yet. */
+  readonly #acks = new Map<number, { waiting: Set<Worker>; done: () => void }>();
+  #nextAck = 1;
 
-  constructor(config: Config, events: SupervisorEvents, testHooks = false, tls: () => Readonly<Record<string, TlsCertSet>> = () => ({})) {
+  constructor(config: Config, events: SupervisorEvents, testHooks = false, state: () => WorkerState = () => ({ tls: {}, challenges: {} })) {
     this.#config = config;
-    this.#tls = tls;
+    this.#state = state;
     this.#shm = allocateSegments(config);
     this.#events = events;
     this.#testHooks = testHooks;
@@ -87,7 +94,7 @@ export class Supervisor {
   }
 
   #spawn(slot: Slot): Promise<void> {
-    const boot: WorkerBoot = { id: slot.id, config: this.#config, shm: this.#shm, testHooks: this.#testHooks, tls: this.#tls() };
+    const boot: WorkerBoot = { id: slot.id, config: this.#config, shm: this.#shm, testHooks: this.#testHooks, ...this.#state() };
     const worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: this.#limits });
     const threadId = worker.threadId;
     slot.worker = worker;
@@ -104,6 +111,10 @@ export class Supervisor {
           // logging it here too would print every start-up failure twice.
           if (!settled) { settled = true; reject(new Error(msg.message)); }
           else this.#events.log('error', `worker ${slot.id}: ${msg.message}`);
+        } else if (msg.type === 'ack') {
+          this.#acknowledged(msg.ack, worker);
+        } else {
+          this.#events.message?.(msg);
         }
       });
       worker.on('error', (err) => {
@@ -111,6 +122,8 @@ export class Supervisor {
       });
       worker.on('exit', (code) => {
         if (slot.worker === worker) slot.worker = null;
+        // A dead worker acknowledges nothing: its replacement gets the state at spawn.
+        for (const id of [...this.#acks.keys()]) this.#acknowledged(id, worker);
         // A worker that died inside a cache write must not leave the writer lock taken.
         if (this.#shm.cache !== null) releaseLockOf(this.#shm.cache, threadId);
         if (!settled) { settled = true; reject(new Error(`worker ${slot.id} exited with code ${code} during start-up`)); return; }
@@ -145,6 +158,31 @@ export class Supervisor {
   /** Sends `msg` to every live worker (one being replaced gets the same state at spawn). */
   broadcast(msg: ToWorker): void {
     for (const slot of this.#slots) slot.worker?.postMessage(msg);
+  }
+
+  /**
+   * Sends `make(id)` to every live worker and resolves when each has acknowledged it (or died,
+   * or after 10 s): the ACME CA is told to look only once every worker answers the challenge.
+   */
+  broadcastAndWait(make: (ack: number) => ToWorker): Promise<void> {
+    const ack = this.#nextAck++;
+    const waiting = new Set(this.#slots.flatMap((s) => (s.worker === null ? [] : [s.worker])));
+    if (waiting.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.#acks.delete(ack); resolve(); }, ACK_TIMEOUT_MS);
+      this.#acks.set(ack, { waiting, done: () => { clearTimeout(timer); resolve(); } });
+      const msg = make(ack);
+      for (const w of waiting) w.postMessage(msg);
+    });
+  }
+
+  #acknowledged(ack: number, worker: Worker): void {
+    const pending = this.#acks.get(ack);
+    if (pending === undefined) return;
+    pending.waiting.delete(worker);
+    if (pending.waiting.size > 0) return;
+    this.#acks.delete(ack);
+    pending.done();
   }
 
   /** Test hook: make one worker throw an uncaught error. */

@@ -8,7 +8,7 @@
 //   set changed ──▶ onChange(listener key, set) ──▶ supervisor ──▶ every worker
 import { statSync } from 'node:fs';
 import type { Config, Listener } from '../config/types.js';
-import { isPairError, readPair, type CertificatePair } from './certificate.js';
+import { isPairError, nameMatches, readPair, type CertificatePair } from './certificate.js';
 import { listenerKey, type CertFiles, type TlsCertSet } from './cert-set.js';
 import { CertSnapshots } from './snapshots.js';
 
@@ -84,6 +84,16 @@ export class CertificateManager {
   /** The current set of every TLS listener, by listener key (what a new worker boots with). */
   sets(): Record<string, TlsCertSet> {
     return Object.fromEntries(this.#listeners.map((l) => [l.key, l.set]));
+  }
+
+  /** How this manager names a listener (its address). */
+  keyOf(spec: Listener): string {
+    return listenerKey(spec);
+  }
+
+  /** True when each of the listeners `keys` has a configured certificate file naming `host`. */
+  coveredByFiles(keys: readonly string[], host: string): boolean {
+    return keys.every((key) => this.#listeners.find((l) => l.key === key)?.files.some((w) => w.pair.names.some((n) => nameMatches(n, host))) ?? false);
   }
 
   /** Keys of the listeners with `tls.internal`. */

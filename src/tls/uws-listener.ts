@@ -12,7 +12,7 @@ import { uWS } from '../uws/load.js';
 import type { AppOptions, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Listener } from '../config/types.js';
 import type { Mount } from '../downstream/server.js';
-import { diffCertSets, type CertFiles, type TlsCertSet } from './cert-set.js';
+import { coversHost as isCovered, diffCertSets, type CertFiles, type TlsCertSet } from './cert-set.js';
 
 /**
  * TLS 1.2 suites (uSockets already refuses anything below 1.2; TLS 1.3 keeps OpenSSL's
@@ -49,9 +49,13 @@ export class UwsTlsListener {
   readonly #retired = new Set<Generation>();
   #accepting = false;
 
-  constructor(spec: Listener, certs: TlsCertSet, mount: Mount) {
+  readonly #onMissingName: ((name: string) => void) | null;
+
+  /** `onMissingName`: called (synchronously, in the handshake) for an SNI name no certificate covers. */
+  constructor(spec: Listener, certs: TlsCertSet, mount: Mount, onMissingName: ((name: string) => void) | null = null) {
     this.spec = spec;
     this.#mount = mount;
+    this.#onMissingName = onMissingName;
     this.#set = certs;
     this.#current = this.#build(certs);
   }
@@ -69,6 +73,8 @@ export class UwsTlsListener {
       if (gen.retired && gen.connections <= 0) setImmediate(() => this.#closeRetired(gen));
     });
     this.#mount.configure(app);
+    const missing = this.#onMissingName;
+    if (missing !== null) app.missingServerName((name) => { if (!isCovered(this.#set, name)) missing(name); });
     // Default routes first: domain() below moves the App's "current router" to each name.
     this.#mount.on(app);
     for (const [name, files] of Object.entries(set.names)) this.#addName(app, name, files);

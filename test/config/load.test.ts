@@ -35,6 +35,7 @@ describe('defaults', () => {
       compression: expect.objectContaining({ enabled: false, encodings: ['zstd', 'br', 'gzip'], min_bytes: 1024, gzip_level: 5, brotli_quality: 4, zstd_level: 3, sync_max_bytes: 65536 }),
       cache: { enabled: false, size: 64 * 1024 * 1024, max_entry_bytes: 8 * 1024 * 1024 },
       state_dir: expect.stringMatching(/\/\.local\/share\/portcullis$/),
+      acme: { directory: 'https://acme-v02.api.letsencrypt.org/directory', names: [] },
     });
   });
 

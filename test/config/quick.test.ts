@@ -36,7 +36,7 @@ describe('quickConfig', () => {
 
   test('--from https://... serves HTTPS from the local CA', () => {
     const config = quickConfig({ from: 'https://localhost:8443', to: ['3000'] }, { PORTCULLIS_STATE_DIR: '/tmp/x' });
-    expect(config.listen).toEqual([{ host: 'localhost', port: 8443, tls: { certificates: [], internal: true, hsts: false } }]);
+    expect(config.listen).toEqual([{ host: 'localhost', port: 8443, tls: { certificates: [], acme: false, internal: true, hsts: false } }]);
     expect(config.state_dir).toBe('/tmp/x');
   });
 

@@ -69,7 +69,7 @@ describe('errors name the field', () => {
     ['a file that is not a certificate', '[{ cert: garbage.crt, key: site.key }]', /listen\[0\]\.tls\.certificates\[0\]\.cert: .*garbage\.crt is not a PEM certificate/],
     ['a certificate as the key', '[{ cert: site.crt, key: site.crt }]', /listen\[0\]\.tls\.certificates\[0\]\.key: .*site\.crt is not a PEM private key/],
     ['an expired certificate', '[{ cert: old.crt, key: old.key }]', /listen\[0\]\.tls\.certificates\[0\]\.cert: .*old\.crt expired on /],
-    ['no certificate', '[]', /listen\[0\]\.tls\.certificates: a TLS listener needs certificates, or internal: true/],
+    ['no certificate', '[]', /listen\[0\]\.tls\.certificates: a TLS listener needs certificates, acme: true or internal: true/],
   ])('%s', (_name, certificates, message) => {
     const errors = errorsOf(`listen: [{ address: ":8443", tls: { certificates: ${certificates} } }]\n${UPSTREAM}`);
     expect(errors).toHaveLength(1);
@@ -127,7 +127,7 @@ describe('hsts', () => {
 describe('tls: internal', () => {
   test('"internal" is the local CA alone, without HSTS', () => {
     const c = load(`listen: [{ address: "localhost:8443", tls: internal }]\n${UPSTREAM}`);
-    expect(c.listen[0]!.tls).toEqual({ certificates: [], internal: true, hsts: false });
+    expect(c.listen[0]!.tls).toEqual({ certificates: [], acme: false, internal: true, hsts: false });
   });
 
   test('with files too, HSTS is on by default; an explicit hsts is kept', () => {
@@ -138,7 +138,7 @@ describe('tls: internal', () => {
   });
 
   test('another word is refused', () => {
-    expect(errorsOf(`listen: [{ address: ":8443", tls: acme }]\n${UPSTREAM}`)[0]).toMatch(/listen\[0\]\.tls: expected "internal" or \{ certificates, internal, hsts \}/);
+    expect(errorsOf(`listen: [{ address: ":8443", tls: acme }]\n${UPSTREAM}`)[0]).toMatch(/listen\[0\]\.tls: expected "internal" or \{ certificates, acme, internal, hsts \}/);
   });
 });
 
@@ -180,3 +180,34 @@ describe('upstream tls', () => {
     expect(errorsOf(up('{ ca: ca.crt }', 'http://10.0.0.1'))).toEqual([expect.stringMatching(/upstreams\.app\.tls: tls settings apply to https:\/\/ targets, and this upstream has none/)]);
   });
 });
+
+describe('acme', () => {
+  const acmeListen = 'listen: [":80", { address: ":443", tls: { acme: true } }]\n';
+
+  test('defaults: Let\'s Encrypt, no names, no on-demand', () => {
+    const c = load(`${acmeListen}${UPSTREAM}`);
+    expect(c.listen[1]!.tls).toMatchObject({ acme: true, certificates: [], hsts: { max_age: 31_536_000 } });
+    expect(c.acme).toEqual({ directory: 'https://acme-v02.api.letsencrypt.org/directory', names: [] });
+  });
+
+  test('directory_ca relative to the config file; names lowercased', () => {
+    const c = load(`${acmeListen}acme: { directory: "https://ca.internal/dir", directory_ca: ca.crt, names: [WWW.Example.com] }\n${UPSTREAM}`);
+    expect(c.acme).toMatchObject({ directory: 'https://ca.internal/dir', directory_ca: join(ca.dir, 'ca.crt'), names: ['www.example.com'] });
+  });
+
+  test.each([
+    ['listen: [{ address: ":443", tls: { acme: true } }]\n', /listen\[0\]\.tls\.acme: ACME HTTP-01 challenges are answered on a plain listener/],
+    [`${acmeListen}acme: { directory: "http://ca.internal/dir" }\n`, /acme\.directory: expected an https:\/\/ URL/],
+    [`${acmeListen}acme: { directory_ca: missing.crt }\n`, /acme\.directory_ca: cannot read .*missing\.crt/],
+    [`${acmeListen}acme: { names: ["*.example.com"] }\n`, /acme\.names\[0\]: expected a host name .*no wildcards/],
+    [`${acmeListen}acme: { on_demand: {} }\n`, /acme\.on_demand\.allow: on_demand needs allow patterns or an ask URL/],
+    [`${acmeListen}acme: { on_demand: { ask: "ftp://x" } }\n`, /acme\.on_demand\.ask: expected an http:\/\/ or https:\/\/ URL/],
+    [`${acmeListen}acme: { on_demand: { allow: ["a.*.com"] } }\n`, /acme\.on_demand\.allow\[0\]: .*a wildcard is only allowed as the first label/],
+    [`${acmeListen}acme: { email: nobody }\n`, /acme\.email: expected an email address/],
+  ])('%s', (text, message) => {
+    const errors = errorsOf(`${text}${UPSTREAM}`);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(message);
+  });
+});
+

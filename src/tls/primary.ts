@@ -1,0 +1,73 @@
+// Everything TLS the primary process does, behind one object main.ts drives: the certificate
+// manager (configured files, watched), the local CA (tls: internal), ACME, and the pending
+// HTTP-01 challenges, plus the state a worker is spawned with.
+//
+//   new TlsService(config)   reads and checks configured pairs (throws: start-up fails)
+//   prepare()                local CA leaf, before any worker starts (they boot with it)
+//   start(workers)           watch files; ACME issuance now that workers answer challenges
+//   state()                  WorkerBoot's tls + challenges, for every (re)spawn
+import type { Config } from '../config/types.js';
+import type { FromWorker, ToWorker, WorkerState } from '../messages.js';
+import { AcmeIssuer } from './acme.js';
+import { startInternalIssuer, type InternalIssuer } from './internal-issuer.js';
+import { CertificateManager, type Log } from './manager.js';
+
+/** What the service needs of the supervisor. */
+export interface WorkerChannel {
+  broadcast(msg: ToWorker): void;
+  broadcastAndWait(make: (ack: number) => ToWorker): Promise<void>;
+}
+
+export class TlsService {
+  readonly #config: Config;
+  readonly #log: Log;
+  readonly #certs: CertificateManager;
+  readonly #challenges = new Map<string, string>();
+  #workers: WorkerChannel | null = null;
+  #internal: InternalIssuer | null = null;
+  #acme: AcmeIssuer | null = null;
+
+  constructor(config: Config, log: Log) {
+    this.#config = config;
+    this.#log = log;
+    this.#certs = new CertificateManager(config, log, (listener, set) => this.#workers?.broadcast({ type: 'tls-certificates', listener, set }));
+  }
+
+  /** Spawn-time state of a worker: every TLS listener's certificates and the pending challenges. */
+  state(): WorkerState {
+    return { tls: this.#certs.sets(), challenges: Object.fromEntries(this.#challenges) };
+  }
+
+  /** Work that must be done before workers start (the local CA's leaf). */
+  async prepare(): Promise<void> {
+    this.#internal = await startInternalIssuer(this.#config, this.#certs, this.#log);
+  }
+
+  /** Workers are up: watch certificate files, and let ACME issue (workers answer its challenges). */
+  start(workers: WorkerChannel): void {
+    this.#workers = workers;
+    this.#certs.start();
+    const acme = new AcmeIssuer(this.#config, this.#certs, { set: (token, value) => this.#setChallenge(token, value) }, this.#log);
+    if (acme.active) {
+      this.#acme = acme;
+      acme.start();
+    }
+  }
+
+  /** A worker's message for TLS (acme-on-demand); others are ignored. */
+  onWorkerMessage(msg: FromWorker): void {
+    if (msg.type === 'acme-on-demand') void this.#acme?.onDemand(msg.name);
+  }
+
+  #setChallenge(token: string, keyAuthorization: string | null): Promise<void> {
+    if (keyAuthorization === null) this.#challenges.delete(token);
+    else this.#challenges.set(token, keyAuthorization);
+    return this.#workers?.broadcastAndWait((id) => ({ type: 'acme-challenge', token, keyAuthorization, id })) ?? Promise.resolve();
+  }
+
+  stop(): void {
+    this.#acme?.stop();
+    this.#internal?.stop();
+    this.#certs.stop();
+  }
+}
