@@ -71,7 +71,7 @@ function serve(rt: Runtime, log: AccessLog | null): void {
   // approves and logs the rest (once per name and hour).
   const onDemand = challenges === null ? null : new OnDemandRequests((name) => post({ type: 'acme-on-demand', id: boot.id, name }));
   const f = (front = new UwsFrontEnd(rt, log, challenges === null ? undefined : { scheme: 'http', redirect: null, challenges }));
-  const l = (listeners = new Listeners(f, config.listen, boot.tls, { challenges, onDemand: onDemand === null ? null : (name) => onDemand.seen(name) }));
+  const l = (listeners = new Listeners(f, config.listen, boot.tls, { challenges, onDemand: onDemand === null ? null : (name) => onDemand.seen(name), workerId: boot.id }));
   const clock = setInterval(() => {
     const now = Date.now();
     for (const pool of rt.pools) pool.sweep(now);

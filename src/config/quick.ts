@@ -34,7 +34,7 @@ export function listenEntry(from: string): string | Record<string, unknown> {
   const https = m[1]!.toLowerCase() === 'https';
   const authority = m[2]!;
   const address = /:\d*$/.test(authority) && !authority.endsWith(']') ? authority : `${authority}:${https ? 443 : 80}`;
-  return https ? { address, tls: 'internal' } : address;
+  return https ? { address, tls: 'internal', protocols: ['h1', 'h2'] } : address;
 }
 
 export function quickConfig(opts: { from: string; to: string[] }, env: NodeJS.ProcessEnv = process.env): Config {

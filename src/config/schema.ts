@@ -190,19 +190,26 @@ const ListenEntry = z
     z.strictObject({
       address: ListenAddress,
       tls: TlsSettings.optional(),
+      protocols: z
+        .array(z.enum(['h1', 'h2'], { error: 'expected h1 or h2' }))
+        .min(1, 'offer at least one protocol')
+        .optional()
+        .describe('HTTP versions offered on a TLS listener, by ALPN: [h1] (the default: HTTP/1.1 on uWS, the fastest), [h1, h2] (HTTP/2 too, through Node\'s http2: browsers prefer it; it costs more CPU per request, docs/tls.md), or [h2].'),
       redirect_https: z
         .boolean({ error: 'expected true or false' })
         .default(false)
         .describe('On a plain listener: answer 308 with the https:// URL for hosts that have a certificate on a TLS listener (ACME challenges and requests a trusted proxy marks as https are served instead).'),
     }).superRefine((v, ctx) => {
       if (v.redirect_https && v.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['redirect_https'], message: 'redirect_https is for plain listeners (this one has tls)' });
+      if (v.protocols?.includes('h2') && v.tls === undefined) ctx.addIssue({ code: 'custom', path: ['protocols'], message: 'h2 needs tls (HTTP/2 without TLS, h2c, is not offered)' });
     }),
-  ], { error: 'expected an address like ":8080", or { address, tls, redirect_https }' })
-  .transform((v): { host: string; port: number; tls?: z.output<typeof TlsSettings>; redirect_https?: true } => {
+  ], { error: 'expected an address like ":8080", or { address, tls, protocols, redirect_https }' })
+  .transform((v): { host: string; port: number; tls?: z.output<typeof TlsSettings>; redirect_https?: true; protocols?: ('h1' | 'h2')[] } => {
     if (!('address' in v)) return v;
-    return { ...v.address, ...(v.tls === undefined ? {} : { tls: v.tls }), ...(v.redirect_https ? { redirect_https: true as const } : {}) };
+    const protocols = v.protocols === undefined ? {} : { protocols: [...new Set(v.protocols)] };
+    return { ...v.address, ...(v.tls === undefined ? {} : { tls: v.tls }), ...(v.redirect_https ? { redirect_https: true as const } : {}), ...protocols };
   })
-  .describe('An address ("host:port", as a string), or { address, tls, redirect_https }.');
+  .describe('An address ("host:port", as a string), or { address, tls, protocols, redirect_https }.');
 
 const Limits = z
   .strictObject({

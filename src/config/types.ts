@@ -42,6 +42,8 @@ export interface Listener extends ListenAddress {
   readonly tls?: ListenerTls;
   /** Plain listeners only: 308 to https:// for hosts with a certificate (tls/redirect.ts). */
   readonly redirect_https?: true;
+  /** TLS listeners: HTTP versions offered by ALPN; absent: ['h1'] (uWS). With h2: Node's http2 (h2/). */
+  readonly protocols?: readonly ('h1' | 'h2')[];
 }
 
 export interface Limits {

@@ -245,7 +245,8 @@ function build(file: ConfigFile, source: string): Config {
     // where only the local CA issues certificates.
     const internalOnly = certificates.length === 0 && !l.tls.acme;
     const hsts = l.tls.hsts ?? (internalOnly ? false : DEFAULT_HSTS);
-    return { host: l.host, port: l.port, tls: { certificates, acme: l.tls.acme, internal: l.tls.internal, hsts } };
+    const tls = { certificates, acme: l.tls.acme, internal: l.tls.internal, hsts };
+    return l.protocols === undefined ? { host: l.host, port: l.port, tls } : { host: l.host, port: l.port, tls, protocols: l.protocols };
   });
   return {
     source,

@@ -8,6 +8,7 @@ import type { Listener } from '../config/types.js';
 import { coversHost, EMPTY_CERT_SET, listenerKey, type TlsCertSet } from '../tls/cert-set.js';
 import { hstsValue } from '../tls/hsts.js';
 import { UwsTlsListener } from '../tls/uws-listener.js';
+import { Http2Listener } from '../h2/listener.js';
 import type { ChallengeAnswers, HttpsRedirect, ListenerContext } from './contract.js';
 import type { Mount, UwsFrontEnd } from './server.js';
 
@@ -35,6 +36,8 @@ export interface ListenerDeps {
   readonly challenges: ChallengeAnswers | null;
   /** acme.on_demand: a handshake named a host no certificate covers (on ACME listeners); null: never asked. */
   readonly onDemand: ((name: string) => void) | null;
+  /** This worker's id (an HTTP/2 listener that cannot share its port is served by worker 0). */
+  readonly workerId: number;
 }
 
 /** A plain listener with an App of its own (redirect_https). */
@@ -64,8 +67,11 @@ export function openListener(spec: Listener, deps: ListenerDeps, certs: TlsCertS
     const context: ListenerContext = { scheme: 'http', redirect: spec.redirect_https ? deps.redirect : null, challenges: deps.challenges };
     return plainHandle(spec, deps.front.mount(context));
   }
-  const mount = deps.front.mount({ scheme: 'https', redirect: null, challenges: null }, hstsValue(spec.tls.hsts));
-  const listener = new UwsTlsListener(spec, certs, mount, spec.tls.acme ? deps.onDemand : null);
+  const onMissing = spec.tls.acme ? deps.onDemand : null;
+  // HTTP/2 needs ALPN, which uWS does not offer: such a listener is Node's (h2/listener.ts).
+  const listener = spec.protocols?.includes('h2')
+    ? new Http2Listener(spec, certs, deps.front, hstsValue(spec.tls.hsts), deps.workerId, onMissing)
+    : new UwsTlsListener(spec, certs, deps.front.mount({ scheme: 'https', redirect: null, challenges: null }, hstsValue(spec.tls.hsts)), onMissing);
   return {
     key: listenerKey(spec),
     spec,

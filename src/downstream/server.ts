@@ -7,7 +7,7 @@ import { normalizeAddress } from '../net/address.js';
 import { handleRequest } from '../pipeline.js';
 import type { Runtime } from '../runtime.js';
 import type { Exchange } from '../exchange.js';
-import type { ListenerContext, RequestHead } from './contract.js';
+import type { Downstream, ListenerContext, RequestHead } from './contract.js';
 import { HstsDownstream } from '../tls/hsts.js';
 import { CorkHolder } from './cork-holder.js';
 import { UwsDownstream } from './uws-downstream.js';
@@ -109,6 +109,18 @@ export class UwsFrontEnd {
   }
 
   get inflight(): number { return this.#inflight; }
+
+  /** The runtime new requests use. */
+  get runtime(): Runtime { return this.#runtime; }
+
+  /** The access log's writer (null: off). */
+  get log(): ((ex: Exchange) => void) | null { return this.#log; }
+
+  /** Runs the pipeline for a request another front end accepted (h2/), counted in flight like ours. */
+  dispatch(ds: Downstream, head: RequestHead): void {
+    this.#inflight++;
+    handleRequest(ds, head, this.#runtime, this.#onDone);
+  }
 
   /**
    * The handlers of one more listener (TLS, redirect_https: downstream/listeners.ts), to

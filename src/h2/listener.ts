@@ -1,0 +1,145 @@
+// A TLS listener that offers HTTP/2 (`protocols: [h1, h2]`): Node's http2 server, ALPN `h2`
+// and, with h1, `http/1.1` on the same port (allowHTTP1: node:http serves those). Requests go
+// through the same pipeline as uWS's (h2/downstream.ts implements Downstream), WebSocket
+// upgrades over HTTP/1.1 through the same tunnels (h2/websocket.ts). Costlier per request
+// than uWS (docs/tls.md), so only listeners that ask for h2 use it.
+//
+//   handshake ── SNICallback(name) ── exact / *.one-label ──▶ that SecureContext
+//                                 └─ none ─▶ default context, or failure when there is none
+//   ALPN h2 ──▶ stream ──▶ compat request ─┐
+//   ALPN http/1.1 ──▶ node:http request ───┴─▶ NodeDownstream ─▶ front.dispatch (pipeline)
+//   http/1.1 Upgrade: websocket ──▶ h2/websocket.ts
+import { readFileSync } from 'node:fs';
+import http2, { type Http2SecureServer, type Http2Session } from 'node:http2';
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { Listener } from '../config/types.js';
+import type { ListenerContext } from '../downstream/contract.js';
+import type { UwsFrontEnd } from '../downstream/server.js';
+import { coversHost, type CertFiles, type TlsCertSet } from '../tls/cert-set.js';
+import { HstsDownstream } from '../tls/hsts.js';
+import { TLS12_CIPHERS } from '../tls/uws-listener.js';
+import { NodeDownstream, type NodeRequest, type NodeResponse } from './downstream.js';
+import { nodeSnapshot } from './snapshot.js';
+import { listenShared } from './reuse-port.js';
+import { NodeWebSockets } from './websocket.js';
+
+/** RFC 9113 §6.5.2: streams one connection may have open at once (nginx's default too). */
+const MAX_CONCURRENT_STREAMS = 128;
+
+function contextOptions(files: CertFiles): tls.SecureContextOptions {
+  return { cert: readFileSync(files.cert), key: readFileSync(files.key), minVersion: 'TLSv1.2', ciphers: TLS12_CIPHERS, honorCipherOrder: true };
+}
+
+export class Http2Listener {
+  readonly spec: Listener;
+  readonly #server: Http2SecureServer;
+  readonly #front: UwsFrontEnd;
+  readonly #context: ListenerContext;
+  readonly #hsts: string | null;
+  readonly #workerId: number;
+  readonly #ws: NodeWebSockets;
+  #set: TlsCertSet;
+  #contexts = new Map<string, tls.SecureContext>();
+  #hasDefault: boolean;
+  readonly #sessions = new Set<Http2Session>();
+  readonly #sockets = new Set<net.Socket>();
+  #listening = false;
+
+  constructor(spec: Listener, certs: TlsCertSet, front: UwsFrontEnd, hsts: string | null, workerId: number, onMissingName: ((name: string) => void) | null) {
+    this.spec = spec;
+    this.#front = front;
+    this.#context = { scheme: 'https', redirect: null, challenges: null };
+    this.#hsts = hsts;
+    this.#workerId = workerId;
+    this.#set = certs;
+    this.#hasDefault = certs.default !== null;
+    this.#contexts = this.#compile(certs);
+    const protocols = spec.protocols ?? ['h1'];
+    const timeouts = front.runtime.config.timeouts;
+    this.#server = http2.createSecureServer({
+      ...(certs.default === null ? {} : contextOptions(certs.default)),
+      minVersion: 'TLSv1.2',
+      ciphers: TLS12_CIPHERS,
+      honorCipherOrder: true,
+      allowHTTP1: protocols.includes('h1'),
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      SNICallback: (name, cb) => {
+        const ctx = this.#lookup(name.toLowerCase());
+        if (ctx !== null) { cb(null, ctx); return; }
+        if (onMissingName !== null) onMissingName(name.toLowerCase());
+        if (this.#hasDefault) cb(null, undefined);
+        else cb(new Error(`no certificate for ${name}`));
+      },
+    });
+    // HTTP/1.1 on this port (allowHTTP1) is node:http: its head and keep-alive timeouts.
+    const server = this.#server as Http2SecureServer & { headersTimeout: number; keepAliveTimeout: number; requestTimeout: number };
+    server.headersTimeout = timeouts.header;
+    server.keepAliveTimeout = timeouts.idle;
+    server.requestTimeout = 0;
+    // An HTTP/2 connection without a stream for this long is closed (GOAWAY).
+    this.#server.setTimeout(timeouts.idle);
+    this.#ws = new NodeWebSockets(front, this.#context);
+    this.#server.on('request', (req: NodeRequest, res: NodeResponse) => this.#onRequest(req, res));
+    this.#server.on('upgrade', (req: NodeRequest, socket: net.Socket, head: Buffer) => this.#ws.upgrade(req as never, socket, head, this.#hsts));
+    this.#server.on('session', (s: Http2Session) => { this.#sessions.add(s); s.once('close', () => this.#sessions.delete(s)); });
+    this.#server.on('secureConnection', (s: net.Socket) => { this.#sockets.add(s); s.once('close', () => this.#sockets.delete(s)); });
+    this.#server.on('tlsClientError', () => { /* a failed handshake: nothing to answer */ });
+  }
+
+  get certificates(): TlsCertSet { return this.#set; }
+
+  #compile(set: TlsCertSet): Map<string, tls.SecureContext> {
+    const byId = new Map<string, tls.SecureContext>();
+    const out = new Map<string, tls.SecureContext>();
+    for (const [name, files] of Object.entries(set.names)) {
+      let ctx = byId.get(files.id);
+      if (ctx === undefined) { ctx = tls.createSecureContext(contextOptions(files)); byId.set(files.id, ctx); }
+      out.set(name, ctx);
+    }
+    return out;
+  }
+
+  #lookup(name: string): tls.SecureContext | null {
+    const exact = this.#contexts.get(name);
+    if (exact !== undefined) return exact;
+    const dot = name.indexOf('.');
+    return dot > 0 ? this.#contexts.get(`*${name.slice(dot)}`) ?? null : null;
+  }
+
+  #onRequest(req: NodeRequest, res: NodeResponse): void {
+    const uds = new NodeDownstream(req, res);
+    this.#front.dispatch(this.#hsts === null ? uds : new HstsDownstream(uds, this.#hsts), nodeSnapshot(req, this.#context));
+  }
+
+  /** Resolves when listening (or when another worker serves the port alone: no SO_REUSEPORT). */
+  async listen(): Promise<void> {
+    this.#listening = await listenShared(this.#server, this.spec.host, this.spec.port, this.#workerId);
+  }
+
+  /** New handshakes use `next`: a new context map, and the default replaced in place. */
+  async setCertificates(next: TlsCertSet): Promise<void> {
+    const defaultChanged = (this.#set.default?.id ?? null) !== (next.default?.id ?? null);
+    this.#set = next;
+    this.#contexts = this.#compile(next);
+    if (defaultChanged && next.default !== null) this.#server.setSecureContext(contextOptions(next.default));
+    this.#hasDefault = next.default !== null;
+  }
+
+  /** True when `host` has a certificate here (for redirect_https). */
+  covers(host: string): boolean { return coversHost(this.#set, host); }
+
+  /** Stops accepting; HTTP/2 connections get GOAWAY and finish their streams. */
+  stopAccepting(): void {
+    if (this.#listening) this.#server.close();
+    this.#listening = false;
+    for (const s of this.#sessions) s.close();
+    this.#ws.goAway();
+  }
+
+  close(): void {
+    this.stopAccepting();
+    for (const s of this.#sessions) s.destroy();
+    for (const s of this.#sockets) s.destroy();
+  }
+}
