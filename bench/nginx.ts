@@ -78,7 +78,7 @@ const GZIP_LOCATION = `
       gzip_vary on;`;
 
 /** The proxy_set_header / add_header lines of NginxHeaders 'same'. */
-const SAME_WORK = `
+export const SAME_WORK = `
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 
-import { selectCases, wantsWebSocket } from './cases/index.js';
+import { selectCases, wantsTls, wantsWebSocket } from './cases/index.js';
 import { spawnSync } from 'node:child_process';
 import { caseTargets, type Case, type IdleCase, type LoadCase } from './cases/types.js';
 import { STATS_PATH } from './lib/bodies.js';
@@ -361,6 +361,13 @@ async function main(): Promise<number> {
     console.log('\nWebSocket echo round trips (bench/cases/websocket.ts):');
     const ws = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'cases', 'websocket.js')], { stdio: 'inherit', env: process.env });
     if (ws.status !== 0) problems.push(`websocket case exited with ${ws.status ?? ws.signal}`);
+  }
+
+  if (wantsTls(s.cases)) {
+    // Its own targets (nginx with TLS, bare TLS servers, Portcullis with TLS listeners) and load tools (h2load, wrk).
+    console.log('\nTLS and HTTP/2 (bench/cases/tls.ts):');
+    const tls = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'cases', 'tls.js')], { stdio: 'inherit', env: process.env });
+    if (tls.status !== 0) problems.push(`tls case exited with ${tls.status ?? tls.signal}`);
   }
 
   const out = join(ROOT, 'bench', 'results', 'latest.json');

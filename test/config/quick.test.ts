@@ -27,16 +27,16 @@ describe('quickConfig', () => {
     [':8080', ':8080'],
     ['http://127.0.0.1:9000', '127.0.0.1:9000'],
     ['http://localhost', 'localhost:80'],
-    ['https://localhost:8443', { address: 'localhost:8443', tls: 'internal' }],
-    ['https://localhost/', { address: 'localhost:443', tls: 'internal' }],
-    ['https://[::1]:8443', { address: '[::1]:8443', tls: 'internal' }],
+    ['https://localhost:8443', { address: 'localhost:8443', tls: 'internal', protocols: ['h1', 'h2'] }],
+    ['https://localhost/', { address: 'localhost:443', tls: 'internal', protocols: ['h1', 'h2'] }],
+    ['https://[::1]:8443', { address: '[::1]:8443', tls: 'internal', protocols: ['h1', 'h2'] }],
   ])('--from %j listens on %j', (from, entry) => {
     expect(listenEntry(from)).toEqual(entry);
   });
 
   test('--from https://... serves HTTPS from the local CA', () => {
     const config = quickConfig({ from: 'https://localhost:8443', to: ['3000'] }, { PORTCULLIS_STATE_DIR: '/tmp/x' });
-    expect(config.listen).toEqual([{ host: 'localhost', port: 8443, tls: { certificates: [], acme: false, internal: true, hsts: false } }]);
+    expect(config.listen).toEqual([{ host: 'localhost', port: 8443, tls: { certificates: [], acme: false, internal: true, hsts: false }, protocols: ['h1', 'h2'] }]);
     expect(config.state_dir).toBe('/tmp/x');
   });
 

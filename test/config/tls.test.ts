@@ -211,3 +211,21 @@ describe('acme', () => {
   });
 });
 
+describe('protocols', () => {
+  test('absent on a plain entry and by default; deduplicated when written', () => {
+    const c = load(`listen: [":80", { address: ":443", tls: { certificates: [{ cert: site.crt, key: site.key }] }, protocols: [h1, h2, h2] }]\n${UPSTREAM}`);
+    expect(c.listen[0]).toEqual({ host: '0.0.0.0', port: 80 });
+    expect(c.listen[1]!.protocols).toEqual(['h1', 'h2']);
+  });
+
+  test.each([
+    ['{ address: ":8080", protocols: [h2] }', /listen\[0\]\.protocols: h2 needs tls/],
+    ['{ address: ":8443", tls: internal, protocols: [] }', /listen\[0\]\.protocols: offer at least one protocol/],
+    ['{ address: ":8443", tls: internal, protocols: [h3] }', /listen\[0\]\.protocols\[0\]: expected h1 or h2/],
+  ])('%s', (entry, message) => {
+    const errors = errorsOf(`listen: [${entry}]\n${UPSTREAM}`);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(message);
+  });
+});
+
