@@ -63,6 +63,8 @@ export class Http2Listener {
       ciphers: TLS12_CIPHERS,
       honorCipherOrder: true,
       allowHTTP1: protocols.includes('h1'),
+      // A handshake must be done as soon as a request head must (Node's default is 120 s).
+      handshakeTimeout: timeouts.header,
       settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
       SNICallback: (name, cb) => {
         const ctx = this.#lookup(name.toLowerCase());

@@ -4,6 +4,7 @@
 // negotiates h2; a client that resets a stream mid-answer costs nothing lasting.
 import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -253,3 +254,28 @@ test('quick mode: proxy --from https://localhost:PORT negotiates h2 with the loc
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
+
+test('on an HTTP/2 listener, a handshake sent a byte a second is cut by timeouts.header', async () => {
+  const slowPort = await freePort();
+  const slow = await startProxy({
+    listen: [{ address: `127.0.0.1:${slowPort}`, tls: { certificates: [{ cert: `${ca.dir}/site.crt`, key: `${ca.dir}/site.key` }] }, protocols: ['h1', 'h2'] }],
+    timeouts: { header: '5s' },
+    upstreams: { app: { targets: [origin.url] } },
+  });
+  try {
+    const started = Date.now();
+    const closedAfter = await new Promise<number>((resolve) => {
+      const s = net.connect(slowPort, '127.0.0.1');
+      const bytes = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+      let i = 0;
+      const t = setInterval(() => { if (i < bytes.length && !s.destroyed) s.write(Buffer.from([bytes[i++]!])); }, 1000);
+      s.on('close', () => { clearInterval(t); resolve(Date.now() - started); });
+      s.on('error', () => {});
+    });
+    expect(closedAfter).toBeLessThan(15_000);
+    expect((await h2Request(slowPort, { ':path': '/after-slow' })).status).toBe(200);
+  } finally {
+    await slow.stop();
+  }
+}, 30_000);
+

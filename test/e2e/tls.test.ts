@@ -2,6 +2,8 @@
 // absent names), protocol versions and ciphers, session resumption, and what the upstream
 // learns about the client (scheme, IP) — with real TLS clients (node:tls, curl).
 import { execFile } from 'node:child_process';
+import net from 'node:net';
+import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -10,6 +12,9 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { createTestCa, handshakeError, tlsGet, type TestCa } from '../helpers/tls.js';
 
 const run = promisify(execFile);
+
+/** 1 MiB where each position has its own value. */
+const pattern = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 13 + (i >> 12)) & 0xff));
 
 let ca: TestCa;
 let origin: Origin;
@@ -23,7 +28,18 @@ beforeAll(async () => {
   const a = await ca.issue('a', ['a.test']);
   const b = await ca.issue('b', ['b.test', 'b2.test']);
   const wild = await ca.issue('wild', ['*.wild.test']);
-  origin = await startOrigin();
+  origin = await startOrigin((req, res, body) => {
+    if (req.url === '/stream') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      let n = 0;
+      const t = setInterval(() => { res.write(`tick ${n}\n`); if (++n === 3) { clearInterval(t); res.end(); } }, 150);
+      return;
+    }
+    if (req.url === '/big') { res.end(pattern); return; }
+    if (req.url === '/upload') { res.end(JSON.stringify({ bytes: body.length, same: body.equals(pattern) })); return; }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers }));
+  });
   port = await freePort();
   plainPort = await freePort();
   proxy = await startProxy({
@@ -139,3 +155,61 @@ test('plain HTTP sent to the TLS port gets no HTTP answer', async () => {
   });
   expect(err).not.toMatch(/^status/);
 });
+
+describe('bodies over TLS (uWS SSLApp)', () => {
+  /** A whole answer over one TLS connection, as raw bytes, with the arrival time of each read. */
+  function raw(request: string | Buffer): Promise<{ text: string; body: Buffer; reads: number[] }> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const reads: number[] = [];
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', rejectUnauthorized: false }, () => s.write(request));
+      s.on('data', (d: Buffer) => { chunks.push(d); reads.push(Date.now()); });
+      s.on('end', () => {
+        const all = Buffer.concat(chunks);
+        const end = all.indexOf('\r\n\r\n');
+        resolve({ text: all.subarray(0, end).toString(), body: all.subarray(end + 4), reads });
+      });
+      s.on('error', reject);
+    });
+  }
+
+  test('a streamed answer arrives piece by piece', async () => {
+    const r = await raw('GET /stream HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\n\r\n');
+    expect(r.text).toMatch(/transfer-encoding: chunked/i);
+    expect(r.body.toString()).toMatch(/tick 0\n[\s\S]*tick 2\n/);
+    expect(r.reads.at(-1)! - r.reads[0]!).toBeGreaterThan(200);
+  });
+
+  test('1 MiB down and 1 MiB up arrive intact', async () => {
+    const down = await raw('GET /big HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\n\r\n');
+    expect(down.body.equals(pattern)).toBe(true);
+    const up = await raw(Buffer.concat([Buffer.from(`POST /upload HTTP/1.1\r\nhost: a.test\r\ncontent-length: ${pattern.length}\r\nconnection: close\r\n\r\n`), pattern]));
+    expect(JSON.parse(up.body.toString())).toEqual({ bytes: pattern.length, same: true });
+  });
+});
+
+test('a handshake sent a byte a second is cut by timeouts.header, and the port keeps serving', async () => {
+  const slowPort = await freePort();
+  const slow = await startProxy({
+    listen: [{ address: `127.0.0.1:${slowPort}`, tls: { certificates: [{ cert: `${ca.dir}/a.crt`, key: `${ca.dir}/a.key` }] } }],
+    timeouts: { header: '5s' },
+    upstreams: { app: { targets: [origin.url] } },
+  });
+  try {
+    const started = Date.now();
+    const closedAfter = await new Promise<number>((resolve) => {
+      const s = net.connect(slowPort, '127.0.0.1');
+      // The first bytes of a TLS record header (handshake, TLS 1.0 record version), one a second.
+      const bytes = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+      let i = 0;
+      const t = setInterval(() => { if (i < bytes.length && !s.destroyed) s.write(Buffer.from([bytes[i++]!])); }, 1000);
+      s.on('close', () => { clearInterval(t); resolve(Date.now() - started); });
+      s.on('error', () => {});
+    });
+    expect(closedAfter).toBeLessThan(15_000);
+    expect((await tlsGet(slowPort, { servername: 'a.test' })).status).toBe(200);
+  } finally {
+    await slow.stop();
+  }
+}, 30_000);
+
