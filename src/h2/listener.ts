@@ -19,10 +19,15 @@ import type { UwsFrontEnd } from '../downstream/server.js';
 import { coversHost, type CertFiles, type TlsCertSet } from '../tls/cert-set.js';
 import { HstsDownstream } from '../tls/hsts.js';
 import { TLS12_CIPHERS } from '../tls/uws-listener.js';
+import { counter } from '../observe/metrics.js';
 import { NodeDownstream, type NodeRequest, type NodeResponse } from './downstream.js';
 import { nodeSnapshot } from './snapshot.js';
 import { listenShared } from './reuse-port.js';
 import { NodeWebSockets } from './websocket.js';
+
+const requests = counter('portcullis_node_front_requests_total', 'Requests served by the Node front end of HTTP/2 listeners, by protocol.', ['protocol']);
+const h2Requests = requests.with('h2');
+const h1Requests = requests.with('http/1.1');
 
 /** RFC 9113 §6.5.2: streams one connection may have open at once (nginx's default too). */
 const MAX_CONCURRENT_STREAMS = 128;
@@ -110,6 +115,7 @@ export class Http2Listener {
   }
 
   #onRequest(req: NodeRequest, res: NodeResponse): void {
+    (req.httpVersionMajor === 2 ? h2Requests : h1Requests).inc();
     const uds = new NodeDownstream(req, res);
     this.#front.dispatch(this.#hsts === null ? uds : new HstsDownstream(uds, this.#hsts), nodeSnapshot(req, this.#context));
   }

@@ -11,6 +11,11 @@ import type { Config, Listener } from '../config/types.js';
 import { isPairError, nameMatches, readPair, type CertificatePair } from './certificate.js';
 import { listenerKey, type CertFiles, type TlsCertSet } from './cert-set.js';
 import { CertSnapshots } from './snapshots.js';
+import { counter } from '../observe/metrics.js';
+
+const reloads = counter('portcullis_certificate_reloads_total', 'Configured certificate files read again after they changed, by outcome (loaded, kept: the new pair was not usable).', ['outcome']);
+const loaded = reloads.with('loaded');
+const kept = reloads.with('kept');
 
 /** How often configured certificate files are looked at. */
 export const POLL_MS = 1000;
@@ -133,7 +138,7 @@ export class CertificateManager {
         if (isPairError(pair)) {
           // Often a rotation half done (new cert, old key): keep serving the old pair; the
           // next change of either file is read again.
-          if (pair.error !== w.problem) this.#log('warn', `listen ${l.key}: keeping the current certificate: ${pair.error}`);
+          if (pair.error !== w.problem) { kept.inc(); this.#log('warn', `listen ${l.key}: keeping the current certificate: ${pair.error}`); }
           w.problem = pair.error;
           w.signature = signature;
           continue;
@@ -144,6 +149,7 @@ export class CertificateManager {
         if (pair.notAfter <= Date.now()) this.#log('warn', `listen ${l.key}: ${w.cert} has expired (${new Date(pair.notAfter).toISOString()}); serving it anyway, as it is what the file holds`);
         w.pair = pair;
         changed = true;
+        loaded.inc();
         this.#log('info', `listen ${l.key}: certificate ${w.cert} reloaded (${pair.names.join(', ')}; valid until ${new Date(pair.notAfter).toISOString()})`);
       }
       if (changed) this.#publish(l);

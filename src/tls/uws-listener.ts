@@ -12,6 +12,7 @@ import { uWS } from '../uws/load.js';
 import type { AppOptions, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Listener } from '../config/types.js';
 import type { Mount } from '../downstream/server.js';
+import { counter } from '../observe/metrics.js';
 import { coversHost as isCovered, diffCertSets, type CertFiles, type TlsCertSet } from './cert-set.js';
 
 /**
@@ -24,6 +25,10 @@ export const TLS12_CIPHERS = [
   'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
   'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
+
+const swaps = counter('portcullis_tls_certificate_swaps_total', 'Certificate changes applied by a TLS listener: an SNI name swapped in place, or a new App for a new default certificate.', ['kind']);
+const sniSwaps = swaps.with('sni');
+const defaultSwaps = swaps.with('default');
 
 function options(c: CertFiles | null): AppOptions {
   return c === null ? { ssl_ciphers: TLS12_CIPHERS } : { key_file_name: c.key, cert_file_name: c.cert, ssl_ciphers: TLS12_CIPHERS };
@@ -110,6 +115,7 @@ export class UwsTlsListener {
     const change = diffCertSets(before, next);
     this.#set = next;
     if (change.defaultChanged) {
+      defaultSwaps.inc();
       const old = this.#current;
       const gen = this.#build(next);
       this.#current = gen;
@@ -123,6 +129,7 @@ export class UwsTlsListener {
       return;
     }
     const app = this.#current.app;
+    sniSwaps.inc(change.removed.length + change.added.length);
     for (const name of change.removed) app.removeServerName(name);
     for (const [name, files] of change.added) {
       // A replaced name: removeServerName also frees its routes, addName registers new ones.
