@@ -1,18 +1,20 @@
-// The uWebSockets.js front end: one App per worker with a single any('/*') handler that
-// snapshots the request (HttpRequest dies at the first await) and calls the pipeline.
+// The uWebSockets.js front end: one App per listener with a single any('/*') handler that
+// snapshots the request (HttpRequest dies at the first await) and calls the pipeline. A TLS
+// listener's Apps (an SSLApp and its SNI domains, and the App that replaces it when the
+// default certificate changes) come from tls/uws-listener.ts and get the same handlers.
 import { uWS } from '../uws/load.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ListenAddress, Timeouts } from '../config/types.js';
 import { normalizeAddress } from '../net/address.js';
 import { handleRequest } from '../pipeline.js';
-import type { Runtime } from '../runtime.js';
 import type { Exchange } from '../exchange.js';
-import type { Downstream, ListenerContext, RequestHead } from './contract.js';
+import type { ListenerContext, RequestHead } from './contract.js';
 import { HstsDownstream } from '../tls/hsts.js';
 import { CorkHolder } from './cork-holder.js';
-import { UwsDownstream } from './uws-downstream.js';
+import { TrackedDownstream, type Generation } from './generations.js';
 import { ConnectionTable } from './connections.js';
-import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
+import { WebSocketFrontEnd } from './websocket.js';
+import type { Tunnel } from '../upstream/tunnel.js';
 
 const decoder = new TextDecoder();
 
@@ -50,7 +52,7 @@ const UWS_MIN_TIMEOUT_S = 5;
  *                     reading → timeouts.idle
  * Both are rounded up to whole seconds, at least 5 (config validation keeps header ≥ 5 s).
  */
-export function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
+function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
   (app as TimedApp).setIdleTimeout(Math.max(UWS_MIN_TIMEOUT_S, Math.ceil(t.header / 1000)));
   (app as TimedApp).setResponseTimeout(Math.max(UWS_MIN_TIMEOUT_S, Math.ceil(t.idle / 1000)));
 }
@@ -63,103 +65,126 @@ export interface Mount {
   configure(app: TemplatedApp): void;
 }
 
+/** A TLS listener's Apps (tls/uws-listener.ts), driven by the front end that mounts its handlers. */
+export interface TlsApps {
+  listen(): Promise<void>;
+  stopAccepting(): void;
+  close(): void;
+  /** Every App alive (the current one and retired ones still serving their connections). */
+  forEachApp(fn: (app: TemplatedApp) => void): void;
+}
+
+export interface FrontEndOptions {
+  /** What requests on this listener carry (TLS, redirect_https, ACME challenges); absent: a plain listener. */
+  readonly listener?: ListenerContext;
+  /** Strict-Transport-Security for every answer (tls/hsts.ts), or null. */
+  readonly hsts?: string | null;
+  /** A TLS listener: its Apps are made here, with the handlers `mount` registers. */
+  readonly tls?: (mount: Mount) => TlsApps;
+}
+
+/**
+ * One uWS App: the listener(s) it was opened on, every connection they accepted, and the
+ * generation new requests get (downstream/listeners.ts keeps one per listen address, so a
+ * reload opens and closes addresses without touching the others).
+ */
 export class UwsFrontEnd {
-  readonly #app: TemplatedApp;
+  /** Plain listeners: the App; null for a TLS listener (its Apps are #tls's). */
+  readonly #app: TemplatedApp | null;
+  readonly #tls: TlsApps | null;
   readonly #sockets: us_listen_socket[] = [];
-  #runtime: Runtime;
+  #gen: Generation;
   #inflight = 0;
   #idleWaiters: (() => void)[] = [];
-  readonly #onDone: (ex: Exchange) => void;
+  /** The current generation's done callback (a request keeps the one it started with). */
+  #onDone!: (ex: Exchange) => void;
   /** Upgrade requests and WebSocket tunnels (downstream/websocket.ts). */
   readonly #ws: WebSocketFrontEnd;
   /** The response corked around every upgrade (downstream/cork-holder.ts). */
   readonly #corkHolder = new CorkHolder();
-  readonly #log: ((ex: Exchange) => void) | null;
-  /** The WebSocket front ends of mounted listeners (closed with the others on drain). */
-  readonly #mounts: WebSocketFrontEnd[] = [];
   /** Open client connections, from uWS's connection hook (downstream/connections.ts). */
   readonly connections = new ConnectionTable();
 
-  /**
-   * `plain`: what requests on the plain addresses carry (tls/challenges.ts while ACME is in
-   * use); undefined: nothing.
-   */
-  constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null, plain?: ListenerContext) {
-    this.#runtime = runtime;
-    const snap = plain === undefined ? snapshot : (res: HttpResponse, req: HttpRequest): RequestHead => snapshot(res, req, plain);
-    readProxiedAddress = runtime.config.trusted_proxies.length > 0;
-    const done = (ex: Exchange): void => {
-      this.#inflight--;
-      if (log !== null) log(ex);
-      if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
-    };
-    this.#onDone = done;
-    this.#log = log;
-    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot: snap, log, corkHolder: this.#corkHolder, connections: this.connections });
-    // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
-    this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
-      const ds = new UwsDownstream(res, this.connections);
-      this.#inflight++;
-      ds.inHandler = true;
-      handleRequest(ds, snap(res, req), this.#runtime, this.#onDone);
-      ds.inHandler = false;
+  /** `maxMessage`: uWS's one WebSocket message limit for this App (config/diff.ts largestMessage). */
+  constructor(gen: Generation, maxMessage: number, options: FrontEndOptions = {}) {
+    this.#gen = gen;
+    this.#app = null;
+    this.#tls = null;
+    this.setGeneration(gen);
+    const listener = options.listener;
+    const hsts = options.hsts ?? null;
+    const snap = listener === undefined ? snapshot : (res: HttpResponse, req: HttpRequest): RequestHead => snapshot(res, req, listener);
+    this.#ws = new WebSocketFrontEnd({
+      runtime: () => this.#gen.runtime,
+      snapshot: snap,
+      log: (ex) => this.#gen.finished(ex),
+      corkHolder: this.#corkHolder,
+      connections: this.connections,
     });
-    applyTimeouts(this.#app, runtime.config.timeouts);
-    this.#app.filter(this.connections.hook);
+    const behavior = this.#ws.behavior(maxMessage);
+    const any = (res: HttpResponse, req: HttpRequest): void => {
+      const gen = this.#gen;
+      const ds = new TrackedDownstream(res, gen, this.connections);
+      const head = snap(res, req);
+      ds.head = head;
+      this.#inflight++;
+      gen.inflight++;
+      ds.inHandler = true;
+      handleRequest(hsts === null ? ds : new HstsDownstream(ds, hsts), head, gen.runtime, this.#onDone);
+      ds.inHandler = false;
+    };
+    // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
+    const mount: Mount = {
+      on: (app) => app.ws('/*', behavior).any('/*', any),
+      configure: (app) => {
+        applyTimeouts(app, this.#gen.runtime.config.timeouts);
+        app.filter(this.connections.hook);
+      },
+    };
+    if (options.tls !== undefined) {
+      this.#tls = options.tls(mount);
+    } else {
+      const app = uWS.App();
+      mount.on(app);
+      mount.configure(app);
+      this.#app = app;
+    }
   }
 
   get inflight(): number { return this.#inflight; }
 
-  /** The runtime new requests use. */
-  get runtime(): Runtime { return this.#runtime; }
+  /** Stopped accepting (a drain, or its listener removed by a reload). */
+  get draining(): boolean { return this.connections.draining; }
 
-  /** The access log's writer (null: off). */
-  get log(): ((ex: Exchange) => void) | null { return this.#log; }
+  /** Open WebSocket tunnels (and upgrades being handshaken) on this App. */
+  get tunnels(): ReadonlySet<Tunnel> { return this.#ws.tunnels; }
 
-  /** Runs the pipeline for a request another front end accepted (h2/), counted in flight like ours. */
-  dispatch(ds: Downstream, head: RequestHead): void {
-    this.#inflight++;
-    handleRequest(ds, head, this.#runtime, this.#onDone);
+  /** New requests get `gen`; in-flight ones keep theirs. */
+  setGeneration(gen: Generation): void {
+    this.#gen = gen;
+    readProxiedAddress = gen.runtime.config.trusted_proxies.length > 0;
+    this.#onDone = (ex: Exchange): void => {
+      this.#inflight--;
+      gen.done(ex);
+      if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
+    };
+    const timeouts = gen.runtime.config.timeouts;
+    if (this.#app) applyTimeouts(this.#app, timeouts);
+    this.#tls?.forEachApp((app) => applyTimeouts(app, timeouts));
   }
 
-  /**
-   * The handlers of one more listener (TLS, redirect_https: downstream/listeners.ts), to
-   * register on its App, on each SNI domain of it, and on any App that replaces it; requests
-   * count toward this front end's in-flight total and carry `listener`. `hsts`: the
-   * Strict-Transport-Security value every answer gets (tls/hsts.ts), or null.
-   */
-  mount(listener: ListenerContext, hsts: string | null = null): Mount {
-    const snap = (res: HttpResponse, req: HttpRequest): RequestHead => snapshot(res, req, listener);
-    const ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot: snap, log: this.#log, corkHolder: this.#corkHolder, connections: this.connections });
-    this.#mounts.push(ws);
-    const behavior = ws.behavior(maxMessageSize(this.#runtime));
-    const any = (res: HttpResponse, req: HttpRequest): void => {
-      const uds = new UwsDownstream(res, this.connections);
-      const ds = hsts === null ? uds : new HstsDownstream(uds, hsts);
-      this.#inflight++;
-      uds.inHandler = true;
-      handleRequest(ds, snap(res, req), this.#runtime, this.#onDone);
-      uds.inHandler = false;
-    };
-    return {
-      on: (app) => app.ws('/*', behavior).any('/*', any),
-      configure: (app) => {
-        applyTimeouts(app, this.#runtime.config.timeouts);
-        app.filter(this.connections.hook);
-      },
-    };
-  }
-
-  /** Swaps the runtime for new requests; in-flight ones keep theirs. */
-  setRuntime(rt: Runtime): void {
-    this.#runtime = rt;
-    readProxiedAddress = rt.config.trusted_proxies.length > 0;
+  /** A reload changed or removed some routes: their tunnels go away (1001) now. */
+  goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
+    return this.#ws.goAwayWhere(changed, reason);
   }
 
   listen(addresses: readonly ListenAddress[]): Promise<void> {
     const holder = this.#corkHolder.start();
+    const tls = this.#tls;
+    if (tls !== null) return Promise.all([holder, tls.listen()]).then(() => undefined);
+    const app = this.#app!;
     return Promise.all([holder, ...addresses.map((a) => new Promise<void>((resolve, reject) => {
-      this.#app.listen(a.host, a.port, (socket) => {
+      app.listen(a.host, a.port, (socket) => {
         if (socket) { this.#sockets.push(socket); resolve(); }
         else reject(new Error(`cannot listen on ${a.host}:${a.port} (address in use or not available)`));
       });
@@ -172,10 +197,10 @@ export class UwsFrontEnd {
    */
   stopAccepting(): void {
     for (const s of this.#sockets.splice(0)) uWS.us_listen_socket_close(s);
+    this.#tls?.stopAccepting();
     this.connections.drain();
     // Tunnels never finish by themselves: close them (1001) so clients reconnect elsewhere.
     this.#ws.goAway();
-    for (const ws of this.#mounts) ws.goAway();
   }
 
   /** Resolves when no request is in flight, or after deadlineMs. */
@@ -191,7 +216,7 @@ export class UwsFrontEnd {
   close(): void {
     this.stopAccepting();
     this.#corkHolder.close();
-    // App.close exists at run time in v20.30 but is missing from its typings.
-    (this.#app as TemplatedApp & { close(): void }).close();
+    this.#app?.close();
+    this.#tls?.close();
   }
 }

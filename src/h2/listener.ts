@@ -15,7 +15,10 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { Listener } from '../config/types.js';
 import type { ListenerContext } from '../downstream/contract.js';
-import type { UwsFrontEnd } from '../downstream/server.js';
+import type { Generation } from '../downstream/generations.js';
+import type { Exchange } from '../exchange.js';
+import { handleRequest } from '../pipeline.js';
+import type { Tunnel } from '../upstream/tunnel.js';
 import { coversHost, type CertFiles, type TlsCertSet } from '../tls/cert-set.js';
 import { HstsDownstream } from '../tls/hsts.js';
 import { TLS12_CIPHERS } from '../tls/uws-listener.js';
@@ -39,7 +42,12 @@ function contextOptions(files: CertFiles): tls.SecureContextOptions {
 export class Http2Listener {
   readonly spec: Listener;
   readonly #server: Http2SecureServer;
-  readonly #front: UwsFrontEnd;
+  #gen: Generation;
+  #inflight = 0;
+  #idleWaiters: (() => void)[] = [];
+  /** The current generation's done callback (a request keeps the one it started with). */
+  #onDone!: (ex: Exchange) => void;
+  #draining = false;
   readonly #context: ListenerContext;
   readonly #hsts: string | null;
   readonly #workerId: number;
@@ -51,9 +59,10 @@ export class Http2Listener {
   readonly #sockets = new Set<net.Socket>();
   #listening = false;
 
-  constructor(spec: Listener, certs: TlsCertSet, front: UwsFrontEnd, hsts: string | null, workerId: number, onMissingName: ((name: string) => void) | null) {
+  constructor(spec: Listener, certs: TlsCertSet, gen: Generation, hsts: string | null, workerId: number, onMissingName: ((name: string) => void) | null) {
     this.spec = spec;
-    this.#front = front;
+    this.#gen = gen;
+    this.setGeneration(gen);
     this.#context = { scheme: 'https', redirect: null, challenges: null };
     this.#hsts = hsts;
     this.#workerId = workerId;
@@ -61,7 +70,7 @@ export class Http2Listener {
     this.#hasDefault = certs.default !== null;
     this.#contexts = this.#compile(certs);
     const protocols = spec.protocols ?? ['h1'];
-    const timeouts = front.runtime.config.timeouts;
+    const timeouts = gen.runtime.config.timeouts;
     this.#server = http2.createSecureServer({
       ...(certs.default === null ? {} : contextOptions(certs.default)),
       minVersion: 'TLSv1.2',
@@ -86,7 +95,7 @@ export class Http2Listener {
     server.requestTimeout = 0;
     // An HTTP/2 connection without a stream for this long is closed (GOAWAY).
     this.#server.setTimeout(timeouts.idle);
-    this.#ws = new NodeWebSockets(front, this.#context);
+    this.#ws = new NodeWebSockets({ runtime: () => this.#gen.runtime, finished: (ex) => this.#gen.finished(ex) }, this.#context);
     this.#server.on('request', (req: NodeRequest, res: NodeResponse) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req: NodeRequest, socket: net.Socket, head: Buffer) => this.#ws.upgrade(req as never, socket, head, this.#hsts));
     this.#server.on('session', (s: Http2Session) => { this.#sessions.add(s); s.once('close', () => this.#sessions.delete(s)); });
@@ -95,6 +104,33 @@ export class Http2Listener {
   }
 
   get certificates(): TlsCertSet { return this.#set; }
+
+  get inflight(): number { return this.#inflight; }
+  get draining(): boolean { return this.#draining; }
+  get tunnels(): ReadonlySet<Tunnel> { return this.#ws.tunnels; }
+
+  /** New requests get `gen`; in-flight ones keep theirs. */
+  setGeneration(gen: Generation): void {
+    this.#gen = gen;
+    this.#onDone = (ex: Exchange): void => {
+      this.#inflight--;
+      gen.done(ex);
+      if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
+    };
+  }
+
+  goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
+    return this.#ws.goAwayWhere(changed, reason);
+  }
+
+  /** Resolves when no request is in flight, or after deadlineMs. */
+  idle(deadlineMs: number): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, deadlineMs);
+      this.#idleWaiters.push(() => { clearTimeout(timer); resolve(); });
+    });
+  }
 
   #compile(set: TlsCertSet): Map<string, tls.SecureContext> {
     const byId = new Map<string, tls.SecureContext>();
@@ -117,11 +153,14 @@ export class Http2Listener {
   #onRequest(req: NodeRequest, res: NodeResponse): void {
     (req.httpVersionMajor === 2 ? h2Requests : h1Requests).inc();
     const uds = new NodeDownstream(req, res);
-    this.#front.dispatch(this.#hsts === null ? uds : new HstsDownstream(uds, this.#hsts), nodeSnapshot(req, this.#context));
+    const gen = this.#gen;
+    this.#inflight++;
+    gen.inflight++;
+    handleRequest(this.#hsts === null ? uds : new HstsDownstream(uds, this.#hsts), nodeSnapshot(req, this.#context), gen.runtime, this.#onDone);
   }
 
   /** Resolves when listening (or when another worker serves the port alone: no SO_REUSEPORT). */
-  async listen(): Promise<void> {
+  async listen(_addresses?: readonly unknown[]): Promise<void> {
     this.#listening = await listenShared(this.#server, this.spec.host, this.spec.port, this.#workerId);
   }
 
@@ -139,6 +178,7 @@ export class Http2Listener {
 
   /** Stops accepting; HTTP/2 connections get GOAWAY and finish their streams. */
   stopAccepting(): void {
+    this.#draining = true;
     if (this.#listening) this.#server.close();
     this.#listening = false;
     for (const s of this.#sessions) s.close();

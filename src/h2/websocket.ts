@@ -7,7 +7,7 @@ import type net from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { Downstream, ListenerContext } from '../downstream/contract.js';
-import type { UwsFrontEnd } from '../downstream/server.js';
+import type { Runtime } from '../runtime.js';
 import { statusLine } from '../downstream/status-line.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
@@ -83,27 +83,36 @@ function protocolList(value: string | undefined): string[] {
   return value.split(',').map((p) => p.trim()).filter((p) => p !== '');
 }
 
+/** What the tunnels need of the listener: the runtime new upgrades use, and where finished ones are logged. */
+export interface TunnelHost {
+  runtime(): Runtime;
+  finished(ex: Exchange): void;
+}
+
 export class NodeWebSockets {
-  readonly #front: UwsFrontEnd;
+  readonly #host: TunnelHost;
   readonly #context: ListenerContext;
   readonly #tunnels = new Set<Tunnel>();
   #sweep: NodeJS.Timeout | null = null;
 
-  constructor(front: UwsFrontEnd, context: ListenerContext) {
-    this.#front = front;
+  constructor(host: TunnelHost, context: ListenerContext) {
+    this.#host = host;
     this.#context = context;
   }
 
+  /** Every tunnel from its upgrade request until both sides are closed. */
+  get tunnels(): ReadonlySet<Tunnel> { return this.#tunnels; }
+
   upgrade(req: IncomingMessage, socket: net.Socket, head: Buffer, hsts: string | null): void {
     socket.on('error', () => {});
-    const rt = this.#front.runtime;
-    const log = this.#front.log;
+    const rt = this.#host.runtime();
+    const log = (ex: Exchange): void => this.#host.finished(ex);
     const ex = new Exchange(nodeSnapshot(req, this.#context), Date.now());
     ex.requestId = requestIdFrom(ex.header('x-request-id'));
     ex.clientIp = ex.head.peerIp;
     const answer = new SocketAnswer(socket);
     const ds: Downstream = hsts === null ? answer : new HstsDownstream(answer, hsts);
-    const reject = (err: ProxyError, extra: readonly string[] = []): void => { respondError(ds, ex, err, true, extra); log?.(ex); };
+    const reject = (err: ProxyError, extra: readonly string[] = []): void => { respondError(ds, ex, err, true, extra); log(ex); };
 
     const framing = parse(ex, rt);
     if (framing instanceof ProxyError) return reject(framing);
@@ -163,7 +172,7 @@ export class NodeWebSockets {
       done: (t) => {
         this.#tunnels.delete(t);
         if (this.#tunnels.size === 0 && this.#sweep !== null) { clearInterval(this.#sweep); this.#sweep = null; }
-        log?.(t.ex);
+        log(t.ex);
       },
     });
     socket.once('close', () => { if (!tunnel.open) tunnel.abort(); });
@@ -175,5 +184,12 @@ export class NodeWebSockets {
   /** Draining: every open tunnel is closed with 1001 (going away). */
   goAway(): void {
     for (const t of this.#tunnels) t.goAway();
+  }
+
+  /** A reload: the tunnels `changed` picks are closed with 1001 and `reason`. Returns how many. */
+  goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
+    let n = 0;
+    for (const t of this.#tunnels) if (changed(t)) { t.goAway(reason); n++; }
+    return n;
   }
 }

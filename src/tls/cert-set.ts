@@ -1,7 +1,6 @@
 // The certificates one TLS listener serves, as the primary hands them to workers: files to
 // load (immutable snapshots, src/tls/snapshots.ts) by SNI name, plus the default. Plain
 // data (it crosses postMessage), with the pure diff a worker applies on a change.
-import type { ListenAddress } from '../config/types.js';
 
 /** One certificate as a worker loads it. `id` changes whenever the content does. */
 export interface CertFiles {
@@ -20,11 +19,6 @@ export interface TlsCertSet {
 }
 
 export const EMPTY_CERT_SET: TlsCertSet = Object.freeze({ default: null, names: Object.freeze({}) });
-
-/** How listeners are named across messages and reloads: the address they bind. */
-export function listenerKey(a: ListenAddress): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
 
 export interface CertSetChange {
   /** The default certificate differs (the uWS App must be replaced: it cannot swap its own). */

@@ -9,7 +9,8 @@
 import { statSync } from 'node:fs';
 import type { Config, Listener } from '../config/types.js';
 import { isPairError, nameMatches, readPair, type CertificatePair } from './certificate.js';
-import { listenerKey, type CertFiles, type TlsCertSet } from './cert-set.js';
+import type { CertFiles, TlsCertSet } from './cert-set.js';
+import { listenKey } from '../config/diff.js';
 import { CertSnapshots } from './snapshots.js';
 import { counter } from '../observe/metrics.js';
 
@@ -73,10 +74,10 @@ export class CertificateManager {
         const files = spec.tls.certificates.map((c): WatchedPair => {
           const signature = statSignature([c.cert, c.key]);
           const pair = readPair(c.cert, c.key);
-          if (isPairError(pair)) throw new Error(`listen ${listenerKey(spec)}: ${pair.error}`);
+          if (isPairError(pair)) throw new Error(`listen ${listenKey(spec)}: ${pair.error}`);
           return { cert: c.cert, key: c.key, signature, pair, problem: '' };
         });
-        const l: ListenerCerts = { key: listenerKey(spec), spec, files, issued: new Map(), issuedDefault: null, set: { default: null, names: {} } };
+        const l: ListenerCerts = { key: listenKey(spec), spec, files, issued: new Map(), issuedDefault: null, set: { default: null, names: {} } };
         l.set = this.#compose(l);
         this.#listeners.push(l);
       }
@@ -93,7 +94,7 @@ export class CertificateManager {
 
   /** How this manager names a listener (its address). */
   keyOf(spec: Listener): string {
-    return listenerKey(spec);
+    return listenKey(spec);
   }
 
   /** True when each of the listeners `keys` has a configured certificate file naming `host`. */

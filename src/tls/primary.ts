@@ -7,7 +7,7 @@
 //   start(workers)           watch files; ACME issuance now that workers answer challenges
 //   state()                  WorkerBoot's tls + challenges, for every (re)spawn
 import type { Config } from '../config/types.js';
-import type { FromWorker, ToWorker, WorkerState } from '../messages.js';
+import type { FromWorker, ToWorker, WorkerTlsState } from '../messages.js';
 import { AcmeIssuer } from './acme.js';
 import { startInternalIssuer, type InternalIssuer } from './internal-issuer.js';
 import { CertificateManager, type Log } from './manager.js';
@@ -34,7 +34,7 @@ export class TlsService {
   }
 
   /** Spawn-time state of a worker: every TLS listener's certificates and the pending challenges. */
-  state(): WorkerState {
+  state(): WorkerTlsState {
     return { tls: this.#certs.sets(), challenges: Object.fromEntries(this.#challenges) };
   }
 

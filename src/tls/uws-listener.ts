@@ -11,7 +11,7 @@
 import { uWS } from '../uws/load.js';
 import type { AppOptions, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Listener } from '../config/types.js';
-import type { Mount } from '../downstream/server.js';
+import type { Mount, TlsApps } from '../downstream/server.js';
 import { counter } from '../observe/metrics.js';
 import { coversHost as isCovered, diffCertSets, type CertFiles, type TlsCertSet } from './cert-set.js';
 
@@ -45,7 +45,7 @@ interface Generation {
 
 type AppClose = TemplatedApp & { close(): void };
 
-export class UwsTlsListener {
+export class UwsTlsListener implements TlsApps {
   readonly spec: Listener;
   readonly #mount: Mount;
   #set: TlsCertSet;
@@ -69,6 +69,11 @@ export class UwsTlsListener {
 
   /** Apps alive (the current one plus retired ones still serving connections). */
   get apps(): number { return 1 + this.#retired.size; }
+
+  forEachApp(fn: (app: TemplatedApp) => void): void {
+    fn(this.#current.app);
+    for (const gen of this.#retired) fn(gen.app);
+  }
 
   #build(set: TlsCertSet): Generation {
     const app = uWS.SSLApp(options(set.default));
