@@ -126,7 +126,11 @@ export class UwsTlsListener implements TlsApps {
       this.#current = gen;
       if (this.#accepting) {
         await this.#listen(gen);
-        // Only now: the port is never without a listener.
+        // Only now: the port is never without a listener. Closing a SO_REUSEPORT socket resets
+        // the connections still in its accept queue (unless net.ipv4.tcp_migrate_req is 1), so
+        // it is closed right after the loop has accepted what was queued: one timer turn later,
+        // the poll phase between has emptied it and only what arrived since can be lost.
+        await new Promise((resolve) => setTimeout(resolve, 0));
         this.#retire(old);
       } else {
         this.#retire(old);
