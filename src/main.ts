@@ -122,6 +122,7 @@ async function serve(config: Config, file: string | null): Promise<void> {
     }, process.env['PORTCULLIS_TEST_HOOKS'] === '1', n);
     const build = buildInfo();
     exposition = new Exposition(sup.metrics, build, () => sup.shm.cache, () => sup.workers());
+    tls.registerMetrics(exposition.registry);
   } catch (err) {
     say((err as Error).message, 'error');
     process.exit(1);

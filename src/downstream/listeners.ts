@@ -15,6 +15,10 @@ import type { ChallengeAnswers, HttpsRedirect, ListenerContext } from './contrac
 import type { Generation } from './generations.js';
 import { UwsFrontEnd } from './server.js';
 import type { Tunnel } from '../upstream/tunnel.js';
+import { gauge } from '../observe/metrics.js';
+
+/** Read by the admin dashboard (primary/operations.ts); worker 0 alone reports it (gauges sum over workers). */
+const expiry = gauge('portcullis_tls_certificate_expiry_timestamp_seconds', 'When each certificate a TLS listener serves expires (Unix seconds), by name', ['name']);
 
 export interface ListenerInfo {
   readonly address: string;
@@ -118,7 +122,7 @@ export class Listeners implements HttpsRedirect {
     }
     for (const [key, front, spec, certified] of added) {
       this.#open.set(key, front);
-      if (certified !== null) this.#tls.set(key, { spec, certified });
+      if (certified !== null) { this.#tls.set(key, { spec, certified }); this.#reportExpiry(certified.certificates); }
     }
     return added.map(([key]) => key);
   }
@@ -131,7 +135,15 @@ export class Listeners implements HttpsRedirect {
 
   /** A TLS listener's certificates changed; unknown keys are ignored (a listener closed since). */
   setCertificates(key: string, set: TlsCertSet): Promise<void> {
-    return this.#tls.get(key)?.certified.setCertificates(set) ?? Promise.resolve();
+    const tls = this.#tls.get(key);
+    if (tls === undefined) return Promise.resolve();
+    this.#reportExpiry(set);
+    return tls.certified.setCertificates(set);
+  }
+
+  #reportExpiry(set: TlsCertSet): void {
+    if (this.#deps.workerId !== 0) return;
+    for (const [name, files] of Object.entries(set.names)) expiry.with(name).set(files.notAfter / 1000);
   }
 
   /** Closes listeners `open` just made (a reload that was called off). */

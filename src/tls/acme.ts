@@ -19,15 +19,7 @@ import { isPairError, parsePair, type CertificatePair } from './certificate.js';
 import { AcmeStore } from './acme-store.js';
 import type { CertificateManager, Log } from './manager.js';
 import { OnDemandPolicy } from './on-demand.js';
-import { counter } from '../observe/metrics.js';
-
-const orders = counter('portcullis_acme_certificates_total', 'ACME certificate requests by outcome (issued, renewed, failed).', ['outcome']);
-const issued = orders.with('issued');
-const renewed = orders.with('renewed');
-const failed = orders.with('failed');
-const onDemandVerdicts = counter('portcullis_acme_on_demand_total', 'Names clients asked for that no certificate covered, by verdict (approved, refused).', ['verdict']);
-const approved = onDemandVerdicts.with('approved');
-const refused = onDemandVerdicts.with('refused');
+import type { TlsCount } from './manager.js';
 
 /** A timer delay Node accepts (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -91,8 +83,11 @@ export class AcmeIssuer {
   #busy = false;
   #stopped = false;
 
-  constructor(config: Config, certs: CertificateManager, challenges: ChallengeBroadcast, log: Log, firstRetryMs = FIRST_RETRY_MS) {
+  readonly #count: TlsCount;
+
+  constructor(config: Config, certs: CertificateManager, challenges: ChallengeBroadcast, log: Log, count: TlsCount = () => {}, firstRetryMs = FIRST_RETRY_MS) {
     this.#config = config;
+    this.#count = count;
     this.#certs = certs;
     this.#challenges = challenges;
     this.#log = log;
@@ -189,12 +184,12 @@ export class AcmeIssuer {
       if (isPairError(pair)) throw new Error(pair.error);
       this.#store.saveCertificate(name, chain, key.toString());
       state.failures = 0;
-      (renewing ? renewed : issued).inc();
+      this.#count('acme', renewing ? 'renewed' : 'issued');
       this.#serve(state, pair);
       this.#log('info', `ACME: ${name}: certificate ${renewing ? 'renewed' : 'issued'}, valid until ${new Date(pair.notAfter).toISOString()}; renewal at ${new Date(renewalTime(pair)).toISOString()}`);
     } catch (err) {
       if (this.#stopped) return;
-      failed.inc();
+      this.#count('acme', 'failed');
       state.failures++;
       const delay = retryDelay(state.failures, this.#firstRetryMs);
       const keeping = state.pair !== null && state.pair.notAfter > Date.now() ? ' (the current certificate is still served)' : '';
@@ -234,19 +229,19 @@ export class AcmeIssuer {
     if (this.#judged.size > 10_000) this.#judged.clear();
     this.#judged.set(name, now);
     if (this.#policy === null) {
-      refused.inc();
+      this.#count('on_demand', 'refused');
       this.#log('warn', `ACME: ${name}: a client asked for this name; no certificate is issued for names outside the config without acme.on_demand`);
       return;
     }
     const verdict = await this.#policy.check(name);
     if (!verdict.allowed) {
-      refused.inc();
+      this.#count('on_demand', 'refused');
       this.#log('warn', `ACME: ${name}: on-demand certificate refused: ${verdict.reason}`);
       return;
     }
     if (this.#names.has(name)) return;
     this.#judged.delete(name);
-    approved.inc();
+    this.#count('on_demand', 'approved');
     this.#log('info', `ACME: ${name}: on-demand certificate approved`);
     this.#track(name, this.#store.certificate(name));
   }

@@ -9,6 +9,8 @@ export interface CertFiles {
   readonly cert: string;
   /** PEM private key. */
   readonly key: string;
+  /** When the certificate expires (ms since epoch). */
+  readonly notAfter: number;
 }
 
 export interface TlsCertSet {

@@ -12,11 +12,9 @@ import { isPairError, nameMatches, readPair, type CertificatePair } from './cert
 import type { CertFiles, TlsCertSet } from './cert-set.js';
 import { listenKey } from '../config/diff.js';
 import { CertSnapshots } from './snapshots.js';
-import { counter } from '../observe/metrics.js';
 
-const reloads = counter('portcullis_certificate_reloads_total', 'Configured certificate files read again after they changed, by outcome (loaded, kept: the new pair was not usable).', ['outcome']);
-const loaded = reloads.with('loaded');
-const kept = reloads.with('kept');
+/** Counts a TLS event for the primary's metrics (tls/primary.ts): which family, which label value. */
+export type TlsCount = (family: 'acme' | 'on_demand' | 'reload', label: string) => void;
 
 /** How often configured certificate files are looked at. */
 export const POLL_MS = 1000;
@@ -64,8 +62,11 @@ export class CertificateManager {
   #timer: NodeJS.Timeout | null = null;
 
   /** Reads every configured pair now; throws when one cannot be used (start-up must fail). */
-  constructor(config: Config, log: Log, onChange: (key: string, set: TlsCertSet) => void, snapshotDir?: string) {
+  readonly #count: TlsCount;
+
+  constructor(config: Config, log: Log, onChange: (key: string, set: TlsCertSet) => void, snapshotDir?: string, count: TlsCount = () => {}) {
     this.#log = log;
+    this.#count = count;
     this.#onChange = onChange;
     this.#snapshots = new CertSnapshots(snapshotDir);
     try {
@@ -139,7 +140,7 @@ export class CertificateManager {
         if (isPairError(pair)) {
           // Often a rotation half done (new cert, old key): keep serving the old pair; the
           // next change of either file is read again.
-          if (pair.error !== w.problem) { kept.inc(); this.#log('warn', `listen ${l.key}: keeping the current certificate: ${pair.error}`); }
+          if (pair.error !== w.problem) { this.#count('reload', 'kept'); this.#log('warn', `listen ${l.key}: keeping the current certificate: ${pair.error}`); }
           w.problem = pair.error;
           w.signature = signature;
           continue;
@@ -150,7 +151,7 @@ export class CertificateManager {
         if (pair.notAfter <= Date.now()) this.#log('warn', `listen ${l.key}: ${w.cert} has expired (${new Date(pair.notAfter).toISOString()}); serving it anyway, as it is what the file holds`);
         w.pair = pair;
         changed = true;
-        loaded.inc();
+        this.#count('reload', 'loaded');
         this.#log('info', `listen ${l.key}: certificate ${w.cert} reloaded (${pair.names.join(', ')}; valid until ${new Date(pair.notAfter).toISOString()})`);
       }
       if (changed) this.#publish(l);

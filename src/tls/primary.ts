@@ -10,7 +10,8 @@ import type { Config } from '../config/types.js';
 import type { FromWorker, ToWorker, WorkerTlsState } from '../messages.js';
 import { AcmeIssuer } from './acme.js';
 import { startInternalIssuer, type InternalIssuer } from './internal-issuer.js';
-import { CertificateManager, type Log } from './manager.js';
+import { CertificateManager, type Log, type TlsCount } from './manager.js';
+import client from 'prom-client';
 
 /** What the service needs of the supervisor. */
 export interface WorkerChannel {
@@ -26,11 +27,24 @@ export class TlsService {
   #workers: WorkerChannel | null = null;
   #internal: InternalIssuer | null = null;
   #acme: AcmeIssuer | null = null;
+  /** Counters in the primary's metrics registry once registerMetrics() was called. */
+  #counters: Record<Parameters<TlsCount>[0], client.Counter<string>> | null = null;
+  readonly #count: TlsCount = (family, label) => { this.#counters?.[family].inc({ [family === 'on_demand' ? 'verdict' : 'outcome']: label }); };
 
   constructor(config: Config, log: Log) {
     this.#config = config;
     this.#log = log;
-    this.#certs = new CertificateManager(config, log, (listener, set) => this.#workers?.broadcast({ type: 'tls-certificates', listener, set }));
+    this.#certs = new CertificateManager(config, log, (listener, set) => this.#workers?.broadcast({ type: 'tls-certificates', listener, set }), undefined, this.#count);
+  }
+
+  /** The primary's TLS counters, in the registry /metrics exposes (primary/exposition.ts). */
+  registerMetrics(registry: client.Registry): void {
+    const registers = [registry];
+    this.#counters = {
+      acme: new client.Counter({ name: 'portcullis_acme_certificates_total', help: 'ACME certificate requests, by outcome (issued, renewed, failed)', labelNames: ['outcome'], registers }),
+      on_demand: new client.Counter({ name: 'portcullis_acme_on_demand_total', help: 'Names clients asked for that no certificate covered, by verdict (approved, refused)', labelNames: ['verdict'], registers }),
+      reload: new client.Counter({ name: 'portcullis_certificate_reloads_total', help: 'Configured certificate files read again after they changed, by outcome (loaded, kept: the new pair was not usable)', labelNames: ['outcome'], registers }),
+    };
   }
 
   /** Spawn-time state of a worker: every TLS listener's certificates and the pending challenges. */
@@ -47,7 +61,7 @@ export class TlsService {
   start(workers: WorkerChannel): void {
     this.#workers = workers;
     this.#certs.start();
-    const acme = new AcmeIssuer(this.#config, this.#certs, { set: (token, value) => this.#setChallenge(token, value) }, this.#log);
+    const acme = new AcmeIssuer(this.#config, this.#certs, { set: (token, value) => this.#setChallenge(token, value) }, this.#log, this.#count);
     if (acme.active) {
       this.#acme = acme;
       acme.start();

@@ -38,7 +38,7 @@ export class CertSnapshots {
       this.#written.set(pair.id, unused.files);
       return unused.files;
     }
-    const files: CertFiles = { id: pair.id, cert: join(this.dir, `${pair.id}.crt`), key: join(this.dir, `${pair.id}.key`) };
+    const files: CertFiles = { id: pair.id, cert: join(this.dir, `${pair.id}.crt`), key: join(this.dir, `${pair.id}.key`), notAfter: pair.notAfter };
     writeFileSync(files.key, pair.keyPem, { mode: 0o600, flag: 'wx' });
     writeFileSync(files.cert, pair.certPem, { mode: 0o600, flag: 'wx' });
     this.#written.set(pair.id, files);

@@ -1,7 +1,7 @@
 // Certificates replaced on disk while Portcullis runs: new handshakes get the new pair within
 // seconds (in every worker), connections already open keep theirs, and a half-done rotation
 // (new certificate, old key) keeps the old pair serving until the key follows.
-import { renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -15,6 +15,7 @@ let ca: TestCa;
 let origin: Origin;
 let proxy: RunningProxy;
 let port: number;
+let adminPort: number;
 
 const DAY = 86_400_000;
 
@@ -24,7 +25,9 @@ beforeAll(async () => {
   const a = await ca.issue('a', ['a.test']);
   origin = await startOrigin();
   port = await freePort();
+  adminPort = await freePort();
   proxy = await startProxy({
+    admin: { listen: `127.0.0.1:${adminPort}` },
     listen: [{ address: `127.0.0.1:${port}`, tls: { certificates: [{ cert: main.cert, key: main.key }, { cert: a.cert, key: a.key }] } }],
     upstreams: { app: { targets: [origin.url] } },
   }, { workers: 2 });
@@ -114,3 +117,18 @@ test('a half-done rotation (new certificate, old key) keeps the old pair until t
   writeFileSync(join(ca.dir, 'a.key'), next.keyPem);
   await untilServed('a.test', serialOfPem(next.certPem));
 });
+
+test('certificates and their reloads are in /metrics and on the admin dashboard\'s /stats', async () => {
+  const stats = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).json() as { certificates: { name: string; expires: string }[] };
+  expect(stats.certificates.map((c) => c.name).sort()).toEqual(['a.test', 'default.test']);
+  const cert = stats.certificates.find((c) => c.name === 'a.test')!;
+  // The file's current certificate (the one the last rotation wrote).
+  expect(Date.parse(cert.expires)).toBe(Date.parse(new X509Certificate(readFileSync(join(ca.dir, 'a.crt'))).validTo));
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  // The earlier tests replaced files: loaded twice at least, kept once (the half-done rotation).
+  expect(text).toMatch(/portcullis_certificate_reloads_total\{outcome="loaded"\} [2-9]/);
+  expect(text).toMatch(/portcullis_certificate_reloads_total\{outcome="kept"\} [1-9]/);
+  expect(text).toMatch(/portcullis_tls_certificate_swaps_total\{kind="sni"\} [1-9]/);
+  expect(text).toMatch(/portcullis_tls_certificate_swaps_total\{kind="default"\} [1-9]/);
+});
+
