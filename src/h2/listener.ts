@@ -7,7 +7,7 @@
 //   handshake ── SNICallback(name) ── exact / *.one-label ──▶ that SecureContext
 //                                 └─ none ─▶ default context, or failure when there is none
 //   ALPN h2 ──▶ stream ──▶ compat request ─┐
-//   ALPN http/1.1 ──▶ node:http request ───┴─▶ NodeDownstream ─▶ front.dispatch (pipeline)
+//   ALPN http/1.1 ──▶ node:http request ───┴─▶ NodeDownstream ─▶ handleRequest (the pipeline)
 //   http/1.1 Upgrade: websocket ──▶ h2/websocket.ts
 import { readFileSync } from 'node:fs';
 import http2, { type Http2SecureServer, type Http2Session } from 'node:http2';
