@@ -23,8 +23,11 @@ import { coversHost, type CertFiles, type TlsCertSet } from '../tls/cert-set.js'
 import { HstsDownstream } from '../tls/hsts.js';
 import { TLS12_CIPHERS } from '../tls/uws-listener.js';
 import { counter } from '../observe/metrics.js';
-import { NodeDownstream, type NodeRequest, type NodeResponse } from './downstream.js';
-import { nodeSnapshot } from './snapshot.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Downstream, RequestHead } from '../downstream/contract.js';
+import { H2StreamDownstream, NodeDownstream } from './downstream.js';
+import { nodeSnapshot, streamSnapshot } from './snapshot.js';
 import { listenShared } from './reuse-port.js';
 import { NodeWebSockets } from './websocket.js';
 
@@ -96,8 +99,19 @@ export class Http2Listener {
     // An HTTP/2 connection without a stream for this long is closed (GOAWAY).
     this.#server.setTimeout(timeouts.idle);
     this.#ws = new NodeWebSockets({ runtime: () => this.#gen.runtime, finished: (ex) => this.#gen.finished(ex) }, this.#context);
-    this.#server.on('request', (req: NodeRequest, res: NodeResponse) => this.#onRequest(req, res));
-    this.#server.on('upgrade', (req: NodeRequest, socket: net.Socket, head: Buffer) => this.#ws.upgrade(req as never, socket, head, this.#hsts));
+    // HTTP/1.1 (allowHTTP1) arrives as node:http requests. Listening for them makes Node also
+    // wrap every HTTP/2 stream in compatibility objects: that listener goes, and streams are
+    // taken as they are (the core API: no objects of our own per request but the Downstream).
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      h1Requests.inc();
+      this.#dispatch(new NodeDownstream(req, res), nodeSnapshot(req, this.#context));
+    });
+    this.#server.removeAllListeners('stream');
+    this.#server.on('stream', (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
+      h2Requests.inc();
+      this.#dispatch(new H2StreamDownstream(stream), streamSnapshot(stream, raw, this.#context));
+    });
+    this.#server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => this.#ws.upgrade(req, socket, head, this.#hsts));
     this.#server.on('session', (s: Http2Session) => { this.#sessions.add(s); s.once('close', () => this.#sessions.delete(s)); });
     this.#server.on('secureConnection', (s: net.Socket) => { this.#sockets.add(s); s.once('close', () => this.#sockets.delete(s)); });
     this.#server.on('tlsClientError', () => { /* a failed handshake: nothing to answer */ });
@@ -150,13 +164,11 @@ export class Http2Listener {
     return dot > 0 ? this.#contexts.get(`*${name.slice(dot)}`) ?? null : null;
   }
 
-  #onRequest(req: NodeRequest, res: NodeResponse): void {
-    (req.httpVersionMajor === 2 ? h2Requests : h1Requests).inc();
-    const uds = new NodeDownstream(req, res);
+  #dispatch(ds: Downstream, head: RequestHead): void {
     const gen = this.#gen;
     this.#inflight++;
     gen.inflight++;
-    handleRequest(this.#hsts === null ? uds : new HstsDownstream(uds, this.#hsts), nodeSnapshot(req, this.#context), gen.runtime, this.#onDone);
+    handleRequest(this.#hsts === null ? ds : new HstsDownstream(ds, this.#hsts), head, gen.runtime, this.#onDone);
   }
 
   /** Resolves when listening (or when another worker serves the port alone: no SO_REUSEPORT). */

@@ -112,6 +112,7 @@ describe('HTTP/2 on a [h1, h2] listener', () => {
     expect(r.status).toBe(200);
     expect(r.headers['strict-transport-security']).toBe('max-age=31536000');
     expect(r.headers.via).toBe('1.1 portcullis');
+    expect(Math.abs(Date.parse(String(r.headers.date)) - Date.now())).toBeLessThan(5000);
     expect(r.headers['set-cookie']).toEqual(['a=1', 'b=2']);
     expect(JSON.parse(r.body.toString())).toMatchObject({ url: '/hello?x=1', headers: { host: `site.test:${ports.h2}`, 'x-forwarded-proto': 'https' } });
   });
