@@ -78,6 +78,13 @@ export class H2StreamDownstream implements Downstream {
   writeBody(chunk: Buffer): boolean {
     if (this.done || chunk.length === 0) return true;
     this.#written += chunk.length;
+    if (this.#written === this.#announced) {
+      // The last bytes of a known length: one end(chunk) instead of write() then end(), one
+      // write request fewer for the common small answer.
+      this.#finish();
+      this.#stream.end(Buffer.from(chunk));
+      return true;
+    }
     const ok = this.#stream.write(Buffer.from(chunk));
     if (!ok && !this.#drainHooked) {
       this.#drainHooked = true;
