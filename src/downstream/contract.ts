@@ -72,4 +72,10 @@ export interface Downstream {
   resumeBody(): void;
   /** Called once when the client disconnects before the response finished. */
   onAbort(cb: () => void): void;
+  /**
+   * The client connection serves no further request after this one (its answer says
+   * `Connection: close`). Used after a chunked request body, whose framing the uWS front end
+   * decodes laxly; front ends that frame bodies strictly need not implement it.
+   */
+  closeConnectionAfter?(): void;
 }

@@ -12,8 +12,7 @@ import { statusLine } from '../downstream/status-line.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
 import { parseConnectionTokens } from '../filters/hop-by-hop.js';
-import { requestIdFrom } from '../filters/request-id.js';
-import { identify, parse, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, protect, requestIdOf, route, upstreamHead } from '../pipeline.js';
 import { selectPool } from '../runtime.js';
 import { HstsDownstream } from '../tls/hsts.js';
 import { respondError } from '../upstream/forward.js';
@@ -108,7 +107,7 @@ export class NodeWebSockets {
     const rt = this.#host.runtime();
     const log = (ex: Exchange): void => this.#host.finished(ex);
     const ex = new Exchange(nodeSnapshot(req, this.#context), Date.now());
-    ex.requestId = requestIdFrom(ex.header('x-request-id'));
+    ex.requestId = requestIdOf(ex, rt);
     ex.clientIp = ex.head.peerIp;
     const answer = new SocketAnswer(socket);
     const ds: Downstream = hsts === null ? answer : new HstsDownstream(answer, hsts);
@@ -125,6 +124,25 @@ export class NodeWebSockets {
     const notFound = route(ex, rt);
     if (notFound !== null) return reject(notFound);
     identify(ex, rt);
+    // The policy phase, as for HTTP and uWS's upgrades (auth, IP rules, limits); an in-flight
+    // slot (max_requests_per_ip) is held for the tunnel's whole life.
+    const finish = (e: Exchange): void => {
+      const release = e.release;
+      if (release !== null) { e.release = null; release(); }
+      log(e);
+    };
+    const pass = protect(ex, ds, rt, finish);
+    if (pass === null) return;
+    if (pass instanceof Promise) {
+      void pass.then((pd) => { if (pd !== null) this.#open(ex, pd, req, socket, head, finish); });
+      return;
+    }
+    this.#open(ex, pass, req, socket, head, finish);
+  }
+
+  /** Connects the tunnel upstream; the client is upgraded on the upstream's 101. `ds`: answers go through the policies' header edits. */
+  #open(ex: Exchange, ds: Downstream, req: IncomingMessage, socket: net.Socket, head: Buffer, finish: (ex: Exchange) => void): void {
+    const rt = this.#host.runtime();
     const requestHead = upstreamHead(ex, rt, -1, false);
     const compiled = ex.route!;
     const settings = compiled.config.websocket ?? WEBSOCKET_DEFAULTS;
@@ -172,7 +190,7 @@ export class NodeWebSockets {
       done: (t) => {
         this.#tunnels.delete(t);
         if (this.#tunnels.size === 0 && this.#sweep !== null) { clearInterval(this.#sweep); this.#sweep = null; }
-        log(t.ex);
+        finish(t.ex);
       },
     });
     socket.once('close', () => { if (!tunnel.open) tunnel.abort(); });

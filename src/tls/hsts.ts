@@ -50,4 +50,5 @@ export class HstsDownstream implements Downstream {
   pauseBody(): void { this.#inner.pauseBody(); }
   resumeBody(): void { this.#inner.resumeBody(); }
   onAbort(cb: () => void): void { this.#inner.onAbort(cb); }
+  closeConnectionAfter(): void { this.#inner.closeConnectionAfter?.(); }
 }
