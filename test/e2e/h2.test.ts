@@ -16,6 +16,7 @@ import { startOrigin, type Origin } from '../helpers/origin.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { createTestCa, tlsGet, type TestCa } from '../helpers/tls.js';
+import { hashPassword } from '../../src/policy/password-hash.js';
 
 const run = promisify(execFile);
 
@@ -72,7 +73,12 @@ beforeAll(async () => {
     ],
     compression: { enabled: true },
     upstreams: { app: { targets: [origin.url] }, ws: { targets: [`http://127.0.0.1:${wsPort}`] } },
-    routes: [{ path: '/', upstream: 'app' }, { path: '/ws', upstream: 'ws' }],
+    routes: [
+      { path: '/', upstream: 'app' },
+      { path: '/ws', upstream: 'ws' },
+      { path: '/admin/', upstream: 'app', auth: { basic: { users: { alice: await hashPassword('pw', 10) } } } },
+      { path: '/admin-ws', upstream: 'ws', auth: { basic: { users: { alice: await hashPassword('pw', 10) } } } },
+    ],
   }, { workers: 2 });
 });
 
@@ -212,6 +218,32 @@ describe('HTTP/2 on a [h1, h2] listener', () => {
     const r = await tlsGet(ports.h1tls, { servername: 'site.test', ALPNProtocols: ['h2', 'http/1.1'] });
     expect(r.alpn).toBe(false);
     expect(r.status).toBe(200);
+  });
+});
+
+describe('the policy phase applies to HTTP/2 and to upgrades on an HTTP/2 listener', () => {
+  test('an auth gate answers 401 over h2, and lets the right credentials through', async () => {
+    const denied = await h2Request(ports.h2, { ':path': '/admin/x' });
+    expect(denied.status).toBe(401);
+    const allowed = await h2Request(ports.h2, { ':path': '/admin/x', authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}` });
+    expect(allowed.status).toBe(200);
+  });
+
+  test('a WebSocket upgrade through the gate needs credentials too (no bypass by upgrading)', async () => {
+    const status = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${ports.h2}/admin-ws`, { ca: ca.ca.certPem, servername: 'site.test', headers: { host: 'site.test' } });
+      ws.on('unexpected-response', (_q, res) => { resolve(res.statusCode ?? 0); ws.terminate(); });
+      ws.on('open', () => { ws.close(); resolve(101); });
+      ws.on('error', () => {});
+    });
+    expect(status).toBe(401);
+    const opened = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${ports.h2}/admin-ws`, { ca: ca.ca.certPem, servername: 'site.test', headers: { host: 'site.test', authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}` } });
+      ws.on('open', () => ws.send('in'));
+      ws.on('message', (m) => { resolve(m.toString()); ws.close(); });
+      ws.on('error', reject);
+    });
+    expect(opened).toBe('in');
   });
 });
 
