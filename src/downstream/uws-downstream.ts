@@ -81,6 +81,7 @@ export class UwsDownstream implements Downstream {
   readonly #table: ConnectionTable | null;
   #conn: Connection | null;
   #closing = false;
+  #committed = false;
   readonly #unwanted: boolean;
 
   constructor(res: HttpResponse, table: ConnectionTable | null = null) {
@@ -124,11 +125,17 @@ export class UwsDownstream implements Downstream {
     }
   }
 
+  /** True once a byte of the answer went to uWS (the held head, or a whole answer). */
+  get committed(): boolean {
+    return this.#committed;
+  }
+
   /** Writes the held head into the current cork session. */
   #sendHead(): void {
     const headers = this.#headers;
     if (headers === null) return;
     this.#headers = null;
+    this.#committed = true;
     const res = this.#res;
     res.writeStatus(this.#status);
     for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
@@ -262,6 +269,7 @@ export class UwsDownstream implements Downstream {
 
   #respondNow(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
     if (this.#aborted) return;
+    this.#committed = true;
     const res = this.#res;
     this.#resumeNow();
     res.cork(() => {

@@ -292,8 +292,9 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ex = this.#ex;
     ex.error = err;
     const ds = this.#ds;
-    // A one-shot compression holds the whole answer back: the client has seen nothing yet.
-    if (ex.status === 0 || (this.#compression !== null && !this.#compression.headWritten)) {
+    // Until a byte of the answer went out (the head waits for the first body bytes, a one-shot
+    // compression holds the whole answer), the client can still get a status; after, only the cut.
+    if (!ds.committed) {
       respondError(ds, ex, err, closeConnection || !this.#bodyComplete);
     } else {
       ds.close();
