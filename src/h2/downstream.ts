@@ -39,6 +39,8 @@ function httpDate(): string {
 /** One HTTP/2 stream. */
 export class H2StreamDownstream implements Downstream {
   done = false;
+  /** The head goes out with writeHead (HEADERS frame), so from then on only a reset can end it. */
+  committed = false;
   readonly #stream: ServerHttp2Stream;
   #abortCb: (() => void) | null = null;
   #writableCb: (() => void) | null = null;
@@ -59,6 +61,7 @@ export class H2StreamDownstream implements Downstream {
   }
 
   #respond(status: number, headers: readonly string[], length: number, endStream: boolean): void {
+    this.committed = true;
     const h = headerObject(headers) as OutgoingHttpHeaders;
     h[':status'] = status;
     h['date'] = httpDate();
@@ -143,6 +146,9 @@ export class NodeDownstream implements Downstream {
   #announced = -1;
   #written = 0;
   #streaming = false;
+
+  /** node:http has the head once writeHead ran. */
+  get committed(): boolean { return this.#res.headersSent; }
 
   constructor(req: IncomingMessage, res: ServerResponse) {
     this.#req = req;

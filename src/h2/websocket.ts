@@ -24,6 +24,8 @@ const SWEEP_MS = 250;
 /** A Downstream that writes one whole HTTP/1.1 answer on a socket and closes it (refusals). */
 class SocketAnswer implements Downstream {
   done = false;
+  /** Nothing is written before the answer is whole. */
+  readonly committed = false;
   readonly #socket: net.Socket;
   #head = '';
   readonly #body: Buffer[] = [];

@@ -33,6 +33,7 @@ export class HstsDownstream implements Downstream {
   }
 
   get done(): boolean { return this.#inner.done; }
+  get committed(): boolean { return this.#inner.committed; }
 
   writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void {
     this.#inner.writeHead(status, reason, withHsts(headers, this.#value), bodyLength, noBody);
