@@ -17,6 +17,8 @@ export interface RequestHead {
   /** Address claimed by a PROXY protocol v2 header, '' when none. */
   readonly proxiedIp: string;
   readonly scheme: 'http' | 'https';
+  /** The request's HTTP version as an access log writes it; absent: HTTP/1.1 (uWS, node:http). */
+  readonly protocol?: 'HTTP/2.0';
   /** The listener the request came through; absent: a plain listener with nothing special. */
   readonly listener?: ListenerContext;
 }

@@ -48,6 +48,7 @@ export function streamSnapshot(stream: ServerHttp2Stream, raw: readonly string[]
     peerIp: normalizeAddress(stream.session?.socket?.remoteAddress ?? ''),
     proxiedIp: '',
     scheme: listener.scheme,
+    protocol: 'HTTP/2.0',
     listener,
   };
 }

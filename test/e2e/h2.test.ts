@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { freePort } from '../helpers/ports.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { createTestCa, tlsGet, type TestCa } from '../helpers/tls.js';
 import { hashPassword } from '../../src/policy/password-hash.js';
+import { until } from '../helpers/admin.js';
 
 const run = promisify(execFile);
 
@@ -28,6 +29,9 @@ let origin: Origin;
 let wsOrigin: WebSocketServer;
 let proxy: RunningProxy;
 const ports = { h2: 0, h1tls: 0, h2only: 0 };
+const logDir = mkdtempSync(join(tmpdir(), 'portcullis-test-h2log-'));
+const accessLog = join(logDir, 'access.log');
+let cachedFetches = 0;
 
 beforeAll(async () => {
   ca = await createTestCa();
@@ -52,6 +56,12 @@ beforeAll(async () => {
       res.end(pattern);
       return;
     }
+    if (req.url === '/cached') {
+      const text = `fetch ${++cachedFetches}`;
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60', 'content-length': String(text.length) });
+      res.end(text);
+      return;
+    }
     if (req.url === '/json') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ i, name: `item ${i}` })) }));
@@ -72,6 +82,8 @@ beforeAll(async () => {
       { address: `127.0.0.1:${ports.h2only}`, tls: { certificates: [cert] }, protocols: ['h2'] },
     ],
     compression: { enabled: true },
+    cache: { enabled: true },
+    access_log: { format: 'combined', output: accessLog },
     upstreams: { app: { targets: [origin.url] }, ws: { targets: [`http://127.0.0.1:${wsPort}`] } },
     routes: [
       { path: '/', upstream: 'app' },
@@ -87,6 +99,7 @@ afterAll(async () => {
   await origin?.close();
   wsOrigin?.close();
   ca?.remove();
+  rmSync(logDir, { recursive: true, force: true });
 });
 
 interface H2Answer { status: number; headers: http2.IncomingHttpHeaders; body: Buffer; alpn: string | false | undefined }
@@ -173,6 +186,22 @@ describe('HTTP/2 on a [h1, h2] listener', () => {
     const r = await h2Request(ports.h2, { ':path': '/json', 'accept-encoding': 'gzip' });
     expect(r.headers['content-encoding']).toBe('gzip');
     expect(JSON.parse(gunzipSync(r.body).toString()).items).toHaveLength(200);
+  });
+
+  test('the cache is shared by both protocols; the access log names each request\'s protocol', async () => {
+    const first = await h2Request(ports.h2, { ':path': '/cached', 'user-agent': 'h2-client' });
+    expect(first.headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
+    const again = await h2Request(ports.h2, { ':path': '/cached' });
+    expect(again.headers['cache-status']).toMatch(/^portcullis; hit/);
+    expect(again.body.toString()).toBe('fetch 1');
+    const overH1 = await tlsGet(ports.h2, { servername: 'site.test', hostHeader: `site.test:${ports.h2}`, target: '/cached', requestHeaders: { 'user-agent': 'h1-client' }, ALPNProtocols: ['http/1.1'] });
+    expect(overH1.headers['cache-status']).toMatch(/^portcullis; hit/);
+    expect(overH1.body).toBe('fetch 1');
+    expect(cachedFetches).toBe(1);
+    const lines = (): string[] => (existsSync(accessLog) ? readFileSync(accessLog, 'utf8').split('\n') : []);
+    await until(() => lines().some((l) => l.includes('"h1-client"')), 10_000, 'the HTTP/1.1 request\'s log line');
+    expect(lines().find((l) => l.includes('"h2-client"'))).toMatch(/"GET \/cached HTTP\/2\.0" 200 7 "-" "h2-client"$/);
+    expect(lines().find((l) => l.includes('"h1-client"'))).toMatch(/"GET \/cached HTTP\/1\.1" 200 7 "-" "h1-client"$/);
   });
 
   test('many streams at once on one connection', async () => {
