@@ -1,7 +1,7 @@
 // ACME end to end against Pebble (RFC 8555 test CA): issuance at start by the primary (once
 // per host, however many workers), HTTP-01 answered on the plain listener (also when it
 // redirects to https), 0600 state files reused after a restart, renewal at two thirds of the
-// lifetime, and on-demand issuance only with an allow policy.
+// lifetime, on-demand issuance only with an allow policy, and a refusal logged with the CA's reason and retried.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,5 +204,37 @@ describe('renewal and on-demand', () => {
     expect(await handshakeError(ports.tls, { servername: 'a.b.od.test' })).toMatch(/alert/);
     await expect.poll(() => proxy.output(), { timeout: 10_000 }).toMatch(/ACME: a\.b\.od\.test: on-demand certificate refused: the ask URL answered 403/);
     expect(pebble.output()).not.toMatch(/no\.asked\.test|a\.b\.od\.test/);
+  });
+});
+
+describe('a CA that refuses', () => {
+  let pebble: Pebble;
+  let proxy: RunningProxy;
+  let stateDir: string;
+  const ports = { plain: 0, tls: 0 };
+
+  beforeAll(async () => {
+    ports.plain = await freePort();
+    ports.tls = await freePort();
+    // Pebble validates HTTP-01 on a port where nothing listens: every challenge fails.
+    const nowhere = await freePort();
+    stateDir = mkdtempSync(join(tmpdir(), 'portcullis-test-acme-'));
+    pebble = await startPebble({ httpPort: nowhere });
+    proxy = await startProxy(proxyConfig(pebble, ports, stateDir));
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await pebble?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  test('a failed validation is logged with the CA\'s reason and retried later; the proxy keeps serving', async () => {
+    await expect.poll(() => proxy.output(), { timeout: 30_000 }).toMatch(/ACME: a\.acme\.test: cannot get a certificate: .*acme-challenge.*connection refused; retrying in 1m/);
+    expect(proxy.output()).not.toMatch(/ACME: a\.acme\.test: certificate issued/);
+    // No certificate: no handshake for the name, no redirect to an https that cannot answer.
+    expect(await handshakeError(ports.tls, { servername: 'a.acme.test' })).toMatch(/alert/);
+    const plain = await request(ports.plain, { path: '/still-served', headers: { host: 'a.acme.test' } });
+    expect(plain.status).toBe(200);
+    expect(readdirSync(join(stateDir, 'acme')).length).toBeGreaterThan(0);
   });
 });
