@@ -228,7 +228,7 @@ describe('a CA that refuses', () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  test('a failed validation is logged with the CA\'s reason and retried later; the proxy keeps serving', async () => {
+  test('a failed validation is logged with the CA\'s reason and a retry is scheduled; the proxy keeps serving', async () => {
     await expect.poll(() => proxy.output(), { timeout: 30_000 }).toMatch(/ACME: a\.acme\.test: cannot get a certificate: .*acme-challenge.*connection refused; retrying in 1m/);
     expect(proxy.output()).not.toMatch(/ACME: a\.acme\.test: certificate issued/);
     // No certificate: no handshake for the name, no redirect to an https that cannot answer.
