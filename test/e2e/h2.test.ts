@@ -231,6 +231,25 @@ describe('HTTP/2 on a [h1, h2] listener', () => {
     expect((await h2Request(ports.h2, { ':path': '/after-destroy' })).status).toBe(200);
   });
 
+  test('rapid reset (CVE-2023-44487): a client opening and cancelling thousands of streams does not stop the port', async () => {
+    const attacker = http2.connect(`https://127.0.0.1:${ports.h2}`, { ca: ca.ca.certPem, servername: 'site.test' });
+    attacker.on('error', () => {});
+    await new Promise<void>((resolve) => attacker.once('connect', () => resolve()));
+    for (let sent = 0; sent < 5000 && !attacker.destroyed; sent++) {
+      const req = attacker.request({ ':path': `/reset/${sent}`, ':authority': 'site.test' });
+      req.on('error', () => {});
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      if (sent % 100 === 99) {
+        await new Promise((r) => setImmediate(r));
+        // Meanwhile another client is served.
+        if (sent % 1000 === 999) expect((await h2Request(ports.h2, { ':path': `/during-rapid-reset/${sent}` })).status).toBe(200);
+      }
+    }
+    // (Node's client would wait for streams it queued beyond the server's 128 to close.)
+    attacker.destroy();
+    expect((await h2Request(ports.h2, { ':path': '/after-rapid-reset' })).status).toBe(200);
+  }, 60_000);
+
   test('curl --http2 negotiates h2', async () => {
     const { stdout } = await run('curl', ['-sS', '--http2', '--cacert', ca.caFile, '--resolve', `site.test:${ports.h2}:127.0.0.1`, `https://site.test:${ports.h2}/curl`, '-o', '/dev/null', '-w', '%{http_version} %{http_code}']);
     expect(stdout).toBe('2 200');
