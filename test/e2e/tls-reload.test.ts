@@ -1,6 +1,7 @@
 // Certificates replaced on disk while Portcullis runs: new handshakes get the new pair within
 // seconds (in every worker), connections already open keep theirs, and a half-done rotation
-// (new certificate, old key) keeps the old pair serving until the key follows.
+// (new certificate, old key) keeps the old pair serving until the key follows; on uWS
+// listeners and on HTTP/2 ([h1, h2]) ones.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -15,6 +16,8 @@ let ca: TestCa;
 let origin: Origin;
 let proxy: RunningProxy;
 let port: number;
+/** The same certificate files on an HTTP/2 listener (Node's http2: SecureContexts swapped, not uWS Apps). */
+let h2Port: number;
 let adminPort: number;
 
 const DAY = 86_400_000;
@@ -25,10 +28,14 @@ beforeAll(async () => {
   const a = await ca.issue('a', ['a.test']);
   origin = await startOrigin();
   port = await freePort();
+  h2Port = await freePort();
   adminPort = await freePort();
   proxy = await startProxy({
     admin: { listen: `127.0.0.1:${adminPort}` },
-    listen: [{ address: `127.0.0.1:${port}`, tls: { certificates: [{ cert: main.cert, key: main.key }, { cert: a.cert, key: a.key }] } }],
+    listen: [
+      { address: `127.0.0.1:${port}`, tls: { certificates: [{ cert: main.cert, key: main.key }, { cert: a.cert, key: a.key }] } },
+      { address: `127.0.0.1:${h2Port}`, tls: { certificates: [{ cert: main.cert, key: main.key }, { cert: a.cert, key: a.key }] }, protocols: ['h1', 'h2'] },
+    ],
     upstreams: { app: { targets: [origin.url] } },
   }, { workers: 2 });
 });
@@ -52,27 +59,27 @@ function serialOfPem(pem: string): string {
  * waiting in the old listening socket's accept queue at the instant it closed (docs/tls.md):
  * a client retries such a reset once, as browsers do.
  */
-async function handshake(servername: string): Promise<TlsAnswer> {
+async function handshake(servername: string, on = port): Promise<TlsAnswer> {
   try {
-    return await tlsGet(port, { servername });
+    return await tlsGet(on, { servername });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') throw err;
-    return tlsGet(port, { servername });
+    return tlsGet(on, { servername });
   }
 }
 
 /** New handshakes until one presents `serial`; then `n` more that must all present it. */
-async function untilServed(servername: string, serial: string, n = 8): Promise<number> {
+async function untilServed(servername: string, serial: string, n = 8, on = port): Promise<number> {
   const started = Date.now();
   for (;;) {
-    const r = await handshake(servername);
+    const r = await handshake(servername, on);
     if (serialOf(r) === serial) break;
     if (Date.now() - started > 20_000) throw new Error(`certificate ${serial} not served within 20 s`);
     await new Promise((res) => setTimeout(res, 100));
   }
   const took = Date.now() - started;
   // Every worker has it (connections are spread by the kernel over both).
-  for (let i = 0; i < n; i++) expect(serialOf(await handshake(servername))).toBe(serial);
+  for (let i = 0; i < n; i++) expect(serialOf(await handshake(servername, on))).toBe(serial);
   return took;
 }
 
@@ -83,6 +90,7 @@ async function again(socket: TlsAnswer['socket'], host: string): Promise<number>
 
 test('an SNI certificate replaced in place is served within seconds; an open connection keeps working', async () => {
   const open = await tlsGet(port, { servername: 'a.test', keepOpen: true });
+  const openH2 = await tlsGet(h2Port, { servername: 'a.test', keepOpen: true });
   const before = serialOf(open);
   const next = await issueLeaf(ca.ca, { names: ['a.test'], notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) });
   ca.write('a', next); // rewritten in place: cert then key
@@ -91,6 +99,11 @@ test('an SNI certificate replaced in place is served within seconds; an open con
   expect(serialOf(open)).toBe(before);
   expect(await again(open.socket, 'a.test')).toBe(200);
   open.socket.destroy();
+  // The HTTP/2 listener too.
+  expect(await untilServed('a.test', serialOfPem(next.certPem), 8, h2Port)).toBeLessThan(10_000);
+  expect(serialOf(openH2)).toBe(before);
+  expect(await again(openH2.socket, 'a.test')).toBe(200);
+  openH2.socket.destroy();
 });
 
 test('the default certificate replaced by rename: new handshakes get it, open connections stay', async () => {
@@ -102,6 +115,8 @@ test('the default certificate replaced by rename: new handshakes get it, open co
   renameSync(join(ca.dir, 'next.crt'), join(ca.dir, 'default.crt'));
   await untilServed('', serialOfPem(next.certPem));
   await untilServed('unknown.test', serialOfPem(next.certPem), 2);
+  await untilServed('', serialOfPem(next.certPem), 8, h2Port);
+  expect((await tlsGet(h2Port, { servername: 'a.test' })).cn).toBe('a.test');
   // SNI names are served by the new App too.
   expect((await tlsGet(port, { servername: 'a.test' })).cn).toBe('a.test');
   expect(await again(open.socket, 'localhost')).toBe(200);
@@ -114,8 +129,10 @@ test('a half-done rotation (new certificate, old key) keeps the old pair until t
   writeFileSync(join(ca.dir, 'a.crt'), next.certPem);
   await expect.poll(() => proxy.output(), { timeout: 10_000 }).toMatch(/keeping the current certificate: .*a\.key does not belong to .*a\.crt/);
   for (let i = 0; i < 4; i++) expect(serialOf(await tlsGet(port, { servername: 'a.test' }))).toBe(current);
+  for (let i = 0; i < 4; i++) expect(serialOf(await tlsGet(h2Port, { servername: 'a.test' }))).toBe(current);
   writeFileSync(join(ca.dir, 'a.key'), next.keyPem);
   await untilServed('a.test', serialOfPem(next.certPem));
+  await untilServed('a.test', serialOfPem(next.certPem), 8, h2Port);
 });
 
 test('certificates and their reloads are in /metrics and on the admin dashboard\'s /stats', async () => {
