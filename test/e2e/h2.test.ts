@@ -199,7 +199,8 @@ describe('HTTP/2 on a [h1, h2] listener', () => {
     expect(overH1.body).toBe('fetch 1');
     expect(cachedFetches).toBe(1);
     const lines = (): string[] => (existsSync(accessLog) ? readFileSync(accessLog, 'utf8').split('\n') : []);
-    await until(() => lines().some((l) => l.includes('"h1-client"')), 10_000, 'the HTTP/1.1 request\'s log line');
+    // Each worker writes its own lines in batches: wait for both.
+    await until(() => lines().some((l) => l.includes('"h1-client"')) && lines().some((l) => l.includes('"h2-client"')), 10_000, 'both requests\' log lines');
     expect(lines().find((l) => l.includes('"h2-client"'))).toMatch(/"GET \/cached HTTP\/2\.0" 200 7 "-" "h2-client"$/);
     expect(lines().find((l) => l.includes('"h1-client"'))).toMatch(/"GET \/cached HTTP\/1\.1" 200 7 "-" "h1-client"$/);
   });
