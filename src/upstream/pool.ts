@@ -7,7 +7,8 @@ import type { UpstreamEndpoint, UpstreamTls } from './tls.js';
 
 /** An exchange waiting for a connection. */
 export interface PoolWaiter {
-  onConnection(conn: UpstreamConnection): void;
+  /** `now`: Date.now() when the pool already read it (an idle connection handed over at once). */
+  onConnection(conn: UpstreamConnection, now?: number): void;
   onConnectionError(err: ProxyError): void;
 }
 
@@ -59,7 +60,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamEndpoint {
     while (this.#idle.length > 0) {
       const conn = this.#idle.pop()!;
       if (conn.state === ConnState.Idle && conn.deadline > now && !conn.socket.destroyed && !conn.socket.readableEnded) {
-        waiter.onConnection(conn);
+        waiter.onConnection(conn, now);
         return;
       }
       conn.destroy();
@@ -120,7 +121,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamEndpoint {
     }
   }
 
-  onReusable(conn: UpstreamConnection): void {
+  onReusable(conn: UpstreamConnection, now = Date.now()): void {
     if (this.#closed) { conn.destroy(); return; }
     const next = this.#waiting.shift();
     if (next !== undefined) { next.waiter.onConnection(conn); return; }
@@ -129,7 +130,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamEndpoint {
     // timeout=0 (RFC-wise "I close at once") leaves a negative budget: never reused.
     if (conn.keepAliveMs >= 0) idleMs = Math.min(idleMs, conn.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
     if (idleMs <= 0) { conn.destroy(); return; }
-    conn.deadline = Date.now() + idleMs;
+    conn.deadline = now + idleMs;
     this.#idle.push(conn);
   }
 
