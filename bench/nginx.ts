@@ -83,7 +83,7 @@ const USERS_WORK = `
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;`;
 
 /** The proxy_set_header / add_header lines of NginxHeaders 'same'. */
-const SAME_WORK = `
+export const SAME_WORK = `
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;

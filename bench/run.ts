@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 
-import { selectCases, wantsBalance, wantsWebSocket } from './cases/index.js';
+import { selectCases, wantsBalance, wantsTls, wantsWebSocket } from './cases/index.js';
 import { spawnSync } from 'node:child_process';
 import { caseTargets, type Case, type IdleCase, type LoadCase } from './cases/types.js';
 import { STATS_PATH } from './lib/bodies.js';
@@ -369,6 +369,13 @@ async function main(): Promise<number> {
     console.log('\nLoad balancing (bench/cases/balance.ts):');
     const b = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'cases', 'balance.js')], { stdio: 'inherit', env: process.env });
     if (b.status !== 0) problems.push(`balance case exited with ${b.status ?? b.signal}`);
+  }
+
+  if (wantsTls(s.cases)) {
+    // Its own targets (nginx with TLS, bare TLS servers, Portcullis with TLS listeners) and load tools (h2load, wrk).
+    console.log('\nTLS and HTTP/2 (bench/cases/tls.ts):');
+    const tls = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'cases', 'tls.js')], { stdio: 'inherit', env: process.env });
+    if (tls.status !== 0) problems.push(`tls case exited with ${tls.status ?? tls.signal}`);
   }
 
   const out = join(ROOT, 'bench', 'results', 'latest.json');

@@ -9,6 +9,9 @@
 //   ZstdStream(level).push(buf, end) → Buffer   streaming zstd, flushed at every push
 //   c23strtol(text, base, unsigned) → [value, chars read]   test hook for native/compat.cc
 //   socketId(uwsObject) → number        the uSockets socket behind a uWS.js HttpResponse, 0 if none
+//   listenReusePort(host, port, backlog) → fd | -errno   a listening TCP socket with SO_REUSEPORT,
+//                                        for node:net servers in several worker threads (Node 20
+//                                        has no reusePort option; uWS sets it on its own sockets)
 //   features: { libdeflate: bool, zstd: bool }
 #include <napi.h>
 
@@ -18,6 +21,12 @@
 #include <vector>
 
 #include <v8.h>
+
+#include <cerrno>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "head.h"
 
@@ -129,6 +138,7 @@ class Portcullis : public Napi::Addon<Portcullis> {
       InstanceMethod("c23strtol", &Portcullis::C23Strtol),
 #endif
       InstanceMethod("socketId", &Portcullis::SocketId),
+      InstanceMethod("listenReusePort", &Portcullis::ListenReusePort),
       InstanceValue("features", features, napi_enumerable),
     });
 #if defined(PC_HAVE_ZSTD)
@@ -157,6 +167,39 @@ class Portcullis : public Napi::Addon<Portcullis> {
   // (src/downstream/connections.ts); the memory is reused after close. N-API has no call for
   // internal fields, so this reads them through V8 (a napi_value is a v8::Local underneath);
   // anything else than an object with an internal field gives 0.
+  // listenReusePort(host, port, backlog): socket(), SO_REUSEADDR + SO_REUSEPORT, bind(), listen().
+  // Returns the descriptor (non-blocking, close-on-exec) for net.Server#listen({ fd }), or -errno.
+  Napi::Value ListenReusePort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string host = info[0].As<Napi::String>().Utf8Value();
+    std::string port = std::to_string(info[1].As<Napi::Number>().Int32Value());
+    int backlog = info[2].As<Napi::Number>().Int32Value();
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+    if (rc != 0) return Napi::Number::New(env, rc == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL);
+    int result = -EADDRNOTAVAIL;
+    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+      int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+      if (fd < 0) { result = -errno; continue; }
+      int one = 1;
+      if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+          setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+          bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+        result = -errno;
+        close(fd);
+        continue;
+      }
+      result = fd;
+      break;
+    }
+    freeaddrinfo(found);
+    return Napi::Number::New(env, result);
+  }
+
   Napi::Value SocketId(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) return Napi::Number::New(env, 0);

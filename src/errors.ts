@@ -42,6 +42,7 @@ export const ERRORS = {
   PC_ERR_UPSTREAM_CONNECT: { status: 502, side: 'upstream', retryable: true, reason: 'upstream connection failed' },
   PC_ERR_UPSTREAM_RESET: { status: 502, side: 'upstream', retryable: true, reason: 'upstream closed the connection' },
   PC_ERR_UPSTREAM_PROTOCOL: { status: 502, side: 'upstream', retryable: false, reason: 'invalid response from upstream' },
+  PC_ERR_UPSTREAM_TLS: { status: 502, side: 'upstream', retryable: true, reason: 'upstream TLS handshake failed' },
   PC_ERR_UPSTREAM_HEADERS_TOO_LARGE: { status: 502, side: 'upstream', retryable: false, reason: 'upstream response head too large' },
   PC_ERR_UPSTREAM_UNAVAILABLE: { status: 503, side: 'upstream', retryable: false, reason: 'no upstream available' },
   PC_ERR_UPSTREAM_FULL: { status: 503, side: 'upstream', retryable: false, reason: 'every upstream target is at its connection limit' },

@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { startDemoOrigin } from './primary/demo-origin.js';
 import { assertAddressFree } from './primary/port-check.js';
 import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from './cli-args.js';
+import { TlsService } from './tls/primary.js';
+import { insecureUpstreams } from './upstream/tls.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
@@ -106,20 +108,28 @@ async function serve(config: Config, file: string | null): Promise<void> {
   const startedAt = Date.now();
   let sup: Supervisor;
   let exposition: Exposition;
+  let tls: TlsService;
   try {
+    // Certificates are read (and checked again) once, here: workers load the primary's copies.
+    tls = new TlsService(config, (lvl, msg) => say(msg, lvl));
+    process.on('exit', () => tls.stop());
     // Both read the environment again; the loader has validated it, this only keeps a
     // slip from becoming a stack trace.
     const n = workerCount(config);
     sup = new Supervisor(config, {
       log: (lvl, msg) => say(msg, lvl),
       restarted: (id) => exposition.restarts.inc({ worker: String(id) }),
+      tlsState: () => tls.state(),
+      message: (msg) => tls.onWorkerMessage(msg),
     }, process.env['PORTCULLIS_TEST_HOOKS'] === '1', n);
     const build = buildInfo();
     exposition = new Exposition(sup.metrics, build, () => sup.shm.cache, () => sup.workers());
+    tls.registerMetrics(exposition.registry);
   } catch (err) {
     say((err as Error).message, 'error');
     process.exit(1);
   }
+  for (const w of insecureUpstreams(config.upstreams)) say(w, 'warn');
   let stopping = false;
   let admin: AdminServer | null = null;
   const stop = (signal: string): boolean => {
@@ -175,7 +185,9 @@ async function serve(config: Config, file: string | null): Promise<void> {
       admin = new AdminServer(config.admin, endpoints);
       await admin.listen();
     }
+    await tls.prepare();
     await sup.start();
+    tls.start(sup);
   } catch (err) {
     say((err as Error).message, 'error');
     await sup.stop();
@@ -183,7 +195,7 @@ async function serve(config: Config, file: string | null): Promise<void> {
     process.exit(1);
   }
   const n = sup.count;
-  say(`listening on ${config.listen.map(listenKey).join(', ')} with ${n} worker${n === 1 ? '' : 's'}${config.admin !== null ? `; admin API on http://${listenKey(config.admin.listen)}` : ''}`);
+  say(`listening on ${config.listen.map((a) => `${a.tls ? 'https://' : ''}${listenKey(a)}`).join(', ')} with ${n} worker${n === 1 ? '' : 's'}${config.admin !== null ? `; admin API on http://${listenKey(config.admin.listen)}` : ''}`);
 }
 
 async function main(argv: string[]): Promise<void> {

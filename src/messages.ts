@@ -2,6 +2,7 @@
 import type { Config } from './config/types.js';
 import type { ListenerInfo } from './downstream/listeners.js';
 import type { SharedSegments } from './shm/segments.js';
+import type { TlsCertSet } from './tls/cert-set.js';
 
 /** What the primary hands each worker at spawn (workerData). */
 export interface WorkerBoot {
@@ -15,7 +16,14 @@ export interface WorkerBoot {
   readonly maxMessage: number;
   /** Enables the `crash` message (tests of worker replacement); never set in production. */
   readonly testHooks: boolean;
+  /** The certificates of every TLS listener, by listener key (tls/cert-set.ts), as of the spawn. */
+  readonly tls: Readonly<Record<string, TlsCertSet>>;
+  /** Pending ACME HTTP-01 challenges, token → key authorization (tls/challenges.ts). */
+  readonly challenges: Readonly<Record<string, string>>;
 }
+
+/** What the primary hands a worker besides its config: current TLS state. */
+export type WorkerTlsState = Pick<WorkerBoot, 'tls' | 'challenges'>;
 
 /** What one worker reports when the primary asks (admin /workers, /connections, plan). */
 export interface WorkerInspection {
@@ -34,6 +42,10 @@ export interface WorkerInspection {
 export type ToWorker =
   | { readonly type: 'drain' }
   | { readonly type: 'crash' }
+  /** A TLS listener's certificates changed (file replaced, certificate issued): new handshakes use `set`. */
+  | { readonly type: 'tls-certificates'; readonly listener: string; readonly set: TlsCertSet }
+  /** Answer (or, with null, stop answering) an ACME HTTP-01 challenge; reply `ack` with `id`. */
+  | { readonly type: 'acme-challenge'; readonly token: string; readonly keyAuthorization: string | null; readonly id: number }
   /** Reload, phase 1: compile `config`, open the listeners it adds; answer `prepared`. */
   | { readonly type: 'prepare'; readonly generation: number; readonly config: Config; readonly shm: SharedSegments }
   /** Phase 2: every worker prepared; swap to the generation, drain what it removed. */
@@ -52,4 +64,8 @@ export type FromWorker =
   | { readonly type: 'prepared'; readonly id: number; readonly generation: number; readonly error: string | null }
   | { readonly type: 'committed'; readonly id: number; readonly generation: number; readonly tunnelsClosed: number }
   | { readonly type: 'inspected'; readonly id: number; readonly ask: number; readonly info: WorkerInspection }
-  | { readonly type: 'reopened'; readonly id: number; readonly ask: number };
+  | { readonly type: 'reopened'; readonly id: number; readonly ask: number }
+  /** The worker did what message `ack` (of a `broadcastAndWait`) asked. */
+  | { readonly type: 'ack'; readonly id: number; readonly ack: number }
+  /** A handshake on an ACME listener named `name`, which no certificate covers (acme.on_demand). */
+  | { readonly type: 'acme-on-demand'; readonly id: number; readonly name: string };

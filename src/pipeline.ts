@@ -1,7 +1,7 @@
 // The request pipeline: the phases in the order a request meets them, one function
 // each. Front-end independent: it sees a RequestHead and a Downstream, never uWS.
 //
-//   parse → route → identity → policies → cache → forward → respond → log
+//   parse → (acme challenge) → route → identity → (https redirect) → policies → cache → forward → respond → log
 import type { Downstream, RequestHead } from './downstream/contract.js';
 import { resolveIdentity, forwardedHeaders, type IdentityInput } from './identity/identity.js';
 import { ProxyError } from './errors.js';
@@ -16,6 +16,7 @@ import { Forwarder, respondError, type ExchangeDone } from './upstream/forward.j
 import { SharedCache } from './cache/shared-cache.js';
 import { answerFromCache } from './cache/respond.js';
 import { serializeRequestHead } from './upstream/request-head.js';
+import { redirectTarget } from './tls/redirect.js';
 import { runPolicies, type PhaseResult } from './policy/phase.js';
 import { answerVerdict } from './policy/answer.js';
 
@@ -36,6 +37,23 @@ export function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunk
   if (host === null) return new ProxyError('PC_ERR_BAD_REQUEST', 'invalid Host');
   ex.host = host;
   return framing;
+}
+
+/**
+ * Phase 1b, plain listeners while ACME is in use: a pending HTTP-01 challenge is answered
+ * here, before routing and before any redirect (RFC 8555 §8.3). True when answered.
+ */
+export function answerChallenge(ex: Exchange, ds: Downstream): boolean {
+  const challenges = ex.head.listener?.challenges ?? null;
+  if (challenges === null) return false;
+  const method = ex.head.method;
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  const body = challenges.answer(ex.head.rawPath);
+  if (body === null) return false;
+  ex.status = 200;
+  ex.responseBytes = method === 'HEAD' ? 0 : body.length;
+  ds.respond(200, '', ['content-type', 'text/plain', 'cache-control', 'no-store'], body, false, method === 'HEAD');
+  return true;
 }
 
 /** Phase 2, route: most specific host + path match, or 404. */
@@ -78,6 +96,27 @@ export function identify(ex: Exchange, rt: Runtime): void {
   const identity = resolveIdentity(input, rt.trusted);
   ex.identity = identity;
   ex.clientIp = identity.clientIp;
+}
+
+/**
+ * Phase 3b, plain listeners with redirect_https: the https:// URL to send the client to, or
+ * null to serve the request here (tls/redirect.ts).
+ */
+export function httpsRedirect(ex: Exchange): string | null {
+  const redirect = ex.head.listener?.redirect ?? null;
+  if (redirect === null) return null;
+  return redirectTarget(redirect, ex.identity!.proto, ex.host, ex.head.rawPath, ex.head.query);
+}
+
+/** Answers 308 to `location`; a request body is not read, so the connection closes after it. */
+export function respondRedirect(ex: Exchange, ds: Downstream, location: string): void {
+  const headOnly = ex.head.method === 'HEAD';
+  const body = `Redirecting to ${location}\n`;
+  ex.status = 308;
+  ex.responseBytes = headOnly ? 0 : Buffer.byteLength(body);
+  const length = ex.header('content-length');
+  const hasBody = (length !== undefined && length !== '0') || ex.header('transfer-encoding') !== undefined;
+  ds.respond(308, '', ['location', location, 'content-type', 'text/plain; charset=utf-8', ...(ex.requestId ? ['x-request-id', ex.requestId] : [])], body, hasBody, headOnly);
 }
 
 /**
@@ -143,9 +182,16 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
   if (framing instanceof ProxyError) return reject(ex, ds, framing, done);
   // One request per connection after a chunked body (downstream/connections.ts closeAfter).
   if (framing.chunked) ds.closeConnectionAfter?.();
+  if (answerChallenge(ex, ds)) { done(ex); return; }
   const notFound = route(ex, rt);
   if (notFound !== null) return unrouted(ex, ds, rt, notFound, done);
   identify(ex, rt);
+  const location = httpsRedirect(ex);
+  if (location !== null) {
+    respondRedirect(ex, ds, location);
+    done(ex);
+    return;
+  }
 
   if (rt.protection.counters !== null) done = releasing(done);
   const pass = protect(ex, ds, rt, done);

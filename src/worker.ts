@@ -16,6 +16,8 @@ import type { SharedSegments } from './shm/segments.js';
 import { Generation, Generations, routeOf } from './downstream/generations.js';
 import { Listeners } from './downstream/listeners.js';
 import type { Exchange } from './exchange.js';
+import { ChallengeStore } from './tls/challenges.js';
+import { OnDemandRequests } from './tls/on-demand.js';
 
 const boot = workerData as WorkerBoot;
 const port = parentPort!;
@@ -99,7 +101,17 @@ if (first !== null) serve(first);
 
 function serve(firstGen: Generation): void {
   const g = (gens = new Generations(firstGen, (old) => releaseLog(old.runtime.config), (msg) => process.stderr.write(`portcullis: warn: worker ${boot.id}: ${msg}\n`)));
-  const l = (listeners = new Listeners(boot.maxMessage));
+  const config = boot.config;
+  // HTTP-01 answers on every plain listener, only while some listener uses ACME. Uncovered SNI
+  // names on ACME listeners go to the primary, which issues only what acme.on_demand approves.
+  const challenges = config.listen.some((s) => s.tls?.acme === true) ? new ChallengeStore(boot.challenges) : null;
+  const onDemand = challenges === null ? null : new OnDemandRequests((name) => post({ type: 'acme-on-demand', id: boot.id, name }));
+  const l = (listeners = new Listeners(boot.maxMessage, {
+    certs: boot.tls,
+    challenges,
+    onDemand: onDemand === null ? null : (name) => onDemand.seen(name),
+    workerId: boot.id,
+  }));
   const current = (): Config => g.current.runtime.config;
   // Pool deadlines and canary windows of every live generation (a retired one still has exchanges).
   const clock = setInterval(() => {
@@ -217,6 +229,13 @@ function serve(firstGen: Generation): void {
         break;
       case 'inspect':
         inspect(msg.ask);
+        break;
+      case 'tls-certificates':
+        void l.setCertificates(msg.listener, msg.set);
+        break;
+      case 'acme-challenge':
+        challenges?.set(msg.token, msg.keyAuthorization);
+        post({ type: 'ack', id: boot.id, ack: msg.id });
         break;
     }
   });

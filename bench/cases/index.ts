@@ -27,17 +27,25 @@ export function wantsBalance(names: readonly string[]): boolean {
   return names.length === 0 || names.includes(BALANCE_CASE);
 }
 
+/** TLS and HTTP/2 (handshakes, keep-alive over TLS, h2load against nginx and bare Node http2): cases/tls.ts, its own script. */
+export const TLS_CASE = 'tls';
+
+export function wantsTls(names: readonly string[]): boolean {
+  return names.length === 0 || names.includes(TLS_CASE);
+}
+
 function selected(c: Case, names: readonly string[]): boolean {
   return names.includes(c.name) || (c.group !== undefined && names.includes(c.group));
 }
 
 export function selectCases(names: readonly string[]): Case[] {
   if (names.length === 0) return [...CASES];
-  names = names.filter((n) => n !== WEBSOCKET_CASE && n !== BALANCE_CASE);
+  names = names.filter((n) => n !== WEBSOCKET_CASE && n !== BALANCE_CASE && n !== TLS_CASE);
+  if (names.length === 0) return [];
   const unknown = names.filter((n) => !CASES.some((c) => c.name === n || c.group === n));
   if (unknown.length > 0) {
     const known = [...new Set(CASES.flatMap((c) => (c.group !== undefined ? [c.group, c.name] : [c.name])))];
-    throw new Error(`CASES: unknown ${unknown.join(', ')}; known: ${[...known, WEBSOCKET_CASE, BALANCE_CASE].join(', ')}`);
+    throw new Error(`CASES: unknown ${unknown.join(', ')}; known: ${[...known, WEBSOCKET_CASE, BALANCE_CASE, TLS_CASE].join(', ')}`);
   }
   return CASES.filter((c) => selected(c, names));
 }

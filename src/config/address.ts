@@ -149,17 +149,16 @@ function maskAddress(address: string, family: 4 | 6, prefix: number): string {
 }
 
 /**
- * `http://host[:port]` with no path, query or credentials; port defaults to 80. The host is
- * kept without IPv6 brackets, ready for net.connect.
+ * `http://host[:port]` or `https://host[:port]` with no path, query or credentials; the port
+ * defaults to 80 or 443. The host is kept without IPv6 brackets, ready for net.connect.
  */
-export function parseTarget(value: string): Parsed<Pick<UpstreamTarget, 'url' | 'host' | 'port'>> {
+export function parseTarget(value: string): Parsed<Pick<UpstreamTarget, 'url' | 'host' | 'port' | 'https'>> {
   const text = value.trim();
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
   if (scheme === undefined) {
     return { error: `"${value}" is not a URL; did you mean "http://${text}"?` };
   }
-  if (scheme === 'https') return { error: 'https upstreams are not supported yet' };
-  if (scheme !== 'http') return { error: `unsupported scheme "${scheme}://" (use http://)` };
+  if (scheme !== 'http' && scheme !== 'https') return { error: `unsupported scheme "${scheme}://" (use http:// or https://)` };
   const authority = /^[^:]+:\/\/([^/?#]*)(.*)$/.exec(text)!;
   const rest = authority[2]!;
   if (rest !== '' && rest !== '/') {
@@ -171,14 +170,14 @@ export function parseTarget(value: string): Parsed<Pick<UpstreamTarget, 'url' | 
   if (isError(split)) return split;
   const { host, portText, bracketed } = split;
   if (host === '') return { error: `missing host in "${value}"` };
-  const port = portText === undefined ? 80 : parsePort(portText);
+  const port = portText === undefined ? (scheme === 'https' ? 443 : 80) : parsePort(portText);
   if (isError(port)) return port;
   if (bracketed) {
     if (isIP(host) !== 6) return { error: `"${host}" is not an IPv6 address` };
   } else if (!isIPv4(host) && !isHostname(host)) {
     return { error: `invalid host "${host}"` };
   }
-  return { url: text, host, port };
+  return scheme === 'https' ? { url: text, host, port, https: true } : { url: text, host, port };
 }
 
 /** A URL's `host[:port]` into host (IPv6 without brackets) and port text, or what is wrong with its shape. */

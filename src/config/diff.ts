@@ -130,7 +130,7 @@ export function diffConfigs(old: Config, next: Config, started: Config = old): C
   const upstreams: ConfigDiff['upstreams'] = { added: [], removed: [], changed: [] };
   const view = (g: Config['upstreams'][string]) => ({
     targets: g.targets.map((t) => t.url), weights: g.targets.map((t) => t.weight), max_connections: g.targets.map((t) => t.max_connections),
-    pool: g.pool, balance: g.balance, sticky: g.sticky ?? null, health: g.health ?? null, passive: g.passive, slow_start: g.slow_start,
+    pool: g.pool, balance: g.balance, sticky: g.sticky ?? null, health: g.health ?? null, passive: g.passive, slow_start: g.slow_start, tls: g.tls ?? null,
   });
   for (const name of Object.keys(next.upstreams)) if (!(name in old.upstreams)) upstreams.added.push(name);
   for (const [name, g] of Object.entries(old.upstreams)) {
@@ -163,6 +163,19 @@ export function diffConfigs(old: Config, next: Config, started: Config = old): C
   }
   if (largestMessage(next) > largestMessage(started)) {
     restart.push({ field: 'routes[].websocket.max_message_size', from: largestMessage(started), to: largestMessage(next), why: 'uWS fixes the largest WebSocket message when a listener opens (lowering it works at once)' });
+  }
+  // TLS state lives in the primary (tls/primary.ts: certificates, local CA, ACME), built from the
+  // config it started with; certificate files themselves are reloaded as they change on disk.
+  const startedListen = new Map(started.listen.map((l) => [listenKey(l), l]));
+  for (const l of next.listen) {
+    const key = listenKey(l);
+    const before = startedListen.get(key);
+    if (before === undefined ? l.tls !== undefined : stableJson(before) !== stableJson(l)) {
+      restart.push({ field: `listen[${key}]`, from: before === undefined ? null : stableJson(before), to: stableJson(l), why: 'TLS listeners, and the settings of a listener that stays, are set up at start (replaced certificate files are picked up without one)' });
+    }
+  }
+  if (stableJson(next.acme) !== stableJson(started.acme) || next.state_dir !== started.state_dir) {
+    restart.push({ field: 'acme', from: stableJson({ acme: started.acme, state_dir: started.state_dir }), to: stableJson({ acme: next.acme, state_dir: next.state_dir }), why: 'ACME and the state directory are set up at start' });
   }
   const startedCaches = started.routes.some((r) => r.cache);
   const cacheWanted = next.routes.some((r) => r.cache);

@@ -1,6 +1,8 @@
 // The environment's two ways into the config: `${VAR}` / `${VAR:-default}` interpolation
 // inside string values, and the PORTCULLIS_* overrides applied after the file.
 
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from './error.js';
 import { LOG_LEVELS } from './schema.js';
 import type { Config } from './types.js';
@@ -50,6 +52,17 @@ export interface EnvOverrides {
   readonly workers?: number;
   readonly log_level?: string;
   readonly access_log_enabled?: boolean;
+  /** PORTCULLIS_STATE_DIR. */
+  readonly state_dir?: string;
+  /** Where state lives when neither the file nor PORTCULLIS_STATE_DIR says: $XDG_DATA_HOME/portcullis, else ~/.local/share/portcullis. */
+  readonly state_dir_default: string;
+}
+
+/** The state directory when nothing names one (the XDG base directory convention, as Caddy's). */
+export function defaultStateDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env['XDG_DATA_HOME']?.trim();
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'portcullis');
+  return join(env['HOME']?.trim() || homedir(), '.local', 'share', 'portcullis');
 }
 
 /**
@@ -60,7 +73,7 @@ export interface EnvOverrides {
 export function readEnvOverrides(env: NodeJS.ProcessEnv): { overrides: EnvOverrides; errors: ConfigError[] } {
   const errors: ConfigError[] = [];
   const fail = (field: string, message: string) => errors.push(new ConfigError({ file: '<env>', line: 0, column: 0, field, message }));
-  const overrides: { workers?: number; log_level?: string; access_log_enabled?: boolean } = {};
+  const overrides: { workers?: number; log_level?: string; access_log_enabled?: boolean; state_dir?: string; state_dir_default: string } = { state_dir_default: defaultStateDir(env) };
 
   const workers = env['PORTCULLIS_WORKERS']?.trim();
   if (workers) {
@@ -81,6 +94,9 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { overrides: EnvOverri
     else fail('PORTCULLIS_ACCESS_LOG', `expected on, off, 1 or 0, got "${env['PORTCULLIS_ACCESS_LOG']}"`);
   }
 
+  const stateDir = env['PORTCULLIS_STATE_DIR']?.trim();
+  if (stateDir) overrides.state_dir = resolve(stateDir);
+
   const youngMb = parseYoungMb(env[YOUNG_MB_VAR]);
   if ('error' in youngMb) fail(YOUNG_MB_VAR, youngMb.error);
   return { overrides, errors };
@@ -92,5 +108,6 @@ export function applyEnvOverrides(config: Config, o: EnvOverrides): Config {
     workers: o.workers ?? config.workers,
     log_level: o.log_level ?? config.log_level,
     access_log: { ...config.access_log, enabled: o.access_log_enabled ?? config.access_log.enabled },
+    state_dir: o.state_dir ?? (config.state_dir === '' ? o.state_dir_default : config.state_dir),
   };
 }

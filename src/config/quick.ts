@@ -22,9 +22,24 @@ export function normalizeTarget(to: string): string {
   return `http://${text}`;
 }
 
+/**
+ * A `--from` value: an address (`:8080`, `127.0.0.1:8080`), or a URL. `https://host[:port]`
+ * serves HTTPS with certificates from the local CA (tls: internal; port 443 by default);
+ * `http://host[:port]` is the plain address (port 80 by default). Quick mode is for people and
+ * browsers: its HTTPS offers HTTP/2 too.
+ */
+export function listenEntry(from: string): string | Record<string, unknown> {
+  const m = /^(https?):\/\/([^/?#]*)\/?$/i.exec(from.trim());
+  if (m === null) return from;
+  const https = m[1]!.toLowerCase() === 'https';
+  const authority = m[2]!;
+  const address = /:\d*$/.test(authority) && !authority.endsWith(']') ? authority : `${authority}:${https ? 443 : 80}`;
+  return https ? { address, tls: 'internal', protocols: ['h1', 'h2'] } : address;
+}
+
 export function quickConfig(opts: { from: string; to: string[] }, env: NodeJS.ProcessEnv = process.env): Config {
   const raw = {
-    listen: [opts.from],
+    listen: [listenEntry(opts.from)],
     upstreams: { [QUICK_UPSTREAM]: { targets: opts.to.map(normalizeTarget) } },
     // Quick mode is one command, not a service: no admin API (there is no file to reload).
     admin: false,

@@ -107,6 +107,134 @@ const ListenAddress = z
   .transform(parsedBy(parseListen))
   .describe('"host:port" with an IP literal or localhost; ":8080" or 8080 mean all IPv4 interfaces (0.0.0.0); IPv6 as "[::1]:8080".');
 
+const CertificateFiles = z
+  .strictObject({
+    cert: z.string({ error: 'expected the path of a PEM certificate file' }).min(1, 'must not be empty').describe('PEM file with the certificate, then its intermediates (leaf first). A relative path is relative to the config file.'),
+    key: z.string({ error: 'expected the path of a PEM private key file' }).min(1, 'must not be empty').describe('PEM file with the unencrypted private key of `cert`. A relative path is relative to the config file.'),
+  })
+  .describe('A certificate and its key. The host names it serves are the DNS names of its subjectAltName (exact or "*.example.com").');
+
+const LONG_DURATION_PATTERN = '^\\s*(\\d+(s|m|h|d))+\\s*$';
+const LONG_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** Whole seconds from "365d", "12h", "1d12h" (HSTS max-age can be years: longer than a timer's duration). */
+function seconds(what: string) {
+  return z
+    .string({ error: (iss) => (typeof iss.input === 'number' ? `durations need a unit, e.g. "${iss.input}s" or "${iss.input}d"` : 'expected a duration like "365d"') })
+    .regex(new RegExp(LONG_DURATION_PATTERN), { error: (iss) => `invalid duration ${JSON.stringify(iss.input)} (use whole numbers with a unit: 300s, 12h, 365d, 1d12h)` })
+    .transform((v) => [...v.matchAll(/(\d+)([smhd])/g)].reduce((sum, m) => sum + Number(m[1]) * LONG_UNITS[m[2]!]!, 0))
+    .describe(`${what} Whole numbers with a unit: s, m, h, d (e.g. "365d", "1d12h").`);
+}
+
+const Hsts = z
+  .union([
+    z.strictObject({
+      max_age: seconds('How long browsers remember to use HTTPS only (the max-age directive, RFC 6797 §6.1.1).').prefault('365d'),
+      include_subdomains: z.boolean().default(false).describe('Add includeSubDomains: every subdomain must then serve HTTPS too.'),
+      preload: z.boolean().default(false).describe('Add preload (for browsers\' preload lists; needs include_subdomains and max_age of a year or more there).'),
+    }),
+    // Second: a union reports the first branch the value was meant for, and a literal's
+    // mismatch would otherwise hide the object's field errors.
+    z.literal(false),
+  ], { error: 'expected false, or { max_age, include_subdomains, preload }' })
+  .describe('Strict-Transport-Security on every answer of this listener (unless the upstream sent its own). false turns it off. Default: on with max-age 365 days, off on a listener that only has internal certificates (HSTS on localhost would force https on every local port for a year).');
+
+/** What a TLS listener with certificates sends when its config does not say. */
+export const DEFAULT_HSTS = Object.freeze({ max_age: 365 * 86_400, include_subdomains: false, preload: false });
+
+const TlsObject = z
+  .strictObject({
+    certificates: z
+      .array(CertificateFiles)
+      .default([])
+      .describe('Certificates served by SNI host name. The first one is also the default: clients that send no name, or a name no certificate covers, get it. Replaced files are picked up within seconds.'),
+    acme: z
+      .boolean({ error: 'expected true or false' })
+      .default(false)
+      .describe('Get certificates from an ACME CA (Let\'s Encrypt by default; see the acme section) for every exact route host and acme.names, by HTTP-01 on a plain listener; renewed at two thirds of their lifetime. Needs a plain listener that the CA reaches on port 80.'),
+    internal: z
+      .boolean({ error: 'expected true or false' })
+      .default(false)
+      .describe('Also serve certificates from the local CA Portcullis creates in state_dir (for localhost, the listener\'s IP and every route host): HTTPS for development and internal networks. Its root certificate\'s path is printed at start.'),
+    hsts: Hsts.optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.certificates.length === 0 && !v.internal && !v.acme) {
+      ctx.addIssue({ code: 'custom', path: ['certificates'], message: 'a TLS listener needs certificates, acme: true or internal: true' });
+    }
+  });
+
+const TlsSettings = z
+  .union([
+    TlsObject,
+    z.literal('internal', { error: 'expected "internal" or { certificates, acme, internal, hsts }' }).transform(() => TlsObject.parse({ internal: true })),
+  ], { error: 'expected "internal" or { certificates, acme, internal, hsts }' })
+  .describe('TLS on this listener (HTTPS): { certificates, acme, internal, hsts }, or "internal" (certificates from the local CA). TLS 1.2 and 1.3 only, modern ciphers, session resumption. See docs/tls.md.');
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+const OnDemand = z
+  .strictObject({
+    allow: z
+      .array(z.string().transform(parsedBy(parseHostPattern)))
+      .default([])
+      .describe('Host patterns ("shop.example.com", "*.customers.example.com") a certificate may be issued for at the first handshake that names them.'),
+    ask: z
+      .string()
+      .regex(/^https?:\/\/[^\s]+$/, 'expected an http:// or https:// URL')
+      .optional()
+      .describe('URL asked before issuing for a name: GET URL?domain=NAME; a 2xx answer within 5 s allows it (Caddy\'s on_demand ask).'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.allow.length === 0 && v.ask === undefined) ctx.addIssue({ code: 'custom', path: ['allow'], message: 'on_demand needs allow patterns or an ask URL (issuing for any name a client sends is never allowed)' });
+  })
+  .describe('Certificates for names not in the config, issued when a client first asks for one (that handshake fails; later ones get the certificate). Only for names the allow patterns or the ask URL approve; at most 10 issuances a minute.');
+
+const Acme = z
+  .strictObject({
+    email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address').optional().describe('Contact address given to the CA for expiry and policy notices.'),
+    directory: z
+      .string()
+      .regex(/^https:\/\/[^\s]+$/, 'expected an https:// URL')
+      .default('https://acme-v02.api.letsencrypt.org/directory')
+      .describe('ACME directory URL. Default: Let\'s Encrypt production (staging: https://acme-staging-v02.api.letsencrypt.org/directory). Using it agrees to the CA\'s terms of service.'),
+    directory_ca: z.string().min(1, 'must not be empty').optional().describe('PEM file of the CA that signs the directory\'s own HTTPS certificate, for private ACME servers (step-ca, Pebble). Relative to the config file.'),
+    names: z
+      .array(z.string().transform((v) => v.trim().toLowerCase()).refine((v) => HOST_NAME.test(v), 'expected a host name like "www.example.com" (no wildcards: HTTP-01 cannot prove them)'))
+      .default([])
+      .describe('Host names to get certificates for besides the routes\' exact hosts.'),
+    on_demand: OnDemand.optional(),
+  })
+  .prefault({})
+  .describe('The ACME CA that listeners with tls.acme get certificates from (RFC 8555, HTTP-01), done once by the primary process.');
+
+const ListenEntry = z
+  .union([
+    ListenAddress,
+    z.strictObject({
+      address: ListenAddress,
+      tls: TlsSettings.optional(),
+      protocols: z
+        .array(z.enum(['h1', 'h2'], { error: 'expected h1 or h2' }))
+        .min(1, 'offer at least one protocol')
+        .optional()
+        .describe('HTTP versions offered on a TLS listener, by ALPN: [h1] (the default: HTTP/1.1 on uWS, the fastest), [h1, h2] (HTTP/2 too, through Node\'s http2: browsers prefer it; it costs more CPU per request, docs/tls.md), or [h2].'),
+      redirect_https: z
+        .boolean({ error: 'expected true or false' })
+        .default(false)
+        .describe('On a plain listener: answer 308 with the https:// URL for hosts that have a certificate on a TLS listener (ACME challenges and requests a trusted proxy marks as https are served instead).'),
+    }).superRefine((v, ctx) => {
+      if (v.redirect_https && v.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['redirect_https'], message: 'redirect_https is for plain listeners (this one has tls)' });
+      if (v.protocols?.includes('h2') && v.tls === undefined) ctx.addIssue({ code: 'custom', path: ['protocols'], message: 'h2 needs tls (HTTP/2 without TLS, h2c, is not offered)' });
+    }),
+  ], { error: 'expected an address like ":8080", or { address, tls, protocols, redirect_https }' })
+  .transform((v): { host: string; port: number; tls?: z.output<typeof TlsSettings>; redirect_https?: true; protocols?: ('h1' | 'h2')[] } => {
+    if (!('address' in v)) return v;
+    const protocols = v.protocols === undefined ? {} : { protocols: [...new Set(v.protocols)] };
+    return { ...v.address, ...(v.tls === undefined ? {} : { tls: v.tls }), ...(v.redirect_https ? { redirect_https: true as const } : {}), ...protocols };
+  })
+  .describe('An address ("host:port", as a string), or { address, tls, protocols, redirect_https }.');
+
 const Limits = z
   .strictObject({
     max_header_bytes: size('Largest request head (request line, header lines and the blank line that ends them); over it the client gets 431. At most 1MiB (uWS holds a partial head in memory per connection). Raising it takes a restart (uWS reads its limit once per process).')
@@ -154,7 +282,7 @@ const Pool = z
 const TargetUrl = z
   .string({ error: 'expected a URL like "http://127.0.0.1:3000"' })
   .transform(parsedBy(parseTarget))
-  .describe('"http://host:port" (port defaults to 80); no path, query or credentials. A DNS name is re-resolved by its TTL (see dns). https is not supported yet.');
+  .describe('"http://host:port" (port defaults to 80) or "https://host:port" (443, TLS to the target: see the upstream\'s tls); no path, query or credentials. A DNS name is re-resolved by its TTL (see dns).');
 
 const Target = z
   .union([
@@ -245,6 +373,23 @@ const Passive = z
   .prefault({})
   .describe('Passive health (outlier detection) from real traffic, shared by all workers; false turns it off.');
 
+const UpstreamTls = z
+  .strictObject({
+    ca: z.string().min(1, 'must not be empty').optional().describe('PEM file with the CA certificates that sign the targets\' certificates, trusted instead of the default roots (Node\'s Mozilla list and NODE_EXTRA_CA_CERTS). Relative to the config file.'),
+    server_name: z
+      .string()
+      .regex(/^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/, 'must be a host name')
+      .optional()
+      .describe('Host name sent as SNI and that the certificate must name. Default: the target\'s host (an IP target is checked against its IP and gets no SNI).'),
+    cert: z.string().min(1, 'must not be empty').optional().describe('Client certificate (PEM, leaf first) presented to the targets that ask for one (mutual TLS). Needs key.'),
+    key: z.string().min(1, 'must not be empty').optional().describe('Unencrypted private key of cert.'),
+    verify: z.boolean({ error: 'expected true or false' }).default(true).describe('Verify the targets\' certificates (chain and name). false accepts any certificate: only for testing; a warning is logged at start.'),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.cert === undefined) !== (v.key === undefined)) ctx.addIssue({ code: 'custom', path: [v.cert === undefined ? 'cert' : 'key'], message: 'cert and key go together (a client certificate needs both)' });
+  })
+  .describe('TLS to this upstream\'s https:// targets: which CA to trust, the name to check, a client certificate.');
+
 const Upstream = z
   .strictObject({
     targets: z
@@ -266,6 +411,10 @@ const Upstream = z
     health: Health.optional(),
     passive: Passive,
     slow_start: duration('A target back from unhealthy or ejected ramps from 10% to its full weight over this.').optional(),
+    tls: UpstreamTls.optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.tls !== undefined && !v.targets.some((t) => t.https)) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls settings apply to https:// targets, and this upstream has none' });
   })
   .describe('A named group of origin servers.');
 
@@ -500,12 +649,12 @@ export const ConfigFileSchema = z
   .strictObject({
     $schema: z.string().optional().describe('JSON Schema for editors; ignored by Portcullis.'),
     listen: z
-      .union([ListenAddress, z.array(ListenAddress).min(1, 'listen on at least one address')], {
+      .union([ListenEntry, z.array(ListenEntry).min(1, 'listen on at least one address')], {
         error: 'expected an address or a list of addresses',
       })
       .transform((v) => (Array.isArray(v) ? v : [v]))
       .prefault(['127.0.0.1:8080'])
-      .describe('Addresses to accept connections on. Default: loopback only.'),
+      .describe('Addresses to accept connections on: "host:port" strings, or { address, tls } entries for HTTPS. Default: loopback only.'),
     workers: z
       .number({ error: 'expected a whole number' })
       .int('expected a whole number')
@@ -543,6 +692,12 @@ export const ConfigFileSchema = z
       .describe('Via header value added to proxied messages (RFC 9110 §7.6.3).'),
     compression: Compression,
     cache: Cache,
+    acme: Acme,
+    state_dir: z
+      .string({ error: 'expected a directory path' })
+      .min(1, 'must not be empty')
+      .optional()
+      .describe('Directory for what Portcullis creates and keeps: the local CA of tls: internal, the ACME account and issued certificates (private files 0600, directories 0700). Relative to the config file. Default: PORTCULLIS_STATE_DIR, else $XDG_DATA_HOME/portcullis, else ~/.local/share/portcullis.'),
     admin: Admin,
     // Edge protection for every route (src/policy/, docs/protection.md).
     ip: IpRules.optional().describe('IP allow/deny for every route (checked before the route\'s own rules).'),

@@ -8,6 +8,45 @@ export interface ListenAddress {
   readonly port: number;
 }
 
+/** A certificate and its key, as PEM file paths (absolute after loading). */
+export interface CertificateFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Strict-Transport-Security (RFC 6797) sent on a TLS listener's answers. */
+export interface HstsSettings {
+  /** Seconds. */
+  readonly max_age: number;
+  readonly include_subdomains: boolean;
+  readonly preload: boolean;
+}
+
+/** TLS on a listener (src/tls/, docs/tls.md). */
+export interface ListenerTls {
+  /** Served by SNI name (the names in each certificate); the first is the default. */
+  readonly certificates: readonly CertificateFiles[];
+  /** Certificates from the ACME CA (tls/acme.ts) for route hosts and acme.names. */
+  readonly acme: boolean;
+  /** Certificates from the local CA (tls/internal-ca.ts) for localhost, the listener IP and route hosts. */
+  readonly internal: boolean;
+  /** false: no Strict-Transport-Security header. */
+  readonly hsts: HstsSettings | false;
+}
+
+/**
+ * One `listen` entry. A plain address ("host:port") has only host and port; the fields
+ * below are present on entries written as objects.
+ */
+export interface Listener extends ListenAddress {
+  /** HTTPS on this address; absent: plain HTTP. */
+  readonly tls?: ListenerTls;
+  /** Plain listeners only: 308 to https:// for hosts with a certificate (tls/redirect.ts). */
+  readonly redirect_https?: true;
+  /** TLS listeners: HTTP versions offered by ALPN; absent: ['h1'] (uWS). With h2: Node's http2 (h2/). */
+  readonly protocols?: readonly ('h1' | 'h2')[];
+}
+
 export interface Limits extends ProtectionLimits {
   /** Largest request head (request line + headers) in bytes; over it → 431. */
   readonly max_header_bytes: number;
@@ -53,6 +92,8 @@ export interface UpstreamTarget {
   readonly weight: number;
   /** In-flight requests per worker before the target counts as full (default: pool.max_connections). */
   readonly max_connections: number;
+  /** An https:// target: TLS to it (upstream/tls.ts), with the group's `tls` settings. */
+  readonly https?: true;
 }
 
 /** The selection policies of upstream/balancer/ (`balance`). */
@@ -102,6 +143,19 @@ export interface PassiveHealthConfig {
   readonly max_ejected: number;
 }
 
+/** How https:// targets of a group are reached (upstream/tls.ts). */
+export interface UpstreamTlsSettings {
+  /** PEM file of the CA certificates to trust instead of the default roots (absolute path). */
+  readonly ca?: string;
+  /** SNI and the name the certificate must match; default: the target's host (IP targets: its IP, no SNI). */
+  readonly server_name?: string;
+  /** Client certificate (mTLS): PEM chain and its key (absolute paths), both or neither. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** false: accept any certificate (logged as a warning at start). */
+  readonly verify: boolean;
+}
+
 export interface UpstreamGroup {
   readonly name: string;
   readonly targets: readonly UpstreamTarget[];
@@ -113,6 +167,8 @@ export interface UpstreamGroup {
   readonly passive: PassiveHealthConfig | false;
   /** ms over which a target back from unhealthy or ejected ramps up to its full weight; 0: at once. */
   readonly slow_start: number;
+  /** For its https:// targets; absent: the defaults (verify with the default roots, SNI = target host). */
+  readonly tls?: UpstreamTlsSettings;
 }
 
 /** Re-resolution of DNS names in targets (done once per proxy, by the primary). */
@@ -263,7 +319,7 @@ export interface AdminConfig {
 export interface Config extends ProtectionConfig {
   /** Where the config came from (file path or '<quick>' / '<default>'), for messages. */
   readonly source: string;
-  readonly listen: readonly ListenAddress[];
+  readonly listen: readonly Listener[];
   /** Worker thread count; 0 = available parallelism. PORTCULLIS_WORKERS overrides. */
   readonly workers: number;
   /** CIDRs whose X-Forwarded-* / Forwarded / PROXY protocol we believe. */
@@ -282,4 +338,23 @@ export interface Config extends ProtectionConfig {
   readonly cache: CacheConfig;
   /** null when `admin: false`. */
   readonly admin: AdminConfig | null;
+  /**
+   * Directory for state Portcullis creates (the local CA, ACME account and certificates);
+   * absolute. '' only between validation and the environment defaults (env.ts).
+   */
+  readonly state_dir: string;
+  readonly acme: AcmeConfig;
+}
+
+/** The ACME CA for listeners with tls.acme (tls/acme.ts). */
+export interface AcmeConfig {
+  readonly email?: string | undefined;
+  /** Directory URL (https). */
+  readonly directory: string;
+  /** PEM file trusted for the directory's HTTPS (absolute path); absent: the default roots. */
+  readonly directory_ca?: string | undefined;
+  /** Extra names (exact) besides the routes' exact hosts. */
+  readonly names: readonly string[];
+  /** Issuance at first handshake, only for approved names; absent: never. */
+  readonly on_demand?: { readonly allow: readonly string[]; readonly ask?: string | undefined } | undefined;
 }

@@ -6,12 +6,14 @@ import type * as z from 'zod';
 import { RouteConflictError, Router } from '../router/router.js';
 import { checkRoutePath, isError, parseHostPattern, parseListen } from './address.js';
 import type { FieldPath } from './document.js';
-import { ADMIN_DEFAULT_LISTEN, ADMIN_TOKEN_MIN, ConfigFileSchema, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
+import { ADMIN_DEFAULT_LISTEN, ADMIN_TOKEN_MIN, ConfigFileSchema, DEFAULT_HSTS, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
 import { hint } from './suggest.js';
-import type { CanaryConfig, Config, RetryConfig, RouteConfig, UpstreamGroup } from './types.js';
+import type { CanaryConfig, Config, Listener, RetryConfig, RouteConfig, UpstreamGroup, UpstreamTlsSettings } from './types.js';
 import type { RouteProtectionConfig } from './protection-types.js';
 import { protectionProblems } from './protection-checks.js';
 import { isLoopbackHost } from '../net/address.js';
+import { dirname, resolve } from 'node:path';
+import { caFileProblem, isPairError, readPair } from '../tls/certificate.js';
 
 export interface Problem {
   readonly path: FieldPath;
@@ -34,7 +36,61 @@ export function validateConfig(raw: unknown, source: string): Validation {
   const parsed = ConfigFileSchema.safeParse(settings);
   const problems = [...(parsed.success ? [] : problemsOf(parsed.error.issues, [], settings)), ...crossFieldProblems(settings)];
   if (problems.length > 0 || !parsed.success) return { problems: dedupe(problems) };
-  return { config: build(parsed.data, source) };
+  const config = build(parsed.data, source);
+  const files = [...listenerProblems(config), ...certificateProblems(config)];
+  return files.length > 0 ? { problems: files } : { config };
+}
+
+/** Listener rules that span entries. */
+function listenerProblems(config: Config): Problem[] {
+  const hasTls = config.listen.some((l) => l.tls !== undefined);
+  const hasPlain = config.listen.some((l) => l.tls === undefined);
+  const problems = config.listen.flatMap((l, i): Problem[] => {
+    if (l.redirect_https && !hasTls) return [{ path: ['listen', i, 'redirect_https'], at: 'value', message: 'no listener has tls: there is no https:// to redirect to' }];
+    if (l.tls?.acme && !hasPlain) return [{ path: ['listen', i, 'tls', 'acme'], at: 'value', message: 'ACME HTTP-01 challenges are answered on a plain listener (the CA connects to port 80): add one, e.g. { address: ":80", redirect_https: true }' }];
+    return [];
+  });
+  if (config.acme.directory_ca !== undefined) {
+    const problem = caFileProblem(config.acme.directory_ca);
+    if (problem !== null) problems.push({ path: ['acme', 'directory_ca'], at: 'value', message: problem });
+  }
+  return problems;
+}
+
+/**
+ * Reads every certificate and key file the config names and checks each pair as the
+ * listener will use it (src/tls/certificate.ts), so `check` and start-up refuse a missing
+ * file, a key that does not match, or an expired certificate with the field that names it.
+ */
+function certificateProblems(config: Config): Problem[] {
+  const problems: Problem[] = [];
+  config.listen.forEach((l, i) => {
+    l.tls?.certificates.forEach((c, j) => {
+      const pair = readPair(c.cert, c.key);
+      const at: FieldPath = ['listen', i, 'tls', 'certificates', j];
+      if (isPairError(pair)) problems.push({ path: [...at, pair.field], at: 'value', message: pair.error });
+      else if (pair.notAfter <= Date.now()) problems.push({ path: [...at, 'cert'], at: 'value', message: `${c.cert} expired on ${new Date(pair.notAfter).toISOString()}` });
+    });
+  });
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    const t = u.tls;
+    if (t === undefined) continue;
+    const at: FieldPath = ['upstreams', name, 'tls'];
+    if (t.ca !== undefined) {
+      const problem = caFileProblem(t.ca);
+      if (problem !== null) problems.push({ path: [...at, 'ca'], at: 'value', message: problem });
+    }
+    if (t.cert !== undefined && t.key !== undefined) {
+      const pair = readPair(t.cert, t.key, false);
+      if (isPairError(pair)) problems.push({ path: [...at, pair.field], at: 'value', message: pair.error });
+    }
+  }
+  return problems;
+}
+
+/** A path from the config, relative to the config file's directory (quick mode: the working directory). */
+function fromConfigDir(source: string, path: string): string {
+  return resolve(source.startsWith('<') ? '.' : dirname(source), path);
 }
 
 /**
@@ -104,7 +160,8 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
   const listen = raw['listen'];
   if (Array.isArray(listen)) {
     const seen = new Map<string, number>();
-    listen.forEach((item: unknown, i) => {
+    listen.forEach((entry: unknown, i) => {
+      const item = isRecord(entry) ? entry['address'] : entry;
       if (typeof item !== 'string' && typeof item !== 'number') return;
       const address = parseListen(item);
       if (isError(address)) return;
@@ -247,16 +304,27 @@ function conflictMessage(err: RouteConflictError, host: string, path: string): s
 type FileRoute = NonNullable<ConfigFile['routes']>[number];
 type FileUpstream = ConfigFile['upstreams'][string];
 
-function buildUpstream(name: string, u: FileUpstream): UpstreamGroup {
+function buildUpstream(name: string, u: FileUpstream, source: string): UpstreamGroup {
+  let tls: UpstreamTlsSettings | undefined;
+  if (u.tls !== undefined) {
+    const t: { -readonly [K in keyof UpstreamTlsSettings]: UpstreamTlsSettings[K] } = { verify: u.tls.verify };
+    if (u.tls.ca !== undefined) t.ca = fromConfigDir(source, u.tls.ca);
+    if (u.tls.server_name !== undefined) t.server_name = u.tls.server_name.toLowerCase();
+    if (u.tls.cert !== undefined) t.cert = fromConfigDir(source, u.tls.cert);
+    if (u.tls.key !== undefined) t.key = fromConfigDir(source, u.tls.key);
+    tls = t;
+  }
   return {
     name,
-    targets: u.targets.map((t) => ({ url: t.url, host: t.host, port: t.port, weight: t.weight, max_connections: t.max_connections ?? u.pool.max_connections })),
+    targets: u.targets.map((t) => ({ url: t.url, host: t.host, port: t.port, ...(t.https ? { https: true as const } : {}), weight: t.weight, max_connections: t.max_connections ?? u.pool.max_connections })),
     pool: u.pool,
     balance: u.balance,
     sticky: u.sticky === undefined ? undefined : { cookie: u.sticky.cookie, ttl: u.sticky.ttl },
     health: u.health,
     passive: u.passive,
     slow_start: u.slow_start ?? 0,
+    // Absent stays absent, so configs without it compare equal.
+    ...(tls === undefined ? {} : { tls }),
   };
 }
 
@@ -303,16 +371,26 @@ function buildRoute(r: FileRoute, index: number, file: ConfigFile): RouteConfig 
 
 function build(file: ConfigFile, source: string): Config {
   const upstreams: Record<string, UpstreamGroup> = {};
-  for (const [name, u] of Object.entries(file.upstreams)) upstreams[name] = buildUpstream(name, u);
+  for (const [name, u] of Object.entries(file.upstreams)) upstreams[name] = buildUpstream(name, u, source);
   const routes: RouteConfig[] = file.routes
     ? file.routes.map((r, index) => buildRoute(r, index, file))
     : Object.keys(upstreams).map((upstream) => ({
         host: undefined, path: '/', upstream, retries: DEFAULT_RETRIES, strip_prefix: false, host_header: undefined, index: 0, cache: file.cache.enabled,
         allow_dotfiles: false, allow_method_override: false,
       }));
+  const listen = file.listen.map((l): Listener => {
+    if (l.tls === undefined) return l.redirect_https ? { host: l.host, port: l.port, redirect_https: true } : { host: l.host, port: l.port };
+    const certificates = l.tls.certificates.map((c) => ({ cert: fromConfigDir(source, c.cert), key: fromConfigDir(source, c.key) }));
+    // HSTS for localhost would force https on every local port for a year: off by default
+    // where only the local CA issues certificates.
+    const internalOnly = certificates.length === 0 && !l.tls.acme;
+    const hsts = l.tls.hsts ?? (internalOnly ? false : DEFAULT_HSTS);
+    const tls = { certificates, acme: l.tls.acme, internal: l.tls.internal, hsts };
+    return l.protocols === undefined ? { host: l.host, port: l.port, tls } : { host: l.host, port: l.port, tls, protocols: l.protocols };
+  });
   return {
     source,
-    listen: file.listen,
+    listen,
     workers: file.workers,
     trusted_proxies: file.trusted_proxies,
     limits: file.limits,
@@ -326,6 +404,8 @@ function build(file: ConfigFile, source: string): Config {
     compression: file.compression,
     cache: file.cache,
     admin: file.admin,
+    state_dir: file.state_dir === undefined ? '' : fromConfigDir(source, file.state_dir),
+    acme: file.acme.directory_ca === undefined ? file.acme : { ...file.acme, directory_ca: fromConfigDir(source, file.acme.directory_ca) },
     ...(file.ip === undefined ? {} : { ip: file.ip }),
     ...(file.headers === undefined ? {} : { headers: file.headers }),
     redirects: file.redirects,

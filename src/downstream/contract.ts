@@ -17,6 +17,29 @@ export interface RequestHead {
   /** Address claimed by a PROXY protocol v2 header, '' when none. */
   readonly proxiedIp: string;
   readonly scheme: 'http' | 'https';
+  /** The request's HTTP version as an access log writes it; absent: HTTP/1.1 (uWS, node:http). */
+  readonly protocol?: 'HTTP/2.0';
+  /** The listener the request came through; absent: a plain listener with nothing special. */
+  readonly listener?: ListenerContext;
+}
+
+/** What the listener a request came through adds to the pipeline (downstream/listeners.ts). */
+export interface ListenerContext {
+  readonly scheme: 'http' | 'https';
+  /** A plain listener with redirect_https (tls/redirect.ts); null otherwise. */
+  readonly redirect: HttpsRedirect | null;
+  /** Plain listeners while some listener uses ACME: HTTP-01 answers (tls/challenges.ts); null otherwise. */
+  readonly challenges: ChallengeAnswers | null;
+}
+
+export interface ChallengeAnswers {
+  /** The body for a request path, or null when it is not a pending challenge. */
+  answer(rawPath: string): string | null;
+}
+
+export interface HttpsRedirect {
+  /** The port of the first TLS listener with a certificate for `host`, or null when none has one. */
+  httpsPort(host: string): number | null;
 }
 
 /** The client side of one exchange: a response sink plus the request body source. */

@@ -1,12 +1,15 @@
-// The uWebSockets.js front end: one App per worker with a single any('/*') handler that
-// snapshots the request (HttpRequest dies at the first await) and calls the pipeline.
+// The uWebSockets.js front end: one App per listener with a single any('/*') handler that
+// snapshots the request (HttpRequest dies at the first await) and calls the pipeline. A TLS
+// listener's Apps (an SSLApp and its SNI domains, and the App that replaces it when the
+// default certificate changes) come from tls/uws-listener.ts and get the same handlers.
 import { uWS } from '../uws/load.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ListenAddress, Timeouts } from '../config/types.js';
 import { normalizeAddress } from '../net/address.js';
 import { handleRequest } from '../pipeline.js';
 import type { Exchange } from '../exchange.js';
-import type { RequestHead } from './contract.js';
+import type { ListenerContext, RequestHead } from './contract.js';
+import { HstsDownstream } from '../tls/hsts.js';
 import { CorkHolder } from './cork-holder.js';
 import { TrackedDownstream, type Generation } from './generations.js';
 import { ConnectionTable, type Connection } from './connections.js';
@@ -27,7 +30,7 @@ function peerIpOf(res: HttpResponse, conn: Connection | null): string {
   return ip;
 }
 
-function snapshot(res: HttpResponse, req: HttpRequest, conn: Connection | null = null): RequestHead {
+function snapshot(res: HttpResponse, req: HttpRequest, listener?: ListenerContext, conn: Connection | null = null): RequestHead {
   const headers: string[] = [];
   req.forEach((name, value) => { headers.push(name, value); });
   return {
@@ -38,7 +41,8 @@ function snapshot(res: HttpResponse, req: HttpRequest, conn: Connection | null =
     peerIp: peerIpOf(res, conn),
     // uWS accepts PROXY v2 from anyone (§8); identity.ts believes it only from trusted peers.
     proxiedIp: readProxiedAddress ? decoder.decode(res.getProxiedRemoteAddressAsText()) : '',
-    scheme: 'http',
+    scheme: listener?.scheme ?? 'http',
+    ...(listener === undefined ? {} : { listener }),
   };
 }
 
@@ -72,13 +76,41 @@ function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
   (app as TimedApp).setResponseTimeout(uwsTimeoutSeconds(t.idle));
 }
 
+/** The request handlers of one listener, registered on every App (or SNI domain) it serves with. */
+export interface Mount {
+  /** Registers the WebSocket and HTTP handlers on an App or on one SNI domain of it. */
+  on(app: TemplatedApp): TemplatedApp;
+  /** Gives a new App the configured header and keep-alive timeouts, and counts its connections. */
+  configure(app: TemplatedApp): void;
+}
+
+/** A TLS listener's Apps (tls/uws-listener.ts), driven by the front end that mounts its handlers. */
+export interface TlsApps {
+  listen(): Promise<void>;
+  stopAccepting(): void;
+  close(): void;
+  /** Every App alive (the current one and retired ones still serving their connections). */
+  forEachApp(fn: (app: TemplatedApp) => void): void;
+}
+
+export interface FrontEndOptions {
+  /** What requests on this listener carry (TLS, redirect_https, ACME challenges); absent: a plain listener. */
+  readonly listener?: ListenerContext;
+  /** Strict-Transport-Security for every answer (tls/hsts.ts), or null. */
+  readonly hsts?: string | null;
+  /** A TLS listener: its Apps are made here, with the handlers `mount` registers. */
+  readonly tls?: (mount: Mount) => TlsApps;
+}
+
 /**
  * One uWS App: the listener(s) it was opened on, every connection they accepted, and the
  * generation new requests get (downstream/listeners.ts keeps one per listen address, so a
  * reload opens and closes addresses without touching the others).
  */
 export class UwsFrontEnd {
-  readonly #app: TemplatedApp;
+  /** Plain listeners: the App; null for a TLS listener (its Apps are #tls's). */
+  readonly #app: TemplatedApp | null;
+  readonly #tls: TlsApps | null;
   readonly #sockets: us_listen_socket[] = [];
   #gen: Generation;
   #inflight = 0;
@@ -93,33 +125,52 @@ export class UwsFrontEnd {
   readonly connections = new ConnectionTable();
 
   /** `maxMessage`: uWS's one WebSocket message limit for this App (config/diff.ts largestMessage). */
-  constructor(gen: Generation, maxMessage: number) {
+  constructor(gen: Generation, maxMessage: number, options: FrontEndOptions = {}) {
     this.#gen = gen;
+    this.#app = null;
+    this.#tls = null;
     this.setGeneration(gen);
+    const listener = options.listener;
+    const hsts = options.hsts ?? null;
+    const snap = (res: HttpResponse, req: HttpRequest, conn: Connection | null = null): RequestHead => snapshot(res, req, listener, conn);
     this.#ws = new WebSocketFrontEnd({
       runtime: () => this.#gen.runtime,
-      snapshot,
+      snapshot: snap,
       log: (ex) => this.#gen.finished(ex),
       corkHolder: this.#corkHolder,
       connections: this.connections,
     });
-    // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
-    this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessage)).any('/*', (res, req) => {
+    const behavior = this.#ws.behavior(maxMessage);
+    const any = (res: HttpResponse, req: HttpRequest): void => {
       const gen = this.#gen;
       const ds = new TrackedDownstream(res, gen, this.connections);
       // A request on a connection that was to serve no more (after a chunked body): not served.
       if (ds.unwanted) { ds.close(); return; }
-      const head = snapshot(res, req, ds.connection);
+      const head = snap(res, req, ds.connection);
       ds.head = head;
       this.#inflight++;
       gen.inflight++;
       ds.inHandler = true;
-      handleRequest(ds, head, gen.runtime, this.#onDone);
+      handleRequest(hsts === null ? ds : new HstsDownstream(ds, hsts), head, gen.runtime, this.#onDone);
       ds.inHandler = false;
-    });
-    applyTimeouts(this.#app, gen.runtime.config.timeouts);
-    this.#app.filter(this.connections.hook);
-    attachConnectionFilter(this.#app, () => this.#gen.runtime);
+    };
+    // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
+    const mount: Mount = {
+      on: (app) => app.ws('/*', behavior).any('/*', any),
+      configure: (app) => {
+        applyTimeouts(app, this.#gen.runtime.config.timeouts);
+        app.filter(this.connections.hook);
+        attachConnectionFilter(app, () => this.#gen.runtime);
+      },
+    };
+    if (options.tls !== undefined) {
+      this.#tls = options.tls(mount);
+    } else {
+      const app = uWS.App();
+      mount.on(app);
+      mount.configure(app);
+      this.#app = app;
+    }
   }
 
   get inflight(): number { return this.#inflight; }
@@ -139,7 +190,9 @@ export class UwsFrontEnd {
       gen.done(ex);
       if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
     };
-    if (this.#app !== undefined) applyTimeouts(this.#app, gen.runtime.config.timeouts);
+    const timeouts = gen.runtime.config.timeouts;
+    if (this.#app) applyTimeouts(this.#app, timeouts);
+    this.#tls?.forEachApp((app) => applyTimeouts(app, timeouts));
   }
 
   /** A reload changed or removed some routes: their tunnels go away (1001) now. */
@@ -149,8 +202,11 @@ export class UwsFrontEnd {
 
   listen(addresses: readonly ListenAddress[]): Promise<void> {
     const holder = this.#corkHolder.start();
+    const tls = this.#tls;
+    if (tls !== null) return Promise.all([holder, tls.listen()]).then(() => undefined);
+    const app = this.#app!;
     return Promise.all([holder, ...addresses.map((a) => new Promise<void>((resolve, reject) => {
-      this.#app.listen(a.host, a.port, (socket) => {
+      app.listen(a.host, a.port, (socket) => {
         if (socket) { this.#sockets.push(socket); resolve(); }
         else reject(new Error(`cannot listen on ${a.host}:${a.port} (address in use or not available)`));
       });
@@ -163,6 +219,7 @@ export class UwsFrontEnd {
    */
   stopAccepting(): void {
     for (const s of this.#sockets.splice(0)) uWS.us_listen_socket_close(s);
+    this.#tls?.stopAccepting();
     this.connections.drain();
     // Tunnels never finish by themselves: close them (1001) so clients reconnect elsewhere.
     this.#ws.goAway();
@@ -181,6 +238,7 @@ export class UwsFrontEnd {
   close(): void {
     this.stopAccepting();
     this.#corkHolder.close();
-    this.#app.close();
+    this.#app?.close();
+    this.#tls?.close();
   }
 }

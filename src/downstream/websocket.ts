@@ -11,7 +11,7 @@ import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
-import { identify, parse, protect, requestIdOf, route, upstreamHead } from '../pipeline.js';
+import { httpsRedirect, identify, parse, protect, requestIdOf, respondRedirect, route, upstreamHead } from '../pipeline.js';
 import type { Downstream } from './contract.js';
 import { chooseUpstream, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
@@ -191,6 +191,8 @@ export class WebSocketFrontEnd {
     const notFound = route(ex, rt);
     if (notFound !== null) return this.#reject(ex, ds, notFound);
     identify(ex, rt);
+    const location = httpsRedirect(ex);
+    if (location !== null) { respondRedirect(ex, ds, location); this.#o.log?.(ex); return; }
     // The policy phase, as for HTTP: an upgrade is a request like any other (auth, IP rules,
     // limits); an in-flight slot (max_requests_per_ip) is held for the tunnel's whole life.
     const finish = (e: Exchange): void => {
@@ -212,8 +214,9 @@ export class WebSocketFrontEnd {
     const requestHead = upstreamHead(ex, rt, -1, false);
 
     const compiled = ex.route!;
-    // The balancer's pick first, then the group's other available targets (tunnel.ts fails over in order).
-    const targets = chooseUpstream(compiled, ex).tunnelOrder(ex, ex.startedAt).map((t) => t.config);
+    // The balancer's pick first, then the group's other available targets (tunnel.ts fails
+    // over in order); each pool is the endpoint: TLS for https targets, the resolver's addresses.
+    const targets = chooseUpstream(compiled, ex).tunnelOrder(ex, ex.startedAt).map((t) => t.pool);
     if (targets.length === 0) return this.#reject(ex, ds, new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE', 'no target has an address yet'));
     const key = ex.header('sec-websocket-key') ?? '';
     const extensions = ex.headerList('sec-websocket-extensions') ?? '';

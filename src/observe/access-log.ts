@@ -65,7 +65,7 @@ export function escapeField(value: string | undefined): string {
 export function commonLine(ex: Exchange, endedAt: number): string {
   const h = ex.head;
   const target = h.query === '' ? h.rawPath : `${h.rawPath}?${h.query}`;
-  return `${ex.clientIp || '-'} - - [${timeLocal(endedAt)}] "${escapeField(`${h.method} ${target} HTTP/1.1`)}" ${ex.status} ${ex.responseBytes}`;
+  return `${ex.clientIp || '-'} - - [${timeLocal(endedAt)}] "${escapeField(`${h.method} ${target} ${h.protocol ?? 'HTTP/1.1'}`)}" ${ex.status} ${ex.responseBytes}`;
 }
 
 /** The combined log format line: common plus referer and user agent. */

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import { largestMessage } from '../config/diff.js';
-import type { FromWorker, ToWorker, WorkerBoot, WorkerInspection } from '../messages.js';
+import type { FromWorker, ToWorker, WorkerBoot, WorkerInspection, WorkerTlsState } from '../messages.js';
 import { allocateSegments, releaseClaimsOf, wantsCache, wantsCounterTable, wantsRateTable, type SharedSegments } from '../shm/segments.js';
 import { allocateRateTable } from '../shm/rate-table.js';
 import { allocateCounterTable } from '../shm/counter-table.js';
@@ -52,7 +52,14 @@ export interface SupervisorEvents {
   log(level: 'info' | 'warn' | 'error', msg: string): void;
   /** A worker was replaced after it exited (metrics). */
   restarted?(id: number): void;
+  /** The TLS state a worker is spawned with (tls/primary.ts): certificates, ACME challenges. */
+  tlsState?(): WorkerTlsState;
+  /** A worker's message nobody asked for (acme-on-demand). */
+  message?(msg: FromWorker): void;
 }
+
+/** How long a broadcastAndWait waits for a worker that does not acknowledge. */
+const ACK_TIMEOUT_MS = 10_000;
 
 export type ApplyResult = { readonly ok: true; readonly tunnelsClosed: number } | { readonly ok: false; readonly error: string };
 
@@ -140,7 +147,8 @@ export class Supervisor {
   }
 
   #spawn(slot: Slot): Promise<void> {
-    const boot: WorkerBoot = { id: slot.id, config: this.#config, generation: this.#generation, shm: this.#shm, maxMessage: this.#maxMessage, testHooks: this.#testHooks };
+    const tls = this.#events.tlsState?.() ?? { tls: {}, challenges: {} };
+    const boot: WorkerBoot = { id: slot.id, config: this.#config, generation: this.#generation, shm: this.#shm, maxMessage: this.#maxMessage, testHooks: this.#testHooks, ...tls };
     const worker = new Worker(WORKER_URL, { workerData: boot, resourceLimits: this.#limits });
     const threadId = worker.threadId;
     slot.worker = worker;
@@ -167,6 +175,7 @@ export class Supervisor {
           else this.#events.log('error', `worker ${slot.id}: ${msg.message}`);
         } else {
           if (msg.type === 'committed') slot.generation = msg.generation;
+          if (msg.type === 'acme-on-demand') this.#events.message?.(msg);
           for (const r of this.#replies) r(slot, msg);
         }
       });
@@ -274,6 +283,20 @@ export class Supervisor {
     const answer = prepared.get(slot.id);
     if (answer?.error === null) slot.worker?.postMessage({ type: 'commit', generation } satisfies ToWorker);
     else this.#events.log('error', `worker ${slot.id} could not take config generation ${generation}: ${answer?.error ?? 'no answer'}`);
+  }
+
+  /** Sends `msg` to every live worker (one being replaced gets the same state at spawn). */
+  broadcast(msg: ToWorker): void {
+    for (const slot of this.#slots) slot.worker?.postMessage(msg);
+  }
+
+  /**
+   * Sends `make(ack)` to every running worker and resolves when each has acknowledged it (or
+   * after 10 s): the ACME CA is told to look only once every worker answers the challenge.
+   */
+  async broadcastAndWait(make: (ack: number) => ToWorker): Promise<void> {
+    const ack = ++this.#asks;
+    await this.#ask(make(ack), 'ack', (m) => m.ack === ack, ACK_TIMEOUT_MS);
   }
 
   /** SIGUSR1: every worker reopens its access log file; resolves with how many did. */

@@ -1,8 +1,9 @@
 // One keep-alive HTTP/1.1 connection to an upstream target: a raw net.Socket read
 // through `onread` into a per-connection buffer (no Readable-stream machinery on the
 // hot path), our own response parser, and the exchange currently using it.
-import net from 'node:net';
+import type net from 'node:net';
 import { ProxyError } from '../errors.js';
+import { connectEndpoint, handshakeError, type UpstreamEndpoint } from './tls.js';
 import { ResponseParser, type ResponseHead, type ResponseParserHandler } from '../http/response-parser.js';
 
 /** What a connection reports to the exchange using it. */
@@ -20,6 +21,8 @@ export interface ConnectionUser {
 /** The pool side of a connection. */
 export interface ConnectionOwner {
   onConnected(conn: UpstreamConnection): void;
+  /** A TLS session ticket to resume the next connection with (https targets). */
+  onSession?(session: Buffer): void;
   onConnectFailed(conn: UpstreamConnection, err: ProxyError): void;
   /** `now`: Date.now() as the caller already read it (the read that ended the response). */
   onReusable(conn: UpstreamConnection, now?: number): void;
@@ -69,24 +72,31 @@ export class UpstreamConnection implements ResponseParserHandler {
   #responseHeaderMs = 0;
   #idleMs = 0;
 
-  /** `lookup`: where a host name's addresses come from (default: getaddrinfo). */
-  constructor(host: string, port: number, connectTimeoutMs: number, maxHeadBytes: number, owner: ConnectionOwner, lookup?: net.LookupFunction) {
+  constructor(endpoint: UpstreamEndpoint, connectTimeoutMs: number, maxHeadBytes: number, owner: ConnectionOwner, session?: Buffer) {
     this.#owner = owner;
     this.#parser = new ResponseParser(this, maxHeadBytes);
     this.deadline = Date.now() + connectTimeoutMs;
-    this.socket = net.connect({
-      host,
-      port,
-      ...(lookup === undefined ? {} : { lookup }),
-      noDelay: true,
+    const secure = endpoint.tls !== null;
+    this.socket = connectEndpoint(endpoint, {
       onread: { buffer: sharedReadBuffer, callback: (n: number, buf: Buffer) => this.#onRead(n, buf) },
+      session,
     });
-    this.socket.on('connect', () => {
+    // A TLS socket cannot read into our buffer: its chunks arrive as 'data' (fresh buffers).
+    if (secure) {
+      const socket = this.socket;
+      socket.on('data', (chunk: Buffer) => { if (!this.#onRead(chunk.length, chunk)) socket.pause(); });
+      socket.on('session', (s: Buffer) => owner.onSession?.(s));
+    }
+    this.socket.on(secure ? 'secureConnect' : 'connect', () => {
       if (this.state !== ConnState.Connecting) return;
       this.state = ConnState.Idle;
       this.#owner.onConnected(this);
     });
-    this.socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(err.code ?? err.message));
+    this.socket.on('error', (err: NodeJS.ErrnoException) => {
+      const tlsError = secure && this.state === ConnState.Connecting ? handshakeError(err) : null;
+      if (tlsError !== null) this.#connectFailedWith(tlsError);
+      else this.#fail(err.code ?? err.message);
+    });
     this.socket.on('end', () => this.#onEnd());
     this.socket.on('close', () => this.#fail('closed'));
     this.socket.on('drain', () => { if (this.#user) this.#user.onUpstreamDrain(); });
@@ -254,9 +264,14 @@ export class UpstreamConnection implements ResponseParserHandler {
 
   /** The pool learns of a failed connect through onConnectFailed only (not onClosed). */
   #connectFailed(reason: string): void {
+    this.#connectFailedWith(new ProxyError('PC_ERR_UPSTREAM_CONNECT', reason));
+  }
+
+  #connectFailedWith(err: ProxyError): void {
+    if (this.state !== ConnState.Connecting) return;
     this.state = ConnState.Closed;
     this.socket.destroy();
-    this.#owner.onConnectFailed(this, new ProxyError('PC_ERR_UPSTREAM_CONNECT', reason));
+    this.#owner.onConnectFailed(this, err);
   }
 
   #closeWith(): void {

@@ -11,6 +11,7 @@ import { stickyCookie, stickyPolicy } from './balancer/sticky.js';
 import { recordFailure, recordSuccess } from './health/passive.js';
 import type { TargetCell, TargetTable } from './health/table.js';
 import { Target } from './target.js';
+import { compileContext, upstreamTls } from './tls.js';
 
 /** Where a worker's operational lines go (the primary prints them). */
 export interface RuntimeEvents {
@@ -40,7 +41,10 @@ export class CompiledUpstream {
     this.config = config;
     this.#table = table;
     this.#events = events;
-    this.targets = config.targets.map((t, i) => new Target(config.name, t, i, config.pool, table.cell(config.name, t.url), connectTimeoutMs, maxHeadBytes));
+    // One SecureContext per group (CA bundle and client certificate read once per runtime).
+    const context = config.targets.some((t) => t.https) ? compileContext(config.tls) : null;
+    this.targets = config.targets.map((t, i) => new Target(config.name, t, i, config.pool, table.cell(config.name, t.url), connectTimeoutMs, maxHeadBytes,
+      context === null ? null : upstreamTls(t, config.tls, context)));
     this.#cells = this.targets.map((t) => t.cell);
     const policy = makePolicy(config.balance, this.targets.length);
     this.#policy = config.sticky === undefined ? policy : stickyPolicy(policy, config.sticky.cookie);

@@ -4,6 +4,7 @@ import type { LookupFunction } from 'node:net';
 import type { PoolOptions, UpstreamTarget } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { ConnState, UpstreamConnection, type ConnectionOwner } from './connection.js';
+import type { UpstreamEndpoint, UpstreamTls } from './tls.js';
 
 /** An exchange waiting for a connection. */
 export interface PoolWaiter {
@@ -30,8 +31,12 @@ export interface Dial {
  *  we never send on a socket the upstream is about to close (the idle race → 502). */
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
-export class UpstreamPool implements ConnectionOwner {
+export class UpstreamPool implements ConnectionOwner, UpstreamEndpoint {
   readonly target: UpstreamTarget;
+  /** How an https target is reached (upstream/tls.ts); null for http. */
+  readonly tls: UpstreamTls | null;
+  /** The last TLS session the target gave: new connections resume it (a cheaper handshake). */
+  #session: Buffer | undefined = undefined;
   readonly #options: PoolOptions;
   readonly #connectTimeoutMs: number;
   readonly #maxHeadBytes: number;
@@ -48,9 +53,11 @@ export class UpstreamPool implements ConnectionOwner {
   /** Its runtime generation was replaced by a reload: no connection is kept idle any more. */
   #retired = false;
 
-  /** `connectTimeoutMs`: the default; a route may ask for its own in acquire(). */
-  constructor(target: UpstreamTarget, options: PoolOptions, connectTimeoutMs: number, maxHeadBytes: number, dial: Dial | null = null) {
+  /** `connectTimeoutMs`: the default; a route may ask for its own in acquire(). `tls`: how an
+   *  https target is reached; `dial`: where a target's name points (upstream/target.ts). */
+  constructor(target: UpstreamTarget, options: PoolOptions, connectTimeoutMs: number, maxHeadBytes: number, tls: UpstreamTls | null = null, dial: Dial | null = null) {
     this.target = target;
+    this.tls = tls;
     this.#options = options;
     this.#connectTimeoutMs = connectTimeoutMs;
     this.#maxHeadBytes = maxHeadBytes;
@@ -102,9 +109,11 @@ export class UpstreamPool implements ConnectionOwner {
     for (const [conn, w] of this.#connecting) if (w === waiter) this.#connecting.set(conn, null);
   }
 
+  /** UpstreamEndpoint: the resolver's addresses for a target's name (tunnels dial through it too). */
+  get lookup(): LookupFunction | undefined { return this.#dial?.lookup; }
+
   #open(waiter: PoolWaiter | null, connectMs: number): void {
-    const { host, port } = this.target;
-    const conn = new UpstreamConnection(host, port, connectMs, this.#maxHeadBytes, this, this.#dial?.lookup);
+    const conn = new UpstreamConnection(this, connectMs, this.#maxHeadBytes, this, this.#session);
     this.#all.add(conn);
     this.#connecting.set(conn, waiter);
   }
@@ -117,7 +126,13 @@ export class UpstreamPool implements ConnectionOwner {
     else this.onReusable(conn);
   }
 
+  onSession(session: Buffer): void {
+    this.#session = session;
+  }
+
   onConnectFailed(conn: UpstreamConnection, err: ProxyError): void {
+    // A session the target no longer accepts must not fail every later handshake.
+    if (err.code === 'PC_ERR_UPSTREAM_TLS') this.#session = undefined;
     const waiter = this.#connecting.get(conn) ?? null;
     this.#connecting.delete(conn);
     this.#all.delete(conn);

@@ -10,6 +10,7 @@ import { slotKey } from '../shm/key.js';
 import type { TargetCell } from './health/table.js';
 import { targetKey } from './health/table.js';
 import { UpstreamPool, type Dial } from './pool.js';
+import type { UpstreamTls } from './tls.js';
 
 export class Target implements Dial {
   readonly upstream: string;
@@ -34,7 +35,8 @@ export class Target implements Dial {
   #addresses: string[] = [];
   #next = 0;
 
-  constructor(upstream: string, config: UpstreamTarget, index: number, pool: PoolOptions, cell: TargetCell, connectTimeoutMs: number, maxHeadBytes: number) {
+  /** `tls`: how an https target is reached (upstream/tls.ts); null for http. */
+  constructor(upstream: string, config: UpstreamTarget, index: number, pool: PoolOptions, cell: TargetCell, connectTimeoutMs: number, maxHeadBytes: number, tls: UpstreamTls | null = null) {
     this.upstream = upstream;
     this.config = config;
     this.url = config.url;
@@ -50,7 +52,7 @@ export class Target implements Dial {
     // A name the primary resolves is dialled through its shared addresses; one nobody resolves
     // for us (no supervisor) goes to getaddrinfo as written.
     this.lookup = this.#literal ? undefined : resolvedLookupOr(this);
-    this.pool = new UpstreamPool(config, { ...pool, max_connections: config.max_connections }, connectTimeoutMs, maxHeadBytes, this);
+    this.pool = new UpstreamPool(config, { ...pool, max_connections: config.max_connections }, connectTimeoutMs, maxHeadBytes, tls, this);
   }
 
   /** Whether a connection can be opened: a literal address, or a name that resolved (or that nobody resolves for us). */

@@ -12,10 +12,10 @@ import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
+import { connectEndpoint, handshakeError, type UpstreamEndpoint } from './tls.js';
 import type { Exchange } from '../exchange.js';
 import { isHopByHop, stripHopByHop } from '../filters/hop-by-hop.js';
 import { tunnelClosed, tunnelConnectDone, tunnelConnecting, tunnelOpened } from '../observe/counters.js';
-import type { UpstreamTarget } from '../config/types.js';
 
 /** What the front end reports for a send: 1 sent, 0 queued (backpressure), 2 dropped (uWS's codes). */
 export const enum SendResult { Buffered = 0, Sent = 1, Dropped = 2 }
@@ -45,7 +45,7 @@ export interface TunnelHandshake {
 export interface TunnelOptions {
   readonly ex: Exchange;
   /** Targets to try in order (the next one only when connecting failed). */
-  readonly targets: readonly UpstreamTarget[];
+  readonly targets: readonly UpstreamEndpoint[];
   /** The head upstreamHead() built (request line + end-to-end headers + ours). */
   readonly requestHead: string;
   readonly protocols: readonly string[];
@@ -166,7 +166,8 @@ export class Tunnel {
 
   #connectTo(index: number): void {
     const o = this.#o;
-    const target = o.targets[index]!;
+    const endpoint = o.targets[index]!;
+    const target = endpoint.target;
     const ex = this.ex;
     ex.attempts = index + 1;
     ex.upstreamAddress = target.url;
@@ -177,7 +178,7 @@ export class Tunnel {
     let connected = false;
     let upstream: WebSocket;
     try {
-      upstream = new WebSocket(`ws://${host}:${target.port}${path}`, [...o.protocols], {
+      upstream = new WebSocket(`${endpoint.tls === null ? 'ws' : 'wss'}://${host}:${target.port}${path}`, [...o.protocols], {
         headers: handshakeHeaders(o.requestHead),
         // No context takeover either way: the zlib windows are not kept per tunnel between messages.
         perMessageDeflate: offerDeflate ? { clientNoContextTakeover: true, serverNoContextTakeover: true } : false,
@@ -185,9 +186,13 @@ export class Tunnel {
         followRedirects: false,
         // Our own socket, so connect and response-head timeouts can be told apart.
         createConnection: () => {
-          const socket = net.connect({ host: target.host, port: target.port });
-          socket.setNoDelay(true);
-          socket.once('connect', () => {
+          const socket = connectEndpoint(endpoint);
+          socket.on('error', (err: NodeJS.ErrnoException) => {
+            // A certificate or handshake failure: reported as such (ws would say "connect").
+            const tlsError = !connected && endpoint.tls !== null ? handshakeError(err) : null;
+            if (tlsError !== null && this.#upstream === upstream) this.#handshakeFailed(tlsError, index, true);
+          });
+          socket.once(endpoint.tls === null ? 'connect' : 'secureConnect', () => {
             connected = true;
             this.#arm(o.responseTimeoutMs, () => this.#handshakeFailed(new ProxyError('PC_ERR_UPSTREAM_TIMEOUT', 'no websocket handshake answer'), index, false));
           });

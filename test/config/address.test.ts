@@ -78,13 +78,15 @@ describe('parseTarget', () => {
     ['http://App.Internal:8080/', { url: 'http://App.Internal:8080/', host: 'app.internal', port: 8080 }],
     ['http://backend', { url: 'http://backend', host: 'backend', port: 80 }],
     ['http://[::1]:3000', { url: 'http://[::1]:3000', host: '::1', port: 3000 }],
+    ['https://api.internal', { url: 'https://api.internal', host: 'api.internal', port: 443, https: true }],
+    ['HTTPS://10.0.0.5:8443', { url: 'HTTPS://10.0.0.5:8443', host: '10.0.0.5', port: 8443, https: true }],
   ])('%j → %j', (input, target) => {
     expect(parseTarget(input)).toEqual(target);
   });
 
   test.each([
-    ['https://a:443', 'https upstreams are not supported yet'],
-    ['ftp://a', 'unsupported scheme "ftp://"'],
+    ['ftp://a', 'unsupported scheme "ftp://" (use http:// or https://)'],
+    ['https://a:1/x', 'must not have a path'],
     ['127.0.0.1:3000', 'did you mean "http://127.0.0.1:3000"'],
     ['http://a:1/x', 'must not have a path'],
     ['http://a:1?q', 'must not have a path'],

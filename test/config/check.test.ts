@@ -36,7 +36,7 @@ async function check(argv: string[], env: NodeJS.ProcessEnv = {}) {
 
 describe('portcullis check', () => {
   const good = file('good.yaml', 'listen: [":8081"]\nupstreams: { app: { targets: ["http://127.0.0.1:3000"] } }\n');
-  const bad = file('bad.yaml', 'workers: lots\nupstreams:\n  app: { targets: ["https://x"] }\nroutes: [{ path: /, upstream: nope }]\n');
+  const bad = file('bad.yaml', 'workers: lots\nupstreams:\n  app: { targets: ["ftp://x"] }\nroutes: [{ path: /, upstream: nope }]\n');
 
   test.each([
     [['-c', good]],
@@ -63,7 +63,7 @@ describe('portcullis check', () => {
     expect(r.out).toBe('');
     expect(r.err.split('\n')).toEqual([
       `${bad}:1:10: workers: expected a whole number, got "lots"`,
-      `${bad}:3:20: upstreams.app.targets[0]: https upstreams are not supported yet`,
+      `${bad}:3:20: upstreams.app.targets[0]: unsupported scheme "ftp://" (use http:// or https://)`,
       `${bad}:4:31: routes[0].upstream: no upstream named "nope"; defined: app`,
       '<env>: PORTCULLIS_WORKERS: expected a whole number 0–256 (0 = one per CPU), got "x"',
       `config check failed: 4 errors in ${bad}`,

@@ -50,10 +50,25 @@ describe('changed routes', () => {
 });
 
 describe('what takes a restart', () => {
+  test('a listener that stays, changed', () => {
+    const start = load(BASE.replace('["127.0.0.1:8080"]', '["127.0.0.1:8080", { address: "127.0.0.1:8443", tls: internal }]'));
+    const next = load(BASE.replace('["127.0.0.1:8080"]', '[{ address: "127.0.0.1:8080", redirect_https: true }, { address: "127.0.0.1:8443", tls: internal }]'));
+    expect(diffConfigs(start, next).restart.map((r) => r.field)).toEqual(['listen[127.0.0.1:8080]']);
+  });
+
+  test('a plain listener added, and an upstream\'s tls, apply without one', () => {
+    const next = load(BASE.replace('["127.0.0.1:8080"]', '["127.0.0.1:8080", "127.0.0.1:8081"]').replace('http://127.0.0.1:3001', 'https://127.0.0.1:3001').replace('api: { targets', 'api: { tls: { server_name: api.internal }, targets'));
+    const d = diffConfigs(load(BASE), next);
+    expect(d.restart).toEqual([]);
+    expect(d.upstreams.changed.find((u) => u.upstream === 'api')!.changes.map((c) => c.field)).toEqual(['targets', 'tls']);
+  });
+
   test.each([
     ['workers', `${BASE}workers: 4\n`, 'workers'],
     ['a larger head limit', `${BASE}limits: { max_header_bytes: 64KiB }\n`, 'limits.max_header_bytes'],
     ['a larger WebSocket message', BASE.replace('{ path: /, upstream: app }', '{ path: /, upstream: app, websocket: { max_message_size: 32MiB } }'), 'routes[].websocket.max_message_size'],
+    ['a TLS listener added', BASE.replace('["127.0.0.1:8080"]', '["127.0.0.1:8080", { address: "127.0.0.1:8443", tls: internal }]'), 'listen[127.0.0.1:8443]'],
+    ['acme settings', `${BASE}acme: { email: a@example.com }\n`, 'acme'],
   ])('%s', (_name, text, field) => {
     expect(diffConfigs(load(BASE), load(text)).restart.map((r) => r.field)).toEqual([field]);
   });

@@ -49,6 +49,8 @@ describe('defaults', () => {
       via: '1.1 portcullis',
       compression: expect.objectContaining({ enabled: false, encodings: ['zstd', 'br', 'gzip'], min_bytes: 1024, gzip_level: 5, brotli_quality: 4, zstd_level: 3, sync_max_bytes: 65536 }),
       cache: { enabled: false, size: 64 * 1024 * 1024, max_entry_bytes: 8 * 1024 * 1024 },
+      state_dir: expect.stringMatching(/\/\.local\/share\/portcullis$/),
+      acme: { directory: 'https://acme-v02.api.letsencrypt.org/directory', names: [] },
       admin: { listen: { host: '127.0.0.1', port: 9901 }, token: undefined },
       redirects: [],
     });
@@ -204,7 +206,7 @@ describe('errors name file:line:col and field', () => {
     ['route without upstream', `${UPSTREAM}routes:\n  - { path: / }\n`, 'cfg.yaml:3:5: routes[0].upstream: required'],
     ['bad CIDR', `trusted_proxies:\n  - 10.0.0.0/8\n  - 10.0.0.0/40\n${UPSTREAM}`,
       'cfg.yaml:3:5: trusted_proxies[1]: invalid prefix length "/40" in "10.0.0.0/40" (0–32 for IPv4)'],
-    ['https upstream', 'upstreams: { app: { targets: ["https://a:443"] } }\n', 'cfg.yaml:1:31: upstreams.app.targets[0]: https upstreams are not supported yet'],
+    ['unsupported upstream scheme', 'upstreams: { app: { targets: ["ftp://a:443"] } }\n', 'cfg.yaml:1:31: upstreams.app.targets[0]: unsupported scheme "ftp://" (use http:// or https://)'],
     ['URL without scheme', 'upstreams:\n  app:\n    targets: [127.0.0.1:3000]\n',
       'cfg.yaml:3:15: upstreams.app.targets[0]: "127.0.0.1:3000" is not a URL; did you mean "http://127.0.0.1:3000"?'],
     ['no targets', 'upstreams: { app: { targets: [] } }\n', 'cfg.yaml:1:30: upstreams.app.targets: an upstream needs at least one target'],
@@ -273,7 +275,7 @@ describe('errors name file:line:col and field', () => {
     const errors = errorsOf(`workers: -1
 listen: [":0"]
 upstreams:
-  app: { targets: ["https://a"], pool: { max_conn: 1 } }
+  app: { targets: ["ftp://a"], pool: { max_conn: 1 } }
 routes:
   - { path: /, upstream: nope }
   - { path: /, upstream: app }
@@ -282,7 +284,7 @@ routes:
       'cfg.yaml:1:10: workers',
       'cfg.yaml:2:10: listen[0]',
       'cfg.yaml:4:20: upstreams.app.targets[0]',
-      'cfg.yaml:4:42: upstreams.app.pool.max_conn',
+      'cfg.yaml:4:40: upstreams.app.pool.max_conn',
       'cfg.yaml:6:26: routes[0].upstream',
       'cfg.yaml:7:13: routes[1].path',
     ]);

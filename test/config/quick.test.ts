@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigErrors } from '../../src/config/error.js';
-import { normalizeTarget, QUICK_UPSTREAM, quickConfig } from '../../src/config/quick.js';
+import { listenEntry, normalizeTarget, QUICK_UPSTREAM, quickConfig } from '../../src/config/quick.js';
 
 describe('quickConfig', () => {
   test('--from :8080 --to :3000 proxies everything to one upstream with defaults', () => {
@@ -23,6 +23,23 @@ describe('quickConfig', () => {
     expect(normalizeTarget(to)).toBe(url);
   });
 
+  test.each([
+    [':8080', ':8080'],
+    ['http://127.0.0.1:9000', '127.0.0.1:9000'],
+    ['http://localhost', 'localhost:80'],
+    ['https://localhost:8443', { address: 'localhost:8443', tls: 'internal', protocols: ['h1', 'h2'] }],
+    ['https://localhost/', { address: 'localhost:443', tls: 'internal', protocols: ['h1', 'h2'] }],
+    ['https://[::1]:8443', { address: '[::1]:8443', tls: 'internal', protocols: ['h1', 'h2'] }],
+  ])('--from %j listens on %j', (from, entry) => {
+    expect(listenEntry(from)).toEqual(entry);
+  });
+
+  test('--from https://... serves HTTPS from the local CA', () => {
+    const config = quickConfig({ from: 'https://localhost:8443', to: ['3000'] }, { PORTCULLIS_STATE_DIR: '/tmp/x' });
+    expect(config.listen).toEqual([{ host: 'localhost', port: 8443, tls: { certificates: [], acme: false, internal: true, hsts: false }, protocols: ['h1', 'h2'] }]);
+    expect(config.state_dir).toBe('/tmp/x');
+  });
+
   test('several --to targets make one upstream', () => {
     const config = quickConfig({ from: '127.0.0.1:9000', to: ['127.0.0.1:3000', '127.0.0.1:3001'] }, {});
     expect(config.upstreams[QUICK_UPSTREAM]!.targets.map((t) => t.port)).toEqual([3000, 3001]);
@@ -35,8 +52,9 @@ describe('quickConfig', () => {
   test.each<[{ from: string; to: string[] }, string[]]>([
     [{ from: ':99999', to: ['3000'] }, ['<quick>: --from: ":99999": port 99999 is out of range (ports are 1–65535)']],
     [{ from: 'example.com:80', to: ['3000'] }, ['<quick>: --from: "example.com:80": listen host "example.com" must be an IP address or localhost']],
-    [{ from: ':8080', to: ['https://a'] }, ['<quick>: --to: "https://a": https upstreams are not supported yet']],
+    [{ from: ':8080', to: ['ftp://a'] }, ['<quick>: --to: "ftp://a": unsupported scheme "ftp://" (use http:// or https://)']],
     [{ from: ':8080', to: [] }, ['<quick>: --to: at least one upstream target is required']],
+    [{ from: 'https://example.com', to: ['3000'] }, ['<quick>: --from: "https://example.com": listen host "example.com" must be an IP address or localhost']],
     [{ from: 'x', to: ['3000', 'http://a:0'] }, ['<quick>: --from: "x": missing port in "x" (e.g. "127.0.0.1:8080" or ":8080")', '<quick>: --to: "http://a:0": port 0 is out of range (ports are 1–65535)']],
   ])('%j → errors naming the flag', (opts, messages) => {
     expect.assertions(1);

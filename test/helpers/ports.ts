@@ -13,15 +13,20 @@ let next = 0;
 function isFree(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', () => resolve(false));
+    // A host without IPv6 loopback cannot be bound there by anyone: free for our purpose.
+    srv.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRNOTAVAIL' && host === '::1'));
     srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
 }
 
+/** A port free on `host`; 'localhost' checks both 127.0.0.1 and ::1 (it may resolve to either). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const hosts = host === 'localhost' ? ['127.0.0.1', '::1'] : [host];
   for (let tries = 0; tries < BLOCK; tries++) {
     const port = BASE + (next++ % BLOCK);
-    if (await isFree(port, host)) return port;
+    let free = true;
+    for (const h of hosts) free = free && (await isFree(port, h));
+    if (free) return port;
   }
   throw new Error(`no free port in ${BASE}-${BASE + BLOCK - 1}`);
 }

@@ -37,6 +37,12 @@ describe('access log lines', () => {
     expect(commonLine(ex, 0)).toMatch(/^198\.51\.100\.1 - - \[[^\]]+\] "GET \/p\?q=1 HTTP\/1\.1" 200 42$/);
     expect(combinedLine(ex, 0)).toMatch(/ 200 42 "http:\/\/r\/" "ua"$/);
   });
+
+  test('a request that came over HTTP/2 says so in the request line, as nginx does', () => {
+    const ex = new Exchange({ method: 'GET', rawPath: '/p', query: '', headers: [], peerIp: '203.0.113.9', proxiedIp: '', scheme: 'https', protocol: 'HTTP/2.0' }, 0);
+    ex.status = 200;
+    expect(commonLine(ex, 0)).toMatch(/"GET \/p HTTP\/2\.0" 200 0$/);
+  });
 });
 
 describe('error lines', () => {

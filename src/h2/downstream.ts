@@ -1,0 +1,233 @@
+// The Downstream contract over Node's objects: an HTTP/2 stream (ServerHttp2Stream, its core API:
+// no compatibility request/response objects per request), or an HTTP/1.1 request that
+// node:http serves on the same TLS port (allowHTTP1). The pipeline cannot tell them from uWS.
+//
+// Body chunks are copied before they are written: Node keeps a reference to what it has not
+// sent yet, and the chunks the pipeline hands over are views into buffers it reuses (the
+// upstream connection's shared read buffer), unlike uWS, which copies what it cannot send.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Downstream } from '../downstream/contract.js';
+import { streamClosed, streamOpened } from '../observe/counters.js';
+
+const EMPTY = new Uint8Array(0);
+
+/** A flat [name, value, …] list as the header object Node takes (repeated names as arrays). */
+export function headerObject(headers: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    const value = headers[i + 1]!;
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (typeof prev === 'string') out[name] = [prev, value];
+    else prev.push(value);
+  }
+  return out;
+}
+
+/** RFC 9110 §6.6.1: the Date every answer carries (uWS writes it on its side); made once a second. */
+let dateText = '';
+let dateSecond = 0;
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) { dateSecond = second; dateText = new Date(now).toUTCString(); }
+  return dateText;
+}
+
+/** One HTTP/2 stream. */
+export class H2StreamDownstream implements Downstream {
+  done = false;
+  /** The head goes out with writeHead (HEADERS frame), so from then on only a reset can end it. */
+  committed = false;
+  readonly #stream: ServerHttp2Stream;
+  #abortCb: (() => void) | null = null;
+  #writableCb: (() => void) | null = null;
+  #drainHooked = false;
+  #announced = -1;
+  #written = 0;
+  #streaming = false;
+
+  constructor(stream: ServerHttp2Stream) {
+    this.#stream = stream;
+    stream.on('close', () => {
+      if (this.done) return;
+      this.#finish();
+      const cb = this.#abortCb;
+      this.#abortCb = null;
+      if (cb) cb();
+    });
+  }
+
+  #respond(status: number, headers: readonly string[], length: number, endStream: boolean): void {
+    this.committed = true;
+    const h = headerObject(headers) as OutgoingHttpHeaders;
+    h[':status'] = status;
+    h['date'] = httpDate();
+    if (length >= 0) h['content-length'] = length;
+    this.#stream.respond(h, { endStream });
+  }
+
+  writeHead(status: number, _reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void {
+    if (this.done) return;
+    // HEAD keeps the length the GET would have had; 204/304 announce none (RFC 9110 §8.6).
+    this.#respond(status, headers, status === 204 || status === 304 ? -1 : bodyLength, noBody);
+    if (noBody) { this.#finish(); return; }
+    this.#announced = bodyLength;
+    if (bodyLength < 0) { this.#streaming = true; streamOpened(); }
+  }
+
+  writeBody(chunk: Buffer): boolean {
+    if (this.done || chunk.length === 0) return true;
+    this.#written += chunk.length;
+    if (this.#written === this.#announced) {
+      // The last bytes of a known length: one end(chunk) instead of write() then end(), one
+      // write request fewer for the common small answer.
+      this.#finish();
+      this.#stream.end(Buffer.from(chunk));
+      return true;
+    }
+    const ok = this.#stream.write(Buffer.from(chunk));
+    if (!ok && !this.#drainHooked) {
+      this.#drainHooked = true;
+      this.#stream.on('drain', () => { if (!this.done) this.#writableCb?.(); });
+    }
+    return ok;
+  }
+
+  onWritable(cb: () => void): void { this.#writableCb = cb; }
+
+  end(): void {
+    if (this.done) return;
+    if (this.#announced > 0 && this.#written < this.#announced) { this.close(); return; }
+    this.#finish();
+    this.#stream.end();
+  }
+
+  respond(status: number, _reason: string, headers: readonly string[], body: string, _close: boolean, headOnly: boolean): void {
+    if (this.done) return;
+    this.#finish();
+    // A request body not read is stopped by the stream's end (RST_STREAM NO_ERROR, RFC 9113 §8.1).
+    this.#respond(status, headers, Buffer.byteLength(body), headOnly);
+    if (!headOnly) this.#stream.end(body);
+  }
+
+  close(): void {
+    if (this.done) return;
+    this.#finish();
+    this.#stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  }
+
+  onBody(cb: (chunk: Uint8Array, last: boolean) => void): void {
+    this.#stream.on('data', (chunk: Buffer) => cb(chunk, false));
+    this.#stream.on('end', () => cb(EMPTY, true));
+  }
+
+  pauseBody(): void { this.#stream.pause(); }
+  resumeBody(): void { this.#stream.resume(); }
+  onAbort(cb: () => void): void { this.#abortCb = cb; }
+
+  #finish(): void {
+    this.done = true;
+    if (this.#streaming) { this.#streaming = false; streamClosed(); }
+    this.#writableCb = null;
+  }
+}
+
+/** One HTTP/1.1 request served by node:http on an HTTP/2 listener. */
+export class NodeDownstream implements Downstream {
+  done = false;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  #abortCb: (() => void) | null = null;
+  #writableCb: (() => void) | null = null;
+  #drainHooked = false;
+  #announced = -1;
+  #written = 0;
+  #streaming = false;
+
+  /** node:http has the head once writeHead ran. */
+  get committed(): boolean { return this.#res.headersSent; }
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    this.#req = req;
+    this.#res = res;
+    res.on('close', () => {
+      if (this.done) return;
+      this.#finish();
+      const cb = this.#abortCb;
+      this.#abortCb = null;
+      if (cb) cb();
+    });
+  }
+
+  writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void {
+    if (this.done) return;
+    const h = headerObject(headers);
+    if (bodyLength >= 0 && status !== 204 && status !== 304) h['content-length'] = String(bodyLength);
+    if (!noBody) this.#announced = bodyLength;
+    if (!noBody && bodyLength < 0) { this.#streaming = true; streamOpened(); }
+    if (reason !== '') this.#res.statusMessage = reason;
+    this.#res.writeHead(status, h);
+    // A streamed head (an event stream) goes out now, not with the first body bytes.
+    if (this.#streaming) this.#res.flushHeaders();
+  }
+
+  writeBody(chunk: Buffer): boolean {
+    if (this.done || chunk.length === 0) return true;
+    this.#written += chunk.length;
+    const ok = this.#res.write(Buffer.from(chunk));
+    if (!ok && !this.#drainHooked) {
+      this.#drainHooked = true;
+      this.#res.on('drain', () => { if (!this.done) this.#writableCb?.(); });
+    }
+    return ok;
+  }
+
+  onWritable(cb: () => void): void { this.#writableCb = cb; }
+
+  end(): void {
+    if (this.done) return;
+    if (this.#announced > 0 && this.#written < this.#announced) {
+      // Fewer bytes than announced: cut the connection so the truncation is visible, as uWS does.
+      this.close();
+      return;
+    }
+    this.#finish();
+    this.#res.end();
+  }
+
+  respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
+    if (this.done) return;
+    const h = headerObject(headers);
+    h['content-length'] = String(Buffer.byteLength(body));
+    if (closeConnection) h['connection'] = 'close';
+    if (reason !== '') this.#res.statusMessage = reason;
+    this.#finish();
+    this.#res.writeHead(status, h);
+    if (headOnly) this.#res.end();
+    else this.#res.end(body);
+  }
+
+  close(): void {
+    if (this.done) return;
+    this.#finish();
+    this.#res.destroy();
+  }
+
+  onBody(cb: (chunk: Uint8Array, last: boolean) => void): void {
+    this.#req.on('data', (chunk: Buffer) => cb(chunk, false));
+    this.#req.on('end', () => cb(EMPTY, true));
+  }
+
+  pauseBody(): void { this.#req.pause(); }
+  resumeBody(): void { this.#req.resume(); }
+  onAbort(cb: () => void): void { this.#abortCb = cb; }
+
+  #finish(): void {
+    this.done = true;
+    if (this.#streaming) { this.#streaming = false; streamClosed(); }
+    this.#writableCb = null;
+  }
+}

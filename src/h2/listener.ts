@@ -1,0 +1,205 @@
+// A TLS listener that offers HTTP/2 (`protocols: [h1, h2]`): Node's http2 server, ALPN `h2`
+// and, with h1, `http/1.1` on the same port (allowHTTP1: node:http serves those). Requests go
+// through the same pipeline as uWS's (h2/downstream.ts implements Downstream), WebSocket
+// upgrades over HTTP/1.1 through the same tunnels (h2/websocket.ts). Costlier per request
+// than uWS (docs/tls.md), so only listeners that ask for h2 use it.
+//
+//   handshake ── SNICallback(name) ── exact / *.one-label ──▶ that SecureContext
+//                                 └─ none ─▶ default context, or failure when there is none
+//   ALPN h2 ──▶ stream ──▶ compat request ─┐
+//   ALPN http/1.1 ──▶ node:http request ───┴─▶ NodeDownstream ─▶ handleRequest (the pipeline)
+//   http/1.1 Upgrade: websocket ──▶ h2/websocket.ts
+import { readFileSync } from 'node:fs';
+import http2, { type Http2SecureServer, type Http2Session } from 'node:http2';
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { Listener } from '../config/types.js';
+import type { ListenerContext } from '../downstream/contract.js';
+import type { Generation } from '../downstream/generations.js';
+import type { Exchange } from '../exchange.js';
+import { handleRequest } from '../pipeline.js';
+import type { Tunnel } from '../upstream/tunnel.js';
+import { coversHost, type CertFiles, type TlsCertSet } from '../tls/cert-set.js';
+import { HstsDownstream } from '../tls/hsts.js';
+import { TLS12_CIPHERS } from '../tls/uws-listener.js';
+import { counter } from '../observe/metrics.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Downstream, RequestHead } from '../downstream/contract.js';
+import { H2StreamDownstream, NodeDownstream } from './downstream.js';
+import { nodeSnapshot, streamSnapshot } from './snapshot.js';
+import { listenShared } from './reuse-port.js';
+import { NodeWebSockets } from './websocket.js';
+
+const requests = counter('portcullis_node_front_requests_total', 'Requests served by the Node front end of HTTP/2 listeners, by protocol.', ['protocol']);
+const h2Requests = requests.with('h2');
+const h1Requests = requests.with('http/1.1');
+
+/** RFC 9113 §6.5.2: streams one connection may have open at once (nginx's default too). */
+const MAX_CONCURRENT_STREAMS = 128;
+
+function contextOptions(files: CertFiles): tls.SecureContextOptions {
+  return { cert: readFileSync(files.cert), key: readFileSync(files.key), minVersion: 'TLSv1.2', ciphers: TLS12_CIPHERS, honorCipherOrder: true };
+}
+
+export class Http2Listener {
+  readonly spec: Listener;
+  readonly #server: Http2SecureServer;
+  #gen: Generation;
+  #inflight = 0;
+  #idleWaiters: (() => void)[] = [];
+  /** The current generation's done callback (a request keeps the one it started with). */
+  #onDone!: (ex: Exchange) => void;
+  #draining = false;
+  readonly #context: ListenerContext;
+  readonly #hsts: string | null;
+  readonly #workerId: number;
+  readonly #ws: NodeWebSockets;
+  #set: TlsCertSet;
+  #contexts = new Map<string, tls.SecureContext>();
+  #hasDefault: boolean;
+  readonly #sessions = new Set<Http2Session>();
+  readonly #sockets = new Set<net.Socket>();
+  #listening = false;
+
+  constructor(spec: Listener, certs: TlsCertSet, gen: Generation, hsts: string | null, workerId: number, onMissingName: ((name: string) => void) | null) {
+    this.spec = spec;
+    this.#gen = gen;
+    this.setGeneration(gen);
+    this.#context = { scheme: 'https', redirect: null, challenges: null };
+    this.#hsts = hsts;
+    this.#workerId = workerId;
+    this.#set = certs;
+    this.#hasDefault = certs.default !== null;
+    this.#contexts = this.#compile(certs);
+    const protocols = spec.protocols ?? ['h1'];
+    const timeouts = gen.runtime.config.timeouts;
+    this.#server = http2.createSecureServer({
+      ...(certs.default === null ? {} : contextOptions(certs.default)),
+      minVersion: 'TLSv1.2',
+      ciphers: TLS12_CIPHERS,
+      honorCipherOrder: true,
+      allowHTTP1: protocols.includes('h1'),
+      // A handshake must be done as soon as a request head must (Node's default is 120 s).
+      handshakeTimeout: timeouts.header,
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      SNICallback: (name, cb) => {
+        const ctx = this.#lookup(name.toLowerCase());
+        if (ctx !== null) { cb(null, ctx); return; }
+        if (onMissingName !== null) onMissingName(name.toLowerCase());
+        if (this.#hasDefault) cb(null, undefined);
+        else cb(new Error(`no certificate for ${name}`));
+      },
+    });
+    // HTTP/1.1 on this port (allowHTTP1) is node:http: its head and keep-alive timeouts.
+    const server = this.#server as Http2SecureServer & { headersTimeout: number; keepAliveTimeout: number; requestTimeout: number };
+    server.headersTimeout = timeouts.header;
+    server.keepAliveTimeout = timeouts.idle;
+    server.requestTimeout = 0;
+    // An HTTP/2 connection without a stream for this long is closed (GOAWAY).
+    this.#server.setTimeout(timeouts.idle);
+    this.#ws = new NodeWebSockets({ runtime: () => this.#gen.runtime, finished: (ex) => this.#gen.finished(ex) }, this.#context);
+    // HTTP/1.1 (allowHTTP1) arrives as node:http requests. Listening for them makes Node also
+    // wrap every HTTP/2 stream in compatibility objects: that listener goes, and streams are
+    // taken as they are (the core API: no objects of our own per request but the Downstream).
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      h1Requests.inc();
+      this.#dispatch(new NodeDownstream(req, res), nodeSnapshot(req, this.#context));
+    });
+    this.#server.removeAllListeners('stream');
+    this.#server.on('stream', (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
+      h2Requests.inc();
+      this.#dispatch(new H2StreamDownstream(stream), streamSnapshot(stream, raw, this.#context));
+    });
+    this.#server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => this.#ws.upgrade(req, socket, head, this.#hsts));
+    this.#server.on('session', (s: Http2Session) => { this.#sessions.add(s); s.once('close', () => this.#sessions.delete(s)); });
+    this.#server.on('secureConnection', (s: net.Socket) => { this.#sockets.add(s); s.once('close', () => this.#sockets.delete(s)); });
+    this.#server.on('tlsClientError', () => { /* a failed handshake: nothing to answer */ });
+  }
+
+  get certificates(): TlsCertSet { return this.#set; }
+
+  get inflight(): number { return this.#inflight; }
+  get draining(): boolean { return this.#draining; }
+  get tunnels(): ReadonlySet<Tunnel> { return this.#ws.tunnels; }
+
+  /** New requests get `gen`; in-flight ones keep theirs. */
+  setGeneration(gen: Generation): void {
+    this.#gen = gen;
+    this.#onDone = (ex: Exchange): void => {
+      this.#inflight--;
+      gen.done(ex);
+      if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
+    };
+  }
+
+  goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
+    return this.#ws.goAwayWhere(changed, reason);
+  }
+
+  /** Resolves when no request is in flight, or after deadlineMs. */
+  idle(deadlineMs: number): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, deadlineMs);
+      this.#idleWaiters.push(() => { clearTimeout(timer); resolve(); });
+    });
+  }
+
+  #compile(set: TlsCertSet): Map<string, tls.SecureContext> {
+    const byId = new Map<string, tls.SecureContext>();
+    const out = new Map<string, tls.SecureContext>();
+    for (const [name, files] of Object.entries(set.names)) {
+      let ctx = byId.get(files.id);
+      if (ctx === undefined) { ctx = tls.createSecureContext(contextOptions(files)); byId.set(files.id, ctx); }
+      out.set(name, ctx);
+    }
+    return out;
+  }
+
+  #lookup(name: string): tls.SecureContext | null {
+    const exact = this.#contexts.get(name);
+    if (exact !== undefined) return exact;
+    const dot = name.indexOf('.');
+    return dot > 0 ? this.#contexts.get(`*${name.slice(dot)}`) ?? null : null;
+  }
+
+  #dispatch(ds: Downstream, head: RequestHead): void {
+    const gen = this.#gen;
+    this.#inflight++;
+    gen.inflight++;
+    handleRequest(this.#hsts === null ? ds : new HstsDownstream(ds, this.#hsts), head, gen.runtime, this.#onDone);
+  }
+
+  /** Resolves when listening (or when another worker serves the port alone: no SO_REUSEPORT). */
+  async listen(_addresses?: readonly unknown[]): Promise<void> {
+    this.#listening = await listenShared(this.#server, this.spec.host, this.spec.port, this.#workerId);
+  }
+
+  /** New handshakes use `next`: a new context map, and the default replaced in place. */
+  async setCertificates(next: TlsCertSet): Promise<void> {
+    const defaultChanged = (this.#set.default?.id ?? null) !== (next.default?.id ?? null);
+    this.#set = next;
+    this.#contexts = this.#compile(next);
+    if (defaultChanged && next.default !== null) this.#server.setSecureContext(contextOptions(next.default));
+    this.#hasDefault = next.default !== null;
+  }
+
+  /** True when `host` has a certificate here (for redirect_https). */
+  covers(host: string): boolean { return coversHost(this.#set, host); }
+
+  /** Stops accepting; HTTP/2 connections get GOAWAY and finish their streams. */
+  stopAccepting(): void {
+    this.#draining = true;
+    if (this.#listening) this.#server.close();
+    this.#listening = false;
+    for (const s of this.#sessions) s.close();
+    this.#ws.goAway();
+  }
+
+  close(): void {
+    this.stopAccepting();
+    for (const s of this.#sessions) s.destroy();
+    for (const s of this.#sockets) s.destroy();
+  }
+}
