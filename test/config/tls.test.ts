@@ -160,7 +160,7 @@ describe('upstream tls', () => {
   test('paths relative to the config file, the name lowercased', () => {
     const c = load(up('{ ca: ca.crt, server_name: API.Internal, cert: site.crt, key: site.key }'));
     expect(c.upstreams['app']!.tls).toEqual({ ca: join(ca.dir, 'ca.crt'), server_name: 'api.internal', cert: join(ca.dir, 'site.crt'), key: join(ca.dir, 'site.key'), verify: true });
-    expect(c.upstreams['app']!.targets[0]).toEqual({ url: 'https://10.0.0.1:8443', host: '10.0.0.1', port: 8443, https: true });
+    expect(c.upstreams['app']!.targets[0]).toEqual({ url: 'https://10.0.0.1:8443', host: '10.0.0.1', port: 8443, https: true, weight: 1, max_connections: 256 });
   });
 
   test.each([

@@ -96,6 +96,9 @@ beforeAll(async () => {
       plain: { targets: [`https://127.0.0.1:${plainPort}`], tls: withCa },
       insecure: { targets: [`https://127.0.0.1:${untrusted.port}`], tls: { verify: false } },
       failover: { targets: [`https://127.0.0.1:${untrusted.port}`, `https://127.0.0.1:${good.port}`], tls: withCa },
+      // Active health checks of https targets go over TLS with the group's settings.
+      checked: { targets: [`https://127.0.0.1:${good.port}`], tls: { ...withCa, server_name: 'origin.test' }, health: { path: '/healthz', interval: '500ms', timeout: '500ms', healthy_after: 1, unhealthy_after: 1 } },
+      checkedbad: { targets: [`https://127.0.0.1:${untrusted.port}`], tls: withCa, health: { path: '/healthz', interval: '500ms', timeout: '500ms', healthy_after: 1, unhealthy_after: 1 } },
     },
     routes: ['good', 'byip', 'roots', 'mtls', 'nocert', 'untrusted', 'wrongname', 'expired', 'plain', 'insecure', 'failover']
       .map((u) => ({ path: `/${u}/`, upstream: u, strip_prefix: true })),
@@ -190,6 +193,18 @@ describe('certificates the proxy refuses: 502 PC_ERR_UPSTREAM_TLS', () => {
       ws.on('error', () => {});
     });
     expect(status).toBe('502 PC_ERR_UPSTREAM_TLS');
+  });
+
+  test('health checks of https targets use TLS with the group\'s CA and name: a verified target is healthy, an untrusted one unhealthy', async () => {
+    const deadline = Date.now() + 15_000;
+    const goodLine = `upstream checked: https://127.0.0.1:${good.port} healthy`;
+    const badLine = `upstream checkedbad: https://127.0.0.1:${untrusted.port} unhealthy`;
+    while (!(proxy.output().includes(goodLine) && proxy.output().includes(badLine)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(proxy.output()).toContain(goodLine);
+    expect(proxy.output()).toContain(badLine);
+    expect(proxy.output()).not.toContain(`upstream checked: https://127.0.0.1:${good.port} unhealthy`);
+    // The check reached the origin over TLS, with the configured name as SNI.
+    expect(good.seen.some((s) => s.url === '/healthz' && s.servername === 'origin.test')).toBe(true);
   });
 
   test('verify: false accepts it (testing only), with a warning at start', async () => {

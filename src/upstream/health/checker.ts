@@ -3,6 +3,8 @@
 // state in the shared target table (health/active.ts), where every worker's balancer reads it
 // at its next request.
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { isIP, type LookupFunction } from 'node:net';
 import { resolvedLookup } from '../../net/lookup.js';
 import type { Config, HealthCheckConfig, UpstreamTarget } from '../../config/types.js';
@@ -11,6 +13,7 @@ import { ADDR_RESOLVED, STATE_HEALTHY, STATE_UNHEALTHY } from '../../shm/target-
 import { afterCheck, stateName, statusPasses } from './active.js';
 import type { Log } from './resolver.js';
 import type { TargetCell, TargetTable } from './table.js';
+import { compileContext, upstreamTls, type UpstreamTls } from '../tls.js';
 
 const transitions = counter('portcullis_upstream_health_transitions_total', 'Active health state changes of targets', ['upstream', 'target', 'state']);
 
@@ -21,11 +24,13 @@ interface Probe {
   readonly target: UpstreamTarget;
   readonly cfg: HealthCheckConfig;
   readonly cells: { readonly upstream: string; readonly cell: TargetCell }[];
+  /** An https:// target is checked over TLS with its group's settings (CA, name, client certificate). */
+  readonly tls: UpstreamTls | null;
   running: boolean;
 }
 
 /** One GET; resolves with the status, or a reason when there was no complete answer in time. `lookup`: a name's resolved addresses. */
-export function probe(target: UpstreamTarget, cfg: HealthCheckConfig, lookup: LookupFunction | undefined): Promise<{ status: number } | { error: string }> {
+export function probe(target: UpstreamTarget, cfg: HealthCheckConfig, lookup: LookupFunction | undefined, t: UpstreamTls | null = null): Promise<{ status: number } | { error: string }> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (r: { status: number } | { error: string }): void => {
@@ -36,15 +41,24 @@ export function probe(target: UpstreamTarget, cfg: HealthCheckConfig, lookup: Lo
       resolve(r);
     };
     const host = isIP(target.host) === 6 ? `[${target.host}]` : target.host;
-    const req = http.request({
+    // TLS as the workers' connections do it (upstream/tls.ts): a check that passed over plain
+    // HTTP would say nothing about the port requests go to.
+    const secure = t === null ? {} : {
+      ...(t.servername === undefined ? {} : { servername: t.servername }),
+      secureContext: t.context,
+      rejectUnauthorized: t.verify,
+      checkServerIdentity: (_host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(t.checkName, cert),
+    };
+    const req = (t === null ? http : https).request({
       host: target.host,
       port: target.port,
       ...(lookup === undefined ? {} : { lookup }),
+      ...secure,
       method: 'GET',
       path: cfg.path,
       agent: false,
       setHost: false,
-      headers: { host: target.port === 80 ? host : `${host}:${target.port}`, 'user-agent': USER_AGENT, accept: '*/*', connection: 'close' },
+      headers: { host: target.port === (t === null ? 80 : 443) ? host : `${host}:${target.port}`, 'user-agent': USER_AGENT, accept: '*/*', connection: 'close' },
     }, (res) => {
       const status = res.statusCode ?? 0;
       res.on('data', () => {});
@@ -79,10 +93,14 @@ export class HealthChecker {
     for (const group of Object.values(config.upstreams)) {
       const cfg = group.health;
       if (cfg === undefined) continue;
+      let context: tls.SecureContext | null = null;
       for (const target of group.targets) {
-        const key = `${target.url}\n${JSON.stringify(cfg)}`;
+        const key = `${target.url}\n${JSON.stringify(cfg)}\n${JSON.stringify(group.tls ?? null)}`;
         let p = probes.get(key);
-        if (p === undefined) probes.set(key, (p = { target, cfg, cells: [], running: false }));
+        if (p === undefined) {
+          const t = target.https === true ? upstreamTls(target, group.tls, (context ??= compileContext(group.tls))) : null;
+          probes.set(key, (p = { target, cfg, cells: [], tls: t, running: false }));
+        }
         p.cells.push({ upstream: group.name, cell: this.#table.cell(group.name, target.url) });
       }
     }
@@ -112,7 +130,7 @@ export class HealthChecker {
     }
     p.running = true;
     const round = this.#round;
-    const result = await probe(p.target, cfg, lookup);
+    const result = await probe(p.target, cfg, lookup, p.tls);
     p.running = false;
     // Sent before a reload (or stop): a stale answer must not overrule the newer checks.
     if (round !== this.#round) return;
