@@ -6,6 +6,7 @@ import { Router } from './router/router.js';
 import { compileCidrs, type CidrMatcher } from './net/cidr.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { SharedCache } from './cache/shared-cache.js';
+import { LocalCachePurge, type CachePurge } from './cache/purge.js';
 import { NO_SHARED_SEGMENTS, type SharedSegments } from './shm/segments.js';
 
 export interface CompiledUpstream {
@@ -31,6 +32,8 @@ export interface Runtime {
   readonly pools: readonly UpstreamPool[];
   /** The shared cache; null when no route caches. */
   readonly cache: SharedCache | null;
+  /** Purge by URL or prefix (cache/purge.ts; the admin API calls it); null when no route caches. */
+  readonly purge: CachePurge | null;
 }
 
 function compileUpstream(group: UpstreamGroup, config: Config): CompiledUpstream {
@@ -51,8 +54,11 @@ export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEG
     router.add(route.host, route.path, { config: route, name, upstream });
   }
   const pools = [...upstreams.values()].flatMap((u) => u.pools);
-  const cache = shm.cache !== null ? new SharedCache(shm.cache, config.cache) : null;
-  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache };
+  const cache = shm.cache !== null
+    ? new SharedCache(shm.cache, config.cache, compileCidrs(config.cache.purge_allow ?? config.trusted_proxies))
+    : null;
+  const purge = cache !== null ? new LocalCachePurge(cache, router) : null;
+  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache, purge };
 }
 
 /** Round-robin over the group's targets. */

@@ -167,7 +167,8 @@ function build(file: ConfigFile, source: string): Config {
         index,
         // Absent stays absent (undefined = the defaults), so configs without it compare equal.
         ...(r.websocket === undefined ? {} : { websocket: r.websocket }),
-        cache: r.cache ?? file.cache.enabled,
+        cache: typeof r.cache === 'object' ? r.cache.enabled : r.cache ?? file.cache.enabled,
+        ...(typeof r.cache === 'object' ? { cache_options: { client_cache_control: r.cache.client_cache_control, authorization: r.cache.authorization } } : {}),
       }))
     : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0, cache: file.cache.enabled }));
   return {

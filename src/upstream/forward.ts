@@ -15,7 +15,7 @@ import type { ConnectionUser, UpstreamConnection } from './connection.js';
 import type { PoolWaiter, UpstreamPool } from './pool.js';
 import { responseHeaders } from '../filters/response-headers.js';
 import { openCompression, type ResponseCompression } from '../filters/compress.js';
-import { cacheResponseHead, type CacheFill } from '../cache/fill.js';
+import { cacheResponseHead, staleAnswerStatus, staleMayAnswerError, type CacheFill } from '../cache/fill.js';
 import { answerFromCache } from '../cache/respond.js';
 
 const CHUNK_END = '0\r\n\r\n';
@@ -57,8 +57,11 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   #compression: ResponseCompression | null = null;
   /** Tee of the body into the shared cache (cache/fill.ts); null: not stored. */
   #fill: CacheFill | null = null;
-  /** A 304 refreshed the stale entry: the client gets the stored body, the upstream's is ignored. */
-  #refreshed = false;
+  /**
+   * The client gets the cache's stale entry, the upstream's body is ignored: a 304 refreshed it,
+   * or it stands in for an upstream error (stale-if-error).
+   */
+  #fromStale: 'refreshed' | 'stale' | null = null;
 
   constructor(ex: Exchange, ds: Downstream, rt: Runtime, upstream: CompiledUpstream, requestHead: string,
     chunked: boolean, contentLength: number, done: ExchangeDone) {
@@ -182,8 +185,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const length = noBody ? head.contentLength : head.bodyKind === 'length' ? head.contentLength : head.bodyKind === 'none' ? 0 : -1;
     const headers = responseHeaders(head, this.#rt.config.via);
     if (ex.cache !== null) {
-      const verdict = cacheResponseHead(this.#rt.cache!, ex.cache, ex, head, headers);
-      if (verdict === 'refreshed') { this.#refreshed = true; return; }
+      const verdict = cacheResponseHead(this.#rt, this.#rt.cache!, ex.cache, ex, head, headers);
+      if (verdict === 'refreshed' || verdict === 'stale') { this.#fromStale = verdict; return; }
       this.#fill = verdict;
     }
     const compression = this.#rt.config.compression;
@@ -195,7 +198,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 
   onResponseBody(chunk: Buffer): boolean {
-    if (this.#refreshed) return true;
+    if (this.#fromStale !== null) return true;
     if (this.#fill !== null) this.#fill.push(chunk);
     this.#ex.responseBytes += chunk.length;
     if (this.#compression !== null) return this.#compression.push(chunk);
@@ -209,7 +212,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     // leaves the socket mid-request: never reuse it.
     if (!this.#bodyComplete && conn !== null) conn.destroy();
     if (this.#finished) return;
-    if (this.#refreshed) { this.#answerRefreshed(); return; }
+    if (this.#fromStale !== null) { this.#answerStale(this.#fromStale, this.#ex.status); return; }
     if (this.#fill !== null) { this.#fill.end(); this.#fill = null; }
     if (this.#compression !== null) { this.#compression.end(() => this.#finish()); return; }
     this.#ds.end();
@@ -234,15 +237,18 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     this.#fail(err);
   }
 
-  /** The client gets the refreshed entry (from the cache when it was stored again, else the private copy). */
-  #answerRefreshed(): void {
+  /**
+   * The client gets the stale entry kept by the cache: refreshed by a 304 (from the cache when it
+   * was stored again, else the private copy), or as it was, instead of an upstream error.
+   */
+  #answerStale(verdict: 'refreshed' | 'stale', upstreamStatus: number): void {
     const ex = this.#ex;
     const req = ex.cache!;
     const cache = this.#rt.cache!;
-    const status = 'portcullis; fwd=stale; fwd-status=304';
+    const status = staleAnswerStatus(req, upstreamStatus, verdict);
     const finish = (): void => this.#finish();
     const fromCopy = (): void => answerFromCache(this.#ds, ex, this.#rt, cache, req, req.stale!, status, finish, finish);
-    const entry = cache.find(req, ex);
+    const entry = verdict === 'refreshed' ? cache.find(req, ex) : null;
     if (entry !== null && entry.meta.responseTime === req.stale!.meta.responseTime) answerFromCache(this.#ds, ex, this.#rt, cache, req, entry, status, finish, fromCopy);
     else fromCopy();
   }
@@ -270,6 +276,12 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ex = this.#ex;
     ex.error = err;
     const ds = this.#ds;
+    if (ex.status === 0 && err.side === 'upstream' && ex.cache !== null && staleMayAnswerError(this.#rt.cache!, ex.cache)) {
+      // Nothing sent yet and the cache holds a stale answer it may use instead (stale-if-error).
+      ex.cache.outcome = 'stale';
+      this.#answerStale('stale', err.status);
+      return;
+    }
     // A one-shot compression holds the whole answer back: the client has seen nothing yet.
     if (ex.status === 0 || (this.#compression !== null && !this.#compression.headWritten)) {
       respondError(ds, ex, err, closeConnection || !this.#bodyComplete);
