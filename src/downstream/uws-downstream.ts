@@ -65,6 +65,8 @@ export class UwsDownstream implements Downstream {
   #writableCb: (() => void) | null = null;
   #abortCb: (() => void) | null = null;
   #writableHooked = false;
+  /** An interim response (writeInterim) went out: uWS's one status line is used. */
+  #interimSent = false;
   /** Per-session state for the cork callbacks (bound once, no closure per write). */
   #chunk: Buffer | null = null;
   #ok = true;
@@ -127,10 +129,41 @@ export class UwsDownstream implements Downstream {
     if (headers === null) return;
     this.#headers = null;
     const res = this.#res;
-    res.writeStatus(this.#status);
-    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+    this.#writeStatusAndHeaders(res, this.#status, headers);
     if (this.#announceLength >= 0) res.writeHeader('content-length', String(this.#announceLength));
     this.#closeHeader(res);
+  }
+
+  /**
+   * The status line and headers. After an interim response uWS takes no second writeStatus (it
+   * writes one status line per response), so the final status line goes out in front of the
+   * first header line instead: the same bytes on the wire.
+   */
+  #writeStatusAndHeaders(res: HttpResponse, status: string, headers: readonly string[]): void {
+    let i = 0;
+    if (!this.#interimSent) res.writeStatus(status);
+    else if (headers.length > 0) { res.writeHeader(`HTTP/1.1 ${status}\r\n${headers[0]!}`, headers[1]!); i = 2; }
+    else res.writeHeader(`HTTP/1.1 ${status}\r\ncache-control`, 'no-store'); // every answer has headers; never reached
+    for (; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+  }
+
+  /**
+   * An interim response (103 Early Hints), sent at once. uWS has no API for one: its writeStatus
+   * writes `HTTP/1.1 <status>\r\n`, so the whole interim head is handed to it as the status (the
+   * first time) or to writeHeader, which writes `<name>: <value>\r\n` (later ones). Header names
+   * and values come from the response parser, which refuses CR, LF and other controls in them.
+   */
+  writeInterim(status: number, reason: string, headers: readonly string[]): void {
+    if (this.done || this.#aborted || this.#mode !== Mode.Head || headers.length === 0) return;
+    let lines = '';
+    for (let i = 2; i < headers.length; i += 2) lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
+    const line = statusLine(status, reason);
+    const res = this.#res;
+    res.cork(() => {
+      if (!this.#interimSent) res.writeStatus(`${line}\r\n${headers[0]!}: ${headers[1]!}\r\n${lines}`);
+      else res.writeHeader(`HTTP/1.1 ${line}\r\n${headers[0]!}`, `${headers[1]!}\r\n${lines}`);
+    });
+    this.#interimSent = true;
   }
 
   writeBody(chunk: Buffer): boolean {
@@ -259,8 +292,7 @@ export class UwsDownstream implements Downstream {
     const res = this.#res;
     this.#resumeNow();
     res.cork(() => {
-      res.writeStatus(statusLine(status, reason));
-      for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+      this.#writeStatusAndHeaders(res, statusLine(status, reason), headers);
       if (!closeConnection) this.#closeHeader(res);
       if (!headOnly) {
         res.end(body, closeConnection);

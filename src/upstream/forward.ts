@@ -197,6 +197,12 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     this.#ds.writeHead(head.statusCode, head.reason, headers, length, noBody);
   }
 
+  /** 103 Early Hints (and 102): relayed before the final head when the front end can; never cached. */
+  onResponseInterim(head: ResponseHead): void {
+    if (this.#finished || this.#ex.status !== 0 || this.#ds.writeInterim === undefined) return;
+    this.#ds.writeInterim(head.statusCode, head.reason, responseHeaders(head, this.#rt.config.via));
+  }
+
   onResponseBody(chunk: Buffer): boolean {
     if (this.#fromStale !== null) return true;
     if (this.#fill !== null) this.#fill.push(chunk);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startCacheOrigin, httpDate, type CacheOrigin } from '../helpers/cache-origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request, type Reply } from '../helpers/client.js';
+import net from 'node:net';
 import { rawRequest } from '../helpers/raw.js';
 
 let origin: CacheOrigin;
@@ -288,6 +289,59 @@ describe('304 and HEAD updates', () => {
 });
 
 describe('interim responses', () => {
+  test('103 Early Hints passes through before the final answer, on a keep-alive connection', async () => {
+    origin.on('/eh', () => ({
+      interim: [{ status: 103, headers: { link: '</style.css>; rel=preload; as=style' } }],
+      headers: { 'cache-control': 'max-age=600', 'content-type': 'text/plain' },
+      body: 'final body',
+    }));
+    const host = `127.0.0.1:${proxy.port}`;
+    // Two requests, one after the other, on one connection.
+    const raw = { data: '' };
+    await new Promise<void>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: proxy.port }, () => s.write(`GET /eh HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+      s.setEncoding('latin1');
+      let sentSecond = false;
+      s.on('data', (d: string) => {
+        raw.data += d;
+        if (!sentSecond && raw.data.endsWith('final body')) {
+          sentSecond = true;
+          s.write(`GET /eh HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        }
+      });
+      s.on('end', resolve);
+      s.on('error', reject);
+    });
+    expect(raw.data).toMatch(/^HTTP\/1\.1 103 Early Hints\r\nlink: <\/style\.css>; rel=preload; as=style\r\nvia: 1\.1 portcullis\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    expect(raw.data.match(/HTTP\/1\.1 103/g)?.length).toBe(1);
+    expect(raw.data.match(/HTTP\/1\.1 200 OK/g)?.length).toBe(2);
+    expect(raw.data.split('final body').length).toBe(3);
+  });
+
+  test('Node\'s client sees the 103 as an information event, then the 200', async () => {
+    origin.on('/eh-node', () => ({ interim: [{ status: 103, headers: { link: '</a.js>; rel=preload' } }], body: 'ok' }));
+    const http = await import('node:http');
+    const info: { status: number; link: unknown }[] = [];
+    const reply = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: proxy.port, path: '/eh-node', agent: false }, (res) => {
+        let b = '';
+        res.on('data', (c: Buffer) => { b += c.toString(); });
+        res.on('end', () => resolve(`${res.statusCode} ${b}`));
+      });
+      req.on('information', (i) => info.push({ status: i.statusCode, link: i.headers['link'] }));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(info).toEqual([{ status: 103, link: '</a.js>; rel=preload' }]);
+    expect(reply).toBe('200 ok');
+  });
+
+  test('an upstream error after a 103: the error answer is a well-formed response after it', async () => {
+    origin.on('/eh-fail', () => ({ interim: [{ status: 103, headers: { link: '</b.js>; rel=preload' } }], after: new Promise((r) => setTimeout(r, 50)), hangUp: true }));
+    const raw = await rawRequest(proxy.port, `GET /eh-fail HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nConnection: close\r\n\r\n`);
+    expect(raw.data).toMatch(/^HTTP\/1\.1 103 Early Hints\r\n[^]*?\r\n\r\nHTTP\/1\.1 502 Bad Gateway\r\n/);
+  });
+
   test('a 103 before the final answer is never stored: the stored answer has none of its fields', async () => {
     const seen = origin.on('/interim', () => ({
       interim: [{ status: 103, headers: { link: '</style.css>; rel=preload; as=style', 'x-hint': 'yes' } }],

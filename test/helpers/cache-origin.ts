@@ -16,7 +16,7 @@ export interface Answer {
   status?: number;
   headers?: Record<string, string | string[]>;
   body?: string | Buffer;
-  /** Interim responses sent first (status, headers), e.g. 103 Early Hints. */
+  /** Interim responses sent at once (status, headers), e.g. 103 Early Hints; the final answer follows `after`. */
   interim?: { status: number; headers: Record<string, string> }[];
   /** Answer only once this settles (the test decides when the origin is "done thinking"). */
   after?: Promise<unknown>;
@@ -56,12 +56,13 @@ export async function startCacheOrigin(): Promise<CacheOrigin> {
     const b = behaviours.get(key);
     if (b === undefined) { res.writeHead(404); res.end(); return; }
     const out = b(seen);
+    // Interim responses go out at once; the final answer (or the hang-up) after `after`.
+    for (const i of out.interim ?? []) {
+      if (i.status === 103) res.writeEarlyHints(i.headers);
+      else res.writeProcessing();
+    }
     const send = (): void => {
       if (out.hangUp) { res.socket?.destroy(); return; }
-      for (const i of out.interim ?? []) {
-        if (i.status === 103) res.writeEarlyHints(i.headers);
-        else res.writeProcessing();
-      }
       const payload = out.body ?? `body ${url} #${seen.n} ${body.length}`;
       const status = out.status ?? 200;
       if (out.die) {
