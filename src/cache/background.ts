@@ -7,6 +7,7 @@ import type { Downstream, RequestHead } from '../downstream/contract.js';
 import { Exchange } from '../exchange.js';
 import { requestIdFrom } from '../filters/request-id.js';
 import type { ExchangeDone } from '../upstream/forward.js';
+import { SURROGATE_CAPABILITY_LINE } from './directives.js';
 import { releaseFill } from './fill.js';
 import { cacheEvents } from './metrics.js';
 import type { SharedCache } from './shared-cache.js';
@@ -73,6 +74,6 @@ export function refreshInBackground(cache: SharedCache, ex: Exchange, entry: Sto
     return false;
   }
   cacheEvents.backgroundRefresh.inc();
-  forward(new DetachedDownstream(), bg, lines, () => releaseFill(cache, req));
+  forward(new DetachedDownstream(), bg, SURROGATE_CAPABILITY_LINE + lines, () => releaseFill(cache, req));
   return true;
 }

@@ -129,8 +129,35 @@ export function splitList(value: string): string[] {
  */
 export const TARGETED_FIELDS = ['portcullis-cache-control', 'cdn-cache-control'] as const;
 
+/** The cache fields used for us and never sent to clients: the targeted ones and Surrogate-Control. */
 export function isTargetedField(name: string): boolean {
-  return name === 'portcullis-cache-control' || name === 'cdn-cache-control';
+  return name === 'portcullis-cache-control' || name === 'cdn-cache-control' || name === 'surrogate-control';
+}
+
+// ---- Surrogate-Control (W3C Edge Architecture Specification 1.0) ---------------------------
+
+/** Our device token: what Surrogate-Control directives are targeted at (`max-age=60;portcullis`). */
+export const SURROGATE_TOKEN = 'portcullis';
+/** Announced upstream on requests the cache may store (Surrogate-Capability), so origins can target us. */
+export const SURROGATE_CAPABILITY_LINE = `surrogate-capability: ${SURROGATE_TOKEN}="Surrogate/1.0"\r\n`;
+
+/**
+ * Surrogate-Control, the targeted field that came before RFC 9213 (used by Fastly, Akamai,
+ * Varnish): its directives, minus those targeted at another device (`;token`), or null when
+ * none of max-age / no-store remains. It ranks after CDN-Cache-Control. `max-age=N+M` (the
+ * spec's stale extension) counts as max-age=N.
+ */
+export function parseSurrogateControl(value: string | undefined): CacheControl | null {
+  if (value === undefined) return null;
+  const kept: string[] = [];
+  for (const element of splitList(value)) {
+    const semi = element.indexOf(';');
+    if (semi >= 0 && element.slice(semi + 1).trim().toLowerCase() !== SURROGATE_TOKEN) continue;
+    kept.push((semi >= 0 ? element.slice(0, semi) : element).replace(/^(\s*max-age=\d+)\+\d+\s*$/i, '$1'));
+  }
+  const cc = parseCacheControl(kept.join(','));
+  if (cc.maxAge < 0 && !cc.noStore) return null;
+  return { ...noDirectives(), maxAge: cc.maxAge, noStore: cc.noStore };
 }
 
 /** A parsed Structured Field bare item (RFC 8941 §3.3), as much as directives need. */

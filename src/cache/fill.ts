@@ -7,7 +7,7 @@ import type { Exchange } from '../exchange.js';
 import type { ResponseHead } from '../http/response-parser.js';
 import type { Runtime } from '../runtime.js';
 import { firstField, joinedField } from '../http/field-list.js';
-import { isTargetedField, parseCacheControl, parseTargeted, TARGETED_FIELDS, type CacheControl } from './directives.js';
+import { isTargetedField, parseCacheControl, parseSurrogateControl, parseTargeted, TARGETED_FIELDS, type CacheControl } from './directives.js';
 import { initialAge, storeDecision, type NotStored, type ResponseFacts, type Storable } from './freshness.js';
 import { invalidateAfterUnsafe } from './invalidate.js';
 import { cacheEvents } from './metrics.js';
@@ -29,12 +29,17 @@ function isBodyFraming(name: string): boolean {
     || name === 'content-md5' || name === 'etag';
 }
 
-/** The directives in force (RFC 9213 §2.1): the first valid targeted field, else Cache-Control. */
+/**
+ * The directives in force (RFC 9213 §2.1): the first valid targeted field, then Surrogate-Control,
+ * else Cache-Control.
+ */
 export function effectiveDirectives(fields: readonly string[]): { cc: CacheControl; targeted: boolean } {
   for (const name of TARGETED_FIELDS) {
     const cc = parseTargeted(joinedField(fields, name));
     if (cc !== null) return { cc, targeted: true };
   }
+  const surrogate = parseSurrogateControl(joinedField(fields, 'surrogate-control'));
+  if (surrogate !== null) return { cc: surrogate, targeted: true };
   return { cc: parseCacheControl(joinedField(fields, 'cache-control')), targeted: false };
 }
 

@@ -26,6 +26,7 @@ import { answerFromCache } from './respond.js';
 import { reuseOf, ttlOf } from './reuse.js';
 import { SharedCache, type CacheRequest } from './shared-cache.js';
 import { FLAG_SOFT_PURGED } from '../shm/layout.js';
+import { SURROGATE_CAPABILITY_LINE } from './directives.js';
 import type { StoredEntry } from './store.js';
 
 /** Runs the cache phase for `ex` (ex.cache set by SharedCache.begin). */
@@ -108,7 +109,7 @@ function lookup(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, r
     if (req.stale === null) req.fwd = 'stale';
   }
   cacheEvents.miss.inc();
-  forward(ds, ex, lines, end);
+  forward(ds, ex, SURROGATE_CAPABILITY_LINE + lines, end);
 }
 
 /** Waits for the request filling the same key, then looks up again (and goes upstream itself if still nothing). */
@@ -137,6 +138,6 @@ function answer(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, r
   answerFromCache(ds, ex, rt, cache, req, entry, status, done, () => {
     req.outcome = 'miss';
     req.variant = null;
-    forward(ds, ex, '', done);
+    forward(ds, ex, SURROGATE_CAPABILITY_LINE, done);
   });
 }

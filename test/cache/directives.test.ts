@@ -2,7 +2,7 @@
 // request and response directives), Structured Field Dictionaries (RFC 8941) and the targeted
 // fields read with them (RFC 9213: CDN-Cache-Control, Portcullis-Cache-Control).
 import { describe, expect, test } from 'vitest';
-import { noDirectives, parseCacheControl, parseDictionary, parseTargeted, type CacheControl } from '../../src/cache/directives.js';
+import { noDirectives, parseCacheControl, parseDictionary, parseSurrogateControl, parseTargeted, type CacheControl } from '../../src/cache/directives.js';
 
 /** What an absent Cache-Control means: no flags, every number -1 ("absent"). */
 const ABSENT: CacheControl = noDirectives();
@@ -139,5 +139,24 @@ describe('parseTargeted (RFC 9213 §2)', () => {
     ['upper-case keys are not a dictionary: ignored', 'MaX-aGe=3600', null],
   ])('%s: %j', (_name, value, expected) => {
     expect(parseTargeted(value)).toEqual(expected === null ? null : cc(expected));
+  });
+});
+
+describe('parseSurrogateControl (W3C Edge Architecture 1.0)', () => {
+  test.each<[string, string | undefined, Partial<CacheControl> | null]>([
+    ['absent', undefined, null],
+    ['max-age', 'max-age=3600', { maxAge: 3600 }],
+    ['no-store', 'no-store', { noStore: true }],
+    ['targeted at us', 'max-age=60;portcullis', { maxAge: 60 }],
+    ['targeted at us, case-insensitive', 'max-age=60;Portcullis', { maxAge: 60 }],
+    ['targeted at another device: ignored', 'max-age=3600;not-for-you', null],
+    ['ours among others', 'max-age=5;other, max-age=60;portcullis', { maxAge: 60 }],
+    ['an unknown directive alone: ignored', 'foo', null],
+    ['an unknown directive beside max-age', 'content="ESI/1.0", max-age=3600', { maxAge: 3600 }],
+    ['the stale extension counts as max-age', 'max-age=300+60', { maxAge: 300 }],
+    ['an invalid max-age is 0', 'max-age =100', { maxAge: 0 }],
+    ['only max-age and no-store are taken from it', 'max-age=60, private, public', { maxAge: 60 }],
+  ])('%s: %j', (_name, value, expected) => {
+    expect(parseSurrogateControl(value)).toEqual(expected === null ? null : cc(expected));
   });
 });

@@ -192,6 +192,33 @@ describe('targeted fields (RFC 9213)', () => {
   });
 });
 
+describe('Surrogate-Control (W3C Edge Architecture)', () => {
+  test('requests that may be stored announce Surrogate-Capability; a max-age targeted at us is obeyed and the field removed', async () => {
+    const seen = origin.on('/sc', (r) => ({
+      headers: { 'cache-control': 'no-store', 'surrogate-control': `max-age=600;${String(r.headers['surrogate-capability']).split('=')[0]}` },
+    }));
+    const a = await get('/sc');
+    expect(origin.seen('/sc')[0]!.headers['surrogate-capability']).toBe('portcullis="Surrogate/1.0"');
+    expect(a.headers['surrogate-control']).toBeUndefined();
+    expect(a.headers['cache-control']).toBe('no-store');
+    expect((await get('/sc')).headers['cache-status']).toMatch(/^portcullis; hit/);
+    expect(seen()).toBe(1);
+  });
+
+  test.each([
+    ['targeted at another device', { 'surrogate-control': 'max-age=600;other' }, 2],
+    ['no-store over a fresh Cache-Control', { 'surrogate-control': 'no-store', 'cache-control': 'max-age=600' }, 2],
+    ['CDN-Cache-Control wins over it', { 'cdn-cache-control': 'no-store', 'surrogate-control': 'max-age=600' }, 2],
+    ['a short max-age over a long Cache-Control', { 'surrogate-control': 'max-age=0', 'cache-control': 'max-age=600' }, 2],
+  ])('%s', async (name, headers, expected) => {
+    const path = `/sc-${name.replace(/\W/g, '')}`;
+    const seen = origin.on(path, () => ({ headers }));
+    await get(path);
+    await get(path);
+    expect(seen()).toBe(expected);
+  });
+});
+
 describe('invalidation (RFC 9111 §4.4)', () => {
   const store = async (path: string): Promise<() => number> => {
     const seen = origin.on(path, (r) => (r.method === 'GET' ? { headers: { 'cache-control': 'max-age=600' } } : { body: 'done' }));
