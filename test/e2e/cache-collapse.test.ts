@@ -59,6 +59,24 @@ describe('request collapsing', () => {
     expect(seen()).toBe(20);
   }, 30_000);
 
+  test('an answer known not to be stored at its head lets the waiters go before its body ends', async () => {
+    const body = gate();
+    const seen = origin.on('/c/private-slow', (r) => ({
+      bodyAfter: r.n === 1 ? body.promise : undefined,
+      headers: { 'cache-control': 'no-store' },
+      body: `answer ${r.n}`,
+    }));
+    const first = get('/c/private-slow');
+    await origin.waitFor('/c/private-slow', 1);
+    const others = Promise.all(Array.from({ length: 9 }, () => get('/c/private-slow')));
+    // The first answer's body is still held at the origin: the others reached it all the same.
+    await origin.waitFor('/c/private-slow', 10);
+    for (const r of await others) expect(r.status).toBe(200);
+    body.open();
+    expect((await first).text).toBe('answer 1');
+    expect(seen()).toBe(10);
+  }, 30_000);
+
   test('the first request fails upstream: the waiters go upstream themselves', async () => {
     const held = gate();
     const seen = origin.on('/c/fails', (r) => (r.n === 1 ? { after: held.promise, status: 502, body: 'origin trouble' } : { headers: { 'cache-control': 'max-age=600' }, body: 'second try' }));

@@ -20,6 +20,8 @@ export interface Answer {
   interim?: { status: number; headers: Record<string, string> }[];
   /** Answer only once this settles (the test decides when the origin is "done thinking"). */
   after?: Promise<unknown>;
+  /** Send the head and the first byte of the body at once, the rest once this settles. */
+  bodyAfter?: Promise<unknown>;
   /** Send the head and part of the body, then drop the connection. */
   die?: boolean;
   /** Drop the connection without answering. */
@@ -74,6 +76,12 @@ export async function startCacheOrigin(): Promise<CacheOrigin> {
       const bodyless = status === 304 || status === 204 || req.method === 'HEAD';
       const chunked = out.headers?.['transfer-encoding'] !== undefined;
       res.writeHead(status, { ...(bodyless || chunked ? {} : { 'content-length': String(Buffer.byteLength(payload)) }), ...out.headers });
+      if (out.bodyAfter !== undefined && !bodyless) {
+        const bytes = Buffer.from(payload);
+        res.write(bytes.subarray(0, 1));
+        void out.bodyAfter.then(() => res.end(bytes.subarray(1)));
+        return;
+      }
       res.end(bodyless ? undefined : payload);
     };
     if (out.after !== undefined) void out.after.then(send, send);
