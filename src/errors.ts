@@ -33,6 +33,7 @@ export const ERRORS = {
   PC_ERR_UPSTREAM_PROTOCOL: { status: 502, side: 'upstream', retryable: false, reason: 'invalid response from upstream' },
   PC_ERR_UPSTREAM_HEADERS_TOO_LARGE: { status: 502, side: 'upstream', retryable: false, reason: 'upstream response head too large' },
   PC_ERR_UPSTREAM_UNAVAILABLE: { status: 503, side: 'upstream', retryable: false, reason: 'no upstream available' },
+  PC_ERR_UPLOAD_BACKLOG: { status: 503, side: 'upstream', retryable: false, reason: 'upstream takes the request body too slowly' },
   PC_ERR_UPSTREAM_TIMEOUT: { status: 504, side: 'upstream', retryable: false, reason: 'upstream timed out' },
   PC_ERR_SHUTTING_DOWN: { status: 503, side: 'internal', retryable: false, reason: 'proxy is shutting down' },
   PC_ERR_INTERNAL: { status: 500, side: 'internal', retryable: false, reason: 'internal proxy error' },

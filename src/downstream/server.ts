@@ -36,13 +36,21 @@ function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
 /** The App timeouts uWS 20.57 can be told about (uWS counts in seconds, ticking every 4 s). */
 type TimedApp = TemplatedApp & { setIdleTimeout(s: number): TemplatedApp; setResponseTimeout(s: number): TemplatedApp };
 
+/** uWS times sockets on a 4-second tick: a timeout of 4 s or less fires at the next tick, even after a reset. */
+const UWS_MIN_TIMEOUT_S = 5;
+
 /**
- * uWS's idle timeout runs while a connection has not delivered a complete request head (and
- * during a request body); its response timeout is the keep-alive wait after a response.
+ * Client-side timeouts, measured on uWS 20.57 (docs/limits.md "Timeouts"):
+ *   idle timeout      a connection without a complete request head (so slowloris, one byte a
+ *                     second, is closed too), and a request body, which must bring 16 KiB/s on
+ *                     average over each such period → timeouts.header
+ *   response timeout  the keep-alive wait after a response, and a response the client stopped
+ *                     reading → timeouts.idle
+ * Both are rounded up to whole seconds, at least 5 (config validation keeps header ≥ 5 s).
  */
 function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
-  (app as TimedApp).setIdleTimeout(Math.max(1, Math.ceil(t.header / 1000)));
-  (app as TimedApp).setResponseTimeout(Math.max(1, Math.ceil(t.idle / 1000)));
+  (app as TimedApp).setIdleTimeout(Math.max(UWS_MIN_TIMEOUT_S, Math.ceil(t.header / 1000)));
+  (app as TimedApp).setResponseTimeout(Math.max(UWS_MIN_TIMEOUT_S, Math.ceil(t.idle / 1000)));
 }
 
 export class UwsFrontEnd {
