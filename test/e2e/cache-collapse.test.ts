@@ -162,4 +162,46 @@ describe('request collapsing', () => {
     for (const r of await replies) expect(r.text).toBe('body');
     expect(seen()).toBe(2);
   }, 30_000);
+
+  // A crashing worker closes its connections before it exits, which ends its exchanges and
+  // releases their markers; a worker that dies without that is covered by releaseLockOf
+  // (test/cache/collapse.test.ts).
+  test('the worker filling the key crashes: the waiters in the other worker go upstream at once, not after the timeout', async () => {
+    const own = await startProxy({ upstreams: { app: { targets: [origin.url] } }, cache: { enabled: true, collapse_timeout: '60s' } }, { workers: 2, env: { PORTCULLIS_TEST_HOOKS: '1' } });
+    const holds: (() => void)[] = [];
+    try {
+      // The kernel spreads connections over the workers: repeat until the filling request lands in worker 0.
+      for (let round = 0; round < 12; round++) {
+        const path = `/c/killed-${round}`;
+        const held = gate();
+        holds.push(held.open);
+        origin.on(path, (r) => ({ after: r.n === 1 ? held.promise : undefined, headers: { 'cache-control': 'max-age=600' }, body: `answer ${r.n}` }));
+        const leader = get(path, own.port).then(() => 'answered', () => 'reset');
+        await origin.waitFor(path, 1);
+        const waiters = Array.from({ length: 10 }, () => get(path, own.port).then((r) => r, () => null));
+        await new Promise((r) => setTimeout(r, 300));
+        const restarts = (own.output().match(/restarted/g) ?? []).length;
+        own.child.kill('SIGUSR2'); // worker 0 throws
+        const deadline = Date.now() + 10_000;
+        while ((own.output().match(/restarted/g) ?? []).length === restarts && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        if ((await Promise.race([leader, new Promise((r) => setTimeout(() => r('pending'), 500))])) !== 'reset') {
+          held.open(); // the filler was in worker 1: this round proves nothing
+          await Promise.all(waiters);
+          continue;
+        }
+        // The filler died with worker 0: worker 1's waiters were woken and asked the origin themselves.
+        const served = (await Promise.all(waiters)).filter((r) => r !== null);
+        expect(served.length).toBeGreaterThan(0);
+        for (const r of served) {
+          expect(r.status).toBe(200);
+          expect(r.text).not.toBe('answer 1');
+        }
+        return;
+      }
+      throw new Error('the filling request never landed in worker 0 in 12 rounds');
+    } finally {
+      for (const open of holds) open();
+      await own.stop();
+    }
+  }, 60_000);
 });
