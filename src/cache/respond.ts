@@ -146,16 +146,17 @@ export function answerFromCache(ds: Downstream, ex: Exchange, rt: Runtime, cache
   }
   if (req.range !== undefined && meta.status === 200 && ex.head.method === 'GET') {
     const range = byteRange(req.range, source.body.length);
-    if (range === 'unsatisfiable') {
-      headers.push('content-range', `bytes */${source.body.length}`);
-      finishHead(ds, ex, 416, 'Range Not Satisfiable', headers, 0, true, done);
-      return;
-    }
     if (range !== null) {
-      // A part of the stored identity body: never compressed.
-      headers.push('content-range', `bytes ${range.start}-${range.end}/${source.body.length}`);
+      // A part of the stored identity body: never compressed, so the identity headers.
+      const partHeaders = plain.slice();
+      if (range === 'unsatisfiable') {
+        partHeaders.push('content-range', `bytes */${source.body.length}`);
+        finishHead(ds, ex, 416, 'Range Not Satisfiable', partHeaders, 0, true, done);
+        return;
+      }
+      partHeaders.push('content-range', `bytes ${range.start}-${range.end}/${source.body.length}`);
       const part: BodySource = { body: source.body.subarray(range.start, range.end + 1), table: source.table, pos: source.pos, part: true };
-      new StoredBodySender(ds, ex, meta, headers, part, done, lost, 206).start();
+      new StoredBodySender(ds, ex, meta, partHeaders, part, done, lost, 206).start();
       return;
     }
   }

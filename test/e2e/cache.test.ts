@@ -635,6 +635,20 @@ describe('compressed variants', () => {
     ]);
   });
 
+  test('a Range from a client that accepts gzip: the identity bytes, never labelled as compressed', async () => {
+    const body = json(8000, 7);
+    on('/range-gz', () => ({ headers: { 'cache-control': 'max-age=60', 'content-type': 'application/json', etag: '"g"' }, body }));
+    await request(cproxy.port, { path: '/range-gz' });
+    const r = await request(cproxy.port, { path: '/range-gz', headers: { 'accept-encoding': 'gzip', range: 'bytes=100-199' } });
+    expect(r.status).toBe(206);
+    expect(r.headers['content-encoding']).toBeUndefined();
+    expect(r.headers['etag']).toBe('"g"');
+    expect(r.text).toBe(body.slice(100, 200));
+    const none = await request(cproxy.port, { path: '/range-gz', headers: { 'accept-encoding': 'gzip', range: 'bytes=9000-' } });
+    expect(none.status).toBe(416);
+    expect(none.headers['content-encoding']).toBeUndefined();
+  });
+
   test('an event stream and an image are never compressed from the cache', async () => {
     on('/img', () => ({ headers: { 'cache-control': 'max-age=60', 'content-type': 'image/png' }, body: json(8000) }));
     await request(cproxy.port, { path: '/img' });
