@@ -1,4 +1,4 @@
-// The cache phase of the pipeline (pipeline.ts handleCached calls run): PURGE, lookup, the
+// The cache phase of the pipeline (pipeline.ts handleCached calls runCachePhase): PURGE, lookup, the
 // reuse decision (reuse.ts), answering from the cache (respond.ts), background refresh
 // (background.ts), request collapsing (collapse.ts), and otherwise forwarding upstream with
 // what the response side (fill.ts) needs: the stale entry kept, validators added, the fill

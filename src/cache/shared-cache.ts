@@ -23,7 +23,7 @@ import type { CacheMemory } from '../shm/layout.js';
 import { noDirectives, parseCacheControl } from './directives.js';
 import type { RequestFacts, StorePolicy } from './freshness.js';
 import { FillMarkers, Waiters } from './collapse.js';
-import { copyBytes, encodeMeta, entryBytes, expiresAt, hashKey, readEntry, writeEntry, type EntryMeta, type StoredEntry } from './store.js';
+import { copyBytes, encodeMeta, expiresAt, hashKey, readEntry, writeEntry, type EntryMeta, type StoredEntry } from './store.js';
 import { CacheTable, type EntryRef } from './table.js';
 import { VariantMaker } from './variants.js';
 
@@ -322,11 +322,6 @@ export class SharedCache {
   /** Whether a stored entry could be revalidated by this request (it has a validator to send). */
   static hasValidator(meta: EntryMeta): boolean {
     return firstField(meta.headers, 'etag') !== undefined || firstField(meta.headers, 'last-modified') !== undefined;
-  }
-
-  /** Bytes an entry with this meta and body would take (for max_entry_bytes). */
-  static entryBytes(meta: EntryMeta, bodyLength: number): number {
-    return entryBytes(encodeMeta(meta).length, bodyLength);
   }
 
   /** RFC 9211 Cache-Status value for an answer that went to the upstream. */
