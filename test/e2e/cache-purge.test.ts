@@ -31,6 +31,7 @@ beforeAll(async () => {
   proxy = await startProxy({
     upstreams: { app: { targets: [origin.url] } },
     cache: { enabled: true, purge_allow: ['127.0.0.2'] },
+    access_log: true,
   }, { workers: 2 });
 });
 
@@ -59,6 +60,10 @@ describe('PURGE', () => {
     expect((await get('/pg/one')).headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
     expect(origin.seen('/pg/one').map((s) => s.method)).toEqual(['GET', 'GET']);
     expect(seen()).toBe(2);
+    const deadline = Date.now() + 5000;
+    const logged = (): boolean => /"method":"PURGE"[^\n]*"path":"\/pg\/one"[^\n]*"status":200[^\n]*"cache":"purge"/.test(proxy.output());
+    while (!logged() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(logged()).toBe(true);
   });
 
   test('from any other address: 403 with a code, and the entry stays', async () => {

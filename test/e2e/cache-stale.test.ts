@@ -17,7 +17,7 @@ function get(path: string, headers: Record<string, string> = {}, port = proxy.po
 
 beforeAll(async () => {
   origin = await startCacheOrigin();
-  proxy = await startProxy({ upstreams: { app: { targets: [origin.url] } }, cache: { enabled: true } }, { workers: 2 });
+  proxy = await startProxy({ upstreams: { app: { targets: [origin.url] } }, cache: { enabled: true }, access_log: true }, { workers: 2 });
 });
 
 afterAll(async () => {
@@ -57,6 +57,11 @@ describe('stale-while-revalidate', () => {
     expect(after.text).toBe('old body');
     expect(after.headers['cache-status']).toMatch(/^portcullis; hit; ttl=(59|60)$/);
     expect(seen()).toBe(2);
+    // The access log says which answers were stale (the writer flushes each second).
+    const logDeadline = Date.now() + 5000;
+    const staleLines = (): number => proxy.output().split('\n').filter((l) => l.includes('"path":"/swr"') && l.includes('"cache":"stale"')).length;
+    while (staleLines() < 20 && Date.now() < logDeadline) await new Promise((r) => setTimeout(r, 100));
+    expect(staleLines()).toBe(20);
   });
 
   test('past the window the request waits for the upstream', async () => {
