@@ -57,11 +57,12 @@ describe('stale-while-revalidate', () => {
     expect(after.text).toBe('old body');
     expect(after.headers['cache-status']).toMatch(/^portcullis; hit; ttl=(59|60)$/);
     expect(seen()).toBe(2);
-    // The access log says which answers were stale (the writer flushes each second).
+    // The access log says which answers were stale (the writer flushes each second): the twenty,
+    // and any of the polling requests above that came before the refresh landed.
     const logDeadline = Date.now() + 5000;
     const staleLines = (): number => proxy.output().split('\n').filter((l) => l.includes('"path":"/swr"') && l.includes('"cache":"stale"')).length;
     while (staleLines() < 20 && Date.now() < logDeadline) await new Promise((r) => setTimeout(r, 100));
-    expect(staleLines()).toBe(20);
+    expect(staleLines()).toBeGreaterThanOrEqual(20);
   });
 
   test('past the window the request waits for the upstream', async () => {
