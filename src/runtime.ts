@@ -6,7 +6,7 @@ import { Router } from './router/router.js';
 import { compileCidrs, type CidrMatcher } from './net/cidr.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { SharedCache } from './cache/shared-cache.js';
-import { LocalCachePurge, type CachePurge } from './cache/purge.js';
+import { LocalCachePurge, type CachePurger } from './cache/purge.js';
 import { NO_SHARED_SEGMENTS, type SharedSegments } from './shm/segments.js';
 
 export interface CompiledUpstream {
@@ -33,7 +33,7 @@ export interface Runtime {
   /** The shared cache; null when no route caches. */
   readonly cache: SharedCache | null;
   /** Purge by URL or prefix (cache/purge.ts; the admin API calls it); null when no route caches. */
-  readonly purge: CachePurge | null;
+  readonly purge: CachePurger | null;
 }
 
 function compileUpstream(group: UpstreamGroup, config: Config): CompiledUpstream {

@@ -262,7 +262,6 @@ function rewrite(cache: SharedCache, req: CacheRequest, updated: { meta: EntryMe
 function refresh(cache: SharedCache, req: CacheRequest, ex: Exchange, head: ResponseHead): void {
   const stale = req.stale!;
   req.outcome = 'revalidated';
-  cacheEvents.revalidated.inc();
   const updated = updatedMeta(req, ex, stale.meta, head);
   // Whatever happens to the stored entry, this client gets the refreshed answer.
   if (typeof updated !== 'string') {

@@ -37,7 +37,7 @@ export function runCachePhase(ds: Downstream, ex: Exchange, rt: Runtime, cache: 
     return;
   }
   if (!req.cacheable) {
-    if (req.fwd === 'bypass') { req.outcome = 'bypass'; cacheEvents.bypass.inc(); }
+    if (req.fwd === 'bypass') req.outcome = 'bypass';
     forward(ds, ex, '', done);
     return;
   }
@@ -60,7 +60,6 @@ function lookup(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, r
     const reuse = reuseOf(meta, req.facts.cacheControl, ttl, now);
     if (reuse === 'fresh') {
       req.outcome = 'hit';
-      cacheEvents.hit.inc();
       if (req.collapsed) cacheEvents.collapsedHit.inc();
       answer(ds, ex, rt, cache, req, entry, `portcullis; hit; ttl=${ttl}${req.collapsed ? '; collapsed' : ''}`, done, forward);
       return;
@@ -108,7 +107,6 @@ function lookup(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, r
     if (validate || forError) lines = cache.keepStale(req, ex, stale, validate) ?? '';
     if (req.stale === null) req.fwd = 'stale';
   }
-  cacheEvents.miss.inc();
   forward(ds, ex, SURROGATE_CAPABILITY_LINE + lines, end);
 }
 

@@ -1,11 +1,11 @@
 // Purging: the small interface the admin API (and later a shared store) calls, its local
 // implementation over this process's shared cache, and the PURGE method on caching routes.
 //
-//   CachePurge.purge('https://example.com/a?b=1')                    the URL's entry (all its Vary variants)
-//   CachePurge.purge('https://example.com/static/', { prefix: true }) every entry whose URL starts so
-//   CachePurge.purge(url, { soft: true })                             mark stale instead: revalidated on next
-//                                                                      use, and still allowed to serve stale
-//                                                                      (stale-while-revalidate, stale-if-error)
+//   CachePurger.purge('https://example.com/a?b=1')                    the URL's entry (all its Vary variants)
+//   CachePurger.purge('https://example.com/static/', { prefix: true }) every entry whose URL starts so
+//   CachePurger.purge(url, { soft: true })                             mark stale instead: revalidated on next
+//                                                                       use, and still allowed to serve stale
+//                                                                       (stale-while-revalidate, stale-if-error)
 //
 //   PURGE /a HTTP/1.1                   from cache.purge_allow (default: trusted_proxies), else 403
 //   Portcullis-Purge: prefix, soft      optional
@@ -38,18 +38,18 @@ export interface PurgeResult {
 
 /**
  * Purge by URL or URL prefix. The one interface a cache shared between hosts (Redis, later)
- * implements too; the admin API calls it.
+ * implements too; the admin API calls it (cache/admin-purge.ts gives the primary its own).
  */
-export interface CachePurge {
-  /** `url`: absolute, `http(s)://host[:port]/path[?query]` (the Host clients send, port included). */
-  purge(url: string, options?: PurgeOptions): Promise<PurgeResult>;
+export interface CachePurger {
+  /** `urlOrPrefix`: absolute, `http(s)://host[:port]/path[?query]` (the Host clients send, port included). */
+  purge(urlOrPrefix: string, options?: PurgeOptions): Promise<PurgeResult>;
 }
 
 /** Index slots examined per event-loop turn during a prefix scan: the worker keeps serving meanwhile. */
 const SCAN_BATCH = 4096;
 
 /** Purges this process's shared cache (any thread may own one: a worker, or the primary for the admin API). */
-export class LocalCachePurge implements CachePurge {
+export class LocalCachePurge implements CachePurger {
   readonly #cache: SharedCache;
   readonly #router: Router<CompiledRoute>;
 

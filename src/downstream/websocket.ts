@@ -116,6 +116,9 @@ export class WebSocketFrontEnd {
 
   get size(): number { return this.#tunnels.size; }
 
+  /** Every tunnel from its upgrade request until both sides are closed. */
+  get tunnels(): ReadonlySet<Tunnel> { return this.#tunnels; }
+
   behavior(maxPayloadLength: number): WebSocketBehavior<UserData> {
     return {
       // Both hops reassemble; per-route limits below this are enforced by the tunnel (1009).
@@ -228,5 +231,15 @@ export class WebSocketFrontEnd {
   /** Draining: every open tunnel is closed with 1001 (going away) on both sides. */
   goAway(): void {
     for (const t of this.#tunnels) t.goAway();
+  }
+
+  /**
+   * A reload: the tunnels `changed` picks are closed with 1001 and `reason` on both sides (one
+   * still handshaking, as soon as it opens). Returns how many.
+   */
+  goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
+    let n = 0;
+    for (const t of this.#tunnels) if (changed(t)) { t.goAway(reason); n++; }
+    return n;
   }
 }
