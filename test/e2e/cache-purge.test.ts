@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startCacheOrigin, type CacheOrigin } from '../helpers/cache-origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request, type Reply } from '../helpers/client.js';
+import { admin } from '../helpers/admin.js';
+import { freePort } from '../helpers/ports.js';
 
 let origin: CacheOrigin;
 let proxy: RunningProxy;
@@ -158,5 +160,49 @@ describe('PURGE', () => {
     } finally {
       await own.stop();
     }
+  });
+});
+
+describe('the admin API purge (POST /cache/purge)', () => {
+  let own: RunningProxy;
+  let adminPort: number;
+  beforeAll(async () => {
+    adminPort = await freePort();
+    own = await startProxy({ upstreams: { app: { targets: [origin.url] } }, cache: { enabled: true }, admin: { listen: `127.0.0.1:${adminPort}` } }, { workers: 2 });
+  });
+  afterAll(async () => { await own?.stop(); });
+
+  const getOwn = (path: string): Promise<Reply> => request(own.port, { path, headers: { host: 'site.example' } });
+
+  async function storedOwn(path: string): Promise<void> {
+    origin.on(path, (r) => (r.headers['if-none-match'] === '"a"' ? { status: 304, headers: { etag: '"a"' } } : { headers: { 'cache-control': 'max-age=600', etag: '"a"' } }));
+    await getOwn(path);
+    expect((await getOwn(path)).headers['cache-status']).toMatch(/^portcullis; hit/);
+  }
+
+  test('by URL: the entry is gone in every worker', async () => {
+    await storedOwn('/adm/one');
+    const r = await admin(adminPort, 'POST', '/cache/purge', { body: { url: 'http://site.example/adm/one' } });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ ok: true, purged: 1 });
+    expect((await getOwn('/adm/one')).headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
+    for (let i = 0; i < 4; i++) expect((await getOwn('/adm/one')).headers['cache-status']).toMatch(/^portcullis; hit/);
+    expect(origin.seen('/adm/one').length).toBe(2);
+  });
+
+  test('by prefix, and soft', async () => {
+    await storedOwn('/adm/dir/a');
+    await storedOwn('/adm/dir/b');
+    const soft = await admin(adminPort, 'POST', '/cache/purge', { body: { url: 'http://site.example/adm/dir/', prefix: true, soft: true } });
+    expect(soft.json).toMatchObject({ purged: 2 });
+    expect((await getOwn('/adm/dir/a')).headers['cache-status']).toBe('portcullis; fwd=stale; fwd-status=304');
+    const hard = await admin(adminPort, 'POST', '/cache/purge', { body: { url: 'http://site.example/adm/dir/', prefix: true } });
+    expect(hard.json).toMatchObject({ purged: 2 });
+    expect((await getOwn('/adm/dir/b')).headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
+  });
+
+  test('GET /cache says purge is available', async () => {
+    const r = await admin(adminPort, 'GET', '/cache');
+    expect(r.json).toMatchObject({ enabled: true, purge: true });
   });
 });
