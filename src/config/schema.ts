@@ -14,6 +14,7 @@ import {
   type Parsed,
 } from './address.js';
 import { MAX_DURATION_MS, parseDuration, parseSize } from './units.js';
+import { HeaderRules, IpRules, ProtectionLimits, Redirect, RouteProtection } from './protection-schema.js';
 
 /** Adds a parser's message as a zod issue at the field being parsed. */
 function parsedBy<I, O>(parse: (v: I) => Parsed<O>) {
@@ -89,6 +90,7 @@ const Limits = z
     max_header_count: count('Most request header lines; over it the client gets 431.').default(100),
     max_body_bytes: size('Largest request body; over it the client gets 413.').prefault('64MiB'),
     max_response_header_bytes: size('Largest upstream response head; over it the client gets 502.').prefault('64KiB'),
+    ...ProtectionLimits,
   })
   .prefault({})
   .describe('Size limits on requests and upstream responses.');
@@ -195,6 +197,8 @@ const Route = z
       .union([z.boolean(), RouteCache], { error: 'expected true, false or { enabled, client_cache_control, authorization }' })
       .optional()
       .describe('Cache responses on this route (overrides cache.enabled): true/false, or an object with this route\'s cache options. Only what the upstream marks cacheable is stored.'),
+    // Edge protection (src/policy/, docs/protection.md).
+    ...RouteProtection,
   })
   .describe('Sends requests matching host and path to an upstream.');
 
@@ -369,6 +373,10 @@ export const ConfigFileSchema = z
     compression: Compression,
     cache: Cache,
     admin: Admin,
+    // Edge protection for every route (src/policy/, docs/protection.md).
+    ip: IpRules.optional().describe('IP allow/deny for every route (checked before the route\'s own rules).'),
+    headers: HeaderRules.optional().describe('Header edits and security preset for every route; a route\'s own headers apply after these.'),
+    redirects: z.array(Redirect).default([]).describe('Redirects answered before routing (they also apply to hosts and paths no route matches).'),
   })
   .meta({ title: 'Portcullis configuration' })
   .describe('Portcullis edge reverse proxy configuration.');

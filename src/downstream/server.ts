@@ -12,6 +12,7 @@ import { TrackedDownstream, type Generation } from './generations.js';
 import { ConnectionTable } from './connections.js';
 import { WebSocketFrontEnd } from './websocket.js';
 import type { Tunnel } from '../upstream/tunnel.js';
+import { attachConnectionFilter } from './connection-filter.js';
 
 const decoder = new TextDecoder();
 
@@ -98,6 +99,7 @@ export class UwsFrontEnd {
     });
     applyTimeouts(this.#app, gen.runtime.config.timeouts);
     this.#app.filter(this.connections.hook);
+    attachConnectionFilter(this.#app, () => this.#gen.runtime);
   }
 
   get inflight(): number { return this.#inflight; }
@@ -159,7 +161,6 @@ export class UwsFrontEnd {
   close(): void {
     this.stopAccepting();
     this.#corkHolder.close();
-    // App.close exists at run time in v20.30 but is missing from its typings.
-    (this.#app as TemplatedApp & { close(): void }).close();
+    this.#app.close();
   }
 }

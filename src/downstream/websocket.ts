@@ -12,13 +12,15 @@ import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
 import { requestIdFrom } from '../filters/request-id.js';
-import { identify, parse, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, protect, route, upstreamHead } from '../pipeline.js';
+import type { Downstream } from './contract.js';
 import { selectPool, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
 import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
 import type { ConnectionTable } from './connections.js';
+import { connectionUpgraded } from './connection-filter.js';
 
 const DEFAULTS: WebSocketSettings = WEBSOCKET_DEFAULTS;
 
@@ -71,7 +73,7 @@ export function maxMessageSize(rt: Runtime): number {
 
 /**
  * Upgrades inside the cork of another, always-live response (downstream/cork-holder.ts), never
- * inside res.cork() of the response being upgraded: in uWS v20.30 that cork() reads the
+ * inside res.cork() of the response being upgraded: in uWS 20.30 and 20.57 that cork() reads the
  * response's state after its callback from memory the upgrade just gave to the WebSocket, and
  * about once per thousand upgrades shuts the fresh WebSocket down (101, then FIN: 1006;
  * uNetworking/uWebSockets#1929). Without a holder (it reconnects after a drop) the upgrade goes
@@ -170,6 +172,24 @@ export class WebSocketFrontEnd {
     const notFound = route(ex, rt);
     if (notFound !== null) return this.#reject(ex, ds, notFound);
     identify(ex, rt);
+    // The policy phase, as for HTTP: an upgrade is a request like any other (auth, IP rules,
+    // limits); an in-flight slot (max_requests_per_ip) is held for the tunnel's whole life.
+    const finish = (e: Exchange): void => {
+      const release = e.release;
+      if (release !== null) { e.release = null; release(); }
+      this.#o.log?.(e);
+    };
+    const pass = protect(ex, ds, rt, finish);
+    if (pass === null) return;
+    if (pass instanceof Promise) {
+      void pass.then((pd) => { if (pd !== null) this.#open(ex, ds, pd, rt, res, context, finish); });
+      return;
+    }
+    this.#open(ex, ds, pass, rt, res, context, finish);
+  }
+
+  /** Connects the tunnel upstream; the client is upgraded on the upstream's 101. `pd`: answers go through the policies' header edits. */
+  #open(ex: Exchange, ds: UwsDownstream, pd: Downstream, rt: Runtime, res: HttpResponse, context: us_socket_context_t, finish: (ex: Exchange) => void): void {
     const requestHead = upstreamHead(ex, rt, -1, false);
 
     const compiled = ex.route!;
@@ -190,6 +210,7 @@ export class WebSocketFrontEnd {
       handshake: {
         accept: (protocol, compress) => {
           if (ds.done) { tunnel.abort(); return; }
+          connectionUpgraded(res); // leaves the per-address connection count (its tunnel is a request in flight)
           ds.handOver(); // the HttpResponse belongs to the WebSocket from here on
           // Offering the client's extensions only when the upstream hop compresses too.
           upgradeOutsideOwnCork(this.#o.corkHolder, res, { tunnel, client: null }, key, protocol, compress ? extensions : '', context);
@@ -197,16 +218,16 @@ export class WebSocketFrontEnd {
         refuse: (status, reason, headers, body) => {
           const noBody = status === 204 || status === 304 || status < 200;
           // No outer cork: the head waits for the body and both go out in one session.
-          ds.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
-          if (!noBody && body.length > 0) ds.writeBody(body);
-          ds.end();
+          pd.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
+          if (!noBody && body.length > 0) pd.writeBody(body);
+          pd.end();
         },
-        fail: (err) => respondError(ds, ex, err, false),
+        fail: (err) => respondError(pd, ex, err, false),
       },
       done: (t) => {
         this.#tunnels.delete(t);
         if (this.#tunnels.size === 0 && this.#sweep !== null) { clearInterval(this.#sweep); this.#sweep = null; }
-        this.#o.log?.(t.ex);
+        finish(t.ex);
       },
     });
     ds.onAbort(() => tunnel.abort());

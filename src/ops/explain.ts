@@ -14,6 +14,7 @@ import { normalizeAddress } from '../net/address.js';
 import { identify, parse, route, upstreamHead } from '../pipeline.js';
 import { Router } from '../router/router.js';
 import { buildRuntime } from '../runtime.js';
+import { describePolicies } from '../policy/describe.js';
 
 export interface ExplainInput {
   readonly url: string;
@@ -141,7 +142,9 @@ function explainWith(config: Config, rt: ReturnType<typeof buildRuntime>, head: 
   }
   more(`scheme ${id.proto}, host ${id.host}`);
 
-  line('gates', 'none: this route has no auth, IP rule or rate limit (nothing refuses the request before the upstream)');
+  const gates = describePolicies(config, rt, ex);
+  line('gates', gates[0]!);
+  for (const g of gates.slice(1)) more(g);
   const l = config.limits;
   line('limits', `head ≤ ${bytes(l.max_header_bytes)} and ${l.max_header_count} header lines (431); body ≤ ${bytes(l.max_body_bytes)} (413); upstream head ≤ ${bytes(l.max_response_header_bytes)} (502)`);
   const group = config.upstreams[r.upstream]!;

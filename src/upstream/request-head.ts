@@ -50,6 +50,35 @@ function isIdentityClaim(name: string): boolean {
   }
 }
 
+/**
+ * Request fields frameworks read as the URL, the host or the client address (IIS/Symfony
+ * X-Original-URL and X-Rewrite-URL, X-Host, X-Original-Host, X-Forwarded-Server, and the
+ * client-IP guesses of PHP and Java stacks). From an untrusted client they are a way to reach
+ * another resource than the one routed and authorised, or to poison a cache: believed only
+ * from a trusted hop, like X-Forwarded-For. (x-forwarded-* are identity claims already.)
+ */
+function isOverrideClaim(name: string): boolean {
+  switch (name) {
+    case 'x-original-url':
+    case 'x-rewrite-url':
+    case 'x-host':
+    case 'x-original-host':
+    case 'client-ip':
+    case 'x-originating-ip':
+    case 'x-remote-addr':
+    case 'x-remote-ip':
+    case 'x-proxyuser-ip':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Method overrides (Rails, Express method-override, Symfony, ASP.NET): a route may allow them. */
+function isMethodOverride(name: string): boolean {
+  return name === 'x-http-method-override' || name === 'x-http-method' || name === 'x-method-override';
+}
+
 export interface UpstreamRequestHead {
   readonly method: string;
   /** Path (after strip_prefix) plus '?query' when present. */
@@ -65,6 +94,8 @@ export interface UpstreamRequestHead {
   readonly connectionTokens: readonly string[] | null;
   /** Header lines of our own, each ending in CRLF (the cache's validators), or ''. */
   readonly extraLines?: string;
+  /** The route passes method-override headers from untrusted clients (allow_method_override). */
+  readonly allowMethodOverride?: boolean;
 }
 
 export function serializeRequestHead(h: UpstreamRequestHead, clientHeaders: readonly string[]): string {
@@ -76,7 +107,7 @@ export function serializeRequestHead(h: UpstreamRequestHead, clientHeaders: read
     const name = clientHeaders[i]!;
     if (name === 'via') { via = via === '' ? clientHeaders[i + 1]! : `${via}, ${clientHeaders[i + 1]!}`; continue; }
     if (isOwnedByProxy(name)) continue;
-    if (!f.hopTrusted && isIdentityClaim(name)) continue;
+    if (!f.hopTrusted && (isIdentityClaim(name) || isOverrideClaim(name) || (isMethodOverride(name) && h.allowMethodOverride !== true))) continue;
     if (tokens !== null && tokens.includes(name)) continue;
     out += `${name}: ${clientHeaders[i + 1]!}\r\n`;
   }

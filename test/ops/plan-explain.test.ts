@@ -80,6 +80,20 @@ describe('portcullis plan --against', () => {
 });
 
 describe('portcullis explain', () => {
+  test('the policy phase: gates reached by a folded spelling, IP rules judged, limits and auth described', async () => {
+    const r = await cli(['explain', '-c', fixture('protected.yaml'), 'http://site.test/ADMIN/x', '--method', 'POST', '--peer', '192.0.2.1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('route     routes[0] / → upstream app');
+    expect(r.stdout).toContain('ip rule of routes[1] (/admin/: this path folds under it): client 192.0.2.1 refused (403)');
+    expect(r.stdout).toContain('auth of routes[1] (/admin/: this path folds under it): basic auth (realm "admin", 1 user(s)): 401 without valid credentials');
+    const own = await cli(['explain', '-c', fixture('protected.yaml'), 'http://site.test/admin/x', '--method', 'POST', '--peer', '10.1.1.1']);
+    expect(own.stdout).toContain('methods GET: POST refused (405)');
+    expect(own.stdout).toContain('ip rule of this route: client 10.1.1.1 allowed');
+    expect(own.stdout).toContain('rate limit: 10 per 1000 ms, burst 20, key client_ip');
+    const moved = await cli(['explain', '-c', fixture('protected.yaml'), 'http://old.example.com/a/b']);
+    expect(moved.stdout).toContain('redirect: 308 to https://example.com/a/b');
+  });
+
   test('the route that matched and why, the ones that did not, and everything that applies', async () => {
     const r = await cli(['explain', '-c', fixture('base.yaml'), 'http://api.example.com/v1/users/../items?id=3', '--header', 'X-Forwarded-For: 198.51.100.7', '--peer', '10.1.2.3', '--header', 'X-Request-Id: fixed-id']);
     expect(r.code).toBe(0);
