@@ -86,9 +86,14 @@ const ListenAddress = z
 
 const Limits = z
   .strictObject({
-    max_header_bytes: size('Largest request head (request line, header lines and the blank line that ends them); over it the client gets 431. Raising it takes a restart (uWS reads its limit once per process).').prefault('32KiB'),
-    max_header_count: count('Most request header lines; over it the client gets 431.').default(100),
+    max_header_bytes: size('Largest request head (request line, header lines and the blank line that ends them); over it the client gets 431. At most 1MiB (uWS holds a partial head in memory per connection). Raising it takes a restart (uWS reads its limit once per process).')
+      .refine((n) => n <= 1024 * 1024, 'must be at most 1MiB (uWS holds a partial head in memory per connection)')
+      .prefault('32KiB'),
+    max_header_count: count('Most request header lines; over it the client gets 431. At most 98: uWS refuses a 99th line itself.')
+      .max(98, 'must be at most 98 (uWS refuses a 99th header line itself)')
+      .default(98),
     max_body_bytes: size('Largest request body; over it the client gets 413.').prefault('64MiB'),
+    upload_buffer: size('Request-body bytes one worker may hold, all exchanges together, for upstreams that take bodies more slowly than clients send them; one exchange may hold a quarter of it. Past either, the exchange ends with 503 PC_ERR_UPLOAD_BACKLOG (uWS keeps reading a paused client, docs/limits.md "Request bodies").').prefault('64MiB'),
     max_response_header_bytes: size('Largest upstream response head; over it the client gets 502.').prefault('64KiB'),
     ...ProtectionLimits,
   })
@@ -97,12 +102,12 @@ const Limits = z
 
 const Timeouts = z
   .strictObject({
-    header: duration('The client must send the whole request head within this (uWS closes the connection; it checks every 4 s, so the close comes up to 4 s later). At least 5s: uWS also times request bodies against it, and below 5 s its 4-second tick would cut every upload.')
-      .refine((ms) => ms >= 5000, 'must be at least 5s (uWS checks on a 4-second tick; shorter would cut every upload)')
+    header: duration('The client must send the whole request head within this; uWS closes the connection, checking on a 4-second tick: never before this, at most 8 s after (4 s for multiples of 4 s). At least 5s. uWS also times request bodies against it (16 KiB/s on average over each period).')
+      .refine((ms) => ms >= 5000, 'must be at least 5s (uWS checks on a 4-second tick)')
       .prefault('10s'),
     connect: duration('TCP connect to an upstream target; failure gives 502.').prefault('3s'),
     response_header: duration('From request sent to upstream response head received; over it gives 504.').prefault('60s'),
-    idle: duration('Idle keep-alive connections (both sides) and bodies that stop making progress. On the client side uWS applies it on a 4-second tick, and never less than 5 s.').prefault('60s'),
+    idle: duration('Idle keep-alive connections (both sides) and bodies that stop making progress. On the client side uWS applies it on a 4-second tick: never before this, at most 8 s after.').prefault('60s'),
     drain: duration('On SIGTERM/SIGINT, how long in-flight requests may take before workers close.').prefault('30s'),
   })
   .prefault({})

@@ -79,6 +79,11 @@ function isMethodOverride(name: string): boolean {
   return name === 'x-http-method-override' || name === 'x-http-method' || name === 'x-method-override';
 }
 
+/** The dash spelling of a header name written with underscores (`x_real_ip` → `x-real-ip`). */
+function underscoreAlias(name: string): string {
+  return name.replaceAll('_', '-');
+}
+
 export interface UpstreamRequestHead {
   readonly method: string;
   /** Path (after strip_prefix) plus '?query' when present. */
@@ -106,9 +111,14 @@ export function serializeRequestHead(h: UpstreamRequestHead, clientHeaders: read
   for (let i = 0; i < clientHeaders.length; i += 2) {
     const name = clientHeaders[i]!;
     if (name === 'via') { via = via === '' ? clientHeaders[i + 1]! : `${via}, ${clientHeaders[i + 1]!}`; continue; }
-    if (isOwnedByProxy(name)) continue;
-    if (!f.hopTrusted && (isIdentityClaim(name) || isOverrideClaim(name) || (isMethodOverride(name) && h.allowMethodOverride !== true))) continue;
-    if (tokens !== null && tokens.includes(name)) continue;
+    // CGI-style servers (gunicorn, CGI, some Rack and PHP setups) read `X_Forwarded_For` and
+    // `X-Forwarded-For` as the same HTTP_X_FORWARDED_FOR, and may put the client's first: a name
+    // with '_' is judged as the name it aliases, so it cannot smuggle a header we own or refuse.
+    const key = name.indexOf('_') === -1 ? name : underscoreAlias(name);
+    if (key !== name && key === 'via') continue;
+    if (isOwnedByProxy(key)) continue;
+    if (!f.hopTrusted && (isIdentityClaim(key) || isOverrideClaim(key) || (isMethodOverride(key) && h.allowMethodOverride !== true))) continue;
+    if (tokens !== null && (tokens.includes(name) || tokens.includes(key))) continue;
     out += `${name}: ${clientHeaders[i + 1]!}\r\n`;
   }
   out += `x-forwarded-for: ${f.xForwardedFor}\r\nx-forwarded-proto: ${f.xForwardedProto}\r\n`;

@@ -93,6 +93,17 @@ describe('what the old build dropped now passes', () => {
     expect(last().headers['x-h58']).toBe('58');
   });
 
+  test('98 header lines pass (the most max_header_count allows); a 99th gets uWS\'s 431', async () => {
+    const lines = (n: number): string => Array.from({ length: n - 2 }, (_, i) => `X-H${i}: ${i}\r\n`).join('');
+    // Host and Connection are two of the lines.
+    const ok = await rawRequest(proxy.port, `GET /ninety-eight HTTP/1.1\r\nHost: a\r\n${lines(98)}Connection: close\r\n\r\n`);
+    expect(ok.status).toBe(200);
+    expect(last().url).toBe('/ninety-eight');
+    const over = await rawRequest(proxy.port, `GET /ninety-nine HTTP/1.1\r\nHost: a\r\n${lines(99)}Connection: close\r\n\r\n`);
+    expect(over.status).toBe(431);
+    expect(over.closed).toBe(true);
+  });
+
   test('a 32 KiB head of cookies, sent in several reads, reaches the origin (max_header_bytes 32KiB)', async () => {
     const start = 'GET /cookies HTTP/1.1\r\nHost: a\r\nConnection: close\r\nCookie: ';
     const head = `${start}${'c'.repeat(32 * 1024 - start.length - 4)}\r\n\r\n`;
@@ -114,6 +125,20 @@ describe('what the old build dropped now passes', () => {
     const r = await rawRequest(proxy.port, 'GET /key HTTP/1.1\r\nHost: a\r\napi_key: s3cret\r\nConnection: close\r\n\r\n');
     expect(r.status).toBe(200);
     expect(last().headers['api_key']).toBe('s3cret');
+  });
+
+  test('an underscore spelling of a header the proxy owns or refuses never reaches the origin (CGI servers read X_Real_IP as X-Real-IP)', async () => {
+    const spoof = ['X_Forwarded_For: 6.6.6.6', 'X_Real_IP: 6.6.6.6', 'X-Forwarded_Proto: https', 'X_Forwarded_Host: evil', 'Transfer_Encoding: chunked',
+      'Content_Length: 5', 'X_Request_Id: forged', 'Client_IP: 6.6.6.6', 'X_Original_URL: /admin', 'Proxy: http://evil', 'api_key: kept'];
+    const r = await rawRequest(proxy.port, `GET /underscore HTTP/1.1\r\nHost: a\r\n${spoof.map((l) => `${l}\r\n`).join('')}Connection: close\r\n\r\n`);
+    expect(r.status).toBe(200);
+    const seen = last();
+    expect(seen.url).toBe('/underscore');
+    const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    expect(names.filter((n) => n.includes('_'))).toEqual(['api_key']);
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(seen.headers['x-real-ip']).toBe('127.0.0.1');
+    expect(JSON.stringify(seen.rawHeaders)).not.toContain('6.6.6.6');
   });
 
   test('PURGE reaches the origin on a route without a cache', async () => {
