@@ -51,8 +51,8 @@ export function refreshInBackground(cache: SharedCache, ex: Exchange, entry: Sto
   const base = ex.cache!;
   const deadline = Math.floor(Date.now() / 1000) + 60;
   const claim = cache.markers.claim(base.hi, base.lo, deadline);
-  if (claim === null) return false;
-  if (!claim.lead) return false;
+  // Busy, full or held elsewhere: a later stale hit starts it (the client is served either way).
+  if (claim === null || claim === 'busy' || !claim.lead) return false;
   const headers: string[] = [];
   const h = ex.head.headers;
   for (let i = 0; i < h.length; i += 2) if (!isClientOnly(h[i]!)) headers.push(h[i]!, h[i + 1]!);

@@ -22,8 +22,13 @@ const waitAsync = (Atomics as unknown as {
 
 /** Markers looked at from a key's home marker. */
 const PROBE = 8;
-/** The marker lock is held for a few loads and stores: a holder preempted for longer is rare; then no collapsing. */
-const LOCK_SPIN_MS = 0.1;
+/**
+ * The marker lock is held for a few loads and stores. A claim spins this long for it and then
+ * says 'busy' (the caller retries on a later loop turn, never blocking its event loop for a
+ * holder the scheduler preempted); a release must happen, so it spins up to RELEASE_SPIN_MS.
+ */
+const CLAIM_SPIN_MS = 0.1;
+const RELEASE_SPIN_MS = 100;
 
 export type Claim =
   /** This request fills the key: release(slot) when done, whatever happens. */
@@ -55,11 +60,12 @@ export class FillMarkers {
 
   /**
    * Claims the key's marker (lead) or finds the one another request holds (wait). Null: no
-   * collapsing this time (every marker of the window busy, or the marker lock busy).
+   * collapsing this time (every marker of the window is in use); 'busy': the marker lock is held
+   * by a thread the scheduler preempted: try again on a later turn.
    * `deadline`: unix seconds after which a claimed marker is void.
    */
-  claim(hi: number, lo: number, deadline: number): Claim | null {
-    if (!this.#lock()) return null;
+  claim(hi: number, lo: number, deadline: number): Claim | 'busy' | null {
+    if (!this.#lock(CLAIM_SPIN_MS)) return 'busy';
     try {
       const f = this.#fills;
       const now = Math.floor(Date.now() / 1000);
@@ -92,8 +98,9 @@ export class FillMarkers {
   release(slot: number, hi: number, lo: number): void {
     const f = this.#fills;
     const base = slot * FILL_INTS;
-    // Without the lock (busy for long only if a holder was preempted) the deadline frees it later.
-    if (!this.#lock()) { this.#wake(base); return; }
+    // Without the lock (held for 100 ms: a holder stopped, which the primary clears when it
+    // dies) the deadline voids the marker later; the waiters are woken now all the same.
+    if (!this.#lock(RELEASE_SPIN_MS)) { this.#wake(base); return; }
     try {
       if (f[base + FILL_OWNER] !== this.#owner || f[base + FILL_HASH_HI] !== hi || f[base + FILL_HASH_LO] !== lo) return;
       f[base + FILL_HASH_HI] = 0;
@@ -119,13 +126,13 @@ export class FillMarkers {
     Atomics.notify(this.#fills, base + FILL_WAKE);
   }
 
-  #lock(): boolean {
+  #lock(maxMs: number): boolean {
     let deadline = 0;
     for (let i = 0; ; i++) {
       if (Atomics.compareExchange(this.#header, INDEX_FILL_LOCK, 0, this.#owner) === 0) return true;
       if ((i & 63) !== 63) continue;
       const now = performance.now();
-      if (deadline === 0) deadline = now + LOCK_SPIN_MS;
+      if (deadline === 0) deadline = now + maxMs;
       else if (now > deadline) return false;
     }
   }

@@ -88,13 +88,20 @@ function lookup(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, r
   const timeout = cache.config.collapse_timeout;
   if (mayWait && timeout > 0 && !wantsUpstream(req)) {
     const claim = cache.markers.claim(req.hi, req.lo, Math.floor(now / 1000) + Math.ceil(timeout / 1000) + 1);
-    if (claim !== null && !claim.lead) {
+    if (claim === 'busy') {
+      // Another thread holds the marker lock and was preempted: look again on the next turn
+      // (a few times), rather than go upstream beside the request filling this key.
+      if (req.claimRetries++ < CLAIM_RETRIES) {
+        retryLater(ds, ex, () => lookup(ds, ex, rt, cache, req, done, forward, true), done);
+        return;
+      }
+    } else if (claim !== null && !claim.lead) {
       wait(ds, ex, rt, cache, req, done, forward, claim.slot, claim.wake, timeout);
       return;
-    }
-    // Only a GET without Range fills the cache: a HEAD or a ranged miss stores nothing, so it leads no one.
-    if (claim !== null && (ex.head.method !== 'GET' || req.range !== undefined)) cache.markers.release(claim.slot, req.hi, req.lo);
-    else if (claim !== null) {
+    } else if (claim !== null && (ex.head.method !== 'GET' || req.range !== undefined)) {
+      // Only a GET without Range fills the cache: a HEAD or a ranged miss stores nothing, so it leads no one.
+      cache.markers.release(claim.slot, req.hi, req.lo);
+    } else if (claim !== null) {
       req.lead = claim.slot;
       end = (e) => { releaseFill(cache, req); done(e); };
     }
@@ -108,6 +115,21 @@ function lookup(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, r
     if (req.stale === null) req.fwd = 'stale';
   }
   forward(ds, ex, SURROGATE_CAPABILITY_LINE + lines, end);
+}
+
+/** Lookups retried while the marker lock is busy, one per event-loop turn. */
+const CLAIM_RETRIES = 50;
+
+/** Runs `again` on the next event-loop turn unless the client leaves first. */
+function retryLater(ds: Downstream, ex: Exchange, again: () => void, done: ExchangeDone): void {
+  let gone = false;
+  ds.onAbort(() => {
+    gone = true;
+    ex.clientAborted = true;
+    ex.status = 499;
+    done(ex);
+  });
+  setImmediate(() => { if (!gone && !ds.done) again(); });
 }
 
 /** Waits for the request filling the same key, then looks up again (and goes upstream itself if still nothing). */

@@ -61,6 +61,8 @@ export class CacheRequest {
   lead = -1;
   /** Waited for another request's fill. */
   collapsed = false;
+  /** Lookups retried because the fill-marker lock was busy (phase.ts). */
+  claimRetries = 0;
 
   constructor(key: string, facts: RequestFacts, policy: StorePolicy, cacheable: boolean, range: string | undefined) {
     this.key = key;

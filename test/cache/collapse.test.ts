@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, test } from 'vitest';
 import { FillMarkers, Waiters, releaseFillsOf } from '../../src/cache/collapse.js';
 import { releaseLockOf } from '../../src/cache/table.js';
-import { allocateCacheMemory, FILL_INTS, FILL_OWNER, FILL_SLOTS, INDEX_HEADER_BYTES, INDEX_SLOTS, SLOT_BYTES } from '../../src/shm/layout.js';
+import { allocateCacheMemory, FILL_INTS, FILL_OWNER, FILL_SLOTS, INDEX_FILL_LOCK, INDEX_HEADER_BYTES, INDEX_SLOTS, SLOT_BYTES } from '../../src/shm/layout.js';
 
 const soon = (): number => Math.floor(Date.now() / 1000) + 60;
 
@@ -61,6 +61,22 @@ describe('FillMarkers', () => {
     const woken = a.waitRelease(lead.slot, wake, 10_000);
     expect(new FillMarkers(mem, 2).claim(7, 8, soon())).toMatchObject({ lead: true });
     expect(await woken).toBe('ok');
+  });
+
+  test('the marker lock held by a stopped thread: a claim says busy (try later), a release still wakes the waiters', async () => {
+    const mem = allocateCacheMemory(1024 * 1024);
+    const a = new FillMarkers(mem, 1);
+    const lead = a.claim(21, 22, soon())!;
+    if (lead === 'busy' || !lead.lead) throw new Error('expected to lead');
+    const w = new FillMarkers(mem, 2).claim(21, 22, soon())!;
+    if (w === 'busy' || w.lead) throw new Error('expected to wait');
+    const header = new Int32Array(mem.index, 0, INDEX_HEADER_BYTES / 4);
+    Atomics.store(header, INDEX_FILL_LOCK, 77); // a thread that took the lock and stopped
+    expect(new FillMarkers(mem, 3).claim(21, 22, soon())).toBe('busy');
+    const woken = a.waitRelease(w.slot, w.wake, 10_000);
+    a.release(lead.slot, 21, 22);
+    expect(await woken).toBe('ok');
+    Atomics.store(header, INDEX_FILL_LOCK, 0);
   });
 
   test('a full probe window: no collapsing (null), never a wrong answer', () => {
