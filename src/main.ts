@@ -24,7 +24,7 @@ const COMMAND_USAGE = {
   run: `  portcullis run [-c FILE]                      run with a config file (default: built-in config/default.yaml)`,
   check: `  portcullis check [-c FILE] [-q]               validate a config and print the effective config`,
   proxy: `  portcullis proxy [--from ADDR] --to URL [--to URL ...]
-                                                quick mode: proxy ADDR (default :8080) to the URL(s)`,
+                                                quick mode: proxy ADDR (default 127.0.0.1:8080) to the URL(s)`,
   demo: `  portcullis demo                               start a demo origin and run the default config`,
   'hash-password': `  portcullis hash-password                      read a password on stdin, print its scrypt hash for auth.basic.users`,
   reload: `  portcullis reload [-c FILE]                   ask the running proxy (its admin API, from FILE) to reload its config`,
@@ -206,7 +206,8 @@ async function main(argv: string[]): Promise<void> {
     case 'proxy': {
       const args = commandArgs('proxy', rest);
       if (args === null) return;
-      const from = single(args, 'from') ?? ':8080';
+      // Loopback unless told: a quick proxy is not exposed by accident (the config default too).
+      const from = single(args, 'from') ?? '127.0.0.1:8080';
       const to = args.options['to'] ?? [];
       await serve(await loadOrExit({ kind: 'quick', from, to }), null);
       return;

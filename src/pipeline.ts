@@ -124,14 +124,25 @@ export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, c
   }, ex.upstreamHeaders ?? head.headers);
 }
 
+/**
+ * The exchange's X-Request-Id: the client's, when well-formed and sent by a trusted hop
+ * (trusted_proxies), so a trace spans a balancer in front; otherwise a new one. An untrusted
+ * client's id is never taken: it would name its request after another one in the logs.
+ */
+export function requestIdOf(ex: Exchange, rt: Runtime): string {
+  return requestIdFrom(rt.trusted(ex.head.peerIp) ? ex.header('x-request-id') : undefined);
+}
+
 /** Handles one request end to end. Everything up to the upstream write is synchronous. */
 export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, done: ExchangeDone): void {
   const ex = new Exchange(head, Date.now());
-  ex.requestId = requestIdFrom(ex.header('x-request-id'));
+  ex.requestId = requestIdOf(ex, rt);
   ex.clientIp = head.peerIp;
 
   const framing = parse(ex, rt);
   if (framing instanceof ProxyError) return reject(ex, ds, framing, done);
+  // One request per connection after a chunked body (downstream/connections.ts closeAfter).
+  if (framing.chunked) ds.closeConnectionAfter?.();
   const notFound = route(ex, rt);
   if (notFound !== null) return unrouted(ex, ds, rt, notFound, done);
   identify(ex, rt);

@@ -19,11 +19,12 @@ export type ForwardFn = (ds: Downstream, ex: Exchange, lines: string, end: Excha
 /** A Downstream with nobody behind it: takes everything, sends nothing. */
 export class DetachedDownstream implements Downstream {
   done = false;
-  writeHead(): void {}
+  committed = false;
+  writeHead(): void { this.committed = true; }
   writeBody(): boolean { return true; }
   onWritable(): void {}
   end(): void { this.done = true; }
-  respond(): void { this.done = true; }
+  respond(): void { this.done = true; this.committed = true; }
   close(): void { this.done = true; }
   onBody(): void {}
   pauseBody(): void {}

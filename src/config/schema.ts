@@ -146,9 +146,11 @@ const WebSocketSettings = z
     buffer: size('High-water mark of bytes queued toward one side. Toward the client: above it the upstream is paused until the client catches up. Toward the upstream (clients cannot be paused): over buffer + max_message_size the tunnel is closed with 1013. At most 1GiB.')
       .refine((n) => n <= 1024 ** 3, 'must be at most 1GiB')
       .prefault('1MiB'),
-    idle_timeout: duration('Close a tunnel after this long without a frame: from either side when ping_interval is off; from one side (its pongs count) when pings are on, which detects dead peers.').prefault('2m'),
+    idle_timeout: duration('Close a tunnel after this long without a frame: from either side when ping_interval is off; from one side (its pongs count) when pings are on, which detects dead peers. At least 500ms.')
+      .refine((ms) => ms >= 500, 'must be at least 500ms')
+      .prefault('2m'),
     ping_interval: z
-      .union([duration('Send a ping to both sides this often; false turns pings off. Must be shorter than idle_timeout.'), z.literal(false, { error: 'expected a duration like "30s" (with a unit), or false' })], {
+      .union([duration('Send a ping to both sides this often; false turns pings off. At least 100ms, and shorter than idle_timeout.').refine((ms) => ms >= 100, 'must be at least 100ms (or false)'), z.literal(false, { error: 'expected a duration like "30s" (with a unit), or false' })], {
         error: 'expected a duration like "30s", or false',
       })
       .prefault('30s')

@@ -99,6 +99,8 @@ export class UwsFrontEnd {
     this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessage)).any('/*', (res, req) => {
       const gen = this.#gen;
       const ds = new TrackedDownstream(res, gen, this.connections);
+      // A request on a connection that was to serve no more (after a chunked body): not served.
+      if (ds.unwanted) { ds.close(); return; }
       const head = snapshot(res, req);
       ds.head = head;
       this.#inflight++;

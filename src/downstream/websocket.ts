@@ -11,8 +11,7 @@ import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
-import { requestIdFrom } from '../filters/request-id.js';
-import { identify, parse, protect, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, protect, requestIdOf, route, upstreamHead } from '../pipeline.js';
 import type { Downstream } from './contract.js';
 import { selectPool, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
@@ -93,6 +92,22 @@ function asksForUpgrade(connection: string | undefined): boolean {
   return connection !== undefined && parseConnectionTokens(connection).includes('upgrade');
 }
 
+/** A comma list header (RFC 9110 §5.6.1) that names `token`, case-insensitively. */
+function listsToken(value: string | undefined, token: string): boolean {
+  return value !== undefined && value.split(',').some((t) => t.trim().toLowerCase() === token);
+}
+
+/** Exactly one Sec-WebSocket-Key, 16 bytes in base64 (RFC 6455 §4.1 item 7). */
+function isWebSocketKey(headers: readonly string[]): boolean {
+  let key: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'sec-websocket-key') continue;
+    if (key !== undefined) return false;
+    key = headers[i + 1]!;
+  }
+  return key !== undefined && /^[A-Za-z0-9+/]{21}[AQgw]==$/.test(key);
+}
+
 /** RFC 6455 §4.1: the Sec-WebSocket-Protocol values are a comma list of tokens. */
 function protocolList(value: string | undefined): string[] {
   if (value === undefined) return [];
@@ -157,13 +172,17 @@ export class WebSocketFrontEnd {
     const head = this.#o.snapshot(res, req);
     const rt = this.#o.runtime();
     const ex = new Exchange(head, Date.now());
-    ex.requestId = requestIdFrom(ex.header('x-request-id'));
+    ex.requestId = requestIdOf(ex, rt);
     ex.clientIp = head.peerIp;
 
     const framing = parse(ex, rt);
     if (framing instanceof ProxyError) return this.#reject(ex, ds, framing);
     if (framing.contentLength > 0 || framing.chunked) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'upgrade request with a body'));
     if (!asksForUpgrade(ex.headerList('connection'))) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'upgrade request without Connection: upgrade'));
+    // RFC 6455 §4.2.1: an Upgrade listing `websocket`, and one Sec-WebSocket-Key of 16 bytes in
+    // base64. uWS sends this route anything with an Upgrade header.
+    if (!listsToken(ex.headerList('upgrade'), 'websocket')) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'Upgrade other than websocket'));
+    if (!isWebSocketKey(ex.head.headers)) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'missing, repeated or invalid Sec-WebSocket-Key'));
     if (ex.header('sec-websocket-version') !== '13') {
       // RFC 6455 §4.2.2: refuse with the version we speak. (Our upstream hop always speaks 13,
       // which would otherwise hide the mismatch from the client.)

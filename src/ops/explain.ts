@@ -9,9 +9,8 @@ import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { RequestHead } from '../downstream/contract.js';
 import { ProxyError, errorBody } from '../errors.js';
 import { Exchange } from '../exchange.js';
-import { requestIdFrom } from '../filters/request-id.js';
 import { normalizeAddress } from '../net/address.js';
-import { identify, parse, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, requestIdOf, route, upstreamHead } from '../pipeline.js';
 import { Router } from '../router/router.js';
 import { buildRuntime } from '../runtime.js';
 import { describePolicies } from '../policy/describe.js';
@@ -93,7 +92,7 @@ function explainWith(config: Config, rt: ReturnType<typeof buildRuntime>, head: 
   out.push(`explain ${head.method} ${target} (Host: ${headers(head, 'host') ?? ''}) from ${head.peerIp}, config ${config.source}`);
 
   const ex = new Exchange(head, Date.now());
-  ex.requestId = requestIdFrom(ex.header('x-request-id'));
+  ex.requestId = requestIdOf(ex, rt);
   ex.clientIp = head.peerIp;
   const framing = parse(ex, rt);
   if (framing instanceof ProxyError) {

@@ -44,6 +44,7 @@ export class PolicyDownstream implements Downstream {
   }
 
   get done(): boolean { return this.#inner.done; }
+  get committed(): boolean { return this.#inner.committed; }
 
   /** Adds [name, value, …] to every answer of this exchange (RateLimit fields). */
   addResponseHeaders(...pairs: string[]): void {

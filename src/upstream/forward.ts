@@ -304,14 +304,15 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ex = this.#ex;
     ex.error = err;
     const ds = this.#ds;
-    if (ex.status === 0 && err.side === 'upstream' && ex.cache !== null && staleMayAnswerError(this.#rt.cache!, ex.cache)) {
-      // Nothing sent yet and the cache holds a stale answer it may use instead (stale-if-error).
+    if (ex.status === 0 && !ds.committed && err.side === 'upstream' && ex.cache !== null && staleMayAnswerError(this.#rt.cache!, ex.cache)) {
+      // No answer from the upstream yet and the cache holds a stale one it may use instead (stale-if-error).
       ex.cache.outcome = 'stale';
       this.#answerStale('stale', err.status);
       return;
     }
-    // A one-shot compression holds the whole answer back: the client has seen nothing yet.
-    if (ex.status === 0 || (this.#compression !== null && !this.#compression.headWritten)) {
+    // Until a byte of the answer went out (the head waits for the first body bytes, a one-shot
+    // compression holds the whole answer), the client can still get a status; after, only the cut.
+    if (!ds.committed) {
       respondError(ds, ex, err, closeConnection || !this.#bodyComplete);
     } else {
       ds.close();

@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startOrigin, startRawOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { rawRequest } from '../helpers/raw.js';
 
@@ -183,5 +183,53 @@ describe('header bytes outside ASCII (docs/limits.md)', () => {
     const got = raw[raw.findIndex((n, i) => i % 2 === 0 && n.toLowerCase() === 'x-v') + 1]!;
     expect(Buffer.from(got, 'latin1').equals(plain)).toBe(true);
     expect(Buffer.from(got, 'latin1').toString('utf8')).toBe(value);
+  });
+});
+
+describe('WebSocket handshakes (RFC 6455 §4.2.1)', () => {
+  const handshake = (lines: string): string => `GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n${lines}\r\n`;
+  const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+
+  test.each([
+    ['an Upgrade other than websocket', `Upgrade: foo\r\n${KEY}`],
+    ['two Sec-WebSocket-Key headers', `Upgrade: websocket\r\n${KEY}${KEY}`],
+  ])('%s is refused with 400, never upgraded', async (_name, lines) => {
+    const before = upgrades.length;
+    const r = await rawRequest(proxy.port, handshake(lines), 2000);
+    expect(r.status).toBe(400);
+    expect(r.data).toContain('PC_ERR_BAD_REQUEST');
+    expect(upgrades.length).toBe(before);
+  });
+
+  test.each([
+    ['a key that is not 16 bytes of base64', 'Upgrade: websocket\r\nSec-WebSocket-Key: c2hvcnQ=\r\n'],
+    ['no key', 'Upgrade: websocket\r\n'],
+  ])('%s is never upgraded (uWS does not take it for a handshake)', async (_name, lines) => {
+    const before = upgrades.length;
+    const r = await rawRequest(proxy.port, handshake(lines), 1000);
+    expect(r.status).not.toBe(101);
+    expect(upgrades.length).toBe(before);
+  });
+
+  test('a valid handshake is upgraded', async () => {
+    const r = await rawRequest(proxy.port, handshake(`Upgrade: websocket\r\n${KEY}`), 1000);
+    expect(r.status).toBe(101);
+  });
+});
+
+describe('an upstream answer that fails before any byte reached the client', () => {
+  test('is answered 502 PC_ERR_UPSTREAM_PROTOCOL, not a silent close (bare-LF chunked framing)', async () => {
+    const bad = await startRawOrigin((sock) => {
+      sock.once('data', () => sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n'));
+    });
+    const p = await startProxy({ upstreams: { bad: { targets: [bad.url] } } });
+    try {
+      const r = await rawRequest(p.port, 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 3000);
+      expect(r.status).toBe(502);
+      expect(r.data).toContain('PC_ERR_UPSTREAM_PROTOCOL');
+    } finally {
+      await p.stop();
+      await bad.close();
+    }
   });
 });

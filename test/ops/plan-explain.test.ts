@@ -108,7 +108,7 @@ describe('portcullis explain', () => {
     expect(r.stdout).toContain('routes[3] /chat: exact path /chat does not match "/v1/items"');
     expect(at('client IP')).toBe('client IP 198.51.100.7: the peer 10.1.2.3 is in trusted_proxies, so forwarding headers are read back to the first untrusted hop');
     expect(at('gates')).toMatch(/^gates     none/);
-    expect(at('limits')).toBe('limits    head ≤ 32 KiB and 100 header lines (431); body ≤ 64 MiB (413); upstream head ≤ 64 KiB (502)');
+    expect(at('limits')).toBe('limits    head ≤ 32 KiB and 98 header lines (431); body ≤ 64 MiB (413); upstream head ≤ 64 KiB (502)');
     expect(at('upstream ')).toBe('upstream  api: round robin over http://127.0.0.1:3001, http://127.0.0.1:3002; the next target on a connect failure');
     expect(r.stdout).toContain('pool: 64 connections per target per worker, idle ones closed after 30 s');
     expect(at('cache')).toBe('cache     off for this route (cache.enabled is false and the route does not set cache: true)');
