@@ -29,6 +29,33 @@ afterAll(async () => {
 
 const ttlOf = (r: Reply): number => Number(/ttl=(-?\d+)/.exec(String(r.headers['cache-status']))?.[1] ?? NaN);
 
+describe('which statuses are stored (RFC 9111 §3)', () => {
+  // Any final status may be stored with explicit freshness, not only the heuristically
+  // cacheable ones; a hit answers the stored status and body, and no request reaches the origin.
+  test.each([302, 303, 307, 400, 500, 502, 503, 504, 599])('a %d with max-age is stored and served from the cache', async (status) => {
+    const path = `/status-${status}`;
+    const seen = origin.on(path, () => ({ status, headers: { 'cache-control': 'max-age=3600', location: '/elsewhere' }, body: `answer ${status}` }));
+    const a = await get(path);
+    expect(a.status).toBe(status);
+    expect(a.headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
+    const b = await get(path);
+    expect(b.status).toBe(status);
+    expect(b.headers['cache-status']).toMatch(/^portcullis; hit; ttl=/);
+    expect(b.body.toString()).toBe(`answer ${status}`);
+    expect(b.headers['location']).toBe('/elsewhere');
+    expect(seen()).toBe(1);
+  });
+
+  test.each([302, 500, 503])('a %d without explicit freshness is not stored', async (status) => {
+    const path = `/status-plain-${status}`;
+    const seen = origin.on(path, () => ({ status, body: 'x' }));
+    const a = await get(path);
+    expect(a.headers['cache-status']).toBe('portcullis; fwd=uri-miss; detail=no-freshness');
+    await get(path);
+    expect(seen()).toBe(2);
+  });
+});
+
 describe('must-understand (RFC 9111 §5.2.2.3)', () => {
   test('a status the cache does not understand is not stored', async () => {
     const seen = origin.on('/mu-599', () => ({ status: 599, headers: { 'cache-control': 'max-age=3600, must-understand' } }));
