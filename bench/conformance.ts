@@ -3,7 +3,9 @@
 // cache on. The suite's own origin (its server modules, bound to loopback here) sits behind
 // the proxy; its own client (runner, fetch) sends every test through the proxy. Prints the
 // graded (required + optimal) and required counts as cache-tests.fyi counts them: a test
-// passes when it passed and every test it depends on passed.
+// passes when it passed and every test it depends on passed. Then the same counts over the
+// results the package ships for other reverse proxies (httpd, ATS, Squid, Varnish, nginx):
+// a ranking on the same tests.
 //
 //   suite client ──fetch──▶ Portcullis (dist/, cache.enabled, WORKERS threads) ──▶ suite origin
 //
@@ -134,13 +136,44 @@ async function main(): Promise<void> {
     return;
   }
 
-  const count = { required: [0, 0], optimal: [0, 0], check: [0, 0] };
   const failed: string[] = [];
+  const count = score(suites, results, display.determineTestResult, failed);
+  if (failed.length > 0) console.log(`graded tests not passed:\n${failed.join('\n')}\n`);
+  const graded = [count.required[0] + count.optimal[0], count.required[1] + count.optimal[1]];
+  console.log(`http-cache-tests 0.4.5 against Portcullis (cache on, ${process.env['CONFORMANCE_WORKERS'] ?? '2'} workers), ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(`graded   ${graded[0]} / ${graded[1]}   (required + optimal)`);
+  console.log(`required ${count.required[0]} / ${count.required[1]}`);
+  console.log(`optimal  ${count.optimal[0]} / ${count.optimal[1]}`);
+  console.log(`check    ${count.check[0]} / ${count.check[1]}   (informational: "yes" answers)`);
+
+  // The same count over the results the package ships for other reverse proxies (their
+  // versions as published with 0.4.5, run by the suite's authors): a ranking on the same tests.
+  const published = (await load<{ default: { file: string; name: string; type: string; version: string }[] }>('results/index.mjs')).default;
+  const rows = [{ name: 'Portcullis (this build)', graded: graded[0]!, required: count.required[0]! }];
+  for (const p of published) {
+    if (p.type !== 'rev-proxy') continue;
+    const theirs = JSON.parse(readFileSync(join(SUITE_DIR, 'results', p.file), 'utf8')) as Record<string, Result>;
+    const c = score(suites, theirs, display.determineTestResult, []);
+    rows.push({ name: `${p.name} ${p.version} (published)`, graded: c.required[0]! + c.optimal[0]!, required: c.required[0]! });
+  }
+  rows.sort((a, b) => b.graded - a.graded || b.required - a.required);
+  console.log('\nthe same tests, ranked by graded passes:');
+  for (const r of rows) console.log(`  ${String(r.graded).padStart(3)} graded  ${String(r.required).padStart(3)} required  ${r.name}`);
+}
+
+/** Passes per kind, counted as cache-tests.fyi does (a test passes when it and every test it depends on passed); graded failures go to `failed`. */
+function score(
+  suites: Suite[],
+  results: Record<string, Result>,
+  determine: (s: Suite[], id: string, r: Record<string, Result>) => string[],
+  failed: string[],
+): Record<'required' | 'optimal' | 'check', number[]> {
+  const count = { required: [0, 0], optimal: [0, 0], check: [0, 0] };
   for (const suite of suites) {
     for (const test of suite.tests) {
       if (test.browser_only === true) continue;
       const kind = test.kind ?? 'required';
-      const symbol = display.determineTestResult(suites, test.id, results)[2];
+      const symbol = determine(suites, test.id, results)[2];
       const pass = symbol === '✅' || symbol === 'Y';
       count[kind][1]++;
       if (pass) count[kind][0]++;
@@ -150,13 +183,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (failed.length > 0) console.log(`graded tests not passed:\n${failed.join('\n')}\n`);
-  const graded = [count.required[0] + count.optimal[0], count.required[1] + count.optimal[1]];
-  console.log(`http-cache-tests 0.4.5 against Portcullis (cache on, ${process.env['CONFORMANCE_WORKERS'] ?? '2'} workers), ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  console.log(`graded   ${graded[0]} / ${graded[1]}   (required + optimal)`);
-  console.log(`required ${count.required[0]} / ${count.required[1]}`);
-  console.log(`optimal  ${count.optimal[0]} / ${count.optimal[1]}`);
-  console.log(`check    ${count.check[0]} / ${count.check[1]}   (informational: "yes" answers)`);
+  return count;
 }
 
 main().catch((err: unknown) => {
