@@ -280,6 +280,19 @@ describe('invalidation (RFC 9111 §4.4)', () => {
     expect(other()).toBe(1);
   });
 
+  test('a 303 See Other to an unsafe request is a success too (non-error, §4.4): its own URL and its Location go', async () => {
+    const self = origin.on('/inv/prg', (r) => (r.method === 'GET' ? { headers: { 'cache-control': 'max-age=600' } } : { status: 303, headers: { location: '/inv/prg-result' } }));
+    await get('/inv/prg');
+    expect((await get('/inv/prg')).headers['cache-status']).toMatch(/hit/);
+    const target = await store('/inv/prg-result');
+    const posted = await request(proxy.port, { path: '/inv/prg', method: 'POST', body: 'x' });
+    expect(posted.status).toBe(303);
+    expect((await get('/inv/prg')).headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
+    expect((await get('/inv/prg-result')).headers['cache-status']).toBe('portcullis; fwd=uri-miss; stored');
+    expect(self()).toBe(3); // GET, POST, GET after it
+    expect(target()).toBe(2);
+  });
+
   test('a failed unsafe request invalidates nothing', async () => {
     const seen = await store('/inv/kept');
     origin.on('/inv/post3', () => ({ status: 500, headers: { location: '/inv/kept' } }));
