@@ -410,6 +410,35 @@ describe('interim responses', () => {
     expect(raw.data).toMatch(/^HTTP\/1\.1 103 Early Hints\r\n[^]*?\r\n\r\nHTTP\/1\.1 502 Bad Gateway\r\n/);
   });
 
+  test('a 102 Processing is relayed before the final answer, and never stored: a hit has no interim response', async () => {
+    const seen = origin.on('/interim-102', () => ({
+      interim: [{ status: 102, headers: {} }],
+      headers: { 'cache-control': 'max-age=600' },
+      body: 'final 102',
+    }));
+    const req = (close: boolean): Promise<string> =>
+      rawRequest(proxy.port, `GET /interim-102 HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n${close ? 'Connection: close\r\n' : ''}\r\n`).then((r) => r.data);
+    const first = await req(true);
+    expect(first).toMatch(/^HTTP\/1\.1 102 Processing\r\n[^]*?\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    expect(first.endsWith('final 102')).toBe(true);
+    const second = await req(true);
+    expect(second).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(second).toMatch(/cache-status: portcullis; hit/i);
+    expect(second).not.toMatch(/ 102 /);
+    expect(seen()).toBe(1);
+  });
+
+  test('an unsolicited 100 Continue from the upstream is dropped (the front end sends its own), and the final answer is stored', async () => {
+    const seen = origin.on('/interim-100', () => ({ interim: [{ status: 100, headers: {} }], headers: { 'cache-control': 'max-age=600' }, body: 'final 100' }));
+    const first = await rawRequest(proxy.port, `GET /interim-100 HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nConnection: close\r\n\r\n`);
+    expect(first.data).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(first.data.endsWith('final 100')).toBe(true);
+    const second = await get('/interim-100');
+    expect(second.headers['cache-status']).toMatch(/^portcullis; hit/);
+    expect(second.text).toBe('final 100');
+    expect(seen()).toBe(1);
+  });
+
   test('a 103 before the final answer is never stored: the stored answer has none of its fields', async () => {
     const seen = origin.on('/interim', () => ({
       interim: [{ status: 103, headers: { link: '</style.css>; rel=preload; as=style', 'x-hint': 'yes' } }],

@@ -61,6 +61,7 @@ export async function startCacheOrigin(): Promise<CacheOrigin> {
     // Interim responses go out at once; the final answer (or the hang-up) after `after`.
     for (const i of out.interim ?? []) {
       if (i.status === 103) res.writeEarlyHints(i.headers);
+      else if (i.status === 100) res.writeContinue();
       else res.writeProcessing();
     }
     const send = (): void => {
