@@ -138,22 +138,39 @@ export class UwsDownstream implements Downstream {
     if (headers === null) return;
     this.#headers = null;
     this.#committed = true;
-    const res = this.#res;
-    this.#writeStatusAndHeaders(res, this.#status, headers);
-    this.#closeHeader(res);
+    this.#writeHead(this.#res, this.#status, headers, true);
   }
 
   /**
-   * The status line and headers. After an interim response uWS takes no second writeStatus (it
-   * writes one status line per response), so the final status line goes out in front of the
-   * first header line instead: the same bytes on the wire.
+   * The status line and every header line as one string for one writeStatus call: uWS writes
+   * "HTTP/1.1 " + it + CRLF and then its own Date and framing, exactly as after a writeStatus and
+   * one writeHeader per field, but with one JS→C++ crossing per head instead of one per header.
+   * Draining, or no more requests on this connection (`keepAlive` and the table says so): the
+   * answer tells the client to close (downstream/connections.ts closes it).
+   * The bytes on the wire are the same as with writeHeader per field (which checks no CR/LF
+   * either): whoever made the fields vouches for them, as before (response parser, config).
    */
-  #writeStatusAndHeaders(res: HttpResponse, status: string, headers: readonly string[]): void {
-    let i = 0;
-    if (!this.#interimSent) res.writeStatus(status);
-    else if (headers.length > 0) { res.writeHeader(`HTTP/1.1 ${status}\r\n${headers[0]!}`, headers[1]!); i = 2; }
-    else res.writeHeader(`HTTP/1.1 ${status}\r\ncache-control`, 'no-store'); // every answer has headers; never reached
-    for (; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+  #headLines(status: string, headers: readonly string[], keepAlive: boolean): string {
+    let out = status;
+    for (let i = 0; i < headers.length; i += 2) out += `\r\n${headers[i]!}: ${headers[i + 1]!}`;
+    if (keepAlive && this.#table !== null && (this.#table.draining || this.#closing)) out += '\r\nconnection: close';
+    return out;
+  }
+
+  /**
+   * The final head. After an interim response uWS takes no second writeStatus (it writes one
+   * status line per response), so the whole head goes through writeHeader, which writes
+   * `<name>: <value>\r\n`: the name is everything up to the last line's separator. The same
+   * bytes on the wire.
+   */
+  #writeHead(res: HttpResponse, status: string, headers: readonly string[], keepAlive: boolean): void {
+    const lines = this.#headLines(status, headers, keepAlive);
+    if (!this.#interimSent) { res.writeStatus(lines); return; }
+    const full = `HTTP/1.1 ${lines}`;
+    const last = full.lastIndexOf('\r\n');
+    const sep = last < 0 ? -1 : full.indexOf(': ', last + 2);
+    if (sep < 0) res.writeHeader(`${full}\r\ncache-control`, 'no-store'); // every answer has headers; never reached
+    else res.writeHeader(full.slice(0, sep), full.slice(sep + 2));
   }
 
   /**
@@ -306,8 +323,7 @@ export class UwsDownstream implements Downstream {
     const res = this.#res;
     this.#resumeNow();
     res.cork(() => {
-      this.#writeStatusAndHeaders(res, statusLine(status, reason), headers);
-      if (!closeConnection) this.#closeHeader(res);
+      this.#writeHead(res, statusLine(status, reason), headers, !closeConnection);
       // uWS end(body) sends the body even for HEAD: announce its length and send none.
       if (!headOnly) res.end(body, closeConnection);
       else res.endWithoutBody(Buffer.byteLength(body), closeConnection);
@@ -371,15 +387,15 @@ export class UwsDownstream implements Downstream {
     this.#table!.done(conn);
   }
 
-  /** Draining, or no more requests on this connection: answers tell the client to close (downstream/connections.ts closes it). */
-  #closeHeader(res: HttpResponse): void {
-    if (this.#table !== null && (this.#table.draining || this.#closing)) res.writeHeader('connection', 'close');
-  }
-
   /** Serve no further request on this connection (a chunked request body: connections.ts closeAfter). */
   closeConnectionAfter(): void {
     this.#closing = true;
     this.#table?.closeAfter(this.#conn);
+  }
+
+  /** The client connection this request came on (null when it cannot be matched, or after the end). */
+  get connection(): Connection | null {
+    return this.#conn;
   }
 
   /** The connection was marked to serve no further request, yet this one came on it: not served. */
