@@ -55,6 +55,8 @@ export type NginxRole =
       readonly cache?: boolean;
       /** gzip on the fly, level 5 (Portcullis' default gzip_level), for the JSON body. */
       readonly gzip?: boolean;
+      /** proxy_cache_lock on (off by default in nginx): concurrent misses wait for the first (the collapse case). */
+      readonly cacheLock?: boolean;
     }
   | { readonly kind: 'origin' };
 
@@ -68,6 +70,11 @@ const CACHE_LOCATION = `
       proxy_cache bench;
       proxy_cache_key $scheme://$host$request_uri;
       add_header Cache-Status "nginx; $upstream_cache_status" always;`;
+
+/** The collapse case's nginx with a lock: proxy_cache_lock and its 5 s timeout (Portcullis' collapse_timeout default). */
+const CACHE_LOCK = `
+      proxy_cache_lock on;
+      proxy_cache_lock_timeout 5s;`;
 
 /** gzip as Portcullis' compression defaults: level 5, ≥ 1 KiB, Vary: Accept-Encoding, proxied responses too. */
 const GZIP_LOCATION = `
@@ -111,7 +118,7 @@ export function nginxConf(dir: string, opts: NginxOptions, info: NginxInfo): str
       ? `    location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";${opts.role.headers === 'same' ? SAME_WORK : opts.role.headers === 'users' ? USERS_WORK : ''}${opts.role.cache ? CACHE_LOCATION : ''}${opts.role.gzip ? GZIP_LOCATION : ''}
+      proxy_set_header Connection "";${opts.role.headers === 'same' ? SAME_WORK : opts.role.headers === 'users' ? USERS_WORK : ''}${opts.role.cache ? CACHE_LOCATION : ''}${opts.role.cacheLock ? CACHE_LOCK : ''}${opts.role.gzip ? GZIP_LOCATION : ''}
     }`
       : // 13 B from a return directive (no file), the rest as static files; one custom header on every answer,
         // so a proxy sees nginx's usual head: Server, Date, Content-Type, Content-Length, Connection, X-Origin

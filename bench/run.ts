@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 
-import { selectCases, wantsBalance, wantsTls, wantsWebSocket } from './cases/index.js';
+import { selectCases, wantsBalance, wantsCollapse, wantsTls, wantsWebSocket } from './cases/index.js';
 import { spawnSync } from 'node:child_process';
 import { caseTargets, type Case, type IdleCase, type LoadCase } from './cases/types.js';
 import { STATS_PATH } from './lib/bodies.js';
@@ -376,6 +376,13 @@ async function main(): Promise<number> {
     console.log('\nTLS and HTTP/2 (bench/cases/tls.ts):');
     const tls = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'cases', 'tls.js')], { stdio: 'inherit', env: process.env });
     if (tls.status !== 0) problems.push(`tls case exited with ${tls.status ?? tls.signal}`);
+  }
+
+  if (wantsCollapse(s.cases)) {
+    // Its own slow origin, Portcullis and nginx targets; it prints its own table.
+    console.log('\nRequest collapsing (bench/cases/collapse.ts):');
+    const collapse = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'cases', 'collapse.js')], { stdio: 'inherit', env: process.env });
+    if (collapse.status !== 0) problems.push(`collapse case exited with ${collapse.status ?? collapse.signal}`);
   }
 
   const out = join(ROOT, 'bench', 'results', 'latest.json');

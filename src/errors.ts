@@ -39,6 +39,8 @@ export const ERRORS = {
   PC_ERR_AUTH_BUSY: { status: 503, side: 'internal', retryable: false, reason: 'too many password checks in progress' },
   PC_ERR_CLIENT_ABORTED: { status: 499, side: 'client', retryable: false, reason: 'client closed the connection' },
   PC_ERR_CLIENT_TIMEOUT: { status: 408, side: 'client', retryable: false, reason: 'client too slow' },
+  PC_ERR_NOT_CACHED: { status: 504, side: 'client', retryable: false, reason: 'not in the cache (only-if-cached)' },
+  PC_ERR_PURGE_FORBIDDEN: { status: 403, side: 'client', retryable: false, reason: 'PURGE not allowed from this address' },
   PC_ERR_UPSTREAM_CONNECT: { status: 502, side: 'upstream', retryable: true, reason: 'upstream connection failed' },
   PC_ERR_UPSTREAM_RESET: { status: 502, side: 'upstream', retryable: true, reason: 'upstream closed the connection' },
   PC_ERR_UPSTREAM_PROTOCOL: { status: 502, side: 'upstream', retryable: false, reason: 'invalid response from upstream' },

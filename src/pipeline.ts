@@ -13,8 +13,8 @@ import { normalizeHost } from './router/host.js';
 import { normalizePath } from './router/normalize.js';
 import { chooseUpstream, type Runtime } from './runtime.js';
 import { Forwarder, respondError, type ExchangeDone } from './upstream/forward.js';
-import { SharedCache } from './cache/shared-cache.js';
-import { answerFromCache } from './cache/respond.js';
+import type { SharedCache } from './cache/shared-cache.js';
+import { runCachePhase } from './cache/phase.js';
 import { serializeRequestHead } from './upstream/request-head.js';
 import { redirectTarget } from './tls/redirect.js';
 import { runPolicies, type PhaseResult } from './policy/phase.js';
@@ -220,30 +220,21 @@ function forward(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, re
   new Forwarder(ex, ds, rt, chooseUpstream(ex.route!, ex), requestHead, framing.chunked, framing.contentLength, done).start();
 }
 
-/** Phase 4, cache: a fresh stored answer ends the exchange here; a stale one is revalidated. */
+/** A request without a body (the cache's background refreshes). */
+const NO_BODY: Framing = { contentLength: 0, chunked: false };
+
+/**
+ * Phase 4, cache (cache/phase.ts): a stored answer may end the exchange here; otherwise it is
+ * forwarded with what the cache adds (validators of a stale entry), maybe after waiting for
+ * another request filling the same key.
+ */
 function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, framing: Framing, done: ExchangeDone): void {
   const identity = ex.identity!;
-  const req = (ex.cache = cache.begin(ex, identity.proto, identity.host));
-  let revalidate = '';
-  if (req.cacheable) {
-    const entry = cache.find(req, ex);
-    if (entry !== null) {
-      const ttl = SharedCache.ttl(entry.meta, Date.now());
-      if (ttl > 0) {
-        req.outcome = 'hit';
-        answerFromCache(ds, ex, rt, cache, req, entry, `portcullis; hit; ttl=${ttl}`, done, () => {
-          // Overwritten before a byte went out: ask the upstream after all.
-          req.outcome = 'miss';
-          req.variant = null;
-          forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked), done);
-        });
-        return;
-      }
-      revalidate = cache.prepareRevalidation(req, ex, entry) ?? '';
-      if (revalidate === '') req.fwd = 'stale';
-    }
-  }
-  forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked, revalidate), done);
+  ex.cache = cache.begin(ex, identity.proto, identity.host);
+  runCachePhase(ds, ex, rt, cache, done, (ds2, ex2, lines, end) => {
+    const f = ex2 === ex ? framing : NO_BODY;
+    forward(ds2, ex2, rt, f, upstreamHead(ex2, rt, f.contentLength, f.chunked, lines), end);
+  });
 }
 
 /** No route: a configured redirect may still answer (redirects need no route), else 404. */

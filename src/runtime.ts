@@ -8,6 +8,7 @@ import { Router } from './router/router.js';
 import { compileCidrs, type CidrMatcher } from './net/cidr.js';
 import type { UpstreamPool } from './upstream/pool.js';
 import { SharedCache } from './cache/shared-cache.js';
+import { LocalCachePurge, type CachePurger } from './cache/purge.js';
 import { NO_SHARED_SEGMENTS, type SharedSegments } from './shm/segments.js';
 import { CompiledUpstream, SILENT, type RuntimeEvents } from './upstream/group.js';
 import { TargetTable } from './upstream/health/table.js';
@@ -47,6 +48,8 @@ export interface Runtime {
   readonly splits: readonly RouteSplit[];
   /** Edge protection across routes: redirects, gate scope, shared limiter (policy/compile.ts). */
   readonly protection: Protection;
+  /** Purge by URL or prefix (cache/purge.ts; the admin API calls it); null when no route caches. */
+  readonly purge: CachePurger | null;
 }
 
 export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEGMENTS, events: RuntimeEvents = SILENT): Runtime {
@@ -76,8 +79,11 @@ export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEG
     router.add(route.host, route.path, { config: route, name, upstream, split, budget: new RetryBudget(route.retries.budget), timeouts, policies: protection.routes[i]! });
   });
   const pools = [...upstreams.values()].flatMap((u) => u.pools);
-  const cache = shm.cache !== null ? new SharedCache(shm.cache, config.cache) : null;
-  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache, splits, protection };
+  const cache = shm.cache !== null
+    ? new SharedCache(shm.cache, config.cache, compileCidrs(config.cache.purge_allow ?? config.trusted_proxies))
+    : null;
+  const purge = cache !== null ? new LocalCachePurge(cache, router) : null;
+  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache, purge, splits, protection };
 }
 
 /** The group a request of this route goes to (the route's split decides, when it has one). */

@@ -15,6 +15,8 @@ export const CASES: readonly Case[] = [small, smallRate, medium16k, large1m, con
 
 /** The WebSocket echo case runs as its own script (cases/websocket.ts), after the HTTP cases. */
 export const WEBSOCKET_CASE = 'websocket';
+/** So does request collapsing (cases/collapse.ts): one burst per round, not a load run. */
+export const COLLAPSE_CASE = 'collapse';
 
 export function wantsWebSocket(names: readonly string[]): boolean {
   return names.length === 0 || names.includes(WEBSOCKET_CASE);
@@ -34,18 +36,22 @@ export function wantsTls(names: readonly string[]): boolean {
   return names.length === 0 || names.includes(TLS_CASE);
 }
 
+export function wantsCollapse(names: readonly string[]): boolean {
+  return names.length === 0 || names.includes(COLLAPSE_CASE);
+}
+
 function selected(c: Case, names: readonly string[]): boolean {
   return names.includes(c.name) || (c.group !== undefined && names.includes(c.group));
 }
 
 export function selectCases(names: readonly string[]): Case[] {
   if (names.length === 0) return [...CASES];
-  names = names.filter((n) => n !== WEBSOCKET_CASE && n !== BALANCE_CASE && n !== TLS_CASE);
+  names = names.filter((n) => n !== WEBSOCKET_CASE && n !== BALANCE_CASE && n !== TLS_CASE && n !== COLLAPSE_CASE);
   if (names.length === 0) return [];
   const unknown = names.filter((n) => !CASES.some((c) => c.name === n || c.group === n));
   if (unknown.length > 0) {
     const known = [...new Set(CASES.flatMap((c) => (c.group !== undefined ? [c.group, c.name] : [c.name])))];
-    throw new Error(`CASES: unknown ${unknown.join(', ')}; known: ${[...known, WEBSOCKET_CASE, BALANCE_CASE, TLS_CASE].join(', ')}`);
+    throw new Error(`CASES: unknown ${unknown.join(', ')}; known: ${[...known, WEBSOCKET_CASE, BALANCE_CASE, TLS_CASE, COLLAPSE_CASE].join(', ')}`);
   }
   return CASES.filter((c) => selected(c, names));
 }

@@ -13,7 +13,8 @@ import { CacheRequest, SharedCache, normalizeVaryValue } from '../../src/cache/s
 import { copyBytes, encodeMeta, hashKey, readEntry, writeEntry, type EntryMeta } from '../../src/cache/store.js';
 import type { EntryRef } from '../../src/cache/table.js';
 import { variantKey } from '../../src/cache/variants.js';
-import { parseCacheControl } from '../../src/cache/freshness.js';
+import { parseCacheControl } from '../../src/cache/directives.js';
+import { DEFAULT_STORE_POLICY } from '../../src/cache/freshness.js';
 import { allocateCacheMemory } from '../../src/shm/layout.js';
 import { js, native } from '../../src/native/index.js';
 import { envInt, measure as measureNs } from './harness.js';
@@ -30,7 +31,9 @@ function measure(iterations: number, fn: (n: number) => void): number {
 // ---- inputs ------------------------------------------------------------------------------------
 // A key as SharedCache.begin builds it: route name, upstream, scheme, Host, path, query.
 const KEY = '/ app http://www.example.com/api/v1/articles/2024/11/some-slug?page=2';
-const CONFIG: CacheConfig = { enabled: true, size: SIZE, max_entry_bytes: 8 * 1024 * 1024 };
+const CONFIG: CacheConfig = {
+  enabled: true, size: SIZE, max_entry_bytes: 8 * 1024 * 1024, heuristic: { fraction: 0.1, max: 86400 }, stale_if_error: -1, collapse_timeout: 5000, max_variants: 32,
+};
 
 /** The meta of a typical cacheable response, as fill.ts stores it (filtered headers, Via added). */
 function metaFor(key: string): EntryMeta {
@@ -50,6 +53,12 @@ function metaFor(key: string): EntryMeta {
     responseTime: Date.now(),
     initialAge: 0,
     lifetime: 3600,
+    heuristic: false,
+    staleWhileRevalidate: -1,
+    staleIfError: -1,
+    noStale: false,
+    targeted: [],
+    date: 'Mon, 01 Jan 2024 00:00:00 GMT',
     varyNames: ['accept-encoding'],
     varyValues: [normalizeVaryValue('gzip, br')], // as fill.ts stores it
     authOk: true,
@@ -99,8 +108,8 @@ function main(): void {
   }
   if (!writeEntry(table, hi, lo, encoded, kib, kib.length, 2 ** 31 - 1)) throw new Error('writeEntry failed');
   const ex = exchange();
-  const req = new CacheRequest(KEY, { method: 'GET', authorization: false, cookie: false, cacheControl: parseCacheControl(undefined) }, true);
-  const ref: EntryRef = { pos: 0, length: 0 };
+  const req = new CacheRequest(KEY, { method: 'GET', authorization: false, cookie: false, cacheControl: parseCacheControl(undefined) }, DEFAULT_STORE_POLICY, true, undefined);
+  const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
   if (cache.find(req, ex) === null) throw new Error('the stored entry is not found');
 
   // a gzip variant of it, as respond.ts stores and looks it up
@@ -148,7 +157,7 @@ function main(): void {
   }));
   row('  the same with hashKey (what a request pays: new CacheRequest)', measure(ITERATIONS, (n) => {
     for (let i = 0; i < n; i++) {
-      const r = new CacheRequest(KEY, req.facts, true);
+      const r = new CacheRequest(KEY, req.facts, DEFAULT_STORE_POLICY, true, undefined);
       sink += cache.find(r, ex)!.bodyLength;
     }
   }));

@@ -1,112 +1,15 @@
-// RFC 9111 as pure functions: Cache-Control parsing, whether a response may be stored in
-// a shared cache, its freshness lifetime and its age. No I/O, no clock: callers pass times.
+// RFC 9111 as pure functions: whether a response may be stored in a shared cache, its
+// freshness lifetime (explicit, or heuristic per §4.2.2) and its age. No I/O, no clock: callers
+// pass times. Directives are parsed in directives.ts.
 //
 // Stricter than the RFC, on purpose (docs/cache.md):
-//   - only explicit freshness (s-maxage, max-age, Expires) is stored, never a heuristic
-//     lifetime: like nginx, a response that says nothing is not cached;
 //   - a response carrying Set-Cookie is never stored;
-//   - a response to a request carrying Cookie or Authorization is stored only when it says
-//     it is meant for shared caches (public, s-maxage; for Authorization also
-//     must-revalidate, RFC 9111 §3.5): a personal page without Cache-Control: private
-//     is not handed to the next visitor.
-
-export interface CacheControl {
-  noStore: boolean;
-  noCache: boolean;
-  private: boolean;
-  public: boolean;
-  mustRevalidate: boolean;
-  proxyRevalidate: boolean;
-  noTransform: boolean;
-  /** Seconds, -1 when absent (or invalid). */
-  maxAge: number;
-  sMaxage: number;
-}
-
-/**
- * No directive at all, as a fresh object the parser fills in. A literal, not a spread of a frozen
- * template: V8 clones a frozen object on its slow path, about 1% of a cache hit's CPU when the
- * request carries no Cache-Control (the common case).
- */
-function none(): CacheControl {
-  return {
-    noStore: false, noCache: false, private: false, public: false, mustRevalidate: false,
-    proxyRevalidate: false, noTransform: false, maxAge: -1, sMaxage: -1,
-  };
-}
-
-/** RFC 9111 §1.2.2 delta-seconds; a value too large to hold is 2^31 (§1.2.2). */
-function deltaSeconds(v: string): number {
-  const s = v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1) : v;
-  if (!/^\d+$/.test(s)) return -1;
-  const n = Number(s);
-  return n > 2147483648 ? 2147483648 : n;
-}
-
-/**
- * Cache-Control directives (RFC 9111 §5.2). Names are case-insensitive; unknown ones are
- * ignored; `private="x"` and `no-cache="x"` count as the unqualified directive (stricter
- * than needed, never less safe). A duplicated or invalid max-age is treated as 0 (§4.2.1:
- * "stale"), so a confusing header never makes a response live longer.
- */
-export function parseCacheControl(value: string | undefined): CacheControl {
-  const cc = none();
-  if (value === undefined || value === '') return cc;
-  let seenMaxAge = false;
-  let seenSMaxage = false;
-  for (const part of splitList(value)) {
-    const eq = part.indexOf('=');
-    const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase();
-    const arg = eq === -1 ? '' : part.slice(eq + 1).trim();
-    switch (name) {
-      case 'no-store': cc.noStore = true; break;
-      case 'no-cache': cc.noCache = true; break;
-      case 'private': cc.private = true; break;
-      case 'public': cc.public = true; break;
-      case 'must-revalidate': cc.mustRevalidate = true; break;
-      case 'proxy-revalidate': cc.proxyRevalidate = true; break;
-      case 'no-transform': cc.noTransform = true; break;
-      case 'max-age': {
-        const n = deltaSeconds(arg);
-        cc.maxAge = seenMaxAge || n < 0 ? 0 : n;
-        seenMaxAge = true;
-        break;
-      }
-      case 's-maxage': {
-        const n = deltaSeconds(arg);
-        cc.sMaxage = seenSMaxage || n < 0 ? 0 : n;
-        seenSMaxage = true;
-        break;
-      }
-    }
-  }
-  return cc;
-}
-
-/**
- * The elements of a comma-separated list (RFC 9110 §5.6.1), where a comma inside a
- * quoted-string (with its backslash escapes) does not separate: `ext="a, public"` is one element.
- */
-export function splitList(value: string): string[] {
-  if (!value.includes('"')) return value.split(',');
-  const out: string[] = [];
-  let start = 0;
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (quoted) {
-      if (c === 0x5c) i++; // quoted-pair
-      else if (c === 0x22) quoted = false;
-    } else if (c === 0x22) {
-      quoted = true;
-    } else if (c === 0x2c) {
-      out.push(value.slice(start, i));
-      start = i + 1;
-    }
-  }
-  out.push(value.slice(start));
-  return out;
-}
+//   - a response to a request carrying Cookie is stored only when it says it is meant for
+//     shared caches (public, s-maxage): a personal page without Cache-Control: private is not
+//     handed to the next visitor;
+//   - a response to a request carrying Authorization likewise, unless the route opts in to
+//     RFC 9111 §3.5's must-revalidate as well (many APIs send must-revalidate on private data).
+import { DELTA_MAX, type CacheControl } from './directives.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
@@ -114,14 +17,15 @@ const LONG_DAY = '(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)';
 const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
 const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
 /** Sun, 06 Nov 1994 08:49:37 GMT */
-const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`, 'i');
 /** Sunday, 06-Nov-94 08:49:37 GMT */
-const RFC850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
+const RFC850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`, 'i');
 /** Sun Nov  6 08:49:37 1994 */
-const ASCTIME = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
+const ASCTIME = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`, 'i');
 
 function utcSeconds(year: number, month: string, day: number, h: string, m: string, sec: string): number {
-  const mon = MONTHS.indexOf(month);
+  // Case-insensitive, as recipients are in practice (RFC 9110 §5.6.7 asks for leniency).
+  const mon = MONTHS.indexOf(month.charAt(0).toUpperCase() + month.slice(1).toLowerCase());
   const hh = Number(h);
   const mm = Number(m);
   const ss = Number(sec);
@@ -156,8 +60,27 @@ export function parseHttpDate(v: string | undefined): number {
   return NaN;
 }
 
-/** Status codes a cache may store when the response carries explicit freshness (RFC 9110 §15.1 "heuristically cacheable" plus the ones we can replay whole). */
-export function isCacheableStatus(status: number): boolean {
+/**
+ * Status codes whose caching rules this cache understands (RFC 9111 §3, §5.2.2.3 must-understand):
+ * the final codes RFC 9110 defines. A response with `must-understand` and any other status is
+ * not stored.
+ */
+export function isUnderstoodStatus(status: number): boolean {
+  switch (status) {
+    case 200: case 201: case 202: case 203: case 204: case 205: case 206:
+    case 300: case 301: case 302: case 303: case 304: case 307: case 308:
+    case 400: case 401: case 402: case 403: case 404: case 405: case 406: case 407: case 408: case 409:
+    case 410: case 411: case 412: case 413: case 414: case 415: case 416: case 417: case 421: case 422:
+    case 426:
+    case 500: case 501: case 502: case 503: case 504: case 505:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** RFC 9110 §15.1: statuses a cache may store with a heuristic lifetime (206 aside: we store complete bodies only). */
+export function isHeuristicallyCacheable(status: number): boolean {
   switch (status) {
     case 200: case 203: case 204: case 300: case 301: case 308: case 404: case 405: case 410: case 414: case 501:
       return true;
@@ -171,15 +94,20 @@ export interface RequestFacts {
   readonly method: string;
   readonly authorization: boolean;
   readonly cookie: boolean;
+  /** The request's Cache-Control (all unset when the route ignores client directives). */
   readonly cacheControl: CacheControl;
 }
 
 /** The response facts the store decision needs (header values joined as list headers). */
 export interface ResponseFacts {
   readonly status: number;
+  /** The directives in force: a targeted field's (RFC 9213) when one is valid, else Cache-Control's. */
   readonly cacheControl: CacheControl;
+  /** True when cacheControl came from a targeted field: Expires and Pragma are then ignored. */
+  readonly targeted?: boolean;
   readonly expires: string | undefined;
   readonly date: string | undefined;
+  readonly lastModified?: string | undefined;
   readonly vary: string | undefined;
   readonly setCookie: boolean;
   readonly pragmaNoCache: boolean;
@@ -188,17 +116,29 @@ export interface ResponseFacts {
   readonly receivedAt?: number;
 }
 
-/** Why a response was not stored, for the log and tests. */
-export type NotStored =
-  | 'method' | 'status' | 'no-store' | 'private' | 'set-cookie' | 'vary-star' | 'vary-rewritten' | 'authorization'
-  | 'cookie' | 'no-freshness' | 'too-large';
+/** The configured parts of the store decision (cache.heuristic, a route's cache.authorization). */
+export interface StorePolicy {
+  /** Fraction of (Date − Last-Modified) a heuristic lifetime lasts; 0: no heuristic freshness. */
+  readonly heuristicFraction: number;
+  /** Upper bound of a heuristic lifetime, seconds. */
+  readonly heuristicMax: number;
+  /** Store answers to requests with Authorization when they say only must-revalidate (RFC 9111 §3.5). */
+  readonly authorizationMustRevalidate: boolean;
+}
 
-/** Seconds of freshness the response grants (RFC 9111 §4.2.1), or -1 when it grants none explicitly. */
+export const DEFAULT_STORE_POLICY: StorePolicy = Object.freeze({ heuristicFraction: 0.1, heuristicMax: 86400, authorizationMustRevalidate: false });
+
+/** Why a response was not stored, for Cache-Status detail, the log and tests. */
+export type NotStored =
+  | 'method' | 'status' | 'must-understand' | 'no-store' | 'private' | 'set-cookie' | 'vary-star' | 'vary-rewritten'
+  | 'authorization' | 'cookie' | 'no-freshness' | 'too-large';
+
+/** Seconds of explicit freshness the response grants (RFC 9111 §4.2.1), or -1 when it grants none. */
 export function freshnessLifetime(res: ResponseFacts): number {
   const cc = res.cacheControl;
   if (cc.sMaxage >= 0) return cc.sMaxage;
   if (cc.maxAge >= 0) return cc.maxAge;
-  if (res.expires !== undefined) {
+  if (res.expires !== undefined && res.targeted !== true) {
     // An invalid Expires ("0", "-1") means "already expired" (§5.3).
     const expires = parseHttpDate(res.expires);
     if (Number.isNaN(expires)) return 0;
@@ -210,15 +150,42 @@ export function freshnessLifetime(res: ResponseFacts): number {
 }
 
 /**
- * Whether a shared cache may store this response (RFC 9111 §3, §3.5, plus the stricter rules
- * at the top of this file). Returns the freshness lifetime in seconds (0: store, but
- * revalidate before every use), or why not.
+ * A heuristic lifetime (RFC 9111 §4.2.2): a fraction of the time since Last-Modified, capped;
+ * -1 when there is no usable Last-Modified. Only for heuristically cacheable statuses, or any
+ * status marked `public`.
  */
-export function storeDecision(req: RequestFacts, res: ResponseFacts): number | NotStored {
+export function heuristicLifetime(res: ResponseFacts, policy: StorePolicy): number {
+  if (policy.heuristicFraction <= 0) return -1;
+  if (!isHeuristicallyCacheable(res.status) && !res.cacheControl.public) return -1;
+  const lastModified = parseHttpDate(res.lastModified);
+  if (Number.isNaN(lastModified)) return -1;
+  let date = parseHttpDate(res.date);
+  if (Number.isNaN(date) && res.receivedAt !== undefined) date = res.receivedAt;
+  if (Number.isNaN(date)) return -1;
+  const since = Math.max(0, date - lastModified);
+  return Math.min(Math.floor(since * policy.heuristicFraction), policy.heuristicMax);
+}
+
+/** What a storable response is kept with: its lifetime and whether it is a heuristic one. */
+export interface Storable {
+  readonly lifetime: number;
+  readonly heuristic: boolean;
+}
+
+/**
+ * Whether a shared cache may store this response (RFC 9111 §3, §3.5, plus the stricter rules
+ * at the top of this file), and for how long it is fresh (0: store, but revalidate before every
+ * use); or why not.
+ */
+export function storeDecision(req: RequestFacts, res: ResponseFacts, policy: StorePolicy = DEFAULT_STORE_POLICY): Storable | NotStored {
   if (req.method !== 'GET') return 'method';
-  if (!isCacheableStatus(res.status)) return 'status';
+  const status = res.status;
+  // Complete bodies only (a 206 is a part), and a 304 is an update, never an entry.
+  if (status < 200 || status === 206 || status === 304 || status > 599) return 'status';
   const cc = res.cacheControl;
-  if (req.cacheControl.noStore || cc.noStore) return 'no-store';
+  // must-understand: store only a status whose rules we know, and then it overrides no-store (§5.2.2.3).
+  if (cc.mustUnderstand && !isUnderstoodStatus(status)) return 'must-understand';
+  if (req.cacheControl.noStore || (cc.noStore && !cc.mustUnderstand)) return 'no-store';
   if (cc.private) return 'private';
   if (res.setCookie) return 'set-cookie';
   if (res.vary !== undefined) {
@@ -229,14 +196,18 @@ export function storeDecision(req: RequestFacts, res: ResponseFacts): number | N
     }
   }
   const shared = cc.public || cc.sMaxage >= 0;
-  if (req.authorization && !(shared || cc.mustRevalidate)) return 'authorization';
+  if (req.authorization && !(shared || (policy.authorizationMustRevalidate && cc.mustRevalidate))) return 'authorization';
   if (req.cookie && !shared) return 'cookie';
   // no-cache (and the HTTP/1.0 Pragma form without Cache-Control): may be stored, never used unvalidated.
-  if (cc.noCache || (res.pragmaNoCache && !hasAnyDirective(cc))) return res.hasValidator ? 0 : 'no-freshness';
-  const lifetime = freshnessLifetime(res);
-  if (lifetime < 0) return 'no-freshness';
-  if (lifetime === 0 && !res.hasValidator) return 'no-freshness';
-  return lifetime;
+  if (cc.noCache || (res.targeted !== true && res.pragmaNoCache && !hasAnyDirective(cc))) {
+    return res.hasValidator ? { lifetime: 0, heuristic: false } : 'no-freshness';
+  }
+  const explicit = freshnessLifetime(res);
+  if (explicit > 0 || (explicit === 0 && res.hasValidator)) return { lifetime: explicit, heuristic: false };
+  if (explicit === 0) return 'no-freshness';
+  const heuristic = heuristicLifetime(res, policy);
+  if (heuristic < 0) return 'no-freshness';
+  return { lifetime: heuristic, heuristic: true };
 }
 
 /**
@@ -259,15 +230,31 @@ function hasAnyDirective(cc: CacheControl): boolean {
 }
 
 /**
+ * The Age field's value in seconds (RFC 9111 §5.1): the first member of a list (the first line of
+ * several), a parameter after ';' dropped; anything else (`abc`, `-1`, `1.5`) is ignored (0).
+ */
+export function parseAge(value: string | undefined): number {
+  if (value === undefined) return 0;
+  let end = value.length;
+  const comma = value.indexOf(',');
+  if (comma >= 0) end = comma;
+  const semi = value.indexOf(';');
+  if (semi >= 0 && semi < end) end = semi;
+  const s = value.slice(0, end).trim();
+  if (!/^\d+$/.test(s)) return 0;
+  const n = Number(s);
+  return n > DELTA_MAX ? DELTA_MAX : n;
+}
+
+/**
  * corrected_initial_age (RFC 9111 §4.2.3), in seconds: how old the response already was when
  * it arrived. Times are ms since the epoch.
  */
 export function initialAge(ageHeader: string | undefined, dateHeader: string | undefined, requestTime: number, responseTime: number): number {
   const date = parseHttpDate(dateHeader);
   const apparent = Number.isNaN(date) ? 0 : Math.max(0, Math.floor(responseTime / 1000) - date);
-  const ageValue = ageHeader !== undefined && /^\s*\d+\s*$/.test(ageHeader) ? Number(ageHeader) : 0;
   const responseDelay = Math.max(0, Math.round((responseTime - requestTime) / 1000));
-  return Math.max(apparent, ageValue + responseDelay);
+  return Math.max(apparent, parseAge(ageHeader) + responseDelay);
 }
 
 /** current_age (RFC 9111 §4.2.3), in whole seconds. */

@@ -23,6 +23,8 @@ import type { CacheRequest, SharedCache } from './shared-cache.js';
 import type { CacheTable } from './table.js';
 import { copyBytes, type EntryMeta, type StoredEntry } from './store.js';
 import { compressAndStore, variantKey } from './variants.js';
+import { byteRange } from './range.js';
+import { cacheEvents } from './metrics.js';
 
 export type ExchangeEnd = (ex: Exchange) => void;
 
@@ -34,6 +36,8 @@ interface BodySource {
   readonly body: Uint8Array;
   readonly table: CacheTable | null;
   readonly pos: number;
+  /** A part of the entry's body (a range): its copy is not shared under the entry's position. */
+  readonly part?: boolean;
 }
 
 /**
@@ -57,11 +61,12 @@ function copyOut(source: BodySource): Buffer | null {
     copyBytes(copy, 0, body, 0, body.length);
     return table.intact(pos) ? copy : null;
   }
-  const shared = inFlight.get(pos)?.deref();
+  const shared = source.part === true ? undefined : inFlight.get(pos)?.deref();
   if (shared !== undefined) return shared;
   const copy = Buffer.allocUnsafe(body.length);
   copyBytes(copy, 0, body, 0, body.length);
   if (!table.intact(pos)) return null;
+  if (source.part === true) return copy;
   inFlight.set(pos, new WeakRef(copy));
   forget.register(copy, pos);
   return copy;
@@ -96,7 +101,8 @@ export function isNotModified(ex: Exchange, meta: EntryMeta): boolean {
     return inm.split(',').some((t) => weakEqual(t.trim(), etag));
   }
   const ims = ex.header('if-modified-since');
-  const lastModified = firstField(meta.headers, 'last-modified');
+  // Without Last-Modified the stored Date stands for it (RFC 9111 §4.3.2).
+  const lastModified = firstField(meta.headers, 'last-modified') ?? (meta.date === '' ? undefined : meta.date);
   if (ims === undefined || lastModified === undefined) return false;
   const since = parseHttpDate(ims);
   const modified = parseHttpDate(lastModified);
@@ -137,6 +143,22 @@ export function answerFromCache(ds: Downstream, ex: Exchange, rt: Runtime, cache
   if (bodyless) {
     finishHead(ds, ex, meta.status, meta.reason, headers, source.body.length, true, done);
     return;
+  }
+  if (req.range !== undefined && meta.status === 200 && ex.head.method === 'GET') {
+    const range = byteRange(req.range, source.body.length);
+    if (range !== null) {
+      // A part of the stored identity body: never compressed, so the identity headers.
+      const partHeaders = plain.slice();
+      if (range === 'unsatisfiable') {
+        partHeaders.push('content-range', `bytes */${source.body.length}`);
+        finishHead(ds, ex, 416, 'Range Not Satisfiable', partHeaders, 0, true, done);
+        return;
+      }
+      partHeaders.push('content-range', `bytes ${range.start}-${range.end}/${source.body.length}`);
+      const part: BodySource = { body: source.body.subarray(range.start, range.end + 1), table: source.table, pos: source.pos, part: true };
+      new StoredBodySender(ds, ex, meta, partHeaders, part, done, lost, 206).start();
+      return;
+    }
   }
   if (enc === null) {
     new StoredBodySender(ds, ex, meta, headers, source, done, lost).start();
@@ -202,11 +224,13 @@ class StoredBodySender {
   readonly #lost: () => void;
   readonly #meta: EntryMeta;
   readonly #headers: readonly string[];
+  readonly #status: number;
   #body: Buffer | null = null;
   #off = 0;
   #finished = false;
 
-  constructor(ds: Downstream, ex: Exchange, meta: EntryMeta, headers: readonly string[], source: BodySource, done: ExchangeEnd, lost: () => void) {
+  constructor(ds: Downstream, ex: Exchange, meta: EntryMeta, headers: readonly string[], source: BodySource, done: ExchangeEnd, lost: () => void, status = meta.status) {
+    this.#status = status;
     this.#ds = ds;
     this.#ex = ex;
     this.#meta = meta;
@@ -229,8 +253,8 @@ class StoredBodySender {
       this.#finish();
     });
     ds.onWritable(() => this.#pump());
-    this.#ex.status = this.#meta.status;
-    ds.writeHead(this.#meta.status, this.#meta.reason, this.#headers, body.length, false);
+    this.#ex.status = this.#status;
+    ds.writeHead(this.#status, this.#status === this.#meta.status ? this.#meta.reason : '', this.#headers, body.length, false);
     this.#pump();
   }
 
@@ -248,6 +272,7 @@ class StoredBodySender {
     const ds = this.#ds;
     this.#off += piece.length;
     this.#ex.responseBytes += piece.length;
+    cacheEvents.servedBytes.inc(piece.length);
     const ok = ds.writeBody(piece);
     if (this.#off >= this.#body!.length) {
       // All handed over: uWS flushes what it kept on its own (as for a proxied body).

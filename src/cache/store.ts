@@ -22,6 +22,17 @@ export interface EntryMeta {
   readonly initialAge: number;
   /** Freshness lifetime, seconds (0: revalidate before every use). */
   readonly lifetime: number;
+  /** The lifetime is a heuristic one (RFC 9111 §4.2.2), not the upstream's. */
+  readonly heuristic: boolean;
+  /** Seconds past the lifetime it may be served while one refresh runs / instead of an upstream error (-1: none). */
+  readonly staleWhileRevalidate: number;
+  readonly staleIfError: number;
+  /** must-revalidate, proxy-revalidate, s-maxage or no-cache: never served stale. */
+  readonly noStale: boolean;
+  /** Targeted cache fields (RFC 9213) as received: kept for a 304's merge, never sent to clients. */
+  readonly targeted: string[];
+  /** The upstream's Date ('' when it sent none): If-Modified-Since is judged by it without Last-Modified. */
+  readonly date: string;
   /** Vary: the header names (lowercase) and the values the storing request had. */
   readonly varyNames: string[];
   readonly varyValues: string[];
@@ -29,6 +40,10 @@ export interface EntryMeta {
   readonly authOk: boolean;
   /** Content-Encoding of this body as stored: '' for the upstream's own, else a variant we made. */
   readonly encoding: string;
+  /** Vary marker only (no response): the variants' key hashes as (hi, lo) pairs, newest first. */
+  readonly variants?: number[];
+  /** Vary marker only: the latest EXPIRES of its variants. */
+  readonly until?: number;
 }
 
 /** An entry found in the arena. The body is a view into shared memory: check `intact` before and after using it. */
@@ -40,6 +55,8 @@ export interface StoredEntry {
   /** Arena offset and length of the body. */
   readonly bodyOffset: number;
   readonly bodyLength: number;
+  /** The slot's flags when it was found (FLAG_SOFT_PURGED). */
+  readonly flags: number;
 }
 
 // Plain maps and arrays: msgpackr's record structures would live in one thread's Packr.
@@ -157,7 +174,7 @@ export function writeEntry(table: CacheTable, hi: number, lo: number, meta: Buff
  * Reads the entry a slot points at, or null when it was overwritten, is not the entry the
  * slot announced (a torn read), or its meta does not decode. The caller compares meta.key.
  */
-export function readEntry(table: CacheTable, ref: EntryRef, hi: number, lo: number): StoredEntry | null {
+export function readEntry(table: CacheTable, ref: Pick<EntryRef, 'pos' | 'length'> & { flags?: number }, hi: number, lo: number): StoredEntry | null {
   const { pos, length } = ref;
   if (!table.intact(pos)) return null;
   const at = table.offset(pos);
@@ -183,5 +200,5 @@ export function readEntry(table: CacheTable, ref: EntryRef, hi: number, lo: numb
     return null;
   }
   const metaBytes = ENTRY_HEADER_BYTES + paddedMeta(metaLength);
-  return { meta, pos, length, bodyOffset: at + metaBytes, bodyLength: length - metaBytes };
+  return { meta, pos, length, bodyOffset: at + metaBytes, bodyLength: length - metaBytes, flags: ref.flags ?? 0 };
 }

@@ -5,9 +5,10 @@
 import { threadId } from 'node:worker_threads';
 import {
   CACHE_MAGIC, ENTRY_ALIGN, INDEX_CURSOR_I64, INDEX_HEADER_BYTES, INDEX_LOCK, INDEX_MAGIC, INDEX_SLOTS,
-  SLOT_EXPIRES, SLOT_HASH_HI, SLOT_HASH_LO, SLOT_INTS, SLOT_LENGTH, SLOT_POS_HI, SLOT_POS_LO, SLOT_SEQ,
-  type CacheMemory,
+  SLOT_EXPIRES, SLOT_FLAGS, SLOT_HASH_HI, SLOT_HASH_LO, SLOT_INTS, SLOT_LENGTH, SLOT_POS_HI, SLOT_POS_LO, SLOT_SEQ,
+  FLAG_SOFT_PURGED, type CacheMemory,
 } from '../shm/layout.js';
+import { releaseFillsOf } from './collapse.js';
 
 /** Slots looked at from a key's home slot: a full window evicts its oldest entry. */
 const PROBE = 8;
@@ -27,6 +28,8 @@ const READ_TRIES = 64;
 export interface EntryRef {
   pos: number;
   length: number;
+  /** SLOT_FLAGS of the slot (FLAG_SOFT_PURGED). */
+  flags: number;
 }
 
 export class CacheTable {
@@ -83,10 +86,12 @@ export class CacheTable {
         const l = Atomics.load(s, base + SLOT_HASH_LO);
         const pos = (Atomics.load(s, base + SLOT_POS_HI) >>> 0) * TWO_32 + (Atomics.load(s, base + SLOT_POS_LO) >>> 0);
         const length = Atomics.load(s, base + SLOT_LENGTH);
+        const flags = Atomics.load(s, base + SLOT_FLAGS);
         if (Atomics.load(s, base + SLOT_SEQ) !== seq) continue;
         if (h === hi && l === lo) {
           out.pos = pos;
           out.length = length;
+          out.flags = flags;
           return true;
         }
         break;
@@ -184,6 +189,59 @@ export class CacheTable {
     }
   }
 
+  /**
+   * Marks the key's entry soft-purged (stale from now on; it may still be revalidated, or serve
+   * stale where its directives allow). False when the key has no slot.
+   */
+  markSoftPurged(hi: number, lo: number): boolean {
+    if (!this.#lock(REMOVE_SPIN_MS)) return false;
+    try {
+      const s = this.#slots;
+      let found = false;
+      for (let i = 0; i < PROBE; i++) {
+        const base = ((lo + i) & this.#mask) * SLOT_INTS;
+        if (s[base + SLOT_HASH_HI] !== hi || s[base + SLOT_HASH_LO] !== lo) continue;
+        Atomics.add(s, base + SLOT_SEQ, 1);
+        Atomics.or(s, base + SLOT_FLAGS, FLAG_SOFT_PURGED);
+        Atomics.add(s, base + SLOT_SEQ, 1);
+        found = true;
+      }
+      return found;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /** Number of index slots (for a scan). */
+  get slotCount(): number {
+    return this.#mask + 1;
+  }
+
+  /**
+   * Reads slot `i` (seqlock-consistent) into `out` and returns its key hash, or null when the slot
+   * is empty, busy, or points at an overwritten entry. For scans (prefix purge), not lookups.
+   */
+  slotAt(i: number, out: EntryRef): [hi: number, lo: number] | null {
+    const s = this.#slots;
+    const base = i * SLOT_INTS;
+    for (let t = 0; t < READ_TRIES; t++) {
+      const seq = Atomics.load(s, base + SLOT_SEQ);
+      if ((seq & 1) === 1) continue;
+      const h = Atomics.load(s, base + SLOT_HASH_HI);
+      const l = Atomics.load(s, base + SLOT_HASH_LO);
+      const pos = (Atomics.load(s, base + SLOT_POS_HI) >>> 0) * TWO_32 + (Atomics.load(s, base + SLOT_POS_LO) >>> 0);
+      const length = Atomics.load(s, base + SLOT_LENGTH);
+      const flags = Atomics.load(s, base + SLOT_FLAGS);
+      if (Atomics.load(s, base + SLOT_SEQ) !== seq) continue;
+      if ((h === 0 && l === 0) || !this.intact(pos)) return null;
+      out.pos = pos;
+      out.length = length;
+      out.flags = flags;
+      return [h, l];
+    }
+    return null;
+  }
+
   /** Releases the writer lock if this thread holds it (a thread that ends mid-operation). */
   releaseIfHeld(): void {
     Atomics.compareExchange(this.#header, INDEX_LOCK, this.#owner, 0);
@@ -199,6 +257,7 @@ export class CacheTable {
     Atomics.store(s, base + SLOT_LENGTH, length);
     // Unsigned seconds (good until 2106), clamped: a far-future Expires is not a negative one.
     Atomics.store(s, base + SLOT_EXPIRES, Math.min(Math.max(0, Math.floor(expires)), 0xffff_ffff) | 0);
+    Atomics.store(s, base + SLOT_FLAGS, 0);
     Atomics.add(s, base + SLOT_SEQ, 1);
   }
 
@@ -221,10 +280,13 @@ export class CacheTable {
 }
 
 /**
- * Releases the writer lock if the thread `threadId` held it when it ended (the primary calls
- * this when a worker exits): a worker killed mid-copy must not stop every store for good.
+ * Releases what the thread `threadId` held when it ended (the primary calls this when a worker
+ * exits): the writer lock (a worker killed mid-copy must not stop every store for good), the
+ * fill-marker lock, and its fill markers (so other workers' waiters go upstream at once instead
+ * of waiting out the collapse timeout).
  */
 export function releaseLockOf(memory: CacheMemory, threadId: number): void {
   const header = new Int32Array(memory.index, 0, INDEX_HEADER_BYTES / 4);
   Atomics.compareExchange(header, INDEX_LOCK, threadId + 1, 0);
+  releaseFillsOf(memory, threadId);
 }

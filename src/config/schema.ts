@@ -497,6 +497,17 @@ const Canary = z
   })
   .describe('Canary routing: header/cookie overrides and automatic rollback.');
 
+const RouteCache = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Cache responses on this route.'),
+    client_cache_control: z.boolean().default(true).describe("Honour the client's Cache-Control request directives (max-age, max-stale, min-fresh, no-cache, no-store, only-if-cached; RFC 9111 §5.2.1). false: ignore them, so no client can force requests through to the upstream."),
+    authorization: z
+      .enum(['public', 'must-revalidate'], { error: 'expected "public" or "must-revalidate"' })
+      .default('public')
+      .describe('Which answers to requests carrying Authorization are stored: "public" (only those marked public or s-maxage) or "must-revalidate" (also those marked only must-revalidate, as RFC 9111 §3.5 allows; many APIs send must-revalidate on private data).'),
+  })
+  .describe("This route's cache options.");
+
 const Route = z
   .strictObject({
     host: z
@@ -529,9 +540,9 @@ const Route = z
       .describe("Host header sent upstream instead of the client's."),
     websocket: WebSocketSettings.optional(),
     cache: z
-      .boolean({ error: 'expected true or false' })
+      .union([z.boolean(), RouteCache], { error: 'expected true, false or { enabled, client_cache_control, authorization }' })
       .optional()
-      .describe('Cache responses on this route (overrides cache.enabled). Only what the upstream marks cacheable is stored.'),
+      .describe('Cache responses on this route (overrides cache.enabled): true/false, or an object with this route\'s cache options. Only what the upstream marks cacheable is stored.'),
     // Edge protection (src/policy/, docs/protection.md).
     ...RouteProtection,
   })
@@ -571,6 +582,31 @@ const Cache = z
       .refine((n) => n >= 1024 * 1024 && n <= 4 * 1024 ** 3, 'must be 1MiB–4GiB')
       .prefault('64MiB'),
     max_entry_bytes: size('Largest response (head and body) stored; bigger ones pass through uncached. At most size / 4. Default: 8MiB, or size / 4 when that is smaller.').optional(),
+    heuristic: z
+      .strictObject({
+        fraction: z.number({ error: 'expected a number from 0 to 1' }).min(0, 'must be 0–1').max(1, 'must be 0–1').default(0.1)
+          .describe('Fraction of the time since Last-Modified a response without explicit freshness stays fresh (RFC 9111 §4.2.2); 0 turns heuristic freshness off.'),
+        max: duration('Longest heuristic lifetime.').prefault('24h'),
+      })
+      .prefault({})
+      .describe('Heuristic freshness for heuristically cacheable statuses (200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501, or any marked public) that have Last-Modified and no explicit freshness.'),
+    stale_if_error: z
+      .union([duration('Serve an entry up to this long past its freshness when the upstream fails (connect error, timeout, 500, 502, 503, 504), as if every response said stale-if-error. false: only when the response or request says stale-if-error.'), z.literal(false, { error: 'expected a duration like "1m", or false' })], {
+        error: 'expected a duration like "1m", or false',
+      })
+      .default(false)
+      .describe('Serve an entry up to this long past its freshness when the upstream fails (connect error, timeout, 500, 502, 503, 504), as if every response said stale-if-error; must-revalidate, proxy-revalidate, s-maxage and no-cache still forbid it. false (default): only when the response or request says stale-if-error.'),
+    collapse_timeout: z
+      .union([duration('How long concurrent misses for one key wait for the first one to fill the cache before each goes upstream.'), z.literal(false, { error: 'expected a duration like "5s", or false' })], {
+        error: 'expected a duration like "5s", or false',
+      })
+      .prefault('5s')
+      .describe('Request collapsing: concurrent misses for one key, in every worker, wait up to this long for the first one to fill the cache, then each goes upstream. false turns collapsing off.'),
+    max_variants: count('Most Vary variants kept per URL; storing one more drops the oldest.').max(1024, 'must be at most 1024').default(32),
+    purge_allow: z
+      .array(z.string({ error: 'expected a CIDR like "10.0.0.0/8" or an IP address' }).transform(parsedBy(parseCidr)))
+      .optional()
+      .describe('Client addresses (CIDRs or IPs) allowed to send PURGE on caching routes. Default: trusted_proxies (none unless configured).'),
   })
   .superRefine((v, ctx) => {
     // Only against a valid size: a size error alone says what to fix.
@@ -578,7 +614,13 @@ const Cache = z
       ctx.addIssue({ code: 'custom', path: ['max_entry_bytes'], message: `must be at most size / 4 (${Math.floor(v.size / 4)} bytes)` });
     }
   })
-  .transform((v) => ({ ...v, max_entry_bytes: v.max_entry_bytes ?? Math.min(8 * 1024 * 1024, Math.floor(v.size / 4)) }))
+  .transform((v) => ({
+    ...v,
+    max_entry_bytes: v.max_entry_bytes ?? Math.min(8 * 1024 * 1024, Math.floor(v.size / 4)),
+    heuristic: { fraction: v.heuristic.fraction, max: Math.floor(v.heuristic.max / 1000) },
+    stale_if_error: v.stale_if_error === false ? -1 : Math.floor(v.stale_if_error / 1000),
+    collapse_timeout: v.collapse_timeout === false ? 0 : v.collapse_timeout,
+  }))
   .prefault({})
   .describe('Shared HTTP cache (RFC 9111) for all workers. Stores only responses the upstream marks cacheable and never private ones.');
 

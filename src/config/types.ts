@@ -257,6 +257,16 @@ export interface RouteConfig extends RouteProtectionConfig {
   readonly websocket?: WebSocketSettings | undefined;
   /** Responses on this route go through the shared cache (route `cache`, else cache.enabled). */
   readonly cache: boolean;
+  /** The route's cache options (route `cache` as an object); undefined: the defaults. */
+  readonly cache_options?: RouteCacheOptions | undefined;
+}
+
+/** A route's cache options (docs/cache.md). */
+export interface RouteCacheOptions {
+  /** Honour the client's Cache-Control request directives (default true). */
+  readonly client_cache_control: boolean;
+  /** Answers to requests with Authorization are stored when marked public/s-maxage ('public'), or also must-revalidate. */
+  readonly authorization: 'public' | 'must-revalidate';
 }
 
 export interface WebSocketSettings {
@@ -297,6 +307,16 @@ export interface CacheConfig {
   readonly size: number;
   /** Largest entry (meta + body) stored; at most size / 4. */
   readonly max_entry_bytes: number;
+  /** Heuristic freshness (RFC 9111 §4.2.2): fraction of (Date − Last-Modified), capped at `max` seconds; fraction 0: off. */
+  readonly heuristic: { readonly fraction: number; readonly max: number };
+  /** Seconds past freshness an entry may stand in for an upstream failure without a stale-if-error directive; -1: off. */
+  readonly stale_if_error: number;
+  /** ms concurrent misses for one key wait for the first fill (request collapsing); 0: off. */
+  readonly collapse_timeout: number;
+  /** Most Vary variants kept per URL. */
+  readonly max_variants: number;
+  /** CIDRs allowed to send PURGE; undefined: trusted_proxies. */
+  readonly purge_allow?: readonly string[] | undefined;
 }
 
 export type AccessLogFormat = 'json' | 'combined' | 'common';

@@ -364,7 +364,8 @@ function buildRoute(r: FileRoute, index: number, file: ConfigFile): RouteConfig 
     host_header: r.host_header,
     index,
     ...(r.websocket === undefined ? {} : { websocket: r.websocket }),
-    cache: r.cache ?? file.cache.enabled,
+    cache: typeof r.cache === 'object' ? r.cache.enabled : r.cache ?? file.cache.enabled,
+    ...(typeof r.cache === 'object' ? { cache_options: { client_cache_control: r.cache.client_cache_control, authorization: r.cache.authorization } } : {}),
     ...routeProtection(r),
   };
 }

@@ -60,6 +60,11 @@ export interface Downstream {
    * bytes, one send for a small response); callers never wrap them in anything.
    */
   writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void;
+  /**
+   * Sends an interim response (103 Early Hints, 102) at once, before writeHead; ignored once the
+   * head is written or the exchange is done. Optional: a front end that cannot send one omits it.
+   */
+  writeInterim?(status: number, reason: string, headers: readonly string[]): void;
   /** Writes body bytes. Returns false when the client is not keeping up: stop, wait for onWritable. */
   writeBody(chunk: Buffer): boolean;
   /** Called each time the client has taken what a writeBody that returned false left over. */

@@ -65,6 +65,8 @@ export class UwsDownstream implements Downstream {
   #writableCb: (() => void) | null = null;
   #abortCb: (() => void) | null = null;
   #writableHooked = false;
+  /** An interim response (writeInterim) went out: uWS's one status line is used. */
+  #interimSent = false;
   /** Per-session state for the cork callbacks (bound once, no closure per write). */
   #chunk: Buffer | null = null;
   #ok = true;
@@ -136,7 +138,7 @@ export class UwsDownstream implements Downstream {
     if (headers === null) return;
     this.#headers = null;
     this.#committed = true;
-    this.#res.writeStatus(this.#headLines(this.#status, headers, true));
+    this.#writeHead(this.#res, this.#status, headers, true);
   }
 
   /**
@@ -153,6 +155,41 @@ export class UwsDownstream implements Downstream {
     for (let i = 0; i < headers.length; i += 2) out += `\r\n${headers[i]!}: ${headers[i + 1]!}`;
     if (keepAlive && this.#table !== null && (this.#table.draining || this.#closing)) out += '\r\nconnection: close';
     return out;
+  }
+
+  /**
+   * The final head. After an interim response uWS takes no second writeStatus (it writes one
+   * status line per response), so the whole head goes through writeHeader, which writes
+   * `<name>: <value>\r\n`: the name is everything up to the last line's separator. The same
+   * bytes on the wire.
+   */
+  #writeHead(res: HttpResponse, status: string, headers: readonly string[], keepAlive: boolean): void {
+    const lines = this.#headLines(status, headers, keepAlive);
+    if (!this.#interimSent) { res.writeStatus(lines); return; }
+    const full = `HTTP/1.1 ${lines}`;
+    const last = full.lastIndexOf('\r\n');
+    const sep = last < 0 ? -1 : full.indexOf(': ', last + 2);
+    if (sep < 0) res.writeHeader(`${full}\r\ncache-control`, 'no-store'); // every answer has headers; never reached
+    else res.writeHeader(full.slice(0, sep), full.slice(sep + 2));
+  }
+
+  /**
+   * An interim response (103 Early Hints), sent at once. uWS has no API for one: its writeStatus
+   * writes `HTTP/1.1 <status>\r\n`, so the whole interim head is handed to it as the status (the
+   * first time) or to writeHeader, which writes `<name>: <value>\r\n` (later ones). Header names
+   * and values come from the response parser, which refuses CR, LF and other controls in them.
+   */
+  writeInterim(status: number, reason: string, headers: readonly string[]): void {
+    if (this.done || this.#aborted || this.#mode !== Mode.Head || headers.length === 0) return;
+    let lines = '';
+    for (let i = 2; i < headers.length; i += 2) lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
+    const line = statusLine(status, reason);
+    const res = this.#res;
+    res.cork(() => {
+      if (!this.#interimSent) res.writeStatus(`${line}\r\n${headers[0]!}: ${headers[1]!}\r\n${lines}`);
+      else res.writeHeader(`HTTP/1.1 ${line}\r\n${headers[0]!}`, `${headers[1]!}\r\n${lines}`);
+    });
+    this.#interimSent = true;
   }
 
   writeBody(chunk: Buffer): boolean {
@@ -286,7 +323,7 @@ export class UwsDownstream implements Downstream {
     const res = this.#res;
     this.#resumeNow();
     res.cork(() => {
-      res.writeStatus(this.#headLines(statusLine(status, reason), headers, !closeConnection));
+      this.#writeHead(res, statusLine(status, reason), headers, !closeConnection);
       // uWS end(body) sends the body even for HEAD: announce its length and send none.
       if (!headOnly) res.end(body, closeConnection);
       else res.endWithoutBody(Buffer.byteLength(body), closeConnection);

@@ -41,6 +41,8 @@ export interface ResponseHead {
 export interface ResponseParserHandler {
   /** Final (non-1xx, or 101) response head. */
   onHead(head: ResponseHead): void;
+  /** An interim (1xx) head other than 100 and 101, e.g. 103 Early Hints: never stored, relayed when possible. */
+  onInterim?(head: ResponseHead): void;
   /** Decoded body bytes: a VIEW aliasing the Buffer passed to execute(); copy it to keep it past that buffer's life. */
   onBody(chunk: Buffer): void;
   /** Message complete; the connection is reusable unless head.close. */
@@ -169,10 +171,17 @@ export class ResponseParser {
           if (head === null) return -1;
           i = r;
           const status = head.statusCode;
-          // Interim response (100, 103): dropped. RFC 9110 §15.2 wants a proxy to forward it, but
-          // uWS has no way to send a response before the final one (docs/limits.md). A 101 ends
-          // the HTTP message; what it means is the user's business (connection.ts refuses it).
-          if (status < 200 && status !== 101) continue;
+          // Interim response: reported (RFC 9110 §15.2: a proxy forwards it; 103 Early Hints is
+          // relayed to the client), then the final head is parsed. 100 Continue is not: uWS
+          // answered the client's Expect itself. A 101 ends the HTTP message; what it means is
+          // the user's business (connection.ts refuses it).
+          if (status < 200 && status !== 101) {
+            if (status !== 100 && this.#handler.onInterim !== undefined) {
+              this.#handler.onInterim(head);
+              if (epoch !== this.#epoch) return i;
+            }
+            continue;
+          }
           this.#head = head;
           switch (head.bodyKind) {
             case 'length':

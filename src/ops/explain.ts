@@ -160,7 +160,12 @@ function explainWith(config: Config, rt: ReturnType<typeof buildRuntime>, head: 
     ? `off for this route (${config.cache.enabled ? 'the route says cache: false' : 'cache.enabled is false and the route does not set cache: true'})`
     : cacheable
       ? `on: looked up in the shared cache; stored only when the response allows it (RFC 9111), at most ${bytes(config.cache.max_entry_bytes)}`
-      : `on for the route, but ${head.method} is not looked up (only GET and HEAD are); a successful ${head.method} invalidates the URL`);
+      : head.method === 'PURGE'
+        ? `on: PURGE is answered by the cache, never forwarded, for clients in ${config.cache.purge_allow !== undefined ? 'cache.purge_allow' : 'trusted_proxies'} (403 for others)`
+        : `on for the route, but ${head.method} is not looked up (only GET and HEAD are); a successful ${head.method} invalidates the URL`);
+  if (r.cache && r.cache_options !== undefined) {
+    more(`route options: ${r.cache_options.client_cache_control ? "the client's Cache-Control is honoured" : "the client's Cache-Control is ignored"}; answers to requests with Authorization stored when marked ${r.cache_options.authorization === 'must-revalidate' ? 'public, s-maxage or must-revalidate' : 'public or s-maxage'}`);
+  }
   const c = config.compression;
   line('compress', c.enabled ? `on: ${c.encodings.join(', ')} for ${c.types.length} media types, bodies ≥ ${bytes(c.min_bytes)}` : 'off (compression.enabled is false)');
   const t = config.timeouts;

@@ -64,6 +64,11 @@ export class PolicyDownstream implements Downstream {
     this.#inner.writeHead(status, reason, this.#headers(headers), bodyLength, noBody);
   }
 
+  /** Interim responses (103 Early Hints) pass as they are: the route's header edits are for the final answer. */
+  writeInterim(status: number, reason: string, headers: readonly string[]): void {
+    if (this.#inner.writeInterim !== undefined) this.#inner.writeInterim(status, reason, headers);
+  }
+
   respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
     this.#inner.respond(status, reason, this.#headers(headers), body, closeConnection, headOnly);
   }

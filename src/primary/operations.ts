@@ -5,7 +5,7 @@
 import type { Config } from '../config/types.js';
 import { changedRouteKeys, diffConfigs, listenKey, routeKey, routeLabel } from '../config/diff.js';
 import type { FamilySnapshot } from '../observe/metrics.js';
-import { cachePurger } from '../cache/purge.js';
+import { purgerFor } from '../cache/admin-purge.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
 import { AdminError, type AdminReply, type Endpoint } from './admin.js';
 import { cacheFill } from './cache-stats.js';
@@ -127,7 +127,7 @@ export function buildEndpoints(ctx: OperationsContext): Map<string, Endpoint> {
         max_entry_bytes: sup.config.cache.max_entry_bytes,
         requests: outcomes,
         hit_ratio: lookups > 0 ? hits / lookups : null,
-        purge: cachePurger() !== null,
+        purge: purgerFor(sup.config, sup.shm) !== null,
       },
     };
   });
@@ -140,8 +140,8 @@ export function buildEndpoints(ctx: OperationsContext): Map<string, Endpoint> {
     const prefix = req.body['prefix'] ?? false;
     const soft = req.body['soft'] ?? false;
     if (typeof prefix !== 'boolean' || typeof soft !== 'boolean') throw new AdminError('PC_ERR_ADMIN_BAD_REQUEST', '"prefix" and "soft" are true or false');
-    const purger = cachePurger();
-    if (purger === null) throw new AdminError('PC_ERR_PURGE_UNAVAILABLE', 'cache purge is not available in this build (the shared cache provides it)');
+    const purger = purgerFor(sup.config, sup.shm);
+    if (purger === null) throw new AdminError('PC_ERR_PURGE_UNAVAILABLE', 'no route caches: there is no shared cache to purge');
     const result = await purger.purge(url, { prefix, soft });
     return { json: { ok: true, url, prefix, soft, purged: result.purged } };
   });

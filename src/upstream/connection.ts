@@ -9,6 +9,8 @@ import { ResponseParser, type ResponseHead, type ResponseParserHandler } from '.
 /** What a connection reports to the exchange using it. */
 export interface ConnectionUser {
   onResponseHead(head: ResponseHead): void;
+  /** An interim response (103 Early Hints, 102) before the final head. */
+  onResponseInterim?(head: ResponseHead): void;
   /** Return false when the client is not keeping up: the connection stops reading. */
   onResponseBody(chunk: Buffer): boolean;
   onResponseEnd(): void;
@@ -197,6 +199,11 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.keepAliveMs = head.keepAliveTimeoutMs;
     this.deadline = this.readAt + this.#idleMs;
     if (this.#user) this.#user.onResponseHead(head);
+  }
+
+  onInterim(head: ResponseHead): void {
+    const user = this.#user;
+    if (user !== null && user.onResponseInterim !== undefined) user.onResponseInterim(head);
   }
 
   onBody(chunk: Buffer): void {

@@ -22,7 +22,7 @@ import { isIdempotent, replayable, retriesOn, type FailureKind } from './retry.j
 import { counter } from '../observe/metrics.js';
 import { responseHeaders } from '../filters/response-headers.js';
 import { openCompression, type ResponseCompression } from '../filters/compress.js';
-import { cacheResponseHead, type CacheFill } from '../cache/fill.js';
+import { cacheResponseHead, staleAnswerStatus, staleMayAnswerError, type CacheFill } from '../cache/fill.js';
 import { answerFromCache } from '../cache/respond.js';
 import { UploadHold } from './upload-budget.js';
 
@@ -81,8 +81,11 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   #compression: ResponseCompression | null = null;
   /** Tee of the body into the shared cache (cache/fill.ts); null: not stored. */
   #fill: CacheFill | null = null;
-  /** A 304 refreshed the stale entry: the client gets the stored body, the upstream's is ignored. */
-  #refreshed = false;
+  /**
+   * The client gets the cache's stale entry, the upstream's body is ignored: a 304 refreshed it,
+   * or it stands in for an upstream error (stale-if-error).
+   */
+  #fromStale: 'refreshed' | 'stale' | null = null;
 
   constructor(ex: Exchange, ds: Downstream, rt: Runtime, upstream: CompiledUpstream, requestHead: string,
     chunked: boolean, contentLength: number, done: ExchangeDone) {
@@ -303,8 +306,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const length = noBody ? head.contentLength : head.bodyKind === 'length' ? head.contentLength : head.bodyKind === 'none' ? 0 : -1;
     const headers = responseHeaders(head, this.#rt.config.via);
     if (ex.cache !== null) {
-      const verdict = cacheResponseHead(this.#rt.cache!, ex.cache, ex, head, headers);
-      if (verdict === 'refreshed') { this.#refreshed = true; return; }
+      const verdict = cacheResponseHead(this.#rt, this.#rt.cache!, ex.cache, ex, head, headers);
+      if (verdict === 'refreshed' || verdict === 'stale') { this.#fromStale = verdict; return; }
       this.#fill = verdict;
     }
     // After the cache's decision: the cookie is this client's, never part of a stored answer.
@@ -318,8 +321,14 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     this.#ds.writeHead(status, head.reason, headers, length, noBody);
   }
 
+  /** 103 Early Hints (and 102): relayed before the final head when the front end can; never cached. */
+  onResponseInterim(head: ResponseHead): void {
+    if (this.#finished || this.#ex.status !== 0 || this.#ds.writeInterim === undefined) return;
+    this.#ds.writeInterim(head.statusCode, head.reason, responseHeaders(head, this.#rt.config.via));
+  }
+
   onResponseBody(chunk: Buffer): boolean {
-    if (this.#refreshed) return true;
+    if (this.#fromStale !== null) return true;
     if (this.#fill !== null) this.#fill.push(chunk);
     this.#ex.responseBytes += chunk.length;
     if (this.#compression !== null) return this.#compression.push(chunk);
@@ -334,7 +343,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     // leaves the socket mid-request: never reuse it.
     if (!this.#bodyComplete && conn !== null) conn.destroy();
     if (this.#finished) return;
-    if (this.#refreshed) { this.#answerRefreshed(); return; }
+    if (this.#fromStale !== null) { this.#answerStale(this.#fromStale, this.#ex.status); return; }
     if (this.#fill !== null) { this.#fill.end(); this.#fill = null; }
     if (this.#compression !== null) { this.#compression.end(() => this.#finish()); return; }
     this.#ds.end();
@@ -369,15 +378,18 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     this.#fail(err);
   }
 
-  /** The client gets the refreshed entry (from the cache when it was stored again, else the private copy). */
-  #answerRefreshed(): void {
+  /**
+   * The client gets the stale entry kept by the cache: refreshed by a 304 (from the cache when it
+   * was stored again, else the private copy), or as it was, instead of an upstream error.
+   */
+  #answerStale(verdict: 'refreshed' | 'stale', upstreamStatus: number): void {
     const ex = this.#ex;
     const req = ex.cache!;
     const cache = this.#rt.cache!;
-    const status = 'portcullis; fwd=stale; fwd-status=304';
+    const status = staleAnswerStatus(req, upstreamStatus, verdict);
     const finish = (): void => this.#finish();
     const fromCopy = (): void => answerFromCache(this.#ds, ex, this.#rt, cache, req, req.stale!, status, finish, finish);
-    const entry = cache.find(req, ex);
+    const entry = verdict === 'refreshed' ? cache.find(req, ex) : null;
     if (entry !== null && entry.meta.responseTime === req.stale!.meta.responseTime) answerFromCache(this.#ds, ex, this.#rt, cache, req, entry, status, finish, fromCopy);
     else fromCopy();
   }
@@ -407,6 +419,12 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ex = this.#ex;
     ex.error = err;
     const ds = this.#ds;
+    if (ex.status === 0 && !ds.committed && err.side === 'upstream' && ex.cache !== null && staleMayAnswerError(this.#rt.cache!, ex.cache)) {
+      // No answer from the upstream yet and the cache holds a stale one it may use instead (stale-if-error).
+      ex.cache.outcome = 'stale';
+      this.#answerStale('stale', err.status);
+      return;
+    }
     // Until a byte of the answer went out (the head waits for the first body bytes, a one-shot
     // compression holds the whole answer), the client can still get a status; after, only the cut.
     if (!ds.committed) {

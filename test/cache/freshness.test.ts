@@ -1,18 +1,12 @@
-// RFC 9111 as pure functions (src/cache/freshness.ts): Cache-Control parsing, the freshness
-// lifetime, the shared-cache store decision (every NotStored reason and the cases that store),
-// and corrected_initial_age / current_age with concrete numbers.
+// RFC 9111 as pure functions (src/cache/freshness.ts): the freshness lifetime (explicit and
+// heuristic), the shared-cache store decision (every NotStored reason and the cases that store),
+// HTTP-date and Age parsing, and corrected_initial_age / current_age with concrete numbers.
 import { describe, expect, test } from 'vitest';
+import { parseCacheControl, parseTargeted } from '../../src/cache/directives.js';
 import {
-  currentAge, freshnessLifetime, initialAge, isCacheableStatus, parseCacheControl, parseHttpDate, storeDecision,
-  type CacheControl, type NotStored, type RequestFacts, type ResponseFacts,
+  DEFAULT_STORE_POLICY, currentAge, freshnessLifetime, heuristicLifetime, initialAge, isHeuristicallyCacheable, isUnderstoodStatus,
+  parseAge, parseHttpDate, storeDecision, type NotStored, type RequestFacts, type ResponseFacts, type StorePolicy,
 } from '../../src/cache/freshness.js';
-
-/** What an absent Cache-Control means: no flags, both ages -1 ("absent"). */
-const ABSENT: CacheControl = {
-  noStore: false, noCache: false, private: false, public: false, mustRevalidate: false,
-  proxyRevalidate: false, noTransform: false, maxAge: -1, sMaxage: -1,
-};
-const cc = (over: Partial<CacheControl> = {}): CacheControl => ({ ...ABSENT, ...over });
 
 // A recent date, and one hour later in the three formats a recipient must accept (RFC 9110 §5.6.7).
 const DATE = 'Wed, 25 Nov 2026 08:49:37 GMT';
@@ -33,73 +27,6 @@ function inTimeZone<T>(tz: string, fn: () => T): T {
     else process.env['TZ'] = saved;
   }
 }
-
-describe('parseCacheControl', () => {
-  test.each<[string, string | undefined, Partial<CacheControl>]>([
-    ['an absent header is all defaults', undefined, {}],
-    ['an empty header is all defaults', '', {}],
-    ['no-store', 'no-store', { noStore: true }],
-    ['no-cache', 'no-cache', { noCache: true }],
-    ['private', 'private', { private: true }],
-    ['public', 'public', { public: true }],
-    ['must-revalidate', 'must-revalidate', { mustRevalidate: true }],
-    ['proxy-revalidate', 'proxy-revalidate', { proxyRevalidate: true }],
-    ['no-transform', 'no-transform', { noTransform: true }],
-    ['max-age', 'max-age=60', { maxAge: 60 }],
-    ['s-maxage', 's-maxage=120', { sMaxage: 120 }],
-    ['max-age=0 is a real zero', 'max-age=0', { maxAge: 0 }],
-    ['directive names are case-insensitive', 'NO-STORE, Private, PuBlIc, No-Cache, MUST-REVALIDATE', { noStore: true, private: true, public: true, noCache: true, mustRevalidate: true }],
-    ['upper-case MAX-AGE and S-MAXAGE', 'MAX-AGE=5, S-MAXAGE=7', { maxAge: 5, sMaxage: 7 }],
-    ['a quoted max-age value is accepted', 'max-age="60"', { maxAge: 60 }],
-    ['a quoted s-maxage value is accepted', 's-maxage="120"', { sMaxage: 120 }],
-    ['whitespace around list elements is ignored', '  public ,\tmax-age=30  ,no-transform', { public: true, maxAge: 30, noTransform: true }],
-    ['empty list elements are ignored', ',, public,,', { public: true }],
-    ['several directives together', 'public, max-age=60, s-maxage=30, must-revalidate, proxy-revalidate', { public: true, maxAge: 60, sMaxage: 30, mustRevalidate: true, proxyRevalidate: true }],
-    ['a duplicated max-age (same value) is 0', 'max-age=60, max-age=60', { maxAge: 0 }],
-    ['a duplicated max-age (different values) is 0', 'max-age=60, max-age=3600', { maxAge: 0 }],
-    ['a valid max-age after an invalid one is still 0', 'max-age=abc, max-age=60', { maxAge: 0 }],
-    ['a duplicated s-maxage is 0', 's-maxage=10, s-maxage=10', { sMaxage: 0 }],
-    ['a duplicate differing only in case is a duplicate', 'max-age=60, MAX-AGE=60', { maxAge: 0 }],
-    ['a duplicated max-age leaves s-maxage alone', 's-maxage=30, max-age=1, max-age=2', { sMaxage: 30, maxAge: 0 }],
-    ['non-numeric max-age is 0', 'max-age=abc', { maxAge: 0 }],
-    ['negative max-age is 0', 'max-age=-1', { maxAge: 0 }],
-    ['fractional max-age is 0', 'max-age=1.5', { maxAge: 0 }],
-    ['max-age with a sign is 0', 'max-age=+60', { maxAge: 0 }],
-    ['max-age without a value is 0', 'max-age', { maxAge: 0 }],
-    ['max-age= with an empty value is 0', 'max-age=', { maxAge: 0 }],
-    ['an unbalanced quote is invalid: 0', 'max-age="60', { maxAge: 0 }],
-    ['invalid s-maxage is 0', 's-maxage=soon', { sMaxage: 0 }],
-    ['a delta-seconds too large to hold is 2^31 (RFC 9111 §1.2.2)', 'max-age=99999999999999', { maxAge: 2147483648 }],
-    ['exactly 2^31 is kept', 'max-age=2147483648', { maxAge: 2147483648 }],
-    ['private="field" counts as private', 'private="set-cookie"', { private: true }],
-    ['no-cache="field" counts as no-cache', 'no-cache="set-cookie"', { noCache: true }],
-    ['qualified no-cache with a field list counts as no-cache', 'no-cache="set-cookie, x-token", max-age=60', { noCache: true, maxAge: 60 }],
-    ['qualified private with a field list counts as private', 'private="set-cookie, authorization", public', { private: true, public: true }],
-    ['unknown directives are ignored', 'immutable, stale-while-revalidate=60, stale-if-error=600, x-ext="a b"', {}],
-    ['unknown directives do not hide known ones', 'immutable, max-age=31536000, foo=bar', { maxAge: 31536000 }],
-    ['a directive that only starts like a known one is unknown', 'no-stored, publicity, max-ages=5', {}],
-  ])('%s: %j', (_name, value, expected) => {
-    expect(parseCacheControl(value)).toEqual(cc(expected));
-  });
-
-  test('each call returns a fresh object (callers may not corrupt the defaults)', () => {
-    const a = parseCacheControl(undefined);
-    a.noStore = true;
-    a.maxAge = 5;
-    expect(parseCacheControl(undefined)).toEqual(ABSENT);
-    expect(parseCacheControl('')).toEqual(ABSENT);
-  });
-
-  // Regression: the value was split on every comma, so a comma inside a quoted
-  // extension argument (RFC 9110 §5.6.4 quoted-string, RFC 9111 §5.2.3 extensions such as
-  // community="UCI") cuts the list there and text inside the quotes is read as directives.
-  test.each<[string, string, Partial<CacheControl>]>([
-    ['public inside a quoted extension argument is not public', 'ext="a, public, b", max-age=60', { maxAge: 60 }],
-    ['max-age inside a quoted extension argument is not max-age', 'ext="a, max-age=99999, b"', {}],
-  ])('%s: %j', (_name, value, expected) => {
-    expect(parseCacheControl(value)).toEqual(cc(expected));
-  });
-});
 
 describe('parseHttpDate', () => {
   test.each<[string, string | undefined, number]>([
@@ -133,20 +60,59 @@ describe('parseHttpDate', () => {
     });
 });
 
-describe('isCacheableStatus', () => {
-  const STORED = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
-  test.each(STORED)('%d is storable', (status) => expect(isCacheableStatus(status)).toBe(true));
-  test.each([100, 101, 201, 202, 205, 206, 302, 303, 304, 307, 400, 401, 403, 409, 429, 500, 502, 503, 504])(
-    '%d is not storable', (status) => expect(isCacheableStatus(status)).toBe(false));
+describe('status codes', () => {
+  const HEURISTIC = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
+  test.each(HEURISTIC)('%d is heuristically cacheable (RFC 9110 §15.1)', (status) => expect(isHeuristicallyCacheable(status)).toBe(true));
+  test.each([100, 101, 201, 202, 205, 206, 302, 303, 304, 307, 400, 401, 403, 409, 429, 500, 502, 503, 504, 599])(
+    '%d is not heuristically cacheable', (status) => expect(isHeuristicallyCacheable(status)).toBe(false));
+  test.each([200, 201, 204, 206, 302, 303, 307, 400, 404, 410, 500, 502, 503, 504])('%d is understood (must-understand)', (status) => expect(isUnderstoodStatus(status)).toBe(true));
+  test.each([299, 418, 429, 499, 599, 103])('%d is not understood', (status) => expect(isUnderstoodStatus(status)).toBe(false));
+});
+
+describe('parseHttpDate leniency (RFC 9110 §5.6.7: recipients accept what senders get wrong)', () => {
+  test.each<[string, string]>([
+    ['lower-case weekday and month', 'wed, 25 nov 2026 08:49:37 GMT'],
+    ['lower-case gmt', 'Wed, 25 Nov 2026 08:49:37 gmt'],
+    ['upper-case everything', 'WED, 25 NOV 2026 08:49:37 GMT'],
+    ['RFC 850, lower case', 'wednesday, 25-nov-26 08:49:37 gmt'],
+    ['asctime, lower case', 'wed nov 25 08:49:37 2026'],
+  ])('%s: %j', (_name, value) => {
+    expect(parseHttpDate(value)).toBe(DATE_S);
+  });
+  test('a month name that only starts like one is still invalid', () => {
+    expect(parseHttpDate('Wed, 25 Novem 2026 08:49:37 GMT')).toBeNaN();
+  });
+});
+
+describe('parseAge (RFC 9111 §5.1)', () => {
+  test.each<[string, string | undefined, number]>([
+    ['absent', undefined, 0],
+    ['a number', '60', 60],
+    ['surrounding whitespace', ' 60 ', 60],
+    ['leading zeros', '0060', 60],
+    ['a list: the first member', '7200, 0', 7200],
+    ['a list: the first member, even when 0', '0, 7200', 0],
+    ['two lines (joined): the first', '3600, 3600', 3600],
+    ['a parameter is dropped', '7200;foo=bar', 7200],
+    ['a numeric parameter is dropped', '7200;foo=111', 7200],
+    ['not a number: ignored', 'abc', 0],
+    ['negative: ignored', '-7200', 0],
+    ['fractional: ignored', '7200.0', 0],
+    ['too large to hold: 2^31', '99999999999999', 2147483648],
+  ])('%s: %j is %d', (_name, value, expected) => {
+    expect(parseAge(value)).toBe(expected);
+  });
 });
 
 // ---- freshness lifetime ----------------------------------------------------------------------------------
 
-function res(over: Partial<ResponseFacts> & { cc?: string } = {}): ResponseFacts {
-  const { cc: ccValue, ...rest } = over;
+function res(over: Partial<ResponseFacts> & { cc?: string; targetedCc?: string } = {}): ResponseFacts {
+  const { cc: ccValue, targetedCc, ...rest } = over;
+  const targeted = targetedCc === undefined ? null : parseTargeted(targetedCc);
   return {
     status: 200,
-    cacheControl: parseCacheControl(ccValue),
+    cacheControl: targeted ?? parseCacheControl(ccValue),
+    targeted: targeted !== null,
     expires: undefined,
     date: undefined,
     vary: undefined,
@@ -215,17 +181,30 @@ function req(over: Partial<Omit<RequestFacts, 'cacheControl'>> & { cc?: string }
 
 type Row = [name: string, request: Parameters<typeof req>[0], response: Parameters<typeof res>[0], expected: number | NotStored];
 
+/** The decision as a lifetime or the reason: what the rows compare. */
+function decided(rq: RequestFacts, rs: ResponseFacts, policy: StorePolicy = DEFAULT_STORE_POLICY): number | NotStored {
+  const d = storeDecision(rq, rs, policy);
+  return typeof d === 'string' ? d : d.lifetime;
+}
+
 describe('storeDecision', () => {
   const notStored: Row[] = [
     ['POST is not stored', { method: 'POST' }, { cc: 'public, max-age=60' }, 'method'],
     ['HEAD is not stored (no body to keep)', { method: 'HEAD' }, { cc: 'max-age=60' }, 'method'],
     ['lower-case get is not GET', { method: 'get' }, { cc: 'max-age=60' }, 'method'],
     ['method is checked before status', { method: 'PUT' }, { status: 500, cc: 'max-age=60' }, 'method'],
-    ['206 is not stored', {}, { status: 206, cc: 'max-age=60' }, 'status'],
-    ['302 is not stored', {}, { status: 302, cc: 'max-age=60' }, 'status'],
-    ['500 is not stored', {}, { status: 500, cc: 'max-age=60' }, 'status'],
-    ['201 is not stored', {}, { status: 201, cc: 'max-age=60' }, 'status'],
-    ['304 is not stored', {}, { status: 304, cc: 'max-age=60' }, 'status'],
+    ['206 is not stored (a part, not the representation)', {}, { status: 206, cc: 'max-age=60' }, 'status'],
+    ['304 is not stored (an update, not a response)', {}, { status: 304, cc: 'max-age=60' }, 'status'],
+    ['a 1xx is never stored', {}, { status: 103, cc: 'max-age=60' }, 'status'],
+    ['a status above 599 is never stored', {}, { status: 600, cc: 'max-age=60' }, 'status'],
+    ['must-understand with a status we do not understand', {}, { status: 599, cc: 'max-age=60, must-understand' }, 'must-understand'],
+    ['must-understand with an unknown status, even with no-store', {}, { status: 299, cc: 'max-age=60, must-understand, no-store' }, 'must-understand'],
+    ['an unknown status without explicit freshness', {}, { status: 599, lastModified: MINUS_1H, date: DATE }, 'no-freshness'],
+    ['500 without explicit freshness (not heuristically cacheable)', {}, { status: 500, lastModified: MINUS_1H, date: DATE }, 'no-freshness'],
+    ['201 with Last-Modified only (not heuristically cacheable)', {}, { status: 201, lastModified: MINUS_1H, date: DATE }, 'no-freshness'],
+    ['a targeted no-store wins over Cache-Control max-age', {}, { targetedCc: 'no-store', cc: 'max-age=60' }, 'no-store'],
+    ['a targeted private wins over Cache-Control', {}, { targetedCc: 'private', cc: 'max-age=60' }, 'private'],
+    ['a targeted max-age=0 ignores a future Expires', {}, { targetedCc: 'max-age=0', expires: PLUS_1H, date: DATE }, 'no-freshness'],
     ['response no-store', {}, { cc: 'no-store, max-age=60' }, 'no-store'],
     ['response no-store beats public', {}, { cc: 'public, s-maxage=60, no-store' }, 'no-store'],
     ['request no-store (RFC 9111 §5.2.1.5)', { cc: 'no-store' }, { cc: 'public, max-age=60' }, 'no-store'],
@@ -238,11 +217,12 @@ describe('storeDecision', () => {
     ['Vary: * with whitespace', {}, { cc: 'max-age=60', vary: ' * ' }, 'vary-star'],
     ['Authorization with plain max-age', { authorization: true }, { cc: 'max-age=60' }, 'authorization'],
     ['Authorization with proxy-revalidate only', { authorization: true }, { cc: 'max-age=60, proxy-revalidate' }, 'authorization'],
+    ['Authorization with must-revalidate only (the default: not without public or s-maxage)', { authorization: true }, { cc: 'max-age=60, must-revalidate' }, 'authorization'],
     ['Authorization with Expires only', { authorization: true }, { expires: PLUS_1H, date: DATE }, 'authorization'],
     ['Authorization is checked before Cookie', { authorization: true, cookie: true }, { cc: 'max-age=60' }, 'authorization'],
     ['Cookie with plain max-age', { cookie: true }, { cc: 'max-age=60' }, 'cookie'],
     ['Cookie with must-revalidate (enough for Authorization, not for Cookie)', { cookie: true }, { cc: 'max-age=60, must-revalidate' }, 'cookie'],
-    ['Authorization + Cookie with must-revalidate', { authorization: true, cookie: true }, { cc: 'max-age=60, must-revalidate' }, 'cookie'],
+    ['Authorization + Cookie with must-revalidate', { authorization: true, cookie: true }, { cc: 'max-age=60, must-revalidate' }, 'authorization'],
     ['no explicit freshness', {}, {}, 'no-freshness'],
     ['a validator alone is no freshness', {}, { hasValidator: true }, 'no-freshness'],
     ['public alone is no freshness', {}, { cc: 'public' }, 'no-freshness'],
@@ -251,17 +231,17 @@ describe('storeDecision', () => {
     ['Pragma: no-cache without Cache-Control and without a validator', {}, { pragmaNoCache: true, expires: PLUS_1H, date: DATE }, 'no-freshness'],
     ['max-age=0 without a validator', {}, { cc: 'max-age=0' }, 'no-freshness'],
     ['an invalid max-age without a validator', {}, { cc: 'max-age=never' }, 'no-freshness'],
-    ['a duplicated max-age without a validator', {}, { cc: 'max-age=60, max-age=60' }, 'no-freshness'],
+    ['two max-age values, one of them 0, without a validator', {}, { cc: 'max-age=60, max-age=0' }, 'no-freshness'],
     ['an expired Expires without a validator', {}, { expires: MINUS_1H, date: DATE }, 'no-freshness'],
     ['Expires: 0 without a validator', {}, { expires: '0', date: DATE }, 'no-freshness'],
   ];
   test.each(notStored)('not stored: %s', (_name, rq, rs, expected) => {
-    expect(storeDecision(req(rq), res(rs))).toBe(expected);
+    expect(decided(req(rq), res(rs))).toBe(expected);
   });
 
   test('storeDecision never answers too-large (that is CacheFill, by max_entry_bytes)', () => {
     // Bodies are not known here: a huge lifetime, Content-Length or anything else is not "too large".
-    expect(storeDecision(req(), res({ cc: 'max-age=2147483648' }))).toBe(2147483648);
+    expect(decided(req(), res({ cc: 'max-age=2147483648' }))).toBe(2147483648);
   });
 
   const stored: Row[] = [
@@ -270,7 +250,6 @@ describe('storeDecision', () => {
     ['Expires − Date', {}, { expires: PLUS_1H, date: DATE }, 3600],
     ['Authorization with public', { authorization: true }, { cc: 'public, max-age=60' }, 60],
     ['Authorization with s-maxage', { authorization: true }, { cc: 's-maxage=45' }, 45],
-    ['Authorization with must-revalidate', { authorization: true }, { cc: 'max-age=60, must-revalidate' }, 60],
     ['Authorization with public and Expires', { authorization: true }, { cc: 'public', expires: PLUS_1H, date: DATE }, 3600],
     ['Cookie with public', { cookie: true }, { cc: 'public, max-age=60' }, 60],
     ['Cookie with s-maxage', { cookie: true }, { cc: 's-maxage=60' }, 60],
@@ -288,13 +267,56 @@ describe('storeDecision', () => {
     ['a request no-cache does not stop storing', { cc: 'no-cache' }, { cc: 'max-age=60' }, 60],
     ['a request max-age=0 does not stop storing', { cc: 'max-age=0' }, { cc: 'max-age=60' }, 60],
     ['proxy-revalidate and no-transform do not stop storing', {}, { cc: 'max-age=60, proxy-revalidate, no-transform' }, 60],
+    ['any final status with explicit freshness: 302', {}, { status: 302, cc: 'max-age=60' }, 60],
+    ['any final status with explicit freshness: 500', {}, { status: 500, cc: 'max-age=60' }, 60],
+    ['any final status with explicit freshness: 201', {}, { status: 201, cc: 'max-age=60' }, 60],
+    ['any final status with explicit freshness: 599 (Expires)', {}, { status: 599, expires: PLUS_1H, date: DATE }, 3600],
+    ['must-understand with a known status overrides no-store (RFC 9111 §5.2.2.3)', {}, { status: 200, cc: 'max-age=60, must-understand, no-store' }, 60],
+    ['a request no-store still wins over must-understand', { cc: 'no-store' }, { status: 200, cc: 'max-age=60, must-understand' }, 'no-store'],
+    ['heuristic: 10% of the time since Last-Modified', {}, { lastModified: MINUS_1H, date: DATE, hasValidator: true }, 360],
+    ['heuristic: a 404 with Last-Modified', {}, { status: 404, lastModified: MINUS_1H, date: DATE, hasValidator: true }, 360],
+    ['heuristic: any status marked public', {}, { status: 599, cc: 'public', lastModified: MINUS_1H, date: DATE, hasValidator: true }, 360],
+    ['heuristic: a Last-Modified after Date is 0 (stored, revalidated on use)', {}, { lastModified: PLUS_1H, date: DATE, hasValidator: true }, 0],
+    ['heuristic: dated at receipt without Date', {}, { lastModified: MINUS_1H, receivedAt: DATE_S, hasValidator: true }, 360],
+    ['a targeted max-age wins over a shorter Cache-Control', {}, { targetedCc: 'max-age=3600', cc: 'max-age=1' }, 3600],
+    ['a targeted max-age wins over Cache-Control no-store', {}, { targetedCc: 'max-age=600', cc: 'no-store' }, 600],
+    ['a targeted max-age ignores a past Expires', {}, { targetedCc: 'max-age=60', expires: MINUS_1H, date: DATE }, 60],
   ];
   test.each(stored)('stored: %s', (_name, rq, rs, expected) => {
-    expect(storeDecision(req(rq), res(rs))).toBe(expected);
+    expect(decided(req(rq), res(rs))).toBe(expected);
   });
 
-  test.each([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])('status %d with max-age=60 is stored for 60 s', (status) => {
-    expect(storeDecision(req(), res({ status, cc: 'max-age=60' }))).toBe(60);
+  test.each([200, 203, 204, 300, 301, 302, 303, 307, 308, 400, 404, 405, 410, 414, 500, 501, 502, 503, 504, 599])('status %d with max-age=60 is stored for 60 s', (status) => {
+    expect(decided(req(), res({ status, cc: 'max-age=60' }))).toBe(60);
+  });
+
+  test('a route may opt in to storing answers to Authorization requests marked only must-revalidate (RFC 9111 §3.5)', () => {
+    const policy = { ...DEFAULT_STORE_POLICY, authorizationMustRevalidate: true };
+    expect(decided(req({ authorization: true }), res({ cc: 'max-age=60, must-revalidate' }), policy)).toBe(60);
+    expect(decided(req({ authorization: true }), res({ cc: 'max-age=60' }), policy)).toBe('authorization');
+    expect(decided(req({ authorization: true }), res({ cc: 'max-age=60, proxy-revalidate' }), policy)).toBe('authorization');
+  });
+
+  test('the heuristic lifetime is flagged as heuristic; explicit ones are not', () => {
+    expect(storeDecision(req(), res({ lastModified: MINUS_1H, date: DATE, hasValidator: true }))).toEqual({ lifetime: 360, heuristic: true });
+    expect(storeDecision(req(), res({ cc: 'max-age=60' }))).toEqual({ lifetime: 60, heuristic: false });
+  });
+});
+
+describe('heuristicLifetime (RFC 9111 §4.2.2)', () => {
+  const LM_10D = 'Sun, 15 Nov 2026 08:49:37 GMT'; // ten days before DATE
+  const policy = (fraction: number, max: number): StorePolicy => ({ ...DEFAULT_STORE_POLICY, heuristicFraction: fraction, heuristicMax: max });
+  test.each<[string, StorePolicy, Partial<ResponseFacts> & { cc?: string }, number]>([
+    ['10% of ten days, under the 24 h cap', policy(0.1, 86400), { lastModified: LM_10D, date: DATE }, 86400],
+    ['10% of ten days with a 1 h cap', policy(0.1, 3600), { lastModified: LM_10D, date: DATE }, 3600],
+    ['1% of ten days', policy(0.01, 86400), { lastModified: LM_10D, date: DATE }, 8640],
+    ['fraction 0 turns it off', policy(0, 86400), { lastModified: LM_10D, date: DATE }, -1],
+    ['no Last-Modified: none', policy(0.1, 86400), { date: DATE }, -1],
+    ['an invalid Last-Modified: none', policy(0.1, 86400), { lastModified: 'yesterday', date: DATE }, -1],
+    ['a 302 (not heuristically cacheable): none', policy(0.1, 86400), { status: 302, lastModified: LM_10D, date: DATE }, -1],
+    ['a 302 marked public: allowed', policy(0.1, 86400), { status: 302, cc: 'public', lastModified: LM_10D, date: DATE }, 86400],
+  ])('%s', (_name, p, facts, expected) => {
+    expect(heuristicLifetime(res(facts), p)).toBe(expected);
   });
 });
 
@@ -315,7 +337,8 @@ describe('initialAge (corrected_initial_age, RFC 9111 §4.2.3)', () => {
     ['an invalid Age counts as 0', 'abc', undefined, T0, T0 + 2000, 2],
     ['a negative Age counts as 0', '-50', undefined, T0, T0 + 2000, 2],
     ['a fractional Age counts as 0', '1.5', undefined, T0, T0 + 1000, 1],
-    ['two Age values (joined) count as 0', '5, 10', undefined, T0, T0 + 1000, 1],
+    ['two Age values (joined): the first counts (RFC 9111 §5.1)', '5, 10', undefined, T0, T0 + 1000, 6],
+    ['an Age with a parameter: its number counts', '5;x=1', undefined, T0, T0 + 1000, 6],
     ['a response delay of 1.4 s rounds to 1', '10', undefined, T0, T0 + 1400, 11],
     ['a response delay of 1.6 s rounds to 2', '10', undefined, T0, T0 + 1600, 12],
     ['a response_time before request_time gives delay 0', '10', undefined, T0, T0 - 5000, 10],
@@ -348,7 +371,7 @@ describe('currentAge (RFC 9111 §4.2.3)', () => {
   test('an entry stored with max-age=60 and Age: 50 is fresh for 10 more seconds, then stale', () => {
     const t0 = 1_700_000_000_000;
     const initial = initialAge('50', undefined, t0, t0);
-    const lifetime = storeDecision(req(), res({ cc: 'max-age=60' }));
+    const lifetime = decided(req(), res({ cc: 'max-age=60' }));
     expect(lifetime).toBe(60);
     expect((lifetime as number) - currentAge(initial, t0, t0 + 9_000)).toBe(1);
     expect((lifetime as number) - currentAge(initial, t0, t0 + 10_000)).toBe(0);

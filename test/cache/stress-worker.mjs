@@ -50,6 +50,12 @@ export function metaFor(k, w, v, length) {
     responseTime: 1_700_000_000_000 + v,
     initialAge: 0,
     lifetime: 60,
+    heuristic: false,
+    staleWhileRevalidate: -1,
+    staleIfError: -1,
+    noStale: false,
+    targeted: [],
+    date: '',
     varyNames: [],
     varyValues: [],
     authOk: false,
@@ -83,7 +89,7 @@ async function run() {
   const { CacheTable } = await import(`${dist}/cache/table.js`);
   const { encodeMeta, readEntry, writeEntry } = await import(`${dist}/cache/store.js`);
   const table = new CacheTable(memory);
-  const ref = { pos: 0, length: 0 };
+  const ref = { pos: 0, length: 0, flags: 0 };
   const stats = { writes: 0, writesRefused: 0, stalled: 0, reads: 0, verified: 0, misses: 0, lapped: 0, removes: 0, problems: [] };
   let r = (seed ^ (id * 0x27d4eb2d)) >>> 0 || 1;
   const rand = (n) => {

@@ -8,13 +8,13 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
 import { CacheFill } from '../../src/cache/fill.js';
 import { CacheRequest, SharedCache } from '../../src/cache/shared-cache.js';
-import { parseCacheControl } from '../../src/cache/freshness.js';
+import { META_DEFAULTS, cacheConfig, getRequest, GET_FACTS } from '../helpers/cache-fixtures.js';
 import { encodeMeta, entryBytes, hashKey, readEntry, writeEntry, type EntryMeta, type StoredEntry } from '../../src/cache/store.js';
 import { CacheTable, releaseLockOf, type EntryRef } from '../../src/cache/table.js';
 import type { CacheConfig } from '../../src/config/types.js';
 import type { Exchange } from '../../src/exchange.js';
 import {
-  CACHE_MAGIC, ENTRY_ALIGN, ENTRY_HEADER_BYTES, INDEX_HEADER_BYTES, INDEX_LOCK, INDEX_MAGIC, INDEX_SLOTS, SLOT_BYTES,
+  CACHE_MAGIC, ENTRY_ALIGN, ENTRY_HEADER_BYTES, INDEX_HEADER_BYTES, INDEX_LOCK, INDEX_MAGIC, INDEX_FILLS, FILL_SLOTS, FILL_BYTES, INDEX_SLOTS, SLOT_BYTES,
   allocateCacheMemory, slotCountFor, type CacheMemory,
 } from '../../src/shm/layout.js';
 import { seededBytes } from '../helpers/prng.js';
@@ -27,7 +27,7 @@ const HOUR_AHEAD = (): number => nowS() + 3600;
 function metaOf(key: string, over: Partial<EntryMeta> = {}): EntryMeta {
   return {
     key, status: 200, reason: 'OK', headers: ['content-type', 'text/plain', 'etag', '"v1"'],
-    responseTime: 1_700_000_000_000, initialAge: 3, lifetime: 60, varyNames: [], varyValues: [], authOk: false, encoding: '',
+    responseTime: 1_700_000_000_000, initialAge: 3, lifetime: 60, ...META_DEFAULTS, varyNames: [], varyValues: [], authOk: false, encoding: '',
     ...over,
   };
 }
@@ -45,7 +45,7 @@ function put(table: CacheTable, key: string, body: Uint8Array | readonly Uint8Ar
   const meta = over.meta ?? metaOf(key);
   const length = body instanceof Uint8Array ? body.length : body.reduce((n, c) => n + c.length, 0);
   if (!writeEntry(table, hi, lo, encodeMeta(meta), body, length, over.expires ?? HOUR_AHEAD())) return -1;
-  const ref: EntryRef = { pos: 0, length: 0 };
+  const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
   expect(table.find(hi, lo, ref)).toBe(true);
   return ref.pos;
 }
@@ -58,7 +58,7 @@ interface Got {
 /** Looks the key up the way the cache does: find, readEntry, confirm meta.key, copy the body while intact. */
 function get(table: CacheTable, key: string, hash?: readonly [number, number]): Got | null {
   const [hi, lo] = hash ?? hashKey(key);
-  const ref: EntryRef = { pos: 0, length: 0 };
+  const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
   if (!table.find(hi, lo, ref)) return null;
   const entry = readEntry(table, ref, hi, lo);
   if (entry === null || entry.meta.key !== key) return null;
@@ -94,7 +94,8 @@ describe('layout', () => {
       const header = new Int32Array(mem.index, 0, INDEX_HEADER_BYTES / 4);
       expect(header[INDEX_MAGIC]).toBe(CACHE_MAGIC);
       expect(header[INDEX_SLOTS]).toBe(slotCountFor(arena));
-      expect(mem.index.byteLength).toBe(INDEX_HEADER_BYTES + slotCountFor(arena) * SLOT_BYTES);
+      expect(header[INDEX_FILLS]).toBe(FILL_SLOTS);
+      expect(mem.index.byteLength).toBe(INDEX_HEADER_BYTES + slotCountFor(arena) * SLOT_BYTES + FILL_SLOTS * FILL_BYTES);
       expect(new CacheTable(mem).capacity).toBe(arena);
     });
 
@@ -183,7 +184,7 @@ describe('write and read back', () => {
 
   test('an empty table finds nothing', () => {
     const { table } = fresh();
-    const ref: EntryRef = { pos: 0, length: 0 };
+    const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
     const [hi, lo] = hashKey('anything');
     expect(table.find(hi, lo, ref)).toBe(false);
     expect(table.cursor()).toBe(0);
@@ -229,7 +230,7 @@ describe('remove', () => {
     put(table, 'drop', Buffer.from('drop'));
     const [hi, lo] = hashKey('drop');
     table.remove(hi, lo);
-    expect(table.find(hi, lo, { pos: 0, length: 0 })).toBe(false);
+    expect(table.find(hi, lo, { pos: 0, length: 0, flags: 0 })).toBe(false);
     expect(get(table, 'drop')).toBeNull();
     expect(get(table, 'keep')?.body.toString()).toBe('keep');
   });
@@ -293,7 +294,7 @@ describe('replace', () => {
     const { table } = fresh();
     const oldPos = put(table, 'k', Buffer.from('old'));
     put(table, 'k', Buffer.from('new'));
-    const ref: EntryRef = { pos: 0, length: 0 };
+    const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
     const [hi, lo] = hashKey('k');
     table.find(hi, lo, ref);
     expect(ref.pos).not.toBe(oldPos);
@@ -308,7 +309,7 @@ describe('ring', () => {
     const { table } = fresh(64 * KiB);
     const pos = put(table, 'victim', seededBytes(1000, 1));
     const [hi, lo] = hashKey('victim');
-    const ref: EntryRef = { pos: 0, length: 0 };
+    const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
     let i = 0;
     // Layout invariant (shm/layout.ts): an entry at P is intact while CURSOR − size ≤ P.
     while (table.cursor() - table.capacity <= pos) {
@@ -332,7 +333,7 @@ describe('ring', () => {
     const { table } = fresh(64 * KiB);
     put(table, 'victim', seededBytes(500, 2));
     const [hi, lo] = hashKey('victim');
-    const ref: EntryRef = { pos: 0, length: 0 };
+    const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
     expect(table.find(hi, lo, ref)).toBe(true);
     for (let i = 0; i < 20; i++) put(table, `filler${i}`, seededBytes(4000, i));
     expect(readEntry(table, ref, hi, lo)).toBeNull();
@@ -415,7 +416,7 @@ describe('ring', () => {
     // Other writers go round the whole ring before this one publishes.
     for (let i = 0; i < 20; i++) put(table, `fast${i}`, seededBytes(4000, i));
     expect(table.publish(hi, lo, pos, 1000, HOUR_AHEAD())).toBe(false);
-    expect(table.find(hi, lo, { pos: 0, length: 0 })).toBe(false);
+    expect(table.find(hi, lo, { pos: 0, length: 0, flags: 0 })).toBe(false);
   });
 
   // Regression: writeEntry used to reserve, then copy outside the lock; a writer lapped during
@@ -554,9 +555,9 @@ describe('probe window eviction', () => {
 // ---- collisions ---------------------------------------------------------------------------------------------
 
 describe('hash collisions', () => {
-  const cacheConfig: CacheConfig = { enabled: true, size: 256 * KiB, max_entry_bytes: 64 * KiB };
+  const config: CacheConfig = cacheConfig(256 * KiB, 64 * KiB);
   const noExchange = {} as Exchange;
-  const facts = { method: 'GET', authorization: false, cookie: false, cacheControl: parseCacheControl(undefined) };
+  const facts = GET_FACTS;
 
   test('a second key with the same 64-bit hash replaces the first; the table returns it, the key check rejects it', () => {
     const { mem, table } = fresh();
@@ -564,15 +565,15 @@ describe('hash collisions', () => {
     put(table, 'first', Buffer.from('first body'), { hi: hash[0], lo: hash[1] });
     put(table, 'second', Buffer.from('second body'), { hi: hash[0], lo: hash[1] });
     // The raw read is by hash only: it is the other key's entry.
-    const ref: EntryRef = { pos: 0, length: 0 };
+    const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
     expect(table.find(hash[0], hash[1], ref)).toBe(true);
     expect(readEntry(table, ref, hash[0], hash[1])?.meta.key).toBe('second');
     expect(get(table, 'first', hash)).toBeNull();
     expect(get(table, 'second', hash)?.body.toString()).toBe('second body');
     // SharedCache.find compares meta.key: never serves the colliding key's entry.
-    const cache = new SharedCache(mem, cacheConfig);
-    const asFirst = Object.assign(new CacheRequest('first', facts, true), { hi: hash[0], lo: hash[1] });
-    const asSecond = Object.assign(new CacheRequest('second', facts, true), { hi: hash[0], lo: hash[1] });
+    const cache = new SharedCache(mem, config);
+    const asFirst = Object.assign(getRequest('first', facts), { hi: hash[0], lo: hash[1] });
+    const asSecond = Object.assign(getRequest('second', facts), { hi: hash[0], lo: hash[1] });
     expect(cache.find(asFirst, noExchange)).toBeNull();
     expect(cache.find(asSecond, noExchange)?.meta.key).toBe('second');
   });
@@ -581,7 +582,7 @@ describe('hash collisions', () => {
     const { mem, table } = fresh();
     const [hi, lo] = hashKey('base ~gzip@0');
     put(table, 'someone else', Buffer.from('x'), { hi, lo });
-    const cache = new SharedCache(mem, cacheConfig);
+    const cache = new SharedCache(mem, config);
     expect(cache.findVariant('base ~gzip@0')).toBeNull();
     put(table, 'base ~gzip@0', Buffer.from('y'), { meta: metaOf('base ~gzip@0', { encoding: 'gzip' }) });
     expect(cache.findVariant('base ~gzip@0')?.meta.key).toBe('base ~gzip@0');
@@ -590,7 +591,7 @@ describe('hash collisions', () => {
   test('SharedCache.find never answers with a compressed variant\'s entry', () => {
     const { mem, table } = fresh();
     put(table, 'k', Buffer.from('coded'), { meta: metaOf('k', { encoding: 'br' }) });
-    expect(new SharedCache(mem, cacheConfig).find(new CacheRequest('k', facts, true), noExchange)).toBeNull();
+    expect(new SharedCache(mem, config).find(getRequest('k', facts), noExchange)).toBeNull();
   });
 
   test('keys sharing a home slot but not a hash each get their own entry', () => {
@@ -617,7 +618,7 @@ describe('hash collisions', () => {
     const { table } = fresh();
     put(table, 'k', seededBytes(100, 1));
     const [hi, lo] = hashKey('k');
-    const ref: EntryRef = { pos: 0, length: 0 };
+    const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
     table.find(hi, lo, ref);
     expect(readEntry(table, ref, hi, lo)).not.toBeNull();
     expect(readEntry(table, changeRef(ref), ...changeHash(hi, lo))).toBeNull();
@@ -629,9 +630,8 @@ describe('hash collisions', () => {
 describe('CacheFill', () => {
   const setup = (maxEntry: number): { fill: (contentLength: number) => CacheFill; table: CacheTable; limit: number } => {
     const mem = allocateCacheMemory(256 * KiB);
-    const cache = new SharedCache(mem, { enabled: true, size: 256 * KiB, max_entry_bytes: maxEntry });
-    const facts = { method: 'GET', authorization: false, cookie: false, cacheControl: parseCacheControl(undefined) };
-    const req = new CacheRequest('fill-key', facts, true);
+    const cache = new SharedCache(mem, cacheConfig(256 * KiB, maxEntry));
+    const req = getRequest('fill-key');
     const meta = metaOf('fill-key');
     return {
       fill: (contentLength) => new CacheFill(cache, req, meta, contentLength),
@@ -788,7 +788,7 @@ describe('worker threads sharing the buffers', () => {
     const problems: string[] = [];
     for (let k = 0; k < keys; k++) {
       const [hi, lo] = keyHash(k, homes) as [number, number];
-      const ref: EntryRef = { pos: 0, length: 0 };
+      const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
       if (!table.find(hi, lo, ref)) continue;
       const entry = readEntry(table, ref, hi, lo);
       if (entry === null) continue;

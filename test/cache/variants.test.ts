@@ -17,6 +17,7 @@ import { native } from '../../src/native/index.js';
 import {
   INDEX_HEADER_BYTES, INDEX_SLOTS, SLOT_EXPIRES, SLOT_HASH_HI, SLOT_HASH_LO, SLOT_INTS, allocateCacheMemory, type CacheMemory,
 } from '../../src/shm/layout.js';
+import { META_DEFAULTS } from '../helpers/cache-fixtures.js';
 import { seededBytes } from '../helpers/prng.js';
 
 const KiB = 1024;
@@ -47,7 +48,7 @@ function baseMeta(key: string): EntryMeta {
   return {
     key, status: 200, reason: 'OK',
     headers: ['content-type', 'text/html', 'etag', '"abc"', 'vary', 'accept-encoding'],
-    responseTime: 1_800_000_123_456, initialAge: 5, lifetime: 600,
+    responseTime: 1_800_000_123_456, initialAge: 5, lifetime: 600, ...META_DEFAULTS,
     varyNames: ['accept-language'], varyValues: ['en'], authOk: true, encoding: '',
   };
 }

@@ -256,7 +256,7 @@ describe('status, workers, connections, upstreams, cache', () => {
       const ups = (await admin(port, 'GET', '/upstreams')).json.upstreams;
       expect(ups).toEqual([expect.objectContaining({ name: 'app', pool: { max_connections: 9, idle_timeout: 30000, queue: 1024 }, balance: 'round_robin', routes: ['/'], targets: [expect.objectContaining({ url: origin.url, weight: 1, state: 'pending', ejected_until: null, addresses: null })] })]);
       const cache = (await admin(port, 'GET', '/cache')).json;
-      expect(cache).toMatchObject({ enabled: true, routes: ['/'], memory: { sizeBytes: 2 * 1024 * 1024, entries: 0 }, requests: { miss: 1 }, hit_ratio: 0, purge: false });
+      expect(cache).toMatchObject({ enabled: true, routes: ['/'], memory: { sizeBytes: 2 * 1024 * 1024, entries: 0 }, requests: { miss: 1 }, hit_ratio: 0, purge: true });
       const reloads = (await admin(port, 'GET', '/reloads')).json;
       expect(reloads).toEqual({ generation: 1, reloads: [] });
       // HEAD works on GET endpoints (load balancers' health checks).

@@ -119,12 +119,23 @@ describe('what is stored', () => {
     expect(seen()).toBe(2);
   });
 
-  test.each([500, 502, 201, 302])('status %i is not stored even with max-age', async (status) => {
+  test.each([500, 502, 201, 302])('status %i is stored when it has explicit freshness (RFC 9111 §3: any final status)', async (status) => {
     const path = `/status-${status}`;
     const seen = on(path, () => ({ status, headers: { 'cache-control': 'max-age=60', ...(status === 302 ? { location: '/x' } : {}) } }));
     await get(path);
     const b = await get(path);
     expect(b.status).toBe(status);
+    expect(b.headers['cache-status']).toMatch(/^portcullis; hit; ttl=/);
+    expect(seen()).toBe(1);
+  });
+
+  test.each([500, 302, 201, 403])('status %i without explicit freshness is not stored (not heuristically cacheable)', async (status) => {
+    const path = `/status-plain-${status}`;
+    const seen = on(path, () => ({ status, headers: { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT', ...(status === 302 ? { location: '/x' } : {}) } }));
+    await get(path);
+    const b = await get(path);
+    expect(b.status).toBe(status);
+    expect(b.headers['cache-status']).toBe('portcullis; fwd=uri-miss; detail=no-freshness');
     expect(seen()).toBe(2);
   });
 
@@ -469,12 +480,15 @@ describe('answers from the cache', () => {
     expect((await get('/slow-big')).text).toBe(big);
   });
 
-  test('a Range request bypasses the cache', async () => {
-    const seen = on('/range', () => ({ headers: { 'cache-control': 'max-age=60' } }));
+  test('a Range request is answered from the stored complete entry', async () => {
+    const seen = on('/range', () => ({ headers: { 'cache-control': 'max-age=60' }, body: '0123456789' }));
     await get('/range');
     const r = await get('/range', { range: 'bytes=0-3' });
-    expect(r.headers['cache-status']).toBe('portcullis; fwd=bypass');
-    expect(seen()).toBe(2);
+    expect(r.status).toBe(206);
+    expect(r.text).toBe('0123');
+    expect(r.headers['content-range']).toBe('bytes 0-3/10');
+    expect(r.headers['cache-status']).toMatch(/^portcullis; hit; ttl=/);
+    expect(seen()).toBe(1);
   });
 
   test('a successful POST invalidates the stored GET; a failed one does not', async () => {
@@ -619,6 +633,20 @@ describe('compressed variants', () => {
     expect(lines.map((l) => [l['cache'], l['cache_variant']])).toEqual([
       ['stored', null], ['hit', 'made'], ['hit', 'stored'], ['hit', 'stored'], ['hit', null],
     ]);
+  });
+
+  test('a Range from a client that accepts gzip: the identity bytes, never labelled as compressed', async () => {
+    const body = json(8000, 7);
+    on('/range-gz', () => ({ headers: { 'cache-control': 'max-age=60', 'content-type': 'application/json', etag: '"g"' }, body }));
+    await request(cproxy.port, { path: '/range-gz' });
+    const r = await request(cproxy.port, { path: '/range-gz', headers: { 'accept-encoding': 'gzip', range: 'bytes=100-199' } });
+    expect(r.status).toBe(206);
+    expect(r.headers['content-encoding']).toBeUndefined();
+    expect(r.headers['etag']).toBe('"g"');
+    expect(r.text).toBe(body.slice(100, 200));
+    const none = await request(cproxy.port, { path: '/range-gz', headers: { 'accept-encoding': 'gzip', range: 'bytes=9000-' } });
+    expect(none.status).toBe(416);
+    expect(none.headers['content-encoding']).toBeUndefined();
   });
 
   test('an event stream and an image are never compressed from the cache', async () => {

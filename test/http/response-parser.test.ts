@@ -229,7 +229,7 @@ const FIXTURES: Fixture[] = [
     expect: { status: 201, reason: 'Created', body: 'ok' },
   },
   {
-    name: '103 Early Hints (twice) are dropped, then the final response',
+    name: '103 Early Hints (twice) before the final response (a handler without onInterim sees only the final one)',
     raw:
       'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n' +
       'HTTP/1.1 103 Early Hints\r\nLink: </b.js>; rel=preload\r\n\r\n' +
@@ -576,5 +576,41 @@ describe('ResponseParser connection behaviour', () => {
     const value = 'v'.repeat(300);
     const ev = run([b(`HTTP/1.1 204 No Content\r\n${name}: ${value}\r\n\r\n`)]).events[0];
     expect(ev).toMatchObject({ type: 'head', head: { headers: [name.toLowerCase(), value] } });
+  });
+});
+
+describe('interim responses (onInterim)', () => {
+  const RAW = 'HTTP/1.1 100 Continue\r\n\r\n'
+    + 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'
+    + 'HTTP/1.1 102 Processing\r\n\r\n'
+    + 'HTTP/1.1 103 Early Hints\r\nLink: </b.js>; rel=preload\r\n\r\n'
+    + 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx';
+
+  function interims(chunks: readonly Buffer[]): { interim: string[]; final: number; body: string } {
+    const interim: string[] = [];
+    let final = 0;
+    let body = '';
+    const parser = new ResponseParser({
+      onInterim(head) { interim.push(`${head.statusCode} ${head.headers.join('=')}`); },
+      onHead(head) { final = head.statusCode; },
+      onBody(chunk) { body += chunk.toString('latin1'); },
+      onEnd() {},
+      onError(err) { throw err; },
+    }, 8192);
+    for (const c of chunks) parser.execute(c);
+    return { interim, final, body };
+  }
+
+  test('every 1xx but 100 and 101 is reported in order before the final head, with its headers', () => {
+    expect(interims([Buffer.from(RAW, 'latin1')])).toEqual({
+      interim: ['103 link=</a.css>; rel=preload', '102 ', '103 link=</b.js>; rel=preload'],
+      final: 200,
+      body: 'x',
+    });
+  });
+
+  test('the same, a byte per read', () => {
+    const bytes = Buffer.from(RAW, 'latin1');
+    expect(interims([...bytes].map((b) => Buffer.from([b]))).interim).toHaveLength(3);
   });
 });

@@ -146,6 +146,8 @@ describe('portcullis explain', () => {
     expect(refused.stdout).not.toContain('route ');
     const post = await cli(['explain', '-c', fixture('base.yaml'), 'http://img.example.com/static/a', '-X', 'POST']);
     expect(post.stdout).toContain('cache     on for the route, but POST is not looked up (only GET and HEAD are); a successful POST invalidates the URL');
+    const purge = await cli(['explain', '-c', fixture('base.yaml'), 'http://img.example.com/static/a', '-X', 'PURGE']);
+    expect(purge.stdout).toContain('cache     on: PURGE is answered by the cache, never forwarded, for clients in trusted_proxies (403 for others)');
     const ws = await cli(['explain', '-c', fixture('base.yaml'), 'http://a/chat', '-H', 'Upgrade: websocket', '-H', 'Connection: upgrade']);
     expect(ws.stdout).toContain('websocket an upgrade: tunnelled; route settings: messages ≤ 16 MiB, idle 5 min, ping 30 s');
   });
