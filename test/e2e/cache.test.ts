@@ -3,10 +3,9 @@
 // freshness and expiry, revalidation with 304, the client's conditional requests, HEAD,
 // invalidation by unsafe methods, Vary, size limits, eviction, and compressed variants
 // made once and served from the cache.
-import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import zlib from 'node:zlib';
-import { native } from '../../src/native/index.js';
+import { ZSTD, unzstd } from '../helpers/zstd.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import net from 'node:net';
@@ -14,9 +13,6 @@ import { rssOf, startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request, type Reply } from '../helpers/client.js';
 import { rawRequest } from '../helpers/raw.js';
 
-let zstdCli = native.zstd !== null;
-try { execFileSync('zstd', ['--version'], { stdio: 'ignore' }); } catch { zstdCli = false; }
-const unzstd = (b: Buffer): Buffer => execFileSync('zstd', ['-d', '-c', '-q'], { input: b, maxBuffer: 64 * 1024 * 1024 });
 
 /** Per-path origin behaviour: headers (and optional status/body) for each request. */
 type Behaviour = (req: { method: string; headers: Record<string, string | string[] | undefined>; n: number }) => {
@@ -609,7 +605,7 @@ describe('compressed variants', () => {
     ['gzip', 400 * 1024, (b: Buffer) => zlib.gunzipSync(b)],
     ['br', 400 * 1024, (b: Buffer) => zlib.brotliDecompressSync(b)],
     // zstd has no off-thread streaming compressor, so a miss never gets it for a large body; a cached one can.
-    ...(zstdCli ? [['zstd', 8 * 1024, unzstd], ['zstd', 400 * 1024, unzstd]] as const : []),
+    ...(ZSTD ? [['zstd', 8 * 1024, unzstd], ['zstd', 400 * 1024, unzstd]] as const : []),
   ])('%s of a %i B body: compressed once, then served from the cache without recompressing', async (enc, size, decode) => {
     const path = `/variant-${enc}-${size}`;
     const body = json(size, size);
