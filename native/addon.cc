@@ -8,12 +8,16 @@
 //   zstd(buf, level) → Buffer          (only with libzstd)     one-shot zstd frame
 //   ZstdStream(level).push(buf, end) → Buffer   streaming zstd, flushed at every push
 //   c23strtol(text, base, unsigned) → [value, chars read, ERANGE]   test hook for native/compat.cc
+//   socketId(uwsObject) → number        the uSockets socket behind a uWS.js HttpResponse, 0 if none
 //   features: { libdeflate: bool, zstd: bool }
 #include <napi.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <v8.h>
 
 #include "head.h"
 
@@ -125,6 +129,7 @@ class Portcullis : public Napi::Addon<Portcullis> {
 #if defined(PC_HAVE_C23)
       InstanceMethod("c23strtol", &Portcullis::C23Strtol),
 #endif
+      InstanceMethod("socketId", &Portcullis::SocketId),
       InstanceValue("features", features, napi_enumerable),
     });
 #if defined(PC_HAVE_ZSTD)
@@ -146,6 +151,25 @@ class Portcullis : public Napi::Addon<Portcullis> {
 
  private:
   Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), 3); }
+
+  // The native socket a uWS.js HttpResponse wraps: uWS.js keeps the us_socket_t pointer in the
+  // object's first internal field, and every wrapper of one connection (the filter hook's, each
+  // request's) holds the same pointer. It names a connection for as long as it is open
+  // (src/downstream/connections.ts); the memory is reused after close. N-API has no call for
+  // internal fields, so this reads them through V8 (a napi_value is a v8::Local underneath);
+  // anything else than an object with an internal field gives 0.
+  Napi::Value SocketId(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) return Napi::Number::New(env, 0);
+    napi_value raw = info[0];
+    v8::Local<v8::Value> value;
+    static_assert(sizeof(value) == sizeof(raw), "napi_value is a v8::Local");
+    std::memcpy(static_cast<void*>(&value), &raw, sizeof(raw));
+    v8::Local<v8::Object> object = value.As<v8::Object>();
+    if (object->InternalFieldCount() < 1) return Napi::Number::New(env, 0);
+    void* pointer = object->GetAlignedPointerFromInternalField(0);
+    return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(pointer)));
+  }
 
 #if defined(PC_HAVE_C23)
   // Test hook for native/compat.cc: c23strtol(text, base, unsigned) → [value as string, chars

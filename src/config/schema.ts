@@ -85,7 +85,7 @@ const ListenAddress = z
 
 const Limits = z
   .strictObject({
-    max_header_bytes: size('Largest request head (request line + headers); over it the client gets 431.').prefault('32KiB'),
+    max_header_bytes: size('Largest request head (request line, header lines and the blank line that ends them); over it the client gets 431. Raising it takes a restart (uWS reads its limit once per process).').prefault('32KiB'),
     max_header_count: count('Most request header lines; over it the client gets 431.').default(100),
     max_body_bytes: size('Largest request body; over it the client gets 413.').prefault('64MiB'),
     max_response_header_bytes: size('Largest upstream response head; over it the client gets 502.').prefault('64KiB'),
@@ -95,10 +95,12 @@ const Limits = z
 
 const Timeouts = z
   .strictObject({
-    header: duration('The client must send the whole request head within this.').prefault('10s'),
+    header: duration('The client must send the whole request head within this (uWS closes the connection; it checks every 4 s, so the close comes up to 4 s later). At least 5s: uWS also times request bodies against it, and below 5 s its 4-second tick would cut every upload.')
+      .refine((ms) => ms >= 5000, 'must be at least 5s (uWS checks on a 4-second tick; shorter would cut every upload)')
+      .prefault('10s'),
     connect: duration('TCP connect to an upstream target; failure gives 502.').prefault('3s'),
     response_header: duration('From request sent to upstream response head received; over it gives 504.').prefault('60s'),
-    idle: duration('Idle keep-alive connections (both sides) and bodies that stop making progress.').prefault('60s'),
+    idle: duration('Idle keep-alive connections (both sides) and bodies that stop making progress. On the client side uWS applies it on a 4-second tick, and never less than 5 s.').prefault('60s'),
     drain: duration('On SIGTERM/SIGINT, how long in-flight requests may take before workers close.').prefault('30s'),
   })
   .prefault({})

@@ -10,6 +10,7 @@ import type { Exchange } from '../exchange.js';
 import type { RequestHead } from './contract.js';
 import { CorkHolder } from './cork-holder.js';
 import { UwsDownstream } from './uws-downstream.js';
+import { ConnectionTable } from './connections.js';
 import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
 
 const decoder = new TextDecoder();
@@ -35,13 +36,21 @@ function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
 /** The App timeouts uWS 20.57 can be told about (uWS counts in seconds, ticking every 4 s). */
 type TimedApp = TemplatedApp & { setIdleTimeout(s: number): TemplatedApp; setResponseTimeout(s: number): TemplatedApp };
 
+/** uWS times sockets on a 4-second tick: a timeout of 4 s or less fires at the next tick, even after a reset. */
+const UWS_MIN_TIMEOUT_S = 5;
+
 /**
- * uWS's idle timeout runs while a connection has not delivered a complete request head (and
- * during a request body); its response timeout is the keep-alive wait after a response.
+ * Client-side timeouts, measured on uWS 20.57 (docs/limits.md "Timeouts"):
+ *   idle timeout      a connection without a complete request head (so slowloris, one byte a
+ *                     second, is closed too), and a request body, which must bring 16 KiB/s on
+ *                     average over each such period → timeouts.header
+ *   response timeout  the keep-alive wait after a response, and a response the client stopped
+ *                     reading → timeouts.idle
+ * Both are rounded up to whole seconds, at least 5 (config validation keeps header ≥ 5 s).
  */
 function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
-  (app as TimedApp).setIdleTimeout(Math.max(1, Math.ceil(t.header / 1000)));
-  (app as TimedApp).setResponseTimeout(Math.max(1, Math.ceil(t.idle / 1000)));
+  (app as TimedApp).setIdleTimeout(Math.max(UWS_MIN_TIMEOUT_S, Math.ceil(t.header / 1000)));
+  (app as TimedApp).setResponseTimeout(Math.max(UWS_MIN_TIMEOUT_S, Math.ceil(t.idle / 1000)));
 }
 
 export class UwsFrontEnd {
@@ -55,6 +64,8 @@ export class UwsFrontEnd {
   readonly #ws: WebSocketFrontEnd;
   /** The response corked around every upgrade (downstream/cork-holder.ts). */
   readonly #corkHolder = new CorkHolder();
+  /** Open client connections, from uWS's connection hook (downstream/connections.ts). */
+  readonly connections = new ConnectionTable();
 
   constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
     this.#runtime = runtime;
@@ -65,14 +76,17 @@ export class UwsFrontEnd {
       if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
     };
     this.#onDone = done;
-    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: this.#corkHolder });
+    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: this.#corkHolder, connections: this.connections });
     // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
     this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
-      const ds = new UwsDownstream(res);
+      const ds = new UwsDownstream(res, this.connections);
       this.#inflight++;
+      ds.inHandler = true;
       handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
+      ds.inHandler = false;
     });
     applyTimeouts(this.#app, runtime.config.timeouts);
+    this.#app.filter(this.connections.hook);
   }
 
   get inflight(): number { return this.#inflight; }
@@ -93,9 +107,13 @@ export class UwsFrontEnd {
     }))]).then(() => undefined);
   }
 
-  /** Stops accepting new connections; open ones keep being served. */
+  /**
+   * Stops accepting new connections. Keep-alive connections between requests are closed now;
+   * the others answer with `Connection: close` and close when their exchange ends.
+   */
   stopAccepting(): void {
     for (const s of this.#sockets.splice(0)) uWS.us_listen_socket_close(s);
+    this.connections.drain();
     // Tunnels never finish by themselves: close them (1001) so clients reconnect elsewhere.
     this.#ws.goAway();
   }

@@ -12,6 +12,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { Downstream } from './contract.js';
 import { statusLine } from './status-line.js';
 import { streamClosed, streamOpened } from '../observe/counters.js';
+import type { Connection, ConnectionTable } from './connections.js';
 
 const enum Mode { Head, Length, Stream, NoBody, Done }
 
@@ -46,6 +47,10 @@ function wantsHeadFlush(headers: readonly string[]): boolean {
 
 export class UwsDownstream implements Downstream {
   done = false;
+  /** True while uWS's request callback runs (set by the front end around the pipeline call). */
+  inHandler = false;
+  /** uWS reported the connection gone: the response must not be touched any more. */
+  #aborted = false;
   readonly #res: HttpResponse;
   #mode: Mode = Mode.Head;
   #length = 0;
@@ -72,10 +77,18 @@ export class UwsDownstream implements Downstream {
   readonly #streamSession = (): void => { this.#sendHead(); this.#ok = this.#res.write(this.#chunk!); };
   readonly #endSession = (): void => this.#writeEnd();
 
-  constructor(res: HttpResponse) {
+  /** The connection this request came on (downstream/connections.ts), released when the response ends. */
+  readonly #table: ConnectionTable | null;
+  #conn: Connection | null;
+
+  constructor(res: HttpResponse, table: ConnectionTable | null = null) {
     this.#res = res;
+    this.#table = table;
+    this.#conn = table !== null ? table.begin(res) : null;
     // Must be registered before the handler returns or awaits (shared notes §4).
     res.onAborted(() => {
+      this.#aborted = true;
+      this.#release();
       if (this.done) return;
       this.done = true;
       this.#mode = Mode.Done;
@@ -117,6 +130,7 @@ export class UwsDownstream implements Downstream {
     res.writeStatus(this.#status);
     for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
     if (this.#announceLength >= 0) res.writeHeader('content-length', String(this.#announceLength));
+    this.#closeHeader(res);
   }
 
   writeBody(chunk: Buffer): boolean {
@@ -224,11 +238,30 @@ export class UwsDownstream implements Downstream {
 
   respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
     if (this.done) return;
+    if (closeConnection && this.inHandler) {
+      // An answer that closes, given inside uWS's request callback: uWS would go on parsing
+      // the bytes already read after this request (a body it framed one way, a second request
+      // hidden in it) and serve them, "Connection: close" or not. Answered from the next loop
+      // turn instead, the request is still pending while uWS parses on, and uWS closes a
+      // connection that sends a request while one is pending without running any handler:
+      // nothing after a refused head is ever served. A client that sent nothing more gets the
+      // answer and the close at once.
+      this.#finish();
+      setImmediate(() => this.#respondNow(status, reason, headers, body, true, headOnly));
+      return;
+    }
+    this.#respondNow(status, reason, headers, body, closeConnection, headOnly);
+    this.#finish();
+  }
+
+  #respondNow(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
+    if (this.#aborted) return;
     const res = this.#res;
-    this.resumeBody();
+    this.#resumeNow();
     res.cork(() => {
       res.writeStatus(statusLine(status, reason));
       for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+      if (!closeConnection) this.#closeHeader(res);
       if (!headOnly) {
         res.end(body, closeConnection);
       } else if (closeConnection) {
@@ -241,7 +274,6 @@ export class UwsDownstream implements Downstream {
         res.endWithoutBody();
       }
     });
-    this.#finish();
   }
 
   close(): void {
@@ -268,7 +300,12 @@ export class UwsDownstream implements Downstream {
    * cannot be touched any more). Resumed, uWS reads and drops the rest.
    */
   resumeBody(): void {
-    if (this.done || !this.#bodyPaused) return;
+    if (this.done) return;
+    this.#resumeNow();
+  }
+
+  #resumeNow(): void {
+    if (!this.#bodyPaused || this.#aborted) return;
     this.#bodyPaused = false;
     this.#res.resume();
   }
@@ -281,7 +318,28 @@ export class UwsDownstream implements Downstream {
     if (this.#streaming) { this.#streaming = false; streamClosed(); }
   }
 
+  /** The response became a WebSocket (downstream/websocket.ts): nothing more is written here. */
+  handOver(): void {
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn !== null) this.#table!.upgraded(conn);
+    this.done = true;
+  }
+
+  #release(): void {
+    const conn = this.#conn;
+    if (conn === null) return;
+    this.#conn = null;
+    this.#table!.done(conn);
+  }
+
+  /** Draining: answers tell the client to close (downstream/connections.ts closes idle ones). */
+  #closeHeader(res: HttpResponse): void {
+    if (this.#table !== null && this.#table.draining) res.writeHeader('connection', 'close');
+  }
+
   #finish(): void {
+    this.#release();
     this.#uncount();
     this.done = true;
     this.#mode = Mode.Done;

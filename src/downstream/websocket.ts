@@ -18,6 +18,7 @@ import { respondError } from '../upstream/forward.js';
 import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
+import type { ConnectionTable } from './connections.js';
 
 const DEFAULTS: WebSocketSettings = WEBSOCKET_DEFAULTS;
 
@@ -102,6 +103,7 @@ export interface WebSocketFrontEndOptions {
   snapshot(res: HttpResponse, req: HttpRequest): RequestHead;
   log: ((ex: Exchange) => void) | null;
   corkHolder: CorkHolder;
+  connections: ConnectionTable;
 }
 
 export class WebSocketFrontEnd {
@@ -146,7 +148,7 @@ export class WebSocketFrontEnd {
   }
 
   #upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-    const ds = new UwsDownstream(res); // onAborted first (shared notes §4)
+    const ds = new UwsDownstream(res, this.#o.connections); // onAborted first (shared notes §4)
     const head = this.#o.snapshot(res, req);
     const rt = this.#o.runtime();
     const ex = new Exchange(head, Date.now());
@@ -185,7 +187,7 @@ export class WebSocketFrontEnd {
       handshake: {
         accept: (protocol, compress) => {
           if (ds.done) { tunnel.abort(); return; }
-          ds.done = true; // the HttpResponse belongs to the WebSocket from here on
+          ds.handOver(); // the HttpResponse belongs to the WebSocket from here on
           // Offering the client's extensions only when the upstream hop compresses too.
           upgradeOutsideOwnCork(this.#o.corkHolder, res, { tunnel, client: null }, key, protocol, compress ? extensions : '', context);
         },
@@ -211,7 +213,10 @@ export class WebSocketFrontEnd {
   }
 
   #reject(ex: Exchange, ds: UwsDownstream, err: ProxyError, extraHeaders: readonly string[] = []): void {
+    // Always inside the upgrade callback: a closing answer is deferred (uws-downstream respond).
+    ds.inHandler = true;
     respondError(ds, ex, err, err.status === 400, extraHeaders);
+    ds.inHandler = false;
     this.#o.log?.(ex);
   }
 

@@ -49,8 +49,9 @@ export function checkRequestHead(
   if (!isToken(method)) return new ProxyError('PC_ERR_BAD_REQUEST', 'invalid method');
   if (!isOriginForm(url)) return new ProxyError('PC_ERR_BAD_REQUEST', 'request target is not origin-form');
 
-  // Request line as sent: method SP target SP HTTP/1.1 CRLF.
-  let bytes = method.length + url.length + 12;
+  // Request line as sent (method SP target SP HTTP/1.1 CRLF) and the blank line ending the head:
+  // the head as uWS counts it for UWS_HTTP_MAX_HEADERS_SIZE (uws/head-limit.ts).
+  let bytes = method.length + url.length + 12 + 2;
   let contentLength = -1;
   let chunked = false;
   let teSeen = false;

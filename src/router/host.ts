@@ -26,6 +26,8 @@ function buildHostClass(): Uint8Array {
 }
 
 const CH_DOT = 0x2e;
+/** Longest host name (RFC 1035 §2.3.4, without the root's trailing dot). */
+export const MAX_NAME = 253;
 const CH_COLON = 0x3a;
 
 /**
@@ -55,7 +57,9 @@ export function normalizeHost(hostHeader: string): string | null {
     return null;
   }
   if (end > 0 && hostHeader.charCodeAt(end - 1) === CH_DOT) end--;
-  if (end === 0 || !labelsNonEmpty(hostHeader, end)) return null;
+  // RFC 1035 §2.3.4: a name is at most 253 characters (so at most 127 labels). Longer ones name
+  // nothing, and refusing them keeps every per-host lookup bounded.
+  if (end === 0 || end > MAX_NAME || !labelsNonEmpty(hostHeader, end)) return null;
   if (end === len && lower) return hostHeader;
   const name = hostHeader.slice(0, end);
   return lower ? name : name.toLowerCase();
@@ -130,12 +134,15 @@ export function formatHostPattern(p: HostPattern): string {
 }
 
 /**
- * Per-host values. Exact hosts are one Map lookup; wildcards cost one lookup per label
- * of the request host, and nothing when no wildcard is configured.
+ * Per-host values. Exact hosts are one Map lookup; wildcards cost one lookup per distinct
+ * suffix length configured (not per label of the request host, which a client controls), and
+ * nothing when no wildcard is configured.
  */
 export class HostTable<V> {
   readonly #exact = new Map<string, V>();
   readonly #wildcard = new Map<string, V>();
+  /** Lengths of the configured wildcard suffixes, longest (most specific) first. */
+  #suffixLengths: number[] = [];
   #any: V | undefined = undefined;
 
   /** The value stored for a pattern, if any. */
@@ -147,8 +154,10 @@ export class HostTable<V> {
 
   set(p: HostPattern, value: V): void {
     if (p.kind === 'exact') this.#exact.set(p.host, value);
-    else if (p.kind === 'wildcard') this.#wildcard.set(p.suffix, value);
-    else this.#any = value;
+    else if (p.kind === 'wildcard') {
+      this.#wildcard.set(p.suffix, value);
+      if (!this.#suffixLengths.includes(p.suffix.length)) this.#suffixLengths = [...this.#suffixLengths, p.suffix.length].sort((a, b) => b - a);
+    } else this.#any = value;
   }
 
   /**
@@ -162,15 +171,16 @@ export class HostTable<V> {
       const r = visit(exact, arg);
       if (r !== null) return r;
     }
-    if (this.#wildcard.size > 0) {
-      // Suffixes after each dot, left to right = longest (most specific) first; the
+    const lengths = this.#suffixLengths;
+    for (let i = 0; i < lengths.length; i++) {
+      // The suffix of that length, when a dot precedes it: longest first = most specific. The
       // host itself is never a candidate, so '*.example.com' does not match example.com.
-      for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
-        const v = this.#wildcard.get(host.slice(dot + 1));
-        if (v === undefined) continue;
-        const r = visit(v, arg);
-        if (r !== null) return r;
-      }
+      const at = host.length - lengths[i]!;
+      if (at < 2 || host.charCodeAt(at - 1) !== CH_DOT) continue;
+      const v = this.#wildcard.get(host.slice(at));
+      if (v === undefined) continue;
+      const r = visit(v, arg);
+      if (r !== null) return r;
     }
     return this.#any === undefined ? null : visit(this.#any, arg);
   }

@@ -76,6 +76,19 @@ function shortReason(reason: string): string {
   return r;
 }
 
+/**
+ * The ws client sends header values through node:http, which writes each character as one
+ * byte (latin1) and refuses characters above U+00FF. Plain requests go upstream as UTF-8
+ * (upstream/request-head.ts), so a value is handed over as the latin1 spelling of its UTF-8
+ * bytes: both paths put the same bytes on the wire, and no character is refused on one only.
+ */
+function latin1OfUtf8(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0x7f) return Buffer.from(value, 'utf8').toString('latin1');
+  }
+  return value;
+}
+
 /** Turns the serialised upstream head back into the header map the ws client sends. */
 function handshakeHeaders(requestHead: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
@@ -87,7 +100,7 @@ function handshakeHeaders(requestHead: string): Record<string, string | string[]
     const name = line.slice(0, colon);
     // The ws client writes its own handshake fields (RFC 6455 §4.1) and framing.
     if (name.startsWith('sec-websocket-') || name === 'content-length' || isHopByHop(name)) continue;
-    const value = line.slice(colon + 2);
+    const value = latin1OfUtf8(line.slice(colon + 2));
     const prev = out[name];
     if (prev === undefined) out[name] = value;
     else if (Array.isArray(prev)) prev.push(value);

@@ -4,6 +4,7 @@ import { startOrigin, startRawOrigin, type Origin, type RawOrigin } from '../hel
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request } from '../helpers/client.js';
 import { rawRequest } from '../helpers/raw.js';
+import net from 'node:net';
 
 let origin: Origin;
 let stall: RawOrigin;
@@ -105,12 +106,89 @@ describe('upstream failures', () => {
   });
 });
 
-describe('slow clients', () => {
-  test('a request head that never completes is closed at the header timeout', async () => {
-    const r = await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ', 15_000);
-    expect(r.closed).toBe(true);
-    expect(r.data).toBe('');
-    // uWS enforces its own fixed ~10 s timeout for incomplete heads (docs/limits.md).
-    expect(r.ms).toBeLessThan(14_000);
-  }, 20_000);
+describe.concurrent('slow clients (timeouts.header 5s, timeouts.idle 6s; uWS checks on a 4-second tick)', () => {
+  // A proxy of its own, with the shortest timeouts uWS honours, so the cases end in seconds.
+  let slowProxy: RunningProxy;
+  let big: Origin;
+  beforeAll(async () => {
+    big = await startOrigin((_req, res) => { res.writeHead(200, { 'content-length': String(64 * 1024 * 1024) }); res.end(Buffer.alloc(64 * 1024 * 1024, 97)); });
+    slowProxy = await startProxy({
+      timeouts: { header: '5s', idle: '6s' },
+      upstreams: { ok: { targets: [origin.url] }, big: { targets: [big.url] } },
+      routes: [{ path: '/big', upstream: 'big' }, { path: '/', upstream: 'ok' }],
+    });
+  });
+  afterAll(async () => {
+    await slowProxy?.stop();
+    await big?.close();
+  });
+
+  /** Connects, runs `feed` on the socket, resolves with ms from connect until the proxy closed it. */
+  function closedAfter(feed: (s: net.Socket) => void, giveUpMs = 20_000): Promise<{ ms: number; data: string }> {
+    return new Promise((resolve) => {
+      const s = net.connect(slowProxy.port, '127.0.0.1');
+      let data = '';
+      let start = 0;
+      s.on('connect', () => { start = Date.now(); feed(s); });
+      s.on('data', (d: Buffer) => { data += d.toString('latin1'); });
+      const timer = setTimeout(() => s.destroy(), giveUpMs);
+      s.on('close', () => { clearTimeout(timer); resolve({ ms: Date.now() - start, data }); });
+      s.on('error', () => {});
+    });
+  }
+
+  test('a silent connection, a head that stops half-way and a head sent one byte a second are closed at the header timeout', async () => {
+    const slowloris = (s: net.Socket): void => {
+      const bytes = 'GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ' + 'b'.repeat(100);
+      let i = 0;
+      const t = setInterval(() => { if (s.destroyed) { clearInterval(t); return; } s.write(bytes[i++ % bytes.length]!); }, 1000);
+    };
+    const [silent, partial, drip] = await Promise.all([
+      closedAfter(() => {}),
+      closedAfter((s) => s.write('GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ')),
+      closedAfter(slowloris),
+    ]);
+    for (const r of [silent, partial, drip]) {
+      expect(r.data).toBe('');
+      expect(r.ms).toBeGreaterThanOrEqual(4500);
+      expect(r.ms).toBeLessThan(10_500);
+    }
+  }, 30_000);
+
+  test('an idle keep-alive connection outlives the header timeout and closes at the idle timeout', async () => {
+    const r = await closedAfter((s) => s.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n'));
+    expect(r.data).toMatch(/^HTTP\/1\.1 200/);
+    expect(r.ms).toBeGreaterThanOrEqual(5500);
+    expect(r.ms).toBeLessThan(11_500);
+  }, 30_000);
+
+  test('an upload faster than 16 KiB/s outlives the header timeout; a slower one is cut (uWS\'s floor, docs/limits.md)', async () => {
+    const upload = (bytesPerSecond: number): Promise<{ ms: number; data: string }> => closedAfter((s) => {
+      s.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 50000000\r\n\r\n');
+      const started = Date.now();
+      const t = setInterval(() => {
+        if (s.destroyed) { clearInterval(t); return; }
+        if (Date.now() - started > 12_000) { clearInterval(t); s.destroy(); return; } // survived: give up
+        s.write(Buffer.alloc(bytesPerSecond / 4, 120));
+      }, 250);
+    });
+    const [fast, slow] = await Promise.all([upload(64 * 1024), upload(1024)]);
+    expect(fast.ms).toBeGreaterThanOrEqual(12_000);
+    expect(slow.ms).toBeGreaterThanOrEqual(4500);
+    expect(slow.ms).toBeLessThan(10_500);
+  }, 30_000);
+
+  test('a client that stops reading a large response is cut at the idle timeout', async () => {
+    // A client that does not read cannot see the close either (the FIN waits behind the data
+    // it does not read), so it reads again after 14 s: it then gets what was sent before the
+    // cut and the end of the connection, never the whole 64 MiB.
+    const r = await closedAfter((s) => {
+      s.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
+      s.pause();
+      setTimeout(() => s.resume(), 14_000);
+    }, 25_000);
+    expect(r.ms).toBeLessThan(20_000);
+    expect(r.data).toMatch(/^HTTP\/1\.1 200/);
+    expect(r.data.length).toBeLessThan(32 * 1024 * 1024);
+  }, 30_000);
 });

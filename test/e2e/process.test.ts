@@ -9,6 +9,8 @@ import { startOrigin, type Origin } from '../helpers/origin.js';
 import { MAIN, startProxy } from '../helpers/proxy.js';
 import { request } from '../helpers/client.js';
 import { freePort } from '../helpers/ports.js';
+import { rawRequest } from '../helpers/raw.js';
+import net from 'node:net';
 
 let origin: Origin;
 let slow: Origin;
@@ -83,6 +85,29 @@ describe('workers', () => {
     expect(await code).toBe(0);
     // After shutdown nothing listens.
     await expect(request(proxy.port, { path: '/' })).rejects.toThrow();
+  });
+
+  test('SIGTERM closes idle keep-alive connections at once; a busy one gets its answer with Connection: close', async () => {
+    const proxy = await startProxy({ upstreams: { app: { targets: [slow.url] } } }, { workers: 1 });
+    // One keep-alive connection served a request and now waits; another has one in flight.
+    const idle = net.connect(proxy.port, '127.0.0.1');
+    let idleData = '';
+    idle.on('data', (d: Buffer) => { idleData += d.toString('latin1'); });
+    const idleClosed = new Promise<number>((resolve) => idle.on('close', () => resolve(Date.now())));
+    idle.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    while (!idleData.includes('slow-ok')) await new Promise((r) => setTimeout(r, 20));
+    const busy = rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', 5000);
+    await new Promise((r) => setTimeout(r, 200));
+    const stoppedAt = Date.now();
+    const code = proxy.stop('SIGTERM');
+    // The idle connection does not wait for the in-flight request (800 ms) or the drain deadline.
+    expect((await idleClosed) - stoppedAt).toBeLessThan(500);
+    const r = await busy;
+    expect(r.status).toBe(200);
+    expect(r.data).toMatch(/\r\nconnection: close\r\n/i);
+    expect(r.data).toMatch(/\r\n\r\n7\r\nslow-ok\r\n0\r\n\r\n$/);
+    expect(r.closed).toBe(true);
+    expect(await code).toBe(0);
   });
 });
 

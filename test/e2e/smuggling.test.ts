@@ -19,6 +19,7 @@ afterAll(async () => {
 });
 
 const H = 'POST / HTTP/1.1\r\nHost: a\r\n';
+const HIDDEN = 'GET /hidden HTTP/1.1\r\nHost: a\r\n\r\n';
 
 // [name, bytes, status, who answers]
 // 'proxy': the request reaches our handler and the proxy answers with a PC_ERR_* code.
@@ -54,6 +55,47 @@ describe('smuggling shapes never reach the upstream', () => {
     // Give a forwarded request time to arrive, then check none did.
     await new Promise((res) => setTimeout(res, 100));
     expect(origin.seen.length).toBe(before);
+  });
+
+  // The same shapes with a complete second request hidden behind the bad head: whatever the
+  // first request's fate, the hidden one is never served (issue 9: a 400 used to leave the
+  // connection parsing on, and the hidden request reached the origin).
+  test.each(shapes)('%s, with a request hidden behind it, never serves the hidden request', async (_name, bytes, status) => {
+    const before = origin.seen.length;
+    const r = await rawRequest(proxy.port, bytes + HIDDEN, 1500);
+    expect(r.closed).toBe(true);
+    expect(r.ms).toBeLessThan(1000);
+    // At most one answer, the refusal (or none when the hidden bytes made uWS drop the connection).
+    const answers = r.data.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+    expect(answers.length).toBeLessThanOrEqual(1);
+    if (answers.length === 1) expect(r.status).toBe(status);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(origin.seen.slice(before).map((s) => s.url)).not.toContain('/hidden');
+  });
+
+  // uWS 20.57 decodes chunked bodies laxly (docs/limits.md "Chunked request bodies"): it ends a
+  // size line at a bare LF, reads ';' and other bytes up to 'g' as hex digits (so a chunk
+  // extension misstates the size), does not check the CRLF after chunk data, and takes two
+  // bytes after the last chunk whatever they are (no trailers). None of that reaches the
+  // origin as framing: the proxy sends the body it decoded with framing of its own, and a
+  // request hidden behind such a body is never served, whichever way uWS cut the bytes.
+  const CH = `${H}Transfer-Encoding: chunked\r\n\r\n`;
+  const laxChunked: [string, string][] = [
+    ['bare LF after the last chunk', `${CH}5\r\nhello\r\n0\n\nX`],
+    ['bare LF after a chunk size', `${CH}5\nhello\r\n0\r\n\r\n`],
+    ['a chunk extension', `${CH}5;a=b\r\nhello\r\n0\r\n\r\n`],
+    ['a size with a non-hex digit', `${CH}g\r\n0123456789abcdef\r\n0\r\n\r\n`],
+    ['no CRLF after chunk data', `${CH}5\r\nhelloXX0\r\n\r\n`],
+    ['a trailer field', `${CH}5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n`],
+  ];
+  test.each(laxChunked)('chunked framing with %s never serves a request hidden behind it', async (_name, bytes) => {
+    const before = origin.seen.length;
+    await rawRequest(proxy.port, bytes + HIDDEN, 1500);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(origin.seen.slice(before).map((s) => s.url)).not.toContain('/hidden');
+    // Whatever was forwarded went with our own framing: the origin (Node's strict parser) never
+    // saw a malformed message.
+    for (const s of origin.seen.slice(before)) expect(s.url).toBe('/');
   });
 
   test('a valid chunked request still works after the refusals', async () => {

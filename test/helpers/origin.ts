@@ -16,9 +16,9 @@ export interface Origin {
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
 
 /** An origin that reads the whole request body, then calls the handler (default: echo JSON). */
-export async function startOrigin(handler?: Handler, opts: { streamBody?: boolean; keepAliveTimeout?: number } = {}): Promise<Origin> {
+export async function startOrigin(handler?: Handler, opts: { streamBody?: boolean; keepAliveTimeout?: number; maxHeaderSize?: number } = {}): Promise<Origin> {
   const seen: Origin['seen'] = [];
-  const server = http.createServer((req, res) => {
+  const server = http.createServer({ maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024 }, (req, res) => {
     const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: 0 };
     seen.push(entry);
     if (opts.streamBody) { handler!(req, res, Buffer.alloc(0)); return; }

@@ -49,8 +49,8 @@ const VALID: (Case & { framing: { contentLength: number; chunked: boolean } })[]
   { name: 'uppercase names are checked too', headers: ['Host', 'example.com'], framing: { contentLength: -1, chunked: false } },
   { name: 'exotic token method', method: 'PROPFIND', headers: H, framing: { contentLength: -1, chunked: false } },
   { name: 'header count exactly max', headers: [...H, 'a', '1', 'b', '2'], limits: { max_header_count: 3 }, framing: { contentLength: -1, chunked: false } },
-  // GET / HTTP/1.1\r\n = 16; host: example.com\r\n = 19 → 35.
-  { name: 'head bytes exactly max', headers: H, limits: { max_header_bytes: 35 }, framing: { contentLength: -1, chunked: false } },
+  // GET / HTTP/1.1\r\n = 16; host: example.com\r\n = 19; the blank line \r\n = 2 → 37.
+  { name: 'head bytes exactly max', headers: H, limits: { max_header_bytes: 37 }, framing: { contentLength: -1, chunked: false } },
 ];
 
 const INVALID: (Case & { code: string })[] = [
@@ -118,7 +118,7 @@ const INVALID: (Case & { code: string })[] = [
   { name: 'odd header list', headers: ['host'], code: 'PC_ERR_BAD_REQUEST' },
   // sizes
   { name: 'header count over max', headers: [...H, 'a', '1', 'b', '2'], limits: { max_header_count: 2 }, code: 'PC_ERR_HEADERS_TOO_LARGE' },
-  { name: 'head bytes one over max', headers: H, limits: { max_header_bytes: 34 }, code: 'PC_ERR_HEADERS_TOO_LARGE' },
+  { name: 'head bytes one over max', headers: H, limits: { max_header_bytes: 36 }, code: 'PC_ERR_HEADERS_TOO_LARGE' },
   { name: 'long target counts', url: '/' + 'a'.repeat(9000), headers: H, code: 'PC_ERR_HEADERS_TOO_LARGE' },
   { name: 'declared body over max', method: 'POST', headers: [...H, 'content-length', '1000001'], code: 'PC_ERR_BODY_TOO_LARGE' },
 ];

@@ -1,6 +1,6 @@
 // Host header normalisation, route host patterns and the host precedence table.
 
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { HostTable, normalizeHost, parseHostPattern, type HostPattern } from '../../src/router/host.js';
 
 describe('normalizeHost', () => {
@@ -109,5 +109,42 @@ describe('HostTable.resolve: precedence', () => {
     expect(table.resolve('api.example.com', (v: string) => (v.startsWith('wild') ? v : null), 0)).toBe(
       'wild example.com',
     );
+  });
+});
+
+describe('host length bounds (issue 9: a 16 KB Host of a.a.a…com cost 83 ms per request)', () => {
+  const labels = (n: number, tail = 'com'): string => `${'a.'.repeat(n - 1)}${tail}`;
+
+  test('a 253-character name passes; 254 characters are refused, with or without a port', () => {
+    const ok = `${'a'.repeat(249)}.com`;
+    expect(ok.length).toBe(253);
+    expect(normalizeHost(ok)).toBe(ok);
+    expect(normalizeHost(`${ok}.`)).toBe(ok); // the root's dot does not count
+    expect(normalizeHost(`b${ok}`)).toBeNull();
+    expect(normalizeHost(`b${ok}:8080`)).toBeNull();
+  });
+
+  test('127 labels pass, 128 are refused (each label one character)', () => {
+    expect(normalizeHost(`${'a.'.repeat(126)}a`)).not.toBeNull();
+    expect(normalizeHost(`${'a.'.repeat(127)}a`)).toBeNull();
+    expect(normalizeHost(labels(8000))).toBeNull();
+  });
+
+  test('wildcards are looked up by their own suffix lengths, not at every dot of the request host', () => {
+    const table = new HostTable<string>();
+    table.set({ kind: 'exact', host: 'api.example.com' }, 'exact');
+    table.set({ kind: 'wildcard', suffix: 'a.com' }, 'wild a.com');
+    table.set({ kind: 'wildcard', suffix: 'example.com' }, 'wild example.com');
+    const get = vi.spyOn(Map.prototype, 'get');
+    try {
+      const seen: string[] = [];
+      table.resolve(labels(127), (v: string, acc: string[]) => (acc.push(v), null), seen);
+      expect(seen).toEqual(['wild a.com']);
+      // One exact lookup and one per configured suffix length that fits: never one per label.
+      expect(get.mock.calls.length).toBeLessThanOrEqual(3);
+    } finally {
+      get.mockRestore();
+    }
+    expect(table.resolve('x.y.example.com', (v: string) => v, 0)).toBe('wild example.com');
   });
 });
