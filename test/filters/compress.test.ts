@@ -77,6 +77,8 @@ describe('selectEncoding', () => {
     ['no-transform', 'GET', 200, ['content-type', 'text/plain', 'cache-control', 'max-age=60, No-Transform'], 4096, null],
     ['SSE', 'GET', 200, ['content-type', 'text/event-stream'], -1, null],
     ['below min_bytes', 'GET', 200, ['content-type', 'text/plain'], 100, null],
+    ['one byte below min_bytes (1 KiB)', 'GET', 200, ['content-type', 'text/plain'], 1023, null],
+    ['exactly min_bytes: not below it, so compressed', 'GET', 200, ['content-type', 'text/plain'], 1024, best],
     ['unknown length', 'GET', 200, ['content-type', 'text/plain'], -1, bestStreamed],
     ['no content type', 'GET', 200, [], 4096, null],
   ])('%s', (_name, method, status, headers, length, expected) => {
