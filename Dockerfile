@@ -39,8 +39,9 @@ COPY schema ./schema
 COPY docker/portcullis.yaml /etc/portcullis/portcullis.yaml
 USER node
 EXPOSE 8080
-# Any HTTP answer (even a 404 for an unrouted path) means the proxy is serving.
-HEALTHCHECK --interval=15s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/').then(() => process.exit(0), () => process.exit(1))"]
+# The admin API's /status: 200 while serving, 503 while draining (admin.listen, default
+# 127.0.0.1:9901 inside the container). PORTCULLIS_ADMIN_TOKEN is sent when admin.token is set.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "const t = process.env.PORTCULLIS_ADMIN_TOKEN; fetch(process.env.PORTCULLIS_ADMIN_URL || 'http://127.0.0.1:9901/status', { headers: t ? { authorization: 'Bearer ' + t } : {} }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/src/main.js"]
 CMD ["run", "-c", "/etc/portcullis/portcullis.yaml"]

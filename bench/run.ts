@@ -268,15 +268,16 @@ async function startTargets(
   if (want('direct')) targets.push(origin);
   for (const name of TARGET_NAMES) {
     if (name === 'direct' || !want(name)) continue;
-    const proxy = name === 'portcullis' || name === 'nginx' ? name : CONFIGURED[name].proxy;
+    if (name === 'before' && s.beforeCmd === undefined) continue;
+    const proxy = name === 'portcullis' || name === 'before' || name === 'nginx' ? name : CONFIGURED[name].proxy;
     if (proxy === 'nginx' && !nginx) {
       console.log(`${name}: not installed`);
       continue;
     }
     try {
       const t =
-        name === 'portcullis'
-          ? await startPortcullis(s, origin, nginx)
+        name === 'portcullis' || name === 'before'
+          ? await startPortcullis(s, origin, nginx, name)
           : name === 'nginx' || proxy === 'nginx'
             ? await startNginxProxy(s, origin, nginx!, name)
             : await startPortcullisConfigured(s, origin, name);
@@ -343,13 +344,13 @@ async function main(): Promise<number> {
   const proxyRows = loadRows.filter((r) => r.section === 'proxy');
   const cacheRows = loadRows.filter((r) => r.section === 'cache');
   if (proxyRows.length > 0) console.log(loadTable(proxyRows));
-  const pairs = pairRatios(cacheRows, cases.filter((c): c is LoadCase => c.kind === 'load'));
+  const pairs = pairRatios(loadRows, cases.filter((c): c is LoadCase => c.kind === 'load'));
   if (cacheRows.length > 0) {
     console.log('\nCache cases ("vs nginx": the nginx row doing the same job, e.g. nginx+cache for portcullis+cache;');
     console.log('"origin req": requests that reached the origin during the measured runs, 0 when every one was a hit):');
     console.log(loadTable(cacheRows, true));
-    if (pairs.length > 0) console.log(`\nSame-run ratios:\n${pairText(pairs)}`);
   }
+  if (pairs.length > 0) console.log(`\nSame-run ratios:\n${pairText(pairs)}`);
   for (const w of loadWarnings(loadRows)) console.log(w);
   if (idleRows.length > 0) console.log(`\n${idleRows[0]!.requested} idle client connections (one GET each), RSS of the whole process tree:\n${idleTable(idleRows)}`);
   console.log('\nTargets (portcullis ÷ nginx, same run):');

@@ -31,9 +31,23 @@ export const ERRORS = {
   PC_ERR_UPSTREAM_PROTOCOL: { status: 502, side: 'upstream', retryable: false, reason: 'invalid response from upstream' },
   PC_ERR_UPSTREAM_HEADERS_TOO_LARGE: { status: 502, side: 'upstream', retryable: false, reason: 'upstream response head too large' },
   PC_ERR_UPSTREAM_UNAVAILABLE: { status: 503, side: 'upstream', retryable: false, reason: 'no upstream available' },
+  PC_ERR_UPLOAD_BACKLOG: { status: 503, side: 'upstream', retryable: false, reason: 'upstream takes the request body too slowly' },
   PC_ERR_UPSTREAM_TIMEOUT: { status: 504, side: 'upstream', retryable: false, reason: 'upstream timed out' },
   PC_ERR_SHUTTING_DOWN: { status: 503, side: 'internal', retryable: false, reason: 'proxy is shutting down' },
   PC_ERR_INTERNAL: { status: 500, side: 'internal', retryable: false, reason: 'internal proxy error' },
+  // The admin API (primary/admin.ts) answers with these, as JSON.
+  PC_ERR_ADMIN_UNAUTHORIZED: { status: 401, side: 'client', retryable: false, reason: 'admin token missing or wrong' },
+  PC_ERR_ADMIN_FORBIDDEN: { status: 403, side: 'client', retryable: false, reason: 'admin request refused: unexpected Host or cross-site origin' },
+  PC_ERR_ADMIN_NOT_FOUND: { status: 404, side: 'client', retryable: false, reason: 'no such admin endpoint' },
+  PC_ERR_ADMIN_METHOD: { status: 405, side: 'client', retryable: false, reason: 'method not allowed on this admin endpoint' },
+  PC_ERR_ADMIN_BAD_REQUEST: { status: 400, side: 'client', retryable: false, reason: 'invalid admin request' },
+  PC_ERR_ADMIN_BODY_TOO_LARGE: { status: 413, side: 'client', retryable: false, reason: 'admin request body too large' },
+  PC_ERR_RELOAD_INVALID: { status: 422, side: 'client', retryable: false, reason: 'the new config is invalid; the running config is kept' },
+  PC_ERR_RELOAD_RESTART: { status: 409, side: 'client', retryable: false, reason: 'the new config changes what only a restart can; the running config is kept' },
+  PC_ERR_RELOAD_UNSUPPORTED: { status: 409, side: 'client', retryable: false, reason: 'started without a config file: nothing to reload' },
+  PC_ERR_RELOAD_FAILED: { status: 500, side: 'internal', retryable: false, reason: 'the workers could not apply the new config; the running config is kept' },
+  PC_ERR_PURGE_UNAVAILABLE: { status: 501, side: 'internal', retryable: false, reason: 'cache purge is not available' },
+  PC_ERR_DRAINING: { status: 503, side: 'internal', retryable: false, reason: 'the proxy is draining' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

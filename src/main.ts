@@ -5,6 +5,14 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from './config/types.js';
 import { loadConfigIsolated, type ConfigSource } from './config/load-isolated.js';
 import { Supervisor, workerCount } from './primary/supervisor.js';
+import { Reloader } from './primary/reload.js';
+import { AdminServer } from './primary/admin.js';
+import { Exposition } from './primary/exposition.js';
+import { buildEndpoints } from './primary/operations.js';
+import { listenKey, stableJson } from './config/diff.js';
+import { packageRoot } from './package-root.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startDemoOrigin } from './primary/demo-origin.js';
 import { assertAddressFree } from './primary/port-check.js';
 import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from './cli-args.js';
@@ -18,15 +26,20 @@ const COMMAND_USAGE = {
   proxy: `  portcullis proxy [--from ADDR] --to URL [--to URL ...]
                                                 quick mode: proxy ADDR (default :8080) to the URL(s)`,
   demo: `  portcullis demo                               start a demo origin and run the default config`,
+  reload: `  portcullis reload [-c FILE]                   ask the running proxy (its admin API, from FILE) to reload its config`,
+  plan: `  portcullis plan -c NEW [--against OLD]        what reloading NEW would change (against the running proxy, or OLD)`,
+  explain: `  portcullis explain [-c FILE] URL [--method M] [--header "Name: value"]... [--peer IP]
+                                                how FILE handles a request for URL, and why`,
 } as const;
-type Command = keyof typeof COMMAND_USAGE;
 
 const USAGE = `usage:
 ${Object.values(COMMAND_USAGE).join('\n')}
 environment: PORTCULLIS_WORKERS, PORTCULLIS_LOG_LEVEL, PORTCULLIS_ACCESS_LOG, PORTCULLIS_WORKER_YOUNG_MB (see docs/config.md)
 `;
 
-const OPTIONS: Readonly<Record<Exclude<Command, 'check'>, readonly OptionSpec[]>> = {
+type ServeCommand = 'run' | 'proxy' | 'demo';
+
+const OPTIONS: Readonly<Record<ServeCommand, readonly OptionSpec[]>> = {
   run: [{ names: ['-c', '--config'], key: 'config', value: 'a file' }],
   proxy: [
     { names: ['--from'], key: 'from', value: 'an address' },
@@ -40,7 +53,7 @@ const OPTIONS: Readonly<Record<Exclude<Command, 'check'>, readonly OptionSpec[]>
  * the help (exit code 0). Bare arguments are never taken: `run FILE` would otherwise look
  * as if it ran FILE.
  */
-function commandArgs(cmd: Exclude<Command, 'check'>, argv: readonly string[]): ParsedArgs | null {
+function commandArgs(cmd: ServeCommand, argv: readonly string[]): ParsedArgs | null {
   const parsed = parseArgs(argv, OPTIONS[cmd]);
   const problem = 'usage' in parsed ? parsed.usage : extraPositional(parsed, 0, cmd === 'run' ? ' (give the config file with -c FILE)' : '');
   if (problem !== undefined) {
@@ -54,8 +67,6 @@ function commandArgs(cmd: Exclude<Command, 'check'>, argv: readonly string[]): P
   }
   return parsed as ParsedArgs;
 }
-
-const SIGHUP_WARNING = 'SIGHUP: configuration reload is not implemented yet; still serving the configuration loaded at start';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug'] as const;
 type Level = (typeof LEVELS)[number];
@@ -74,44 +85,103 @@ async function loadOrExit(source: ConfigSource): Promise<Config> {
   process.exit(1);
 }
 
-async function serve(config: Config): Promise<void> {
+/** version, Node and uWS versions for build info and /status. */
+function buildInfo(): { version: string; node: string; uws: string } {
+  const read = (file: string): string => {
+    try { return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? 'unknown'; } catch { return 'unknown'; }
+  };
+  const root = packageRoot();
+  return { version: read(join(root, 'package.json')), node: process.version, uws: read(join(root, 'node_modules', 'uWebSockets.js', 'package.json')) };
+}
+
+/**
+ * Runs the proxy: workers, signals (TERM/INT drain, HUP reload, USR1 reopen logs) and the
+ * admin API. `file`: the config file a reload reads again (null in quick mode and demo).
+ */
+async function serve(config: Config, file: string | null): Promise<void> {
   const level = LEVELS.indexOf(config.log_level as Level);
   if (level >= 0) logLevel = level;
+  const startedAt = Date.now();
   let sup: Supervisor;
-  let n: number;
+  let exposition: Exposition;
   try {
     // Both read the environment again; the loader has validated it, this only keeps a
     // slip from becoming a stack trace.
-    sup = new Supervisor(config, { log: (lvl, msg) => say(msg, lvl) }, process.env['PORTCULLIS_TEST_HOOKS'] === '1');
-    n = workerCount(config);
+    const n = workerCount(config);
+    sup = new Supervisor(config, {
+      log: (lvl, msg) => say(msg, lvl),
+      restarted: (id) => exposition.restarts.inc({ worker: String(id) }),
+    }, process.env['PORTCULLIS_TEST_HOOKS'] === '1', n);
+    const build = buildInfo();
+    exposition = new Exposition(sup.metrics, build, () => sup.shm.cache, () => sup.workers());
   } catch (err) {
     say((err as Error).message, 'error');
     process.exit(1);
   }
   let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
+  let admin: AdminServer | null = null;
+  const stop = (signal: string): boolean => {
+    if (stopping) return false;
     stopping = true;
-    say(`${signal}: draining (up to ${config.timeouts.drain} ms)`);
-    sup.stop().then(() => { say('stopped'); process.exit(0); }, () => process.exit(1));
+    say(`${signal}: draining (up to ${sup.config.timeouts.drain} ms)`);
+    sup.stop().then(async () => { await admin?.close(); say('stopped'); process.exit(0); }, () => process.exit(1));
+    return true;
   };
+  const reloader = new Reloader(sup, file, {
+    log: (lvl, msg) => say(msg, lvl),
+    counted: (result) => exposition.reloads.inc({ result }),
+    applied: async (next, previous) => {
+      const lvl = LEVELS.indexOf(next.log_level as Level);
+      if (lvl >= 0) logLevel = lvl;
+      exposition.generation.set(sup.generation);
+      exposition.lastReload.set(Date.now() / 1000);
+      if (stableJson(next.admin) === stableJson(previous.admin)) return;
+      // The admin API moves (or goes, or comes) with the config; its token changes in place.
+      if (admin !== null && next.admin !== null && listenKey(next.admin.listen) === listenKey(admin.address)) {
+        admin.config = next.admin;
+        return;
+      }
+      const old = admin;
+      admin = null;
+      if (next.admin !== null) {
+        const fresh = new AdminServer(next.admin, endpoints);
+        await fresh.listen();
+        admin = fresh;
+        say(`admin API on http://${listenKey(next.admin.listen)}`);
+      }
+      // After this reply has gone out on the old server (close() lets it finish).
+      if (old !== null) setTimeout(() => { void old.close(); }, 100).unref();
+    },
+  });
+  const endpoints = buildEndpoints({
+    sup, reloader, exposition, version: buildInfo().version, startedAt,
+    drain: () => stop('admin API drain'),
+    draining: () => stopping,
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // Without a listener SIGHUP's default action kills the process at once, cutting every
-  // response in flight; operators send it expecting nginx's reload. Until hot reload
-  // exists, say so and keep serving. Signals reach only this (main) thread, never the
-  // workers, so this one listener covers them.
-  process.on('SIGHUP', () => say(SIGHUP_WARNING, 'warn'));
+  // nginx's reload. Signals reach only this (main) thread, never the workers.
+  process.on('SIGHUP', () => { if (!stopping) void reloader.reload('SIGHUP'); });
+  // logrotate's postrotate: every worker reopens its access log file.
+  process.on('SIGUSR1', () => {
+    void sup.reopenLogs().then((n) => say(`SIGUSR1: reopened log files in ${n} of ${sup.count} worker${sup.count === 1 ? '' : 's'}`));
+  });
   if (process.env['PORTCULLIS_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => sup.crash(0));
   try {
     for (const a of config.listen) await assertAddressFree(a);
-    await sup.start(n);
+    if (config.admin !== null) {
+      admin = new AdminServer(config.admin, endpoints);
+      await admin.listen();
+    }
+    await sup.start();
   } catch (err) {
     say((err as Error).message, 'error');
     await sup.stop();
+    await admin?.close();
     process.exit(1);
   }
-  say(`listening on ${config.listen.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`).join(', ')} with ${n} worker${n === 1 ? '' : 's'}`);
+  const n = sup.count;
+  say(`listening on ${config.listen.map(listenKey).join(', ')} with ${n} worker${n === 1 ? '' : 's'}${config.admin !== null ? `; admin API on http://${listenKey(config.admin.listen)}` : ''}`);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -122,7 +192,7 @@ async function main(argv: string[]): Promise<void> {
       const args = commandArgs('run', rest);
       if (args === null) return;
       const file = single(args, 'config') ?? DEFAULT_CONFIG;
-      await serve(await loadOrExit({ kind: 'file', path: file }));
+      await serve(await loadOrExit({ kind: 'file', path: file }), file);
       return;
     }
     case 'check': {
@@ -136,7 +206,7 @@ async function main(argv: string[]): Promise<void> {
       if (args === null) return;
       const from = single(args, 'from') ?? ':8080';
       const to = args.options['to'] ?? [];
-      await serve(await loadOrExit({ kind: 'quick', from, to }));
+      await serve(await loadOrExit({ kind: 'quick', from, to }), null);
       return;
     }
     case 'demo': {
@@ -148,9 +218,15 @@ async function main(argv: string[]): Promise<void> {
       });
       process.env['PORTCULLIS_DEMO_PORT'] = String(port);
       say(`demo origin on http://127.0.0.1:${port}`);
-      await serve(await loadOrExit({ kind: 'file', path: DEFAULT_CONFIG }));
+      await serve(await loadOrExit({ kind: 'file', path: DEFAULT_CONFIG }), DEFAULT_CONFIG);
       say('try: curl -i http://localhost:8080/');
       process.on('exit', () => origin.close());
+      return;
+    }
+    case 'reload': case 'plan': case 'explain': {
+      // Imported here: tools, not the running proxy.
+      const { runOpsCommand } = await import('./ops/commands.js');
+      process.exitCode = await runOpsCommand(cmd, rest, process.stdout, process.stderr);
       return;
     }
     case 'help': case '--help': case '-h':

@@ -2,7 +2,7 @@
 import type { TargetName } from '../lib/targets.js';
 
 /** The targets a case measures unless it lists its own. */
-export const DEFAULT_TARGETS: readonly TargetName[] = ['direct', 'portcullis', 'nginx'];
+export const DEFAULT_TARGETS: readonly TargetName[] = ['direct', 'portcullis', 'before', 'nginx'];
 
 export interface LoadCase {
   readonly kind: 'load';

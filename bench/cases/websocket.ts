@@ -97,10 +97,21 @@ async function main(): Promise<void> {
     env: { ...process.env, PORTCULLIS_WORKERS: String(workers), PORTCULLIS_ACCESS_LOG: 'off' },
   });
   await waitListening(p, /listening on/);
+  // BEFORE_CMD (as in run.ts: {host}, {port}, {origin_port}): a second build in the same run.
+  const before = process.env['BEFORE_CMD'];
+  const measured: [string, number, number][] = [['direct', originPort, o.pid], ['portcullis', proxyPort, p.pid]];
+  if (before) {
+    const beforePort = await freePort();
+    const cmd = before.replaceAll('{host}', HOST).replaceAll('{port}', String(beforePort)).replaceAll('{origin_port}', String(originPort));
+    const b = start({ name: 'before', argv: ['sh', '-c', `exec env ${cmd}`], cpus: proxyCpus, raiseFdLimit: true, cwd: ROOT, env: { ...process.env, PORTCULLIS_WORKERS: String(workers), PORTCULLIS_ACCESS_LOG: 'off' } });
+    await waitListening(b, /listening on/);
+    measured.push(['before', beforePort, b.pid]);
+    console.log(`before: ${cmd}`);
+  }
 
   const rows: { target: string; perSecond: number; cpuUs: number; rssMiB: number }[] = [];
   try {
-    for (const [target, port, pid] of [['direct', originPort, o.pid], ['portcullis', proxyPort, p.pid]] as const) {
+    for (const [target, port, pid] of measured) {
       if (warmup > 0) await roundTrips(port, connections, warmup, bytes);
       const cpu0 = cpuSeconds(pid);
       const r = await roundTrips(port, connections, duration, bytes);

@@ -25,6 +25,8 @@ export interface Settings {
   readonly nginxHeaders: NginxHeaders;
   /** Shell command for the proxy under test, with {port} {origin_port}; 'nginx' = an nginx stand-in. */
   readonly proxyCmd: string | undefined;
+  /** A second build to measure in the same run (the 'before' row), same placeholders as PROXY_CMD. */
+  readonly beforeCmd: string | undefined;
   /** PORTCULLIS_WORKERS for the proxy under test. */
   readonly workers: number;
   readonly idleConnections: number;
@@ -71,6 +73,7 @@ export function readSettings(): Settings {
     origin: oneOf('ORIGIN', ['uws', 'nginx'] as const, 'uws'),
     nginxHeaders: oneOf('NGINX_HEADERS', ['same', 'bare'] as const, 'same'),
     proxyCmd: process.env['PROXY_CMD'] || undefined,
+    beforeCmd: process.env['BEFORE_CMD'] || undefined,
     workers: int('WORKERS', 1, 1),
     idleConnections: int('IDLE_CONNECTIONS', 10_000, 1),
     loadCpus: process.env['LOAD_CPUS'] || '0',
@@ -85,5 +88,6 @@ export function describeSettings(s: Settings): string {
     `BENCH_TOOL=${s.tool}${s.tool === 'wrk' ? ` WRK_THREADS=${s.wrkThreads}` : ''} ORIGIN=${s.origin} NGINX_HEADERS=${s.nginxHeaders} WORKERS=${s.workers} IDLE_CONNECTIONS=${s.idleConnections}`,
     `CASES=${s.cases.join(',') || '(all)'} TARGETS=${s.targets.join(',') || '(all)'} LOAD_CPUS=${s.loadCpus} PROXY_CPUS=${s.proxyCpus} BENCH_TIMEOUT=${s.timeout}s`,
     `PROXY_CMD=${s.proxyCmd ?? '(default: node dist/src/main.js proxy --from 127.0.0.1:{port} --to http://127.0.0.1:{origin_port})'}`,
+    `BEFORE_CMD=${s.beforeCmd ?? '(none: no before row)'}`,
   ].join('\n');
 }

@@ -15,19 +15,22 @@ import type { Settings } from './settings.js';
 
 /** The cache cases' targets: what each one has switched on. */
 export const CONFIGURED = {
-  'portcullis+cache': { proxy: 'portcullis', cache: true, gzip: false },
-  'nginx+cache': { proxy: 'nginx', cache: true, gzip: false },
-  'portcullis+gzip': { proxy: 'portcullis', cache: false, gzip: true },
-  'nginx+gzip': { proxy: 'nginx', cache: false, gzip: true },
-  'portcullis+cache+gzip': { proxy: 'portcullis', cache: true, gzip: true },
-  'nginx+cache+gzip': { proxy: 'nginx', cache: true, gzip: true },
+  'portcullis+cache': { proxy: 'portcullis', cache: true, gzip: false, metrics: true },
+  'nginx+cache': { proxy: 'nginx', cache: true, gzip: false, metrics: true },
+  'portcullis+gzip': { proxy: 'portcullis', cache: false, gzip: true, metrics: true },
+  'nginx+gzip': { proxy: 'nginx', cache: false, gzip: true, metrics: true },
+  'portcullis+cache+gzip': { proxy: 'portcullis', cache: true, gzip: true, metrics: true },
+  'nginx+cache+gzip': { proxy: 'nginx', cache: true, gzip: true, metrics: true },
+  // The metrics case: the same config, workers counting into shared memory or not (PORTCULLIS_METRICS=off).
+  'portcullis+metrics': { proxy: 'portcullis', cache: false, gzip: false, metrics: true },
+  'portcullis-metrics': { proxy: 'portcullis', cache: false, gzip: false, metrics: false },
 } as const;
 export type ConfiguredName = keyof typeof CONFIGURED;
 
-export type TargetName = 'direct' | 'portcullis' | 'nginx' | ConfiguredName;
+export type TargetName = 'direct' | 'portcullis' | 'before' | 'nginx' | ConfiguredName;
 
 /** Every target, in start (and measuring) order. */
-export const TARGET_NAMES: readonly TargetName[] = ['direct', 'portcullis', 'nginx', ...(Object.keys(CONFIGURED) as ConfiguredName[])];
+export const TARGET_NAMES: readonly TargetName[] = ['direct', 'portcullis', 'before', 'nginx', ...(Object.keys(CONFIGURED) as ConfiguredName[])];
 
 /** How a target says a response came from its cache (the response header Cache-Status). */
 export const HIT = /\bhit\b/i;
@@ -95,9 +98,13 @@ export async function startOrigin(s: Settings, nginx: NginxInfo | undefined): Pr
   return { name: 'direct', label, port, pid: proc.pid, workers: 1, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
 }
 
-export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined): Promise<Target> {
+/**
+ * The proxy under test (PROXY_CMD, default this tree's quick mode), or with name 'before' a
+ * second build measured in the same run (BEFORE_CMD: e.g. the previous commit's checkout).
+ */
+export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined, name: 'portcullis' | 'before' = 'portcullis'): Promise<Target> {
   const port = await freePort();
-  if (s.proxyCmd === 'nginx') {
+  if (name === 'portcullis' && s.proxyCmd === 'nginx') {
     // harness development before the proxy command exists: nginx stands in for the proxy
     if (!nginx) throw new Error('PROXY_CMD=nginx but nginx is not installed');
     const role = { kind: 'proxy', originPort: origin.port, headers: s.nginxHeaders } as const;
@@ -106,12 +113,12 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     const label = `nginx ${nginx.version} STAND-IN (PROXY_CMD=nginx)`;
     return { name: 'portcullis', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, caches: false, ...watch(n.proc), stop: () => n.stop() };
   }
-  const cmd = (s.proxyCmd ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
+  const cmd = ((name === 'before' ? s.beforeCmd : s.proxyCmd) ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
     .replaceAll('{host}', HOST)
     .replaceAll('{port}', String(port))
     .replaceAll('{origin_port}', String(origin.port));
   const proc = start({
-    name: 'portcullis',
+    name,
     // exec env: the command may start with VAR=value, and keeps the PID whose CPU and RSS are read
     argv: ['sh', '-c', `exec env ${cmd}`],
     cpus: s.proxyCpus,
@@ -119,8 +126,8 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     cwd: ROOT,
     env: { ...process.env, PORTCULLIS_WORKERS: String(s.workers), PORTCULLIS_ACCESS_LOG: 'off' },
   });
-  const rssStartMiB = await ready(proc, port, `portcullis (${cmd})`);
-  return { name: 'portcullis', label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
+  const rssStartMiB = await ready(proc, port, `${name} (${cmd})`);
+  return { name, label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
 }
 
 export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo, name: 'nginx' | ConfiguredName = 'nginx'): Promise<Target> {
@@ -143,6 +150,8 @@ export function portcullisConf(port: number, originPort: number, cache: boolean,
     '# generated by bench/lib/targets.ts',
     `listen: ["${HOST}:${port}"]`,
     `upstreams: { origin: { targets: ["http://${HOST}:${originPort}"] } }`,
+    // Several configured targets run at once: none takes the admin API's default port.
+    'admin: false',
     ...(cache ? ["cache: { enabled: true, size: '64MiB', max_entry_bytes: '8MiB' }"] : []),
     ...(gzip ? ['compression: { enabled: true }'] : []),
     '',
@@ -152,7 +161,7 @@ export function portcullisConf(port: number, originPort: number, cache: boolean,
 /** Portcullis from this tree (never PROXY_CMD) with a generated config: a cache and/or compression on. */
 export async function startPortcullisConfigured(s: Settings, origin: Target, name: ConfiguredName): Promise<Target> {
   const port = await freePort();
-  const { cache, gzip } = CONFIGURED[name];
+  const { cache, gzip, metrics } = CONFIGURED[name];
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-conf-'));
   const file = join(dir, 'portcullis.yaml');
   writeFileSync(file, portcullisConf(port, origin.port, cache, gzip));
@@ -162,11 +171,11 @@ export async function startPortcullisConfigured(s: Settings, origin: Target, nam
     cpus: s.proxyCpus,
     raiseFdLimit: true,
     cwd: ROOT,
-    env: { ...process.env, PORTCULLIS_WORKERS: String(s.workers), PORTCULLIS_ACCESS_LOG: 'off' },
+    env: { ...process.env, PORTCULLIS_WORKERS: String(s.workers), PORTCULLIS_ACCESS_LOG: 'off', PORTCULLIS_METRICS: metrics ? 'on' : 'off' },
   });
   void proc.exited.then(() => rmSync(dir, { recursive: true, force: true }));
   const rssStartMiB = await ready(proc, port, `${name} (run -c ${file})`);
-  const what = [cache ? "cache { size 64MiB, max_entry_bytes 8MiB }" : '', gzip ? 'compression { enabled }' : ''].filter(Boolean).join(', ');
+  const what = [cache ? "cache { size 64MiB, max_entry_bytes 8MiB }" : '', gzip ? 'compression { enabled }' : '', metrics ? '' : 'PORTCULLIS_METRICS=off'].filter(Boolean).join(', ') || 'defaults';
   const label = `node dist/src/main.js run -c <${what}, upstream 127.0.0.1:${origin.port}>`;
   return { name, label, port, pid: proc.pid, workers: s.workers, rssStartMiB, caches: cache, ...watch(proc), stop: () => proc.stop() };
 }

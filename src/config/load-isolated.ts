@@ -6,9 +6,22 @@ import type { Config } from './types.js';
 
 export type ConfigSource =
   | { readonly kind: 'file'; readonly path: string }
+  /** A file's text sent by `portcullis plan`: read here with this process's environment. */
+  | { readonly kind: 'text'; readonly path: string; readonly text: string }
   | { readonly kind: 'quick'; readonly from: string; readonly to: readonly string[] };
 
-export type LoadResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly message: string };
+/** One config problem as plain data (ConfigError without its methods), for replies and logs. */
+export interface ConfigProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly field: string;
+  readonly message: string;
+}
+
+export type LoadResult =
+  | { readonly ok: true; readonly config: Config }
+  | { readonly ok: false; readonly message: string; readonly errors?: readonly ConfigProblem[] };
 
 const TASK_URL = new URL('./load-task.js', import.meta.url);
 

@@ -1,8 +1,9 @@
 // Worker entry for load-isolated.ts: load, validate, post the Config or the error text.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ConfigSource, LoadResult } from './load-isolated.js';
-import { loadConfigFile } from './load.js';
+import { loadConfigFile, parseConfigText } from './load.js';
 import { quickConfig } from './quick.js';
+import { ConfigErrors } from './error.js';
 
 const { source, env } = workerData as { source: ConfigSource; env: NodeJS.ProcessEnv };
 
@@ -10,9 +11,14 @@ let result: LoadResult;
 try {
   const config = source.kind === 'file'
     ? loadConfigFile(source.path, env)
-    : quickConfig({ from: source.from, to: [...source.to] }, env);
+    : source.kind === 'text'
+      ? parseConfigText(source.text, source.path, env)
+      : quickConfig({ from: source.from, to: [...source.to] }, env);
   result = { ok: true, config };
 } catch (err) {
-  result = { ok: false, message: err instanceof Error ? err.message : String(err) };
+  const message = err instanceof Error ? err.message : String(err);
+  result = err instanceof ConfigErrors
+    ? { ok: false, message, errors: err.errors.map((e) => ({ file: e.file, line: e.line, column: e.column, field: e.field, message: e.message })) }
+    : { ok: false, message };
 }
 parentPort!.postMessage(result);

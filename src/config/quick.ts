@@ -26,6 +26,8 @@ export function quickConfig(opts: { from: string; to: string[] }, env: NodeJS.Pr
   const raw = {
     listen: [opts.from],
     upstreams: { [QUICK_UPSTREAM]: { targets: opts.to.map(normalizeTarget) } },
+    // Quick mode is one command, not a service: no admin API (there is no file to reload).
+    admin: false,
   };
   const { overrides, errors } = readEnvOverrides(env);
   const result = validateConfig(raw, '<quick>');

@@ -234,17 +234,50 @@ const Cache = z
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug'] as const;
 
+export const ACCESS_LOG_FORMATS = ['json', 'combined', 'common'] as const;
+
 const AccessLog = z
   .union([
     z.boolean(),
     z.strictObject({
       enabled: z.boolean().default(true).describe('Write one line per request.'),
-      output: z.string().min(1, 'must not be empty').default('stdout').describe('"stdout", "stderr" or a file path (relative to the working directory).'),
+      format: z
+        .enum(ACCESS_LOG_FORMATS, { error: `expected one of: ${ACCESS_LOG_FORMATS.join(', ')}` })
+        .default('json')
+        .describe('json: one JSON object per line with every field (request id, route, upstream, timings, cache); combined/common: the Apache/nginx formats log tools read.'),
+      output: z.string().min(1, 'must not be empty').default('stdout').describe('"stdout", "stderr" or a file path (relative to the working directory). A file is reopened on SIGUSR1 (logrotate).'),
     }),
-  ], { error: 'expected true, false or { enabled, output }' })
-  .transform((v) => (typeof v === 'boolean' ? { enabled: v, output: 'stdout' } : v))
+  ], { error: 'expected true, false or { enabled, format, output }' })
+  .transform((v) => (typeof v === 'boolean' ? { enabled: v, format: 'json' as const, output: 'stdout' } : v))
   .prefault(true)
-  .describe('Access log: true/false, or { enabled, output }. PORTCULLIS_ACCESS_LOG=on|off overrides enabled.');
+  .describe('Access log: true/false, or { enabled, format, output }. PORTCULLIS_ACCESS_LOG=on|off overrides enabled.');
+
+/** Where the admin API listens when the config does not say. */
+export const ADMIN_DEFAULT_LISTEN = '127.0.0.1:9901';
+/** Shortest admin token accepted: a guessable token is no protection off loopback. */
+export const ADMIN_TOKEN_MIN = 16;
+
+const Admin = z
+  .union([
+    z.boolean(),
+    z.strictObject({
+      listen: ListenAddress.prefault(ADMIN_DEFAULT_LISTEN).describe(`Address of the admin API (status, config, reload, metrics, dashboard). Default ${ADMIN_DEFAULT_LISTEN}: loopback only.`),
+      token: z
+        .string({ error: 'expected a string' })
+        .regex(/^[\x21-\x7e]*$/, 'must be printable ASCII without spaces')
+        .optional()
+        .describe(`Bearer token every admin request must carry (Authorization: Bearer TOKEN). Required, at least ${ADMIN_TOKEN_MIN} characters, when listen is not a loopback address. Write it as "\${PORTCULLIS_ADMIN_TOKEN}" to keep it out of the file.`),
+    }),
+  ], { error: 'expected true, false or { listen, token }' })
+  .transform((v) => (v === false ? null : v === true ? { listen: defaultAdminListen(), token: undefined } : { listen: v.listen, token: v.token === '' ? undefined : v.token }))
+  .prefault(true)
+  .describe('Admin API: status, effective config, reload, upstreams, cache purge, workers, connections, drain, Prometheus /metrics and the dashboard. On by default on loopback; false turns it off.');
+
+function defaultAdminListen() {
+  const parsed = parseListen(ADMIN_DEFAULT_LISTEN);
+  if (isError(parsed)) throw new Error(parsed.error);
+  return parsed;
+}
 
 /** The file's top level. Unknown keys are errors everywhere (strict objects) so typos surface. */
 export const ConfigFileSchema = z
@@ -293,6 +326,7 @@ export const ConfigFileSchema = z
       .describe('Via header value added to proxied messages (RFC 9110 §7.6.3).'),
     compression: Compression,
     cache: Cache,
+    admin: Admin,
   })
   .meta({ title: 'Portcullis configuration' })
   .describe('Portcullis edge reverse proxy configuration.');

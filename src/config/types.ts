@@ -112,10 +112,21 @@ export interface CacheConfig {
   readonly max_entry_bytes: number;
 }
 
+export type AccessLogFormat = 'json' | 'combined' | 'common';
+
 export interface AccessLogConfig {
   readonly enabled: boolean;
-  /** 'stdout', 'stderr' or a file path. */
+  /** json (every field), or the Apache/nginx combined and common formats. */
+  readonly format: AccessLogFormat;
+  /** 'stdout', 'stderr' or a file path (reopened on SIGUSR1). */
   readonly output: string;
+}
+
+/** The admin API (primary/admin.ts): JSON status, reload, metrics, dashboard. */
+export interface AdminConfig {
+  readonly listen: ListenAddress;
+  /** Bearer token every request must carry; undefined: none (allowed on loopback only). */
+  readonly token: string | undefined;
 }
 
 export interface Config {
@@ -137,4 +148,6 @@ export interface Config {
   readonly via: string;
   readonly compression: CompressionConfig;
   readonly cache: CacheConfig;
+  /** null when `admin: false`. */
+  readonly admin: AdminConfig | null;
 }

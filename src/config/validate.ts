@@ -6,9 +6,10 @@ import type * as z from 'zod';
 import { RouteConflictError, Router } from '../router/router.js';
 import { checkRoutePath, isError, parseHostPattern, parseListen } from './address.js';
 import type { FieldPath } from './document.js';
-import { ConfigFileSchema, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
+import { ADMIN_DEFAULT_LISTEN, ADMIN_TOKEN_MIN, ConfigFileSchema, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
 import { hint } from './suggest.js';
 import type { Config, RouteConfig, UpstreamGroup } from './types.js';
+import { isLoopbackHost } from '../net/address.js';
 
 export interface Problem {
   readonly path: FieldPath;
@@ -115,7 +116,50 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
       else problems.push({ path: ['listen', i], at: 'value', message: `duplicate listen address (same as listen[${first}])` });
     });
   }
+  problems.push(...adminProblems(raw));
   return problems;
+}
+
+/**
+ * The admin API off loopback must demand a strong token, and must not take a proxy address.
+ * Checked on the raw values: the schema reports malformed ones.
+ */
+function adminProblems(raw: Record<string, unknown>): Problem[] {
+  const admin = raw['admin'];
+  if (admin === false) return [];
+  const section = isRecord(admin) ? admin : {};
+  const listenRaw = section['listen'] ?? ADMIN_DEFAULT_LISTEN;
+  if (typeof listenRaw !== 'string' && typeof listenRaw !== 'number') return [];
+  const address = parseListen(listenRaw);
+  if (isError(address)) return [];
+  const problems: Problem[] = [];
+  const token = section['token'];
+  const at: FieldPath = isRecord(admin) ? ['admin', 'listen'] : ['admin'];
+  if (!isLoopbackHost(address.host)) {
+    if (typeof token !== 'string' || token === '') {
+      problems.push({ path: isRecord(admin) && 'token' in admin ? ['admin', 'token'] : at, at: 'value', message: `a token is required when admin.listen is not a loopback address (${address.host}); set admin.token, e.g. "\${PORTCULLIS_ADMIN_TOKEN}"` });
+    } else if (token.length < ADMIN_TOKEN_MIN) {
+      problems.push({ path: ['admin', 'token'], at: 'value', message: `must be at least ${ADMIN_TOKEN_MIN} characters when admin.listen is not a loopback address` });
+    }
+  }
+  const listen = raw['listen'];
+  const proxyAddresses = (Array.isArray(listen) ? listen : listen === undefined ? ['127.0.0.1:8080'] : [listen])
+    .flatMap((item: unknown) => {
+      if (typeof item !== 'string' && typeof item !== 'number') return [];
+      const a = parseListen(item);
+      return isError(a) ? [] : [a];
+    });
+  const clash = proxyAddresses.find((a) => a.port === address.port && (a.host === address.host || isWildcardHost(a.host) || isWildcardHost(address.host)));
+  if (clash !== undefined) {
+    problems.push({ path: at, at: 'value', message: isRecord(admin) && 'listen' in admin
+      ? `port ${address.port} is also a proxy listen address (${clash.host}:${clash.port}); give the admin API its own port`
+      : `the admin API's default address ${ADMIN_DEFAULT_LISTEN} clashes with the proxy listen address ${clash.host}:${clash.port}; set admin.listen to another port, or admin: false` });
+  }
+  return problems;
+}
+
+function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
 }
 
 /**
@@ -184,6 +228,7 @@ function build(file: ConfigFile, source: string): Config {
     via: file.via,
     compression: file.compression,
     cache: file.cache,
+    admin: file.admin,
   };
 }
 

@@ -62,13 +62,14 @@ export class ConnectionTable {
     if ((change as number) > 0) {
       this.#count++;
       opened.inc();
-      openGauge.set(this.#count);
+      // inc/dec, not set(count): a worker has one table per listener (downstream/listeners.ts).
+      openGauge.inc();
       const id = this.#identify(res);
       if (id !== 0) this.#open.set(id, { id, res, requests: 0, inflight: 0, closed: false });
       return;
     }
     this.#count--;
-    openGauge.set(this.#count);
+    openGauge.dec();
     const id = this.#identify(res);
     const conn = id !== 0 ? this.#open.get(id) : undefined;
     if (conn !== undefined) { this.#open.delete(id); conn.closed = true; }
@@ -104,7 +105,7 @@ export class ConnectionTable {
     conn.inflight--;
     this.#open.delete(conn.id);
     this.#count--;
-    openGauge.set(this.#count);
+    openGauge.dec();
     closedServed.inc();
   }
 

@@ -5,13 +5,13 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import type { ListenAddress, Timeouts } from '../config/types.js';
 import { normalizeAddress } from '../net/address.js';
 import { handleRequest } from '../pipeline.js';
-import type { Runtime } from '../runtime.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHead } from './contract.js';
 import { CorkHolder } from './cork-holder.js';
-import { UwsDownstream } from './uws-downstream.js';
+import { TrackedDownstream, type Generation } from './generations.js';
 import { ConnectionTable } from './connections.js';
-import { maxMessageSize, WebSocketFrontEnd } from './websocket.js';
+import { WebSocketFrontEnd } from './websocket.js';
+import type { Tunnel } from '../upstream/tunnel.js';
 
 const decoder = new TextDecoder();
 
@@ -53,13 +53,19 @@ function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
   (app as TimedApp).setResponseTimeout(Math.max(UWS_MIN_TIMEOUT_S, Math.ceil(t.idle / 1000)));
 }
 
+/**
+ * One uWS App: the listener(s) it was opened on, every connection they accepted, and the
+ * generation new requests get (downstream/listeners.ts keeps one per listen address, so a
+ * reload opens and closes addresses without touching the others).
+ */
 export class UwsFrontEnd {
   readonly #app: TemplatedApp;
   readonly #sockets: us_listen_socket[] = [];
-  #runtime: Runtime;
+  #gen: Generation;
   #inflight = 0;
   #idleWaiters: (() => void)[] = [];
-  readonly #onDone: (ex: Exchange) => void;
+  /** The current generation's done callback (a request keeps the one it started with). */
+  #onDone!: (ex: Exchange) => void;
   /** Upgrade requests and WebSocket tunnels (downstream/websocket.ts). */
   readonly #ws: WebSocketFrontEnd;
   /** The response corked around every upgrade (downstream/cork-holder.ts). */
@@ -67,34 +73,56 @@ export class UwsFrontEnd {
   /** Open client connections, from uWS's connection hook (downstream/connections.ts). */
   readonly connections = new ConnectionTable();
 
-  constructor(runtime: Runtime, log: ((ex: Exchange) => void) | null) {
-    this.#runtime = runtime;
-    readProxiedAddress = runtime.config.trusted_proxies.length > 0;
-    const done = (ex: Exchange): void => {
-      this.#inflight--;
-      if (log !== null) log(ex);
-      if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
-    };
-    this.#onDone = done;
-    this.#ws = new WebSocketFrontEnd({ runtime: () => this.#runtime, snapshot, log, corkHolder: this.#corkHolder, connections: this.connections });
+  /** `maxMessage`: uWS's one WebSocket message limit for this App (config/diff.ts largestMessage). */
+  constructor(gen: Generation, maxMessage: number) {
+    this.#gen = gen;
+    this.setGeneration(gen);
+    this.#ws = new WebSocketFrontEnd({
+      runtime: () => this.#gen.runtime,
+      snapshot,
+      log: (ex) => this.#gen.finished(ex),
+      corkHolder: this.#corkHolder,
+      connections: this.connections,
+    });
     // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).
-    this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessageSize(runtime))).any('/*', (res, req) => {
-      const ds = new UwsDownstream(res, this.connections);
+    this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessage)).any('/*', (res, req) => {
+      const gen = this.#gen;
+      const ds = new TrackedDownstream(res, gen, this.connections);
+      const head = snapshot(res, req);
+      ds.head = head;
       this.#inflight++;
+      gen.inflight++;
       ds.inHandler = true;
-      handleRequest(ds, snapshot(res, req), this.#runtime, this.#onDone);
+      handleRequest(ds, head, gen.runtime, this.#onDone);
       ds.inHandler = false;
     });
-    applyTimeouts(this.#app, runtime.config.timeouts);
+    applyTimeouts(this.#app, gen.runtime.config.timeouts);
     this.#app.filter(this.connections.hook);
   }
 
   get inflight(): number { return this.#inflight; }
 
-  /** Swaps the runtime for new requests; in-flight ones keep theirs. */
-  setRuntime(rt: Runtime): void {
-    this.#runtime = rt;
-    readProxiedAddress = rt.config.trusted_proxies.length > 0;
+  /** Stopped accepting (a drain, or its listener removed by a reload). */
+  get draining(): boolean { return this.connections.draining; }
+
+  /** Open WebSocket tunnels (and upgrades being handshaken) on this App. */
+  get tunnels(): ReadonlySet<Tunnel> { return this.#ws.tunnels; }
+
+  /** New requests get `gen`; in-flight ones keep theirs. */
+  setGeneration(gen: Generation): void {
+    this.#gen = gen;
+    readProxiedAddress = gen.runtime.config.trusted_proxies.length > 0;
+    this.#onDone = (ex: Exchange): void => {
+      this.#inflight--;
+      gen.done(ex);
+      if (this.#inflight === 0 && this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
+    };
+    if (this.#app !== undefined) applyTimeouts(this.#app, gen.runtime.config.timeouts);
+  }
+
+  /** A reload changed or removed some routes: their tunnels go away (1001) now. */
+  goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
+    return this.#ws.goAwayWhere(changed, reason);
   }
 
   listen(addresses: readonly ListenAddress[]): Promise<void> {
@@ -131,7 +159,6 @@ export class UwsFrontEnd {
   close(): void {
     this.stopAccepting();
     this.#corkHolder.close();
-    // App.close exists at run time in v20.30 but is missing from its typings.
-    (this.#app as TemplatedApp & { close(): void }).close();
+    this.#app.close();
   }
 }

@@ -129,7 +129,6 @@ export class UwsDownstream implements Downstream {
     const res = this.#res;
     res.writeStatus(this.#status);
     for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
-    if (this.#announceLength >= 0) res.writeHeader('content-length', String(this.#announceLength));
     this.#closeHeader(res);
   }
 
@@ -232,7 +231,11 @@ export class UwsDownstream implements Downstream {
   #writeEnd(): void {
     this.#sendHead();
     const res = this.#res;
-    if (this.#mode === Mode.NoBody) res.endWithoutBody();
+    // HEAD announces the length a GET would have had; 204/304 announce none.
+    if (this.#mode === Mode.NoBody) {
+      if (this.#announceLength >= 0) res.endWithoutBody(this.#announceLength);
+      else res.endWithoutBody();
+    }
     else res.end();
   }
 
@@ -262,17 +265,9 @@ export class UwsDownstream implements Downstream {
       res.writeStatus(statusLine(status, reason));
       for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
       if (!closeConnection) this.#closeHeader(res);
-      if (!headOnly) {
-        res.end(body, closeConnection);
-      } else if (closeConnection) {
-        // endWithoutBody cannot close (any argument breaks it, shared notes §5): an empty
-        // end() sends no body bytes and closes; its Content-Length: 0 is the only cost.
-        res.end('', true);
-      } else {
-        // uWS end(body) sends the body even for HEAD: announce its length and send none.
-        res.writeHeader('content-length', String(Buffer.byteLength(body)));
-        res.endWithoutBody();
-      }
+      // uWS end(body) sends the body even for HEAD: announce its length and send none.
+      if (!headOnly) res.end(body, closeConnection);
+      else res.endWithoutBody(Buffer.byteLength(body), closeConnection);
     });
   }
 

@@ -71,7 +71,7 @@ export function maxMessageSize(rt: Runtime): number {
 
 /**
  * Upgrades inside the cork of another, always-live response (downstream/cork-holder.ts), never
- * inside res.cork() of the response being upgraded: in uWS v20.30 that cork() reads the
+ * inside res.cork() of the response being upgraded: in uWS 20.30 and 20.57 that cork() reads the
  * response's state after its callback from memory the upgrade just gave to the WebSocket, and
  * about once per thousand upgrades shuts the fresh WebSocket down (101, then FIN: 1006;
  * uNetworking/uWebSockets#1929). Without a holder (it reconnects after a drop) the upgrade goes
@@ -115,6 +115,9 @@ export class WebSocketFrontEnd {
   constructor(o: WebSocketFrontEndOptions) { this.#o = o; }
 
   get size(): number { return this.#tunnels.size; }
+
+  /** Every tunnel from its upgrade request until both sides are closed. */
+  get tunnels(): ReadonlySet<Tunnel> { return this.#tunnels; }
 
   behavior(maxPayloadLength: number): WebSocketBehavior<UserData> {
     return {
@@ -228,5 +231,15 @@ export class WebSocketFrontEnd {
   /** Draining: every open tunnel is closed with 1001 (going away) on both sides. */
   goAway(): void {
     for (const t of this.#tunnels) t.goAway();
+  }
+
+  /**
+   * A reload: the tunnels `changed` picks are closed with 1001 and `reason` on both sides (one
+   * still handshaking, as soon as it opens). Returns how many.
+   */
+  goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
+    let n = 0;
+    for (const t of this.#tunnels) if (changed(t)) { t.goAway(reason); n++; }
+    return n;
   }
 }

@@ -205,3 +205,8 @@ export function isIPv4(text: string): boolean {
 export function isIPv6(text: string): boolean {
   return parseIPv6(text, 0, text.length, scratch);
 }
+
+/** A listen host only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

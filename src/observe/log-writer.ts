@@ -6,19 +6,23 @@
 //   write(line) ─▶ pending lines ─(≥ 4 KiB, or flush() each second)─▶ fs.write ─▶ fd
 //                  bounded (4 MiB): past it lines are dropped (said once)
 //   EAGAIN (pipe full): retried 20 ms later   any other error: that batch is lost, said once
-import { write as fsWrite, writeSync } from 'node:fs';
+import { close as fsClose, write as fsWrite, writeSync } from 'node:fs';
 
 const BATCH_BYTES = 4096;
 const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 const RETRY_MS = 20;
 
 export class LogWriter {
-  readonly #fd: number;
+  #fd: number;
+  /** A descriptor replaced by reopen(), closed once the batch being written to it is out. */
+  #retiredFd = -1;
   readonly #warn: (message: string) => void;
   #lines: string[] = [];
   #bytes = 0;
   #writing = false;
   #warned = false;
+  /** flush() came while a batch was being written: write the rest right after it. */
+  #flushAsked = false;
 
   /** `warn` is told once, at the first loss. */
   constructor(fd: number, warn: (message: string) => void) {
@@ -39,6 +43,7 @@ export class LogWriter {
 
   /** Starts writing whatever is pending (the worker's 1 s timer). */
   flush(): void {
+    this.#flushAsked = this.#writing;
     if (this.#bytes > 0 && !this.#writing) this.#start();
   }
 
@@ -56,30 +61,59 @@ export class LogWriter {
     return data;
   }
 
+  /**
+   * Writes to `fd` from now on (logrotate moved the file and we reopened its path): the batch
+   * already being written finishes on the old descriptor, which is closed after it; lines still
+   * pending go to the new one. Nothing is lost or split between the two.
+   */
+  reopen(fd: number): void {
+    const old = this.#fd;
+    this.#fd = fd;
+    if (old <= 2) return;
+    if (this.#writing) this.#retiredFd = old;
+    else fsClose(old, () => {});
+  }
+
+  /** Flushes what is pending and closes the descriptor (a generation's log that is not used any more). */
+  close(): void {
+    this.flushSync();
+    const fd = this.#fd;
+    if (fd > 2 && !this.#writing) fsClose(fd, () => {});
+    else if (fd > 2) this.#retiredFd = fd;
+  }
+
   #start(): void {
     this.#writing = true;
     const data = this.#take();
-    this.#writeFrom(data, 0);
+    this.#writeFrom(this.#fd, data, 0);
   }
 
-  #writeFrom(data: Buffer, offset: number): void {
-    fsWrite(this.#fd, data, offset, data.length - offset, null, (err, written) => {
+  #writeFrom(fd: number, data: Buffer, offset: number): void {
+    fsWrite(fd, data, offset, data.length - offset, null, (err, written) => {
       if (err !== null) {
         if (err.code === 'EAGAIN') {
-          setTimeout(() => this.#writeFrom(data, offset), RETRY_MS).unref();
+          setTimeout(() => this.#writeFrom(fd, data, offset), RETRY_MS).unref();
           return;
         }
         this.#lose(err.code ?? err.message);
-        this.#writing = false;
+        this.#batchDone();
         return;
       }
       if (offset + written < data.length) {
-        this.#writeFrom(data, offset + written);
+        this.#writeFrom(fd, data, offset + written);
         return;
       }
-      this.#writing = false;
-      if (this.#bytes >= BATCH_BYTES) this.#start();
+      this.#batchDone();
     });
+  }
+
+  #batchDone(): void {
+    this.#writing = false;
+    if (this.#retiredFd >= 0) {
+      fsClose(this.#retiredFd, () => {});
+      this.#retiredFd = -1;
+    }
+    if (this.#bytes >= BATCH_BYTES || (this.#bytes > 0 && this.#flushAsked)) this.#start();
   }
 
   #lose(why: string): void {

@@ -19,6 +19,16 @@ import { cacheResponseHead, type CacheFill } from '../cache/fill.js';
 import { answerFromCache } from '../cache/respond.js';
 
 const CHUNK_END = '0\r\n\r\n';
+
+/**
+ * Most request-body bytes one exchange holds for a slower upstream. uWS 20.57 does not stop
+ * reading a client that keeps sending after res.pause() (measured: a fast client's whole
+ * 100 MiB upload arrived while paused; 20.30 held it to 0.5 MiB), so what the upstream has not
+ * taken yet is bounded here instead: past this the exchange ends with 503
+ * PC_ERR_UPLOAD_BACKLOG rather than memory growing with the upload. 64 MiB is the default
+ * limits.max_body_bytes: with default limits no upload reaches it.
+ */
+export const UPLOAD_BACKLOG_BYTES = 64 * 1024 * 1024;
 const CRLF = '\r\n';
 
 /** RFC 9110 §9.2.2: requests a client may repeat without changing the outcome. */
@@ -44,8 +54,9 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   readonly #done: ExchangeDone;
   #pool: UpstreamPool;
   #conn: UpstreamConnection | null = null;
-  /** Body chunks received before a connection was ready (copies). */
+  /** Body chunks received before a connection was ready (copies), and their bytes. */
   #queue: Buffer[] | null = null;
+  #queued = 0;
   #bodyComplete: boolean;
   #bodySent = 0;
   /** The upstream socket's buffer is full: the client is paused by us, not stalling. */
@@ -100,6 +111,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     let ok = true;
     if (queue !== null) {
       this.#queue = null;
+      this.#queued = 0;
       for (const chunk of queue) ok = this.#sendBody(chunk) && ok;
     }
     // Reading stopped while no connection was ready, also on the empty first chunk uWS hands
@@ -141,7 +153,11 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (conn === null) {
       // The ArrayBuffer is detached after this callback: keep a copy, and stop reading
       // until the upstream connection is ready.
-      if (chunk.length > 0) (this.#queue ??= []).push(Buffer.from(chunk));
+      if (chunk.length > 0) {
+        (this.#queue ??= []).push(Buffer.from(chunk));
+        this.#queued += chunk.length;
+        if (this.#queued > UPLOAD_BACKLOG_BYTES) { this.#abortUpstream(); this.#fail(new ProxyError('PC_ERR_UPLOAD_BACKLOG'), true); return; }
+      }
       if (this.#chunked && this.#ex.attempts === 0) {
         this.#acquire();
         if (this.#conn !== null) return; // an idle connection took the queue already
@@ -155,6 +171,10 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (!ok && !last) {
       this.#upstreamFull = true;
       this.#ds.pauseBody();
+      if (conn.socket.writableLength > UPLOAD_BACKLOG_BYTES) {
+        this.#abortUpstream();
+        this.#fail(new ProxyError('PC_ERR_UPLOAD_BACKLOG'), true);
+      }
     }
   }
 

@@ -33,6 +33,8 @@ export class UpstreamPool implements ConnectionOwner {
   /** Connections being opened, each destined for the waiter that asked (or the queue). */
   readonly #connecting = new Map<UpstreamConnection, PoolWaiter | null>();
   #closed = false;
+  /** Its runtime generation was replaced by a reload: no connection is kept idle any more. */
+  #retired = false;
 
   constructor(target: UpstreamTarget, options: PoolOptions, connectTimeoutMs: number, maxHeadBytes: number) {
     this.target = target;
@@ -111,6 +113,7 @@ export class UpstreamPool implements ConnectionOwner {
     if (this.#closed) { conn.destroy(); return; }
     const next = this.#waiting.shift();
     if (next !== undefined) { next.waiter.onConnection(conn); return; }
+    if (this.#retired) { conn.destroy(); return; }
     let idleMs = this.#options.idle_timeout;
     // timeout=0 (RFC-wise "I close at once") leaves a negative budget: never reused.
     if (conn.keepAliveMs >= 0) idleMs = Math.min(idleMs, conn.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
@@ -138,6 +141,15 @@ export class UpstreamPool implements ConnectionOwner {
       const { waiter } = this.#waiting.shift()!;
       waiter.onConnectionError(new ProxyError('PC_ERR_UPSTREAM_UNAVAILABLE', `no free connection to ${this.target.url} within timeouts.connect (pool.max_connections ${this.#options.max_connections} busy)`));
     }
+  }
+
+  /**
+   * A reload replaced this pool's generation (downstream/generations.ts): idle connections close
+   * now, busy ones when their exchange ends; exchanges already queued here are still served.
+   */
+  retire(): void {
+    this.#retired = true;
+    for (const conn of this.#idle.splice(0)) conn.destroy();
   }
 
   close(): void {

@@ -147,6 +147,8 @@ export class Tunnel {
   #lastUpstream = 0;
   #lastClientPing = 0;
   #lastUpstreamPing = 0;
+  /** goAway() came while handshaking: the reason to close with once open. */
+  #goAwayOnOpen: string | null = null;
 
   constructor(o: TunnelOptions) {
     this.#o = o;
@@ -324,6 +326,7 @@ export class Tunnel {
       this.#upstreamPaused = false;
       this.#upstream?.resume();
     }
+    if (this.#goAwayOnOpen !== null) this.goAway(this.#goAwayOnOpen);
   }
 
   /** A client message; `data` is only valid during the call. */
@@ -474,9 +477,13 @@ export class Tunnel {
     }
   }
 
-  /** The worker is draining: both sides get 1001 (going away). */
-  goAway(): void {
-    if (this.#phase === Phase.Open) this.#closeBoth(1001, 'proxy shutting down', 1001, 'proxy shutting down');
+  /**
+   * Both sides get 1001 (going away): the worker is draining, or a reload changed this tunnel's
+   * route. A tunnel still handshaking goes away as soon as it opens.
+   */
+  goAway(reason = 'proxy shutting down'): void {
+    if (this.#phase === Phase.Open) this.#closeBoth(1001, reason, 1001, reason);
+    else if (this.#phase === Phase.Connecting) this.#goAwayOnOpen = reason;
   }
 
   #maybeDone(): void {

@@ -8,6 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { freePort } from '../helpers/ports.js';
+import { NO_SHARED_SEGMENTS } from '../../src/shm/segments.js';
 
 const DIST = new URL('../../dist/src/', import.meta.url);
 
@@ -25,7 +26,7 @@ async function conflictingConfig(): Promise<Config> {
 
 describe('a worker that cannot compile its config', () => {
   test('posts one fatal message with the reason (no stack, no ReferenceError) and exits 1', async () => {
-    const worker = new Worker(new URL('worker.js', DIST), { workerData: { id: 0, config: await conflictingConfig(), cache: null, testHooks: false } });
+    const worker = new Worker(new URL('worker.js', DIST), { workerData: { id: 0, config: await conflictingConfig(), generation: 1, shm: NO_SHARED_SEGMENTS, maxMessage: 16 * 1024 * 1024, testHooks: false } });
     const messages: unknown[] = [];
     worker.on('message', (m) => messages.push(m));
     const errors: Error[] = [];
@@ -39,8 +40,8 @@ describe('a worker that cannot compile its config', () => {
   test('the supervisor start fails with that message, logging nothing twice', async () => {
     const { Supervisor } = (await import(fileURLToPath(new URL('primary/supervisor.js', DIST)))) as typeof import('../../src/primary/supervisor.js');
     const logs: string[] = [];
-    const sup = new Supervisor(await conflictingConfig(), { log: (level, msg) => logs.push(`${level}: ${msg}`) });
-    await expect(sup.start(2)).rejects.toThrow(/^cannot compile the config: route \* \/f\/: conflicts with \* \/f\/\*$/);
+    const sup = new Supervisor(await conflictingConfig(), { log: (level, msg) => logs.push(`${level}: ${msg}`) }, false, 2);
+    await expect(sup.start()).rejects.toThrow(/^cannot compile the config: route \* \/f\/: conflicts with \* \/f\/\*$/);
     await sup.stop();
     expect(logs).toEqual([]);
   });

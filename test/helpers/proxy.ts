@@ -13,6 +13,10 @@ export interface RunningProxy {
   readonly port: number;
   readonly url: string;
   readonly child: ChildProcess;
+  /** The config file it runs (JSON); rewrite() replaces it for a reload. */
+  readonly configFile: string;
+  /** Writes `config` to the config file with the same defaults startProxy applied (listen, no access log, no admin). */
+  rewrite(config: Record<string, unknown>): void;
   /** Everything the proxy printed on stderr and stdout so far. */
   output(): string;
   /** SIGTERM and wait for exit; returns the exit code. */
@@ -32,7 +36,10 @@ export async function startProxy(config: Record<string, unknown> | null, opts: S
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
   const file = join(dir, 'config.json');
-  if (config !== null) writeFileSync(file, JSON.stringify({ listen: [`127.0.0.1:${port}`], access_log: false, ...config }, null, 2));
+  const write = (c: Record<string, unknown>): void => {
+    writeFileSync(file, JSON.stringify({ listen: [`127.0.0.1:${port}`], access_log: false, admin: false, ...c }, null, 2));
+  };
+  if (config !== null) write(config);
   const args = opts.args ? opts.args(port) : ['run', '-c', file];
   const child = spawn(process.execPath, [MAIN, ...args], {
     env: { ...process.env, PORTCULLIS_WORKERS: String(opts.workers ?? 1), ...opts.env },
@@ -57,6 +64,8 @@ export async function startProxy(config: Record<string, unknown> | null, opts: S
     port,
     url: `http://127.0.0.1:${port}`,
     child,
+    configFile: file,
+    rewrite: write,
     output: () => out,
     stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (stopped) return stopped;

@@ -1,0 +1,174 @@
+// What changes between two effective configs: routes, upstreams, listeners and every other
+// section, which changes a reload cannot apply (a restart can), and which routes keep their
+// definition (their WebSockets and streams survive a reload). Pure: `portcullis plan`, the
+// primary's reload and each worker's generation swap all read the same answer.
+import { WEBSOCKET_DEFAULTS } from './defaults.js';
+import type { Config, ListenAddress, RouteConfig } from './types.js';
+
+/** A route's identity across configs: its host and path (what the router keys it by). */
+export function routeKey(r: Pick<RouteConfig, 'host' | 'path'>): string {
+  return `${r.host ?? '*'} ${r.path}`;
+}
+
+/** How a route is shown to people: 'host/path' or the path alone. */
+export function routeLabel(r: Pick<RouteConfig, 'host' | 'path'>): string {
+  return r.host ? `${r.host}${r.path}` : r.path;
+}
+
+export function listenKey(a: ListenAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** JSON with keys sorted at every level, so two equal values always print the same. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+  });
+}
+
+/**
+ * Everything that decides how a route's requests are handled once routed: its own settings
+ * (defaults resolved, so writing a default out does not count as a change) and its upstream
+ * group. Not its index: moving a route in the list changes nothing.
+ */
+export function routeDefinition(r: RouteConfig, config: Config): string {
+  const group = config.upstreams[r.upstream];
+  return stableJson({
+    host: r.host ?? null,
+    path: r.path,
+    upstream: r.upstream,
+    strip_prefix: r.strip_prefix,
+    host_header: r.host_header ?? null,
+    websocket: r.websocket ?? WEBSOCKET_DEFAULTS,
+    cache: r.cache,
+    targets: group?.targets.map((t) => t.url) ?? null,
+    pool: group?.pool ?? null,
+  });
+}
+
+/** Route keys of `old` whose definition is different (or gone) in `next`. */
+export function changedRouteKeys(old: Config, next: Config): Set<string> {
+  const nextDefs = new Map(next.routes.map((r) => [routeKey(r), routeDefinition(r, next)]));
+  const changed = new Set<string>();
+  for (const r of old.routes) if (nextDefs.get(routeKey(r)) !== routeDefinition(r, old)) changed.add(routeKey(r));
+  return changed;
+}
+
+export interface FieldChange {
+  /** Dotted field, e.g. `timeouts.idle` or `routes[api.example.com /v1/].strip_prefix`. */
+  readonly field: string;
+  readonly from: unknown;
+  readonly to: unknown;
+}
+
+export interface RestartNeeded extends FieldChange {
+  readonly why: string;
+}
+
+export interface ConfigDiff {
+  readonly routes: { readonly added: string[]; readonly removed: string[]; readonly changed: { readonly route: string; readonly changes: FieldChange[] }[] };
+  readonly upstreams: { readonly added: string[]; readonly removed: string[]; readonly changed: { readonly upstream: string; readonly changes: FieldChange[] }[] };
+  readonly listeners: { readonly added: string[]; readonly removed: string[]; readonly kept: string[] };
+  /** Every other setting that differs (limits, timeouts, cache, access_log, admin, …). */
+  readonly settings: FieldChange[];
+  /** Changes a reload refuses: they take a restart. */
+  readonly restart: RestartNeeded[];
+  /** Nothing differs at all. */
+  readonly empty: boolean;
+}
+
+/** Field-by-field differences between two plain values (objects recursed, arrays compared whole). */
+export function fieldChanges(prefix: string, a: unknown, b: unknown, out: FieldChange[] = []): FieldChange[] {
+  if (stableJson(a) === stableJson(b)) return out;
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isObj(a) && isObj(b)) {
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) fieldChanges(prefix ? `${prefix}.${k}` : k, a[k], b[k], out);
+    return out;
+  }
+  out.push({ field: prefix, from: a ?? null, to: b ?? null });
+  return out;
+}
+
+/** The largest WebSocket message any route allows: uWS takes one limit per App, at its creation. */
+export function largestMessage(config: Config): number {
+  let max = WEBSOCKET_DEFAULTS.max_message_size;
+  for (const r of config.routes) if (r.websocket && r.websocket.max_message_size > max) max = r.websocket.max_message_size;
+  return max;
+}
+
+/** Top-level sections compared as settings (routes, upstreams and listen have their own lists). */
+const SETTINGS = ['workers', 'trusted_proxies', 'limits', 'timeouts', 'access_log', 'log_level', 'via', 'compression', 'cache', 'admin'] as const;
+
+/**
+ * `old` → `next`. `started` is the config the processes started with: what was fixed then
+ * (uWS's head limit, the App's WebSocket message limit, the cache's shared memory, the worker
+ * count) stays fixed until a restart, however many reloads came between.
+ */
+export function diffConfigs(old: Config, next: Config, started: Config = old): ConfigDiff {
+  const oldRoutes = new Map(old.routes.map((r) => [routeKey(r), r]));
+  const nextRoutes = new Map(next.routes.map((r) => [routeKey(r), r]));
+  const routeView = (r: RouteConfig) => ({ upstream: r.upstream, strip_prefix: r.strip_prefix, host_header: r.host_header ?? null, websocket: r.websocket ?? WEBSOCKET_DEFAULTS, cache: r.cache });
+  const routes: ConfigDiff['routes'] = { added: [], removed: [], changed: [] };
+  for (const [key, r] of nextRoutes) if (!oldRoutes.has(key)) routes.added.push(routeLabel(r));
+  for (const [key, r] of oldRoutes) {
+    const n = nextRoutes.get(key);
+    if (n === undefined) { routes.removed.push(routeLabel(r)); continue; }
+    const changes = fieldChanges('', routeView(r), routeView(n));
+    const upstreamChanged = n.upstream === r.upstream && stableJson(old.upstreams[r.upstream]) !== stableJson(next.upstreams[n.upstream]);
+    if (upstreamChanged) changes.push({ field: `upstreams.${r.upstream}`, from: 'previous definition', to: 'changed (see upstreams)' });
+    if (changes.length > 0) routes.changed.push({ route: routeLabel(r), changes });
+  }
+
+  const upstreams: ConfigDiff['upstreams'] = { added: [], removed: [], changed: [] };
+  const view = (g: Config['upstreams'][string]) => ({ targets: g.targets.map((t) => t.url), pool: g.pool });
+  for (const name of Object.keys(next.upstreams)) if (!(name in old.upstreams)) upstreams.added.push(name);
+  for (const [name, g] of Object.entries(old.upstreams)) {
+    const n = next.upstreams[name];
+    if (n === undefined) { upstreams.removed.push(name); continue; }
+    const changes = fieldChanges('', view(g), view(n));
+    if (changes.length > 0) upstreams.changed.push({ upstream: name, changes });
+  }
+
+  const oldListen = old.listen.map(listenKey);
+  const nextListen = next.listen.map(listenKey);
+  const listeners = {
+    added: nextListen.filter((k) => !oldListen.includes(k)),
+    removed: oldListen.filter((k) => !nextListen.includes(k)),
+    kept: nextListen.filter((k) => oldListen.includes(k)),
+  };
+
+  const settings: FieldChange[] = [];
+  for (const key of SETTINGS) fieldChanges(key, redact(key, old[key]), redact(key, next[key]), settings);
+  if (old.admin?.token !== undefined && next.admin?.token !== undefined && old.admin.token !== next.admin.token) {
+    settings.push({ field: 'admin.token', from: '(hidden)', to: '(hidden, changed)' });
+  }
+
+  const restart: RestartNeeded[] = [];
+  if (next.workers !== started.workers) {
+    restart.push({ field: 'workers', from: started.workers, to: next.workers, why: 'the worker count and the shared metrics are sized at start' });
+  }
+  if (next.limits.max_header_bytes > started.limits.max_header_bytes) {
+    restart.push({ field: 'limits.max_header_bytes', from: started.limits.max_header_bytes, to: next.limits.max_header_bytes, why: 'uWS reads its request-head limit once per process (lowering it works at once)' });
+  }
+  if (largestMessage(next) > largestMessage(started)) {
+    restart.push({ field: 'routes[].websocket.max_message_size', from: largestMessage(started), to: largestMessage(next), why: 'uWS fixes the largest WebSocket message when a listener opens (lowering it works at once)' });
+  }
+  const startedCaches = started.routes.some((r) => r.cache);
+  const cacheWanted = next.routes.some((r) => r.cache);
+  if (startedCaches && cacheWanted && next.cache.size !== started.cache.size) {
+    restart.push({ field: 'cache.size', from: started.cache.size, to: next.cache.size, why: 'the cache lives in shared memory allocated at start; its entries would be lost' });
+  }
+
+  const empty = routes.added.length + routes.removed.length + routes.changed.length + upstreams.added.length +
+    upstreams.removed.length + upstreams.changed.length + listeners.added.length + listeners.removed.length +
+    settings.length === 0 && stableJson(old.routes.map(routeKey)) === stableJson(next.routes.map(routeKey));
+  return { routes, upstreams, listeners, settings, restart, empty };
+}
+
+/** The admin token never appears in a diff, a plan or a log: only whether one is set. */
+function redact(key: string, value: unknown): unknown {
+  if (key !== 'admin' || value === null || typeof value !== 'object') return value;
+  const v = value as { listen: ListenAddress; token: string | undefined };
+  return { listen: listenKey(v.listen), token: v.token === undefined ? 'none' : 'set' };
+}
