@@ -94,12 +94,6 @@ describe.each(CASES)('$name → $code', (c) => {
 describe.each(CASES.filter((c) => c.method === 'GET'))('HEAD, $name → $code', (c) => {
   const spec = ERRORS[c.code];
   const body = `${spec.status} ${spec.reason} (${c.code})\n`;
-  // 400s close the connection. uWS's end('', true), used for those, announces Content-Length: 0
-  // (src/downstream/uws-downstream.ts respond); 20.57's endWithoutBody(length, true) would send the
-  // length. Until the front end uses it, that row of docs/limits.md holds only for answers that keep
-  // the connection: test.fails turns into a failure the day it is fixed (then make it a plain test).
-  const closes = spec.status === 400;
-
   test('the same status and headers, no body', async () => {
     const id = `head-${c.code.toLowerCase()}`;
     const r = await send(c, { 'x-request-id': id }, 'HEAD');
@@ -110,7 +104,7 @@ describe.each(CASES.filter((c) => c.method === 'GET'))('HEAD, $name → $code', 
     answered.push({ id, status: spec.status, code: c.code });
   });
 
-  (closes ? test.fails : test)('Content-Length is the length a GET would get', async () => {
+  test('Content-Length is the length a GET would get (also when the answer closes the connection)', async () => {
     const r = await send(c, {}, 'HEAD');
     expect(r.headers['content-length']).toBe(String(Buffer.byteLength(body)));
   });
