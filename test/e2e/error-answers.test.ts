@@ -1,6 +1,6 @@
 // The answer every failure the proxy answers itself gets (docs/errors.md): status, the body
 // "<status> <reason> (<code>)", x-portcullis-error, x-request-id (the client's when well-formed,
-// else a minted one, and the same id the access log and the upstream see), no-store; headers only
+// else a minted one, and the id the access log records), no-store; headers only
 // for HEAD. One row per way the proxy refuses or fails, each on the wire as a client sees it.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ERRORS, type ErrorCode } from '../../src/errors.js';
