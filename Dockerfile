@@ -13,7 +13,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends libdeflate-dev 
 WORKDIR /app
 COPY package.json package-lock.json binding.gyp ./
 COPY native ./native
-RUN npm ci --no-audit --no-fund
+# npm install falls back to the TypeScript twins when the addon does not compile; the image is
+# meant to ship the native path, so a failed compile fails the build here.
+RUN npm ci --no-audit --no-fund && test -f build/Release/portcullis.node
 COPY tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
