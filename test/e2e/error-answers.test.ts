@@ -1,6 +1,7 @@
 // The answer every failure the proxy answers itself gets (docs/errors.md): status, the body
-// "<status> <reason> (<code>)", x-portcullis-error, x-request-id (the client's when well-formed,
-// else a minted one, and the id the access log records), no-store; headers only
+// "<status> <reason> (<code>)", x-portcullis-error, x-request-id (the client's when well-formed
+// and sent by a trusted hop: the test client is one here; else a minted one; the id the access
+// log records), no-store; headers only
 // for HEAD. One row per way the proxy refuses or fails, each on the wire as a client sees it.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ERRORS, type ErrorCode } from '../../src/errors.js';
@@ -16,6 +17,9 @@ beforeAll(async () => {
   stall = await startRawOrigin(() => {}); // accepts, never answers
   broken = await startRawOrigin((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\nbad header\r\n\r\n')));
   proxy = await startProxy({
+    // The client's X-Request-Id is kept only from a trusted hop (test/e2e/proxy.test.ts checks
+    // that an untrusted one is replaced): trusting loopback checks that the answer carries it.
+    trusted_proxies: ['127.0.0.1'],
     limits: { max_body_bytes: '1KiB' },
     timeouts: { response_header: '500ms', connect: '1s' },
     access_log: { enabled: true, output: 'stdout' },

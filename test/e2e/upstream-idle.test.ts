@@ -46,6 +46,8 @@ beforeAll(async () => {
     });
   });
   proxy = await startProxy({
+    // The log lines are found by the X-Request-Id each request sends: kept from a trusted hop only.
+    trusted_proxies: ['127.0.0.1'],
     timeouts: { idle: `${IDLE_MS}ms`, response_header: '5s' },
     access_log: { enabled: true, output: 'stdout' },
     compression: { enabled: true },
