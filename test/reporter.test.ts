@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { summaryLine } from './summary-reporter.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CONFIG = fileURLToPath(new URL('./fixtures/reporter/vitest.config.ts', import.meta.url));
@@ -60,5 +61,12 @@ describe('the verdict line', () => {
     const [, failed] = counts(r.line);
     expect(failed).toBeGreaterThanOrEqual(1);
     expect(r.code).toBe(1);
+  });
+
+  test('an interrupted run (Ctrl-C, a bail) is broken even when every finished test passed', () => {
+    // vitest passes reason 'interrupted'; a fixture cannot interrupt its own run reliably, so
+    // the pure decision is called directly.
+    expect(summaryLine([], [], 'interrupted')).toBe('0 passed, 1 failed, 0 skipped, run broken: 1 error outside tests (run interrupted)');
+    expect(summaryLine([], [], 'passed')).toBe('0 passed, 0 failed, 0 skipped');
   });
 });
