@@ -1,24 +1,32 @@
 # Portcullis image: `docker build -t portcullis .`
-# Same steps as .ci/run (npm ci builds the native addon, then tsc), on the same glibc as
-# the uWebSockets.js build (Debian 12 bookworm, glibc 2.36).
+# Same steps as .ci/run (npm ci builds the native addon, then tsc), on Node 24 LTS and Debian 13
+# trixie (glibc 2.41): uWebSockets.js 20.57's binary needs glibc 2.38 and loads as shipped here, so
+# npm install writes no patched copy (native/uws-glibc.cjs does that only on older glibc).
 
 # ---- build stage: toolchain, dev dependencies, native addon, TypeScript ----
-FROM node:20-bookworm AS build
-# Native compression: libdeflate is linked statically (the runtime needs nothing), zstd dynamically
-# against libzstd1, which the slim runtime image already ships (dpkg depends on it).
+FROM node:24-trixie AS build
+# Native compression: libdeflate is linked statically (the runtime needs nothing), zstd statically
+# when the distribution's libzstd.a is position-independent, else dynamically against libzstd1,
+# which the slim runtime image already ships (dpkg depends on it). native/detect-libs.cjs decides.
 RUN apt-get update && apt-get install -y --no-install-recommends libdeflate-dev libzstd-dev \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json binding.gyp ./
 COPY native ./native
-RUN npm ci --no-audit --no-fund
+# npm install falls back to the TypeScript twins when the addon does not compile; the image is
+# meant to ship the native path, so a failed compile fails the build here.
+RUN npm ci --no-audit --no-fund && test -f build/Release/portcullis.node
 COPY tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
 RUN npm run build:ts && npm prune --omit=dev
+# What the runtime needs of build/: the addon, and uWS's patched copies only if npm install wrote
+# any (never on this glibc; a base image with glibc < 2.38 would need them).
+RUN mkdir -p /out/build/Release && cp build/Release/portcullis.node /out/build/Release/ \
+  && if [ -d build/uws ]; then cp -r build/uws /out/build/uws; fi
 
 # ---- runtime stage: slim, non-root ----
-FROM node:20-bookworm-slim
+FROM node:24-trixie-slim
 ENV NODE_ENV=production \
     PORTCULLIS_WORKERS=0 \
     PORTCULLIS_LOG_LEVEL=info
@@ -26,7 +34,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY --from=build /app/build/Release/portcullis.node ./build/Release/portcullis.node
+COPY --from=build /app/native/uws-glibc.cjs ./native/uws-glibc.cjs
+COPY --from=build /out/build ./build
 COPY config ./config
 COPY schema ./schema
 COPY docker/portcullis.yaml /etc/portcullis/portcullis.yaml

@@ -7,7 +7,7 @@
 //   gzip(buf, level) → Buffer          (only with libdeflate)  one-shot gzip member
 //   zstd(buf, level) → Buffer          (only with libzstd)     one-shot zstd frame
 //   ZstdStream(level).push(buf, end) → Buffer   streaming zstd, flushed at every push
-//   c23strtol(text, base, unsigned) → [value, chars read]   test hook for native/compat.cc
+//   c23strtol(text, base, unsigned) → [value, chars read, ERANGE]   test hook for native/compat.cc
 //   socketId(uwsObject) → number        the uSockets socket behind a uWS.js HttpResponse, 0 if none
 //   listenReusePort(host, port, backlog) → fd | -errno   a listening TCP socket with SO_REUSEPORT,
 //                                        for node:net servers in several worker threads (Node 20
@@ -30,6 +30,7 @@
 
 #include "head.h"
 
+#include <cerrno>
 #include <cstdlib>
 #if defined(__GLIBC__)
 // glibc 2.38's C23 functions: its own on glibc ≥ 2.38, native/compat.cc's on older ones.
@@ -214,17 +215,21 @@ class Portcullis : public Napi::Addon<Portcullis> {
   }
 
 #if defined(PC_HAVE_C23)
-  // Test hook for native/compat.cc: c23strtol(text, base, unsigned) → [value as string, chars read].
+  // Test hook for native/compat.cc: c23strtol(text, base, unsigned) → [value as string, chars
+  // read, whether errno became ERANGE].
   Napi::Value C23Strtol(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string text = info[0].As<Napi::String>().Utf8Value();
     int base = info[1].As<Napi::Number>().Int32Value();
     char* end = nullptr;
+    errno = 0;
     std::string value = info[2].ToBoolean() ? std::to_string(__isoc23_strtoul(text.c_str(), &end, base))
                                             : std::to_string(__isoc23_strtol(text.c_str(), &end, base));
-    Napi::Array out = Napi::Array::New(env, 2);
+    bool range = errno == ERANGE;
+    Napi::Array out = Napi::Array::New(env, 3);
     out.Set(0u, Napi::String::New(env, value));
     out.Set(1u, Napi::Number::New(env, static_cast<double>(end - text.c_str())));
+    out.Set(2u, Napi::Boolean::New(env, range));
     return out;
   }
 #endif

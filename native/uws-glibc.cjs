@@ -70,7 +70,9 @@ function patchElf(buf) {
   const dynsym = sections.find((s) => s.type === SHT_DYNSYM);
   const versym = sections.find((s) => s.type === SHT_GNU_VERSYM);
   const verneed = sections.find((s) => s.type === SHT_GNU_VERNEED);
-  if (!dynsym || !versym || !verneed) throw new Error('no .dynsym, .gnu.version or .gnu.version_r section');
+  if (!dynsym) throw new Error('no .dynsym section (not a shared object)');
+  // No symbol versions at all: nothing can ask for GLIBC_2.38.
+  if (!versym || !verneed) return { unversioned: [], weakened: false, needed: false };
   const dynstr = sections[dynsym.link];
   const strOf = (sec, off) => cstring(buf, sec.offset + off);
 

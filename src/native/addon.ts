@@ -10,8 +10,8 @@ import { uwsGlibc } from '../uws/glibc.js';
 
 export interface Addon {
   abiVersion(): number;
-  /** Test hook for native/compat.cc (glibc only): [value, chars read]. */
-  c23strtol?(text: string, base: number, unsigned: boolean): [string, number];
+  /** Test hook for native/compat.cc (glibc only): [value, chars read, errno became ERANGE]. */
+  c23strtol?(text: string, base: number, unsigned: boolean): [string, number, boolean];
   readonly [name: string]: unknown;
 }
 

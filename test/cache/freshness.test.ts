@@ -215,6 +215,9 @@ describe('storeDecision', () => {
     ['Vary: *', {}, { cc: 'max-age=60', vary: '*' }, 'vary-star'],
     ['Vary with * among names', {}, { cc: 'max-age=60', vary: 'accept-encoding, *' }, 'vary-star'],
     ['Vary: * with whitespace', {}, { cc: 'max-age=60', vary: ' * ' }, 'vary-star'],
+    // Request headers the proxy writes itself: the client's value is not the one the upstream saw.
+    ...['X-Forwarded-For', 'X-Forwarded-Host', 'X-Forwarded-Proto', 'Forwarded', 'X-Real-IP', 'Via', 'X-Request-Id'].map((name): Row =>
+      [`Vary: ${name} (rewritten by the proxy)`, {}, { cc: 'public, max-age=60', vary: `Accept-Encoding, ${name}` }, 'vary-rewritten']),
     ['Authorization with plain max-age', { authorization: true }, { cc: 'max-age=60' }, 'authorization'],
     ['Authorization with proxy-revalidate only', { authorization: true }, { cc: 'max-age=60, proxy-revalidate' }, 'authorization'],
     ['Authorization with must-revalidate only (the default: not without public or s-maxage)', { authorization: true }, { cc: 'max-age=60, must-revalidate' }, 'authorization'],

@@ -28,7 +28,12 @@ const CONCURRENCY = 32;
 const WORKERS = 2;
 /** Small on purpose: the waiter queue of the pool gets exercised at this concurrency. */
 const MAX_CONNECTIONS = 8;
+/** An exchange that makes no progress (no byte either way) for this long has hung. Progress, not
+ *  the whole exchange: a slow reader's own 10 ms pauses take several times longer on a loaded
+ *  machine, which is the client's pace, not a hang. */
 const REQUEST_TIMEOUT_MS = 8000;
+/** And none may take longer than this in all. */
+const EXCHANGE_CAP_MS = 60_000;
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const STATUS_BODY = 'status body\r\n'; // 13 bytes
@@ -380,10 +385,12 @@ function runOne(s: Spec, port: number, agents: Agents): Promise<string | null> {
     let uploadDone = s.body === null;
     let aborted = false;
     const timers: NodeJS.Timeout[] = [];
+    let stall: NodeJS.Timeout | undefined;
     const finish = (problem: string | null): void => {
       if (settled) return;
       settled = true;
       for (const t of timers) clearTimeout(t);
+      if (stall !== undefined) clearTimeout(stall);
       resolve(problem);
     };
     const abortNow = (): void => {
@@ -391,10 +398,18 @@ function runOne(s: Spec, port: number, agents: Agents): Promise<string | null> {
       req.destroy();
       finish(null);
     };
+    const progress = (): void => {
+      if (stall !== undefined) clearTimeout(stall);
+      stall = setTimeout(() => {
+        req.destroy();
+        finish(`no progress for ${REQUEST_TIMEOUT_MS} ms (state: ${state}, ${got} response bytes, upload ${uploadDone ? 'done' : 'not done'})`);
+      }, REQUEST_TIMEOUT_MS);
+    };
+    progress();
     timers.push(setTimeout(() => {
       req.destroy();
-      finish(`no outcome after ${REQUEST_TIMEOUT_MS} ms (state: ${state}, ${got} response bytes, upload ${uploadDone ? 'done' : 'not done'})`);
-    }, REQUEST_TIMEOUT_MS));
+      finish(`no outcome after ${EXCHANGE_CAP_MS} ms (state: ${state}, ${got} response bytes, upload ${uploadDone ? 'done' : 'not done'})`);
+    }, EXCHANGE_CAP_MS));
 
     const headers: Record<string, string> = { 'x-soak-id': String(s.i) };
     const b = s.body;
@@ -409,11 +424,13 @@ function runOne(s: Spec, port: number, agents: Agents): Promise<string | null> {
 
     req.on('response', (res) => {
       state = 'response head';
+      progress();
       const hash = createHash('sha256');
       let sinceStall = 0;
       res.on('data', (c: Buffer) => {
         if (settled) return;
         state = 'response body';
+        progress();
         hash.update(c);
         got += c.length;
         if (s.abort?.kind === 'response' && got >= s.abort.after) { abortNow(); return; }
@@ -473,6 +490,7 @@ function runOne(s: Spec, port: number, agents: Agents): Promise<string | null> {
           return;
         }
         if (!req.write(piece)) await uploadDrain(req);
+        progress();
       }
       if (settled || req.destroyed) return;
       req.end(() => {

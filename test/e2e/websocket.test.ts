@@ -23,6 +23,8 @@ let server: http.Server;
 let originPort = 0;
 const seen: OriginLog[] = [];
 let proxy: RunningProxy;
+/** Messages the /flood origin has handed to its socket so far. */
+let floodSent = 0;
 /** Every origin socket: upgraded ones are not closed by server.close(). */
 const sockets = new Set<net.Socket>();
 
@@ -76,6 +78,7 @@ function behave(ws: WebSocket, url: string, log: OriginLog): void {
     const n = Number(q.get('n'));
     const size = Number(q.get('size'));
     let i = 0;
+    floodSent = 0;
     const pump = (): void => {
       // The origin respects its own socket's backpressure; the proxy must too.
       while (i < n && ws.bufferedAmount < 4 * MiB) {
@@ -83,6 +86,7 @@ function behave(ws: WebSocket, url: string, log: OriginLog): void {
         msg.writeUInt32BE(i, 0);
         ws.send(msg, { binary: true });
         i++;
+        floodSent = i;
       }
       if (i < n) setTimeout(pump, 1);
     };
@@ -456,7 +460,9 @@ describe('closing', () => {
     const t0 = Date.now();
     ws.send('die');
     const c = await done;
-    expect([1011, 1006]).toContain(c.code);
+    // docs/websocket.md: the upstream vanishing without a close frame is 1011 to the client.
+    expect(c.code).toBe(1011);
+    expect(c.reason).toBe('upstream connection lost');
     expect(c.at - t0).toBeLessThan(500);
   });
 
@@ -528,6 +534,10 @@ describe('backpressure and memory', () => {
     ws.pause();
     for (let i = 0; i < 20; i++) { await sleep(100); peak = Math.max(peak, await rssOf(pid)); }
     const readWhilePaused = count;
+    // The upstream was held back, not drained into the proxy: what the origin got rid of, beyond
+    // what the client read, is what the socket buffers (~20 MiB on loopback), the origin's own
+    // 4 MiB and the route's buffer hold, far from all 125 MiB.
+    expect((floodSent - readWhilePaused) * size).toBeLessThan(48 * MiB);
     // Then read slowly-ish (paused half the time) until everything arrived.
     const slow = setInterval(() => { if (ws.isPaused) ws.resume(); else ws.pause(); }, 50);
     const sampler = setInterval(() => { void rssOf(pid).then((r) => { peak = Math.max(peak, r); }); }, 50);
@@ -538,7 +548,10 @@ describe('backpressure and memory', () => {
     expect(ok).toBe(true);
     expect(count).toBe(n);
     expect(readWhilePaused).toBeLessThan(n);
-    expect(peak - base).toBeLessThan(48 * MiB);
+    // RSS counts garbage not yet collected: Node 20 stays near 40 MiB whatever the volume; Node 24's
+    // collector lets more wait (measured 44, 50, 76, 88 MiB for 62, 125, 250, 500 MiB of flood,
+    // levelling off), so the bound there is wider; the check above is the one that needs no GC.
+    expect(peak - base).toBeLessThan((process.versions.node.startsWith('20.') ? 48 : 96) * MiB);
     ws.close();
   }, 60_000);
 

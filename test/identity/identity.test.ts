@@ -1,5 +1,6 @@
 // Client identity and outgoing X-Forwarded-*/Forwarded, believed only from trusted proxies.
 import { describe, expect, test } from 'vitest';
+import { makeRng } from '../helpers/prng.js';
 import { forwardedHeaders, resolveIdentity, type ClientIdentity, type ForwardedHeaders, type IdentityInput } from '../../src/identity/identity.js';
 import { compileCidrs } from '../../src/net/cidr.js';
 
@@ -397,15 +398,18 @@ describe('round trip through a second proxy', () => {
   // Property: a proxy behind us that trusts us resolves the same client, proto and
   // host from what we send, whether it reads X-Forwarded-* or Forwarded.
   test('random header soups resolve identically one hop later', () => {
-    let seed = 7;
-    const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
-    const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+    // mulberry32: the low bits of the LCG this used cycle with a short period, which locked the
+    // picks together (no soup from a trusted peer ever carried X-Forwarded-Proto or -Host).
+    const rng = makeRng(7);
+    const rnd = (n: number): number => rng.int(0, n - 1);
+    const pick = <T>(xs: readonly T[]): T => rng.pick(xs);
     const addrs = ['10.0.0.2', '10.1.2.3', '198.51.100.7', '203.0.113.1', 'fd00::9', '2001:db8::1', '[2001:db8::2]:80',
       '::ffff:10.0.0.4', '1.2.3.4:99', 'unknown', '_hidden', 'garbage', '', '999.1.1.1'];
     const fwdItems = ['for=10.0.0.2', 'for=198.51.100.7;proto=https', 'for="[2001:db8::1]:4711"', 'for=_x;host=a.example',
       'for=unknown', 'by=10.0.0.1', 'for="10.0.0.3";host="h.example:81";proto=http', 'for=[bad', ''];
     const peers = ['10.0.0.1', '203.0.113.9', 'fd00::1', '2001:db8::77'];
     const nextHop = compileCidrs(['10.0.0.0/8', 'fd00::/8', '192.0.2.200']);
+    const believed = { client: 0, proto: 0, host: 0 };
     for (let n = 0; n < 3000; n++) {
       const list = (items: readonly string[]): string => Array.from({ length: rnd(4) }, () => pick(items)).join(pick([', ', ',', ' ,  ']));
       const inp = input({
@@ -430,6 +434,13 @@ describe('round trip through a second proxy', () => {
       const expected = { clientIp: id.clientIp, proto: id.proto, host: id.host === '' ? 'internal' : id.host };
       expect({ inp, id: viaXff }).toEqual({ inp, id: expected });
       expect({ inp, id: viaFwd }).toEqual({ inp, id: expected });
+      if (id.clientIp !== inp.peerIp) believed.client++;
+      if (id.proto !== inp.scheme) believed.proto++;
+      if (id.host !== inp.host) believed.host++;
     }
+    // Many soups carried claims the resolution believed: the round trip carried them, not only the peer.
+    expect(believed.client).toBeGreaterThan(500);
+    expect(believed.proto).toBeGreaterThan(150);
+    expect(believed.host).toBeGreaterThan(300);
   });
 });

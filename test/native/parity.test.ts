@@ -127,6 +127,7 @@ test.skipIf(native.kind !== 'native')('parity sweep: native and twin agree on 20
   const r = rng(4);
   const o1 = scanOut(MAX);
   const o2 = scanOut(MAX);
+  const outcomes = { head: 0, invalid: 0, incomplete: 0 };
   for (let k = 0; k < 20_000; k++) {
     const head = randomHead(r);
     const pad = Math.floor(r() * 9);
@@ -140,7 +141,14 @@ test.skipIf(native.kind !== 'native')('parity sweep: native and twin agree on 20
     if (a !== c || (a >= 0 && !sameOut(o1, o2)) || (a === -1 && o1[OUT_ERROR] !== o2[OUT_ERROR])) {
       throw new Error(`mismatch at case ${k}: ${JSON.stringify(buf.toString('latin1'))} start=${pad} end=${end} max=${max}: native ${a}/${o1[OUT_ERROR]} twin ${c}/${o2[OUT_ERROR]}`);
     }
+    if (a > 0) outcomes.head++;
+    else if (a === -1) outcomes.invalid++;
+    else if (a === -2) outcomes.incomplete++;
   }
+  // Every verdict was compared many times (a sweep of only refusals would agree trivially).
+  expect(outcomes.head).toBeGreaterThan(2000);
+  expect(outcomes.invalid).toBeGreaterThan(8000);
+  expect(outcomes.incomplete).toBeGreaterThan(4000);
 });
 
 function sameOut(x: Int32Array, y: Int32Array): boolean {
