@@ -2,25 +2,21 @@
 // validation → PORTCULLIS_* overrides → a frozen Config. Every problem found on the way is
 // collected and thrown together as ConfigErrors naming file, line and field.
 
-import { readFileSync } from 'node:fs';
 import { ConfigDocument, type FieldPath } from './document.js';
 import { applyEnvOverrides, readEnvOverrides } from './env.js';
 import { ConfigError, ConfigErrors } from './error.js';
+import { MAX_CONFIG_BYTES, readConfigText, tooLarge } from './read-file.js';
 import type { Config } from './types.js';
 import { validateConfig } from './validate.js';
 
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
-    throw new ConfigErrors([new ConfigError({ file: path, line: 0, column: 0, field: '(file)', message: `cannot read config: ${reason}` })]);
-  }
-  return parseConfigText(text, path, env);
+  return parseConfigText(readConfigText(path), path, env);
 }
 
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  // Text that did not come through readConfigText (a plan posted to the admin API) has the same cap.
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_CONFIG_BYTES) throw tooLarge(file, bytes);
   const doc = new ConfigDocument(text.replace(/^\uFEFF/, ''));
   const error = (line: number, column: number, path: FieldPath | string, message: string) =>
     new ConfigError({ file, line, column, field: typeof path === 'string' ? path : fieldName(path), message });

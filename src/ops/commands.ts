@@ -4,6 +4,7 @@
 // 2 bad command line.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from '../cli-args.js';
 import { changedRouteKeys, diffConfigs, listenKey, routeKey, routeLabel, type ConfigDiff } from '../config/diff.js';
@@ -199,6 +200,9 @@ async function plan(args: ParsedArgs, out: Out, err: Out): Promise<number> {
 function explain(args: ParsedArgs, out: Out, err: Out): number {
   const url = args.positionals[0];
   if (url === undefined) { err.write(`portcullis explain: a URL is required\n${USAGE.explain}`); return 2; }
+  const peer = single(args, 'peer') ?? '203.0.113.7';
+  // The TCP peer is an address, never a name: anything else is a slip of the command line.
+  if (isIP(peer) === 0) { err.write(`portcullis explain: --peer needs an IP address (e.g. 203.0.113.7 or 2001:db8::7), got "${peer}"\n${USAGE.explain}`); return 2; }
   const file = single(args, 'config') ?? defaultConfigPath();
   const config = load(file, err);
   if (config === null) return 1;
@@ -206,7 +210,7 @@ function explain(args: ParsedArgs, out: Out, err: Out): number {
     url,
     method: single(args, 'method') ?? 'GET',
     headers: args.options['header'] ?? [],
-    peer: single(args, 'peer') ?? '203.0.113.7',
+    peer,
   });
   if ('error' in result) { err.write(`portcullis explain: ${result.error}\n`); return 2; }
   out.write(result.text);
