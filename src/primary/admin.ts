@@ -46,6 +46,8 @@ export interface Endpoint {
   readonly method: 'GET' | 'POST';
   /** Served without the token: a page with no data in it (it asks for the token itself). */
   readonly public?: boolean;
+  /** The largest body taken (default 64 KiB; POST /plan takes a whole config). */
+  readonly maxBody?: number | undefined;
   handle(req: AdminRequest): Promise<AdminReply> | AdminReply;
 }
 
@@ -182,7 +184,7 @@ export class AdminServer {
     let body: Record<string, unknown> = {};
     if (method === 'POST') {
       this.#sameOrigin(req);
-      body = await readJson(req);
+      body = await readJson(req, endpoint.maxBody ?? MAX_BODY);
     }
     return endpoint.handle({ method, path: url.pathname, query: url.searchParams, body });
   }
@@ -214,17 +216,17 @@ export class AdminServer {
   }
 }
 
-function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+function readJson(req: http.IncomingMessage, max: number): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > MAX_BODY) {
+      if (size > max) {
         // Read and drop the rest, so the 413 reaches the client instead of a reset.
         req.off('data', onData);
         req.resume();
-        reject(new AdminError('PC_ERR_ADMIN_BODY_TOO_LARGE'));
+        reject(new AdminError('PC_ERR_ADMIN_BODY_TOO_LARGE', `request body over ${max >= 1024 * 1024 ? `${max / (1024 * 1024)} MiB` : `${max / 1024} KiB`}`));
         return;
       }
       chunks.push(c);

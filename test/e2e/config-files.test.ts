@@ -59,6 +59,15 @@ describe('reload', () => {
     expect([ok.status, ok.json.generation]).toEqual([200, 2]);
   });
 
+  test('POST /plan: text over 16 MiB is refused naming it; a body over 33 MiB gets 413', async () => {
+    const text = `upstreams: { app: { targets: ["${origin.url}"] } }\n#${'x'.repeat(17 * 1024 * 1024)}\n`;
+    const r = await admin(adminPort, 'POST', '/plan', { body: { file: 'big.yaml', text } });
+    expect([r.status, r.json.error.errors]).toEqual([422, [{ file: 'big.yaml', line: 0, column: 0, field: '(file)', message: 'cannot read config: it is 17.0 MiB; a config file may be at most 16 MiB' }]]);
+    const huge = await admin(adminPort, 'POST', '/plan', { body: { file: 'huge.yaml', text: 'x'.repeat(34 * 1024 * 1024) } });
+    expect([huge.status, huge.json.error.code]).toEqual([413, 'PC_ERR_ADMIN_BODY_TOO_LARGE']);
+    expect((await request(proxy.port)).status).toBe(200);
+  });
+
   test('a 20 MiB config: refused with its size', async () => {
     writeFileSync(proxy.configFile, `${JSON.stringify({ listen: [`127.0.0.1:${proxy.port}`], access_log: false, ...config })}${' '.repeat(20 * 1024 * 1024)}`);
     await refused('cannot read config: it is 20.0 MiB; a config file may be at most 16 MiB');
