@@ -14,6 +14,18 @@ export class Exchange {
   /** Normalised host ('' when the client sent none) and path used for routing. */
   host = '';
   path = '';
+  /** The normalised path as the client asked for it, before strip_prefix or a rewrite changes `path`. */
+  normalizedPath = '';
+  /**
+   * Request headers to send upstream instead of head.headers, when a policy edited them
+   * (policy/request-edits.ts); null: the client's, as received.
+   */
+  upstreamHeaders: string[] | null = null;
+  /** What the route's pattern consumed and its parameters (router RouteMatch), for rewrites. */
+  routePrefix = '';
+  routeParams: Readonly<Record<string, string>> | null = null;
+  /** Gives back what a policy holds for this exchange (an in-flight slot), once, when it ends. */
+  release: (() => void) | null = null;
   /** The client's IP: the TCP peer's until identify() resolves the trusted hops, then identity.clientIp. */
   clientIp = '';
   /** Resolved once per request by the identity phase (pipeline.ts identify); null before it. */

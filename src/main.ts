@@ -24,8 +24,9 @@ const COMMAND_USAGE = {
   run: `  portcullis run [-c FILE]                      run with a config file (default: built-in config/default.yaml)`,
   check: `  portcullis check [-c FILE] [-q]               validate a config and print the effective config`,
   proxy: `  portcullis proxy [--from ADDR] --to URL [--to URL ...]
-                                                quick mode: proxy ADDR (default :8080) to the URL(s)`,
+                                                quick mode: proxy ADDR (default 127.0.0.1:8080) to the URL(s)`,
   demo: `  portcullis demo                               start a demo origin and run the default config`,
+  'hash-password': `  portcullis hash-password                      read a password on stdin, print its scrypt hash for auth.basic.users`,
   reload: `  portcullis reload [-c FILE]                   ask the running proxy (its admin API, from FILE) to reload its config`,
   plan: `  portcullis plan -c NEW [--against OLD]        what reloading NEW would change (against the running proxy, or OLD)`,
   explain: `  portcullis explain [-c FILE] URL [--method M] [--header "Name: value"]... [--peer IP]
@@ -37,7 +38,7 @@ ${Object.values(COMMAND_USAGE).join('\n')}
 environment: PORTCULLIS_WORKERS, PORTCULLIS_LOG_LEVEL, PORTCULLIS_ACCESS_LOG, PORTCULLIS_WORKER_YOUNG_MB (see docs/config.md)
 `;
 
-type ServeCommand = 'run' | 'proxy' | 'demo';
+type ServeCommand = 'run' | 'proxy' | 'demo' | 'hash-password';
 
 const OPTIONS: Readonly<Record<ServeCommand, readonly OptionSpec[]>> = {
   run: [{ names: ['-c', '--config'], key: 'config', value: 'a file' }],
@@ -46,6 +47,7 @@ const OPTIONS: Readonly<Record<ServeCommand, readonly OptionSpec[]>> = {
     { names: ['--to'], key: 'to', value: 'a URL', repeat: true },
   ],
   demo: [],
+  'hash-password': [],
 };
 
 /**
@@ -204,7 +206,8 @@ async function main(argv: string[]): Promise<void> {
     case 'proxy': {
       const args = commandArgs('proxy', rest);
       if (args === null) return;
-      const from = single(args, 'from') ?? ':8080';
+      // Loopback unless told: a quick proxy is not exposed by accident (the config default too).
+      const from = single(args, 'from') ?? '127.0.0.1:8080';
       const to = args.options['to'] ?? [];
       await serve(await loadOrExit({ kind: 'quick', from, to }), null);
       return;
@@ -221,6 +224,13 @@ async function main(argv: string[]): Promise<void> {
       await serve(await loadOrExit({ kind: 'file', path: DEFAULT_CONFIG }), DEFAULT_CONFIG);
       say('try: curl -i http://localhost:8080/');
       process.on('exit', () => origin.close());
+      return;
+    }
+    case 'hash-password': {
+      if (commandArgs('hash-password', rest) === null) return;
+      // Imported here: only this command needs it.
+      const { runHashPassword } = await import('./policy/hash-password-command.js');
+      process.exitCode = await runHashPassword(process.stdin, process.stdout, process.stderr);
       return;
     }
     case 'reload': case 'plan': case 'explain': {

@@ -1,7 +1,7 @@
 // The request pipeline: the phases in the order a request meets them, one function
 // each. Front-end independent: it sees a RequestHead and a Downstream, never uWS.
 //
-//   parse → route → identity → (policies: later issues) → cache → forward → respond → log
+//   parse → route → identity → policies → cache → forward → respond → log
 import type { Downstream, RequestHead } from './downstream/contract.js';
 import { resolveIdentity, forwardedHeaders, type IdentityInput } from './identity/identity.js';
 import { ProxyError } from './errors.js';
@@ -16,6 +16,8 @@ import { Forwarder, respondError, type ExchangeDone } from './upstream/forward.j
 import { SharedCache } from './cache/shared-cache.js';
 import { answerFromCache } from './cache/respond.js';
 import { serializeRequestHead } from './upstream/request-head.js';
+import { runPolicies, type PhaseResult } from './policy/phase.js';
+import { answerVerdict } from './policy/answer.js';
 
 /** Phase 1, parse: strict framing and size rules (smuggling → 400, size → 431/413). */
 export function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boolean } | ProxyError {
@@ -29,6 +31,7 @@ export function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunk
   const path = normalizePath(h.rawPath);
   if (path === null) return new ProxyError('PC_ERR_BAD_PATH', h.rawPath.slice(0, 200));
   ex.path = path;
+  ex.normalizedPath = path;
   const host = normalizeHost(ex.header('host') ?? '');
   if (host === null) return new ProxyError('PC_ERR_BAD_REQUEST', 'invalid Host');
   ex.host = host;
@@ -40,6 +43,8 @@ export function route(ex: Exchange, rt: Runtime): ProxyError | null {
   const match = rt.router.find(ex.host, ex.path);
   if (match === null) return new ProxyError('PC_ERR_NO_ROUTE');
   ex.route = match.value;
+  ex.routePrefix = match.prefix;
+  ex.routeParams = match.params;
   if (match.value.config.strip_prefix && match.prefix.length > 0) {
     const rest = ex.path.slice(match.prefix.length);
     ex.path = rest === '' ? '/' : rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
@@ -76,6 +81,25 @@ export function identify(ex: Exchange, rt: Runtime): void {
 }
 
 /**
+ * Phase 4, policies: the route's compiled checks (filters, IP rules, limits, auth gates; see
+ * policy/compile.ts) in one call. A pass gives the Downstream every later phase writes to (it
+ * adds the route's response headers); null: answered there (a refusal, a redirect; done was
+ * called); a promise: a check is asking someone (auth service, JWKS, scrypt), the body is held.
+ */
+export function protect(ex: Exchange, ds: Downstream, rt: Runtime, done: ExchangeDone): PhaseResult {
+  return runPolicies(ex, ds, rt, done);
+}
+
+/** An exchange's `done` that first gives back what a policy holds for it (an in-flight slot). */
+function releasing(done: ExchangeDone): ExchangeDone {
+  return (ex) => {
+    const release = ex.release;
+    if (release !== null) { ex.release = null; release(); }
+    done(ex);
+  };
+}
+
+/**
  * The head sent upstream: end-to-end headers plus X-Forwarded-*, Via, request id (after
  * identify). `extraLines`: header lines of our own (the cache's validators).
  */
@@ -96,21 +120,47 @@ export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, c
     chunked,
     connectionTokens: connection === undefined ? null : parseConnectionTokens(connection),
     extraLines,
-  }, head.headers);
+    allowMethodOverride: ex.route!.policies.allowMethodOverride,
+  }, ex.upstreamHeaders ?? head.headers);
+}
+
+/**
+ * The exchange's X-Request-Id: the client's, when well-formed and sent by a trusted hop
+ * (trusted_proxies), so a trace spans a balancer in front; otherwise a new one. An untrusted
+ * client's id is never taken: it would name its request after another one in the logs.
+ */
+export function requestIdOf(ex: Exchange, rt: Runtime): string {
+  return requestIdFrom(rt.trusted(ex.head.peerIp) ? ex.header('x-request-id') : undefined);
 }
 
 /** Handles one request end to end. Everything up to the upstream write is synchronous. */
 export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, done: ExchangeDone): void {
   const ex = new Exchange(head, Date.now());
-  ex.requestId = requestIdFrom(ex.header('x-request-id'));
+  ex.requestId = requestIdOf(ex, rt);
   ex.clientIp = head.peerIp;
 
   const framing = parse(ex, rt);
   if (framing instanceof ProxyError) return reject(ex, ds, framing, done);
+  // One request per connection after a chunked body (downstream/connections.ts closeAfter).
+  if (framing.chunked) ds.closeConnectionAfter?.();
   const notFound = route(ex, rt);
-  if (notFound !== null) return reject(ex, ds, notFound, done);
+  if (notFound !== null) return unrouted(ex, ds, rt, notFound, done);
   identify(ex, rt);
 
+  if (rt.protection.counters !== null) done = releasing(done);
+  const pass = protect(ex, ds, rt, done);
+  if (pass === null) return;
+  if (pass instanceof Promise) {
+    void pass.then((pd) => { if (pd !== null) proceed(pd, ex, rt, framing, done); });
+    return;
+  }
+  proceed(pass, ex, rt, framing, done);
+}
+
+type Framing = { contentLength: number; chunked: boolean };
+
+/** After the policies: the cache, or straight upstream. */
+function proceed(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, done: ExchangeDone): void {
   const cache = rt.cache;
   if (cache !== null && ex.route!.config.cache) {
     handleCached(ds, ex, rt, cache, framing, done);
@@ -118,8 +168,6 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
   }
   forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked), done);
 }
-
-type Framing = { contentLength: number; chunked: boolean };
 
 /** Phase 5, forward: the upstream answers. */
 function forward(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, requestHead: string, done: ExchangeDone): void {
@@ -150,6 +198,17 @@ function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCa
     }
   }
   forward(ds, ex, rt, framing, upstreamHead(ex, rt, framing.contentLength, framing.chunked, revalidate), done);
+}
+
+/** No route: a configured redirect may still answer (redirects need no route), else 404. */
+function unrouted(ex: Exchange, ds: Downstream, rt: Runtime, notFound: ProxyError, done: ExchangeDone): void {
+  const redirects = rt.protection.redirects;
+  if (redirects !== null) {
+    identify(ex, rt);
+    const v = redirects.match(ex);
+    if (v !== null) { answerVerdict(ex, ds, v, done); return; }
+  }
+  reject(ex, ds, notFound, done);
 }
 
 /** Answers a request the proxy refuses before any upstream is involved. */

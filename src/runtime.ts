@@ -7,6 +7,7 @@ import { compileCidrs, type CidrMatcher } from './net/cidr.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { SharedCache } from './cache/shared-cache.js';
 import { NO_SHARED_SEGMENTS, type SharedSegments } from './shm/segments.js';
+import { compileProtection, type Protection, type RoutePolicies } from './policy/compile.js';
 
 export interface CompiledUpstream {
   readonly name: string;
@@ -20,6 +21,8 @@ export interface CompiledRoute {
   /** Human name for logs: 'host path' or just the path. */
   readonly name: string;
   readonly upstream: CompiledUpstream;
+  /** The route's checks, header edits and rewrite (policy/compile.ts). */
+  readonly policies: RoutePolicies;
 }
 
 export interface Runtime {
@@ -31,6 +34,8 @@ export interface Runtime {
   readonly pools: readonly UpstreamPool[];
   /** The shared cache; null when no route caches. */
   readonly cache: SharedCache | null;
+  /** Edge protection across routes: redirects, gate scope, shared limiter (policy/compile.ts). */
+  readonly protection: Protection;
 }
 
 function compileUpstream(group: UpstreamGroup, config: Config): CompiledUpstream {
@@ -44,15 +49,16 @@ export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEG
   const upstreams = new Map<string, CompiledUpstream>();
   for (const [name, group] of Object.entries(config.upstreams)) upstreams.set(name, compileUpstream(group, config));
   const router = new Router<CompiledRoute>();
-  for (const route of config.routes) {
+  const protection = compileProtection(config, shm);
+  config.routes.forEach((route, i) => {
     const upstream = upstreams.get(route.upstream);
     if (!upstream) throw new Error(`route ${route.index}: unknown upstream ${route.upstream}`);
     const name = route.host ? `${route.host}${route.path}` : route.path;
-    router.add(route.host, route.path, { config: route, name, upstream });
-  }
+    router.add(route.host, route.path, { config: route, name, upstream, policies: protection.routes[i]! });
+  });
   const pools = [...upstreams.values()].flatMap((u) => u.pools);
   const cache = shm.cache !== null ? new SharedCache(shm.cache, config.cache) : null;
-  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache };
+  return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache, protection };
 }
 
 /** Round-robin over the group's targets. */

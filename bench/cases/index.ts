@@ -5,12 +5,13 @@ import { conns1000 } from './conns-1000.js';
 import { idle10k } from './idle-10k.js';
 import { large1m } from './large-1m.js';
 import { medium16k } from './medium-16k.js';
+import { protect } from './protect.js';
 import { metrics } from './metrics.js';
 import { small } from './small.js';
 import { smallRate } from './small-rate.js';
 import type { Case } from './types.js';
 
-export const CASES: readonly Case[] = [small, smallRate, medium16k, large1m, conns1000, cacheHitSmall, cacheHit16k, cacheVariant, metrics, idle10k];
+export const CASES: readonly Case[] = [small, smallRate, medium16k, large1m, conns1000, cacheHitSmall, cacheHit16k, cacheVariant, metrics, protect, idle10k];
 
 /** The WebSocket echo case runs as its own script (cases/websocket.ts), after the HTTP cases. */
 export const WEBSOCKET_CASE = 'websocket';

@@ -2,6 +2,7 @@
 // section, which changes a reload cannot apply (a restart can), and which routes keep their
 // definition (their WebSockets and streams survive a reload). Pure: `portcullis plan`, the
 // primary's reload and each worker's generation swap all read the same answer.
+import { createHash } from 'node:crypto';
 import { WEBSOCKET_DEFAULTS } from './defaults.js';
 import type { Config, ListenAddress, RouteConfig } from './types.js';
 
@@ -98,7 +99,7 @@ export function largestMessage(config: Config): number {
 }
 
 /** Top-level sections compared as settings (routes, upstreams and listen have their own lists). */
-const SETTINGS = ['workers', 'trusted_proxies', 'limits', 'timeouts', 'access_log', 'log_level', 'via', 'compression', 'cache', 'admin'] as const;
+const SETTINGS = ['workers', 'trusted_proxies', 'limits', 'timeouts', 'access_log', 'log_level', 'via', 'compression', 'cache', 'admin', 'ip', 'headers', 'redirects'] as const;
 
 /**
  * `old` → `next`. `started` is the config the processes started with: what was fixed then
@@ -108,7 +109,12 @@ const SETTINGS = ['workers', 'trusted_proxies', 'limits', 'timeouts', 'access_lo
 export function diffConfigs(old: Config, next: Config, started: Config = old): ConfigDiff {
   const oldRoutes = new Map(old.routes.map((r) => [routeKey(r), r]));
   const nextRoutes = new Map(next.routes.map((r) => [routeKey(r), r]));
-  const routeView = (r: RouteConfig) => ({ upstream: r.upstream, strip_prefix: r.strip_prefix, host_header: r.host_header ?? null, websocket: r.websocket ?? WEBSOCKET_DEFAULTS, cache: r.cache });
+  const routeView = (r: RouteConfig) => ({
+    upstream: r.upstream, strip_prefix: r.strip_prefix, host_header: r.host_header ?? null, websocket: r.websocket ?? WEBSOCKET_DEFAULTS, cache: r.cache,
+    // Protection (src/policy/): a changed password shows as a changed hash, never the hash itself.
+    auth: r.auth === undefined ? null : redactAuth(r.auth), ip: r.ip ?? null, rate_limit: r.rate_limit ?? null, methods: r.methods ?? null,
+    headers: r.headers ?? null, deny: r.deny ?? null, allow_dotfiles: r.allow_dotfiles, allow_method_override: r.allow_method_override, rewrite: r.rewrite ?? null,
+  });
   const routes: ConfigDiff['routes'] = { added: [], removed: [], changed: [] };
   for (const [key, r] of nextRoutes) if (!oldRoutes.has(key)) routes.added.push(routeLabel(r));
   for (const [key, r] of oldRoutes) {
@@ -160,10 +166,36 @@ export function diffConfigs(old: Config, next: Config, started: Config = old): C
     restart.push({ field: 'cache.size', from: started.cache.size, to: next.cache.size, why: 'the cache lives in shared memory allocated at start; its entries would be lost' });
   }
 
+  if (started.limits.rate_limit_keys !== next.limits.rate_limit_keys && started.routes.some((r) => r.rate_limit !== undefined)) {
+    restart.push({ field: 'limits.rate_limit_keys', from: started.limits.rate_limit_keys, to: next.limits.rate_limit_keys, why: 'the rate-limit table lives in shared memory sized at start; its buckets would be lost' });
+  }
+
   const empty = routes.added.length + routes.removed.length + routes.changed.length + upstreams.added.length +
     upstreams.removed.length + upstreams.changed.length + listeners.added.length + listeners.removed.length +
     settings.length === 0 && stableJson(old.routes.map(routeKey)) === stableJson(next.routes.map(routeKey));
   return { routes, upstreams, listeners, settings, restart, empty };
+}
+
+/** The private members of a JWK (RFC 7518 §6.2.2, §6.3.2, §6.4.1): what verifies a token's signature only in secret. */
+const JWK_PRIVATE = new Set(['k', 'd', 'p', 'q', 'dp', 'dq', 'qi', 'oth']);
+
+const digest = (v: unknown): string => createHash('sha256').update(typeof v === 'string' ? v : JSON.stringify(v)).digest('hex').slice(0, 8);
+
+/**
+ * Credentials as a digest of each: basic-auth hashes and the private members of JWT keys, so a
+ * diff (and the admin API's config) says which one changed without printing it.
+ */
+export function redactAuth(auth: NonNullable<RouteConfig['auth']>): NonNullable<RouteConfig['auth']> {
+  let out = auth;
+  if (auth.basic !== undefined) {
+    const users = Object.fromEntries(Object.entries(auth.basic.users).map(([u, h]) => [u, `hash #${digest(h)}`]));
+    out = { ...out, basic: { ...auth.basic, users } };
+  }
+  if (auth.jwt?.keys !== undefined) {
+    const keys = auth.jwt.keys.map((k) => Object.fromEntries(Object.entries(k).map(([n, v]) => [n, JWK_PRIVATE.has(n) ? `secret #${digest(v)}` : v])));
+    out = { ...out, jwt: { ...auth.jwt, keys } };
+  }
+  return out;
 }
 
 /** The admin token never appears in a diff, a plan or a log: only whether one is set. */

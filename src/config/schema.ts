@@ -14,6 +14,7 @@ import {
   type Parsed,
 } from './address.js';
 import { MAX_DURATION_MS, parseDuration, parseSize } from './units.js';
+import { HeaderRules, IpRules, ProtectionLimits, Redirect, RouteProtection } from './protection-schema.js';
 
 /** Adds a parser's message as a zod issue at the field being parsed. */
 function parsedBy<I, O>(parse: (v: I) => Parsed<O>) {
@@ -85,22 +86,28 @@ const ListenAddress = z
 
 const Limits = z
   .strictObject({
-    max_header_bytes: size('Largest request head (request line, header lines and the blank line that ends them); over it the client gets 431. Raising it takes a restart (uWS reads its limit once per process).').prefault('32KiB'),
-    max_header_count: count('Most request header lines; over it the client gets 431.').default(100),
+    max_header_bytes: size('Largest request head (request line, header lines and the blank line that ends them); over it the client gets 431. At most 1MiB (uWS holds a partial head in memory per connection). Raising it takes a restart (uWS reads its limit once per process).')
+      .refine((n) => n <= 1024 * 1024, 'must be at most 1MiB (uWS holds a partial head in memory per connection)')
+      .prefault('32KiB'),
+    max_header_count: count('Most request header lines; over it the client gets 431. At most 98: uWS refuses a 99th line itself.')
+      .max(98, 'must be at most 98 (uWS refuses a 99th header line itself)')
+      .default(98),
     max_body_bytes: size('Largest request body; over it the client gets 413.').prefault('64MiB'),
+    upload_buffer: size('Request-body bytes one worker may hold, all exchanges together, for upstreams that take bodies more slowly than clients send them; one exchange may hold a quarter of it. Past either, the exchange ends with 503 PC_ERR_UPLOAD_BACKLOG (uWS keeps reading a paused client, docs/limits.md "Request bodies").').prefault('64MiB'),
     max_response_header_bytes: size('Largest upstream response head; over it the client gets 502.').prefault('64KiB'),
+    ...ProtectionLimits,
   })
   .prefault({})
   .describe('Size limits on requests and upstream responses.');
 
 const Timeouts = z
   .strictObject({
-    header: duration('The client must send the whole request head within this (uWS closes the connection; it checks every 4 s, so the close comes up to 4 s later). At least 5s: uWS also times request bodies against it, and below 5 s its 4-second tick would cut every upload.')
-      .refine((ms) => ms >= 5000, 'must be at least 5s (uWS checks on a 4-second tick; shorter would cut every upload)')
+    header: duration('The client must send the whole request head within this; uWS closes the connection, checking on a 4-second tick: never before this, at most 8 s after (4 s for multiples of 4 s). At least 5s. uWS also times request bodies against it (16 KiB/s on average over each period).')
+      .refine((ms) => ms >= 5000, 'must be at least 5s (uWS checks on a 4-second tick)')
       .prefault('10s'),
     connect: duration('TCP connect to an upstream target; failure gives 502.').prefault('3s'),
     response_header: duration('From request sent to upstream response head received; over it gives 504.').prefault('60s'),
-    idle: duration('Idle keep-alive connections (both sides) and bodies that stop making progress. On the client side uWS applies it on a 4-second tick, and never less than 5 s.').prefault('60s'),
+    idle: duration('Idle keep-alive connections (both sides) and bodies that stop making progress. On the client side uWS applies it on a 4-second tick: never before this, at most 8 s after.').prefault('60s'),
     drain: duration('On SIGTERM/SIGINT, how long in-flight requests may take before workers close.').prefault('30s'),
   })
   .prefault({})
@@ -139,9 +146,11 @@ const WebSocketSettings = z
     buffer: size('High-water mark of bytes queued toward one side. Toward the client: above it the upstream is paused until the client catches up. Toward the upstream (clients cannot be paused): over buffer + max_message_size the tunnel is closed with 1013. At most 1GiB.')
       .refine((n) => n <= 1024 ** 3, 'must be at most 1GiB')
       .prefault('1MiB'),
-    idle_timeout: duration('Close a tunnel after this long without a frame: from either side when ping_interval is off; from one side (its pongs count) when pings are on, which detects dead peers.').prefault('2m'),
+    idle_timeout: duration('Close a tunnel after this long without a frame: from either side when ping_interval is off; from one side (its pongs count) when pings are on, which detects dead peers. At least 500ms.')
+      .refine((ms) => ms >= 500, 'must be at least 500ms')
+      .prefault('2m'),
     ping_interval: z
-      .union([duration('Send a ping to both sides this often; false turns pings off. Must be shorter than idle_timeout.'), z.literal(false, { error: 'expected a duration like "30s" (with a unit), or false' })], {
+      .union([duration('Send a ping to both sides this often; false turns pings off. At least 100ms, and shorter than idle_timeout.').refine((ms) => ms >= 100, 'must be at least 100ms (or false)'), z.literal(false, { error: 'expected a duration like "30s" (with a unit), or false' })], {
         error: 'expected a duration like "30s", or false',
       })
       .prefault('30s')
@@ -184,6 +193,8 @@ const Route = z
       .boolean({ error: 'expected true or false' })
       .optional()
       .describe('Cache responses on this route (overrides cache.enabled). Only what the upstream marks cacheable is stored.'),
+    // Edge protection (src/policy/, docs/protection.md).
+    ...RouteProtection,
   })
   .describe('Sends requests matching host and path to an upstream.');
 
@@ -327,6 +338,10 @@ export const ConfigFileSchema = z
     compression: Compression,
     cache: Cache,
     admin: Admin,
+    // Edge protection for every route (src/policy/, docs/protection.md).
+    ip: IpRules.optional().describe('IP allow/deny for every route (checked before the route\'s own rules).'),
+    headers: HeaderRules.optional().describe('Header edits and security preset for every route; a route\'s own headers apply after these.'),
+    redirects: z.array(Redirect).default([]).describe('Redirects answered before routing (they also apply to hosts and paths no route matches).'),
   })
   .meta({ title: 'Portcullis configuration' })
   .describe('Portcullis edge reverse proxy configuration.');

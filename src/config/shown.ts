@@ -12,7 +12,7 @@
 //
 // Decisions (what changed, what needs a restart) are always made on the real values; only
 // what is shown changes.
-import { listenKey, routeLabel, stableJson, type ConfigDiff, type FieldChange } from './diff.js';
+import { listenKey, redactAuth, routeLabel, stableJson, type ConfigDiff, type FieldChange } from './diff.js';
 import { WEBSOCKET_DEFAULTS } from './defaults.js';
 import type { Config, ConfigPath, EnvTrace } from './types.js';
 
@@ -78,11 +78,15 @@ export function traceOf(config: Config, raw: readonly { path: ConfigPath; writte
 
 /**
  * The effective config as JSON for the admin API: every field read from the environment as
- * written in the file, the admin token only as `(set)`.
+ * written in the file, the admin token only as `(set)`, basic-auth hashes and private JWT key
+ * members as a digest.
  */
 export function shownConfig(config: Config): Record<string, unknown> {
   const { from_env: trace, ...rest } = config;
   const out = JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
+  // Credentials by nature first (as a diff shows them), then the written text over what came
+  // from the environment.
+  config.routes.forEach((r, i) => { if (r.auth !== undefined) setAt(out, ['routes', i, 'auth'], JSON.parse(JSON.stringify(redactAuth(r.auth)))); });
   for (const f of trace?.fields ?? []) setAt(out, f.path, f.written);
   if (config.admin !== null) {
     const listen = fromEnv(config, ['admin', 'listen']) ? valueAt(out, ['admin', 'listen']) : listenKey(config.admin.listen);

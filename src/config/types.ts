@@ -1,5 +1,6 @@
 // The effective configuration after parsing, defaults and validation: the one shape
 // every other module reads. Durations are milliseconds, sizes are bytes.
+import type { ProtectionConfig, ProtectionLimits, RouteProtectionConfig } from './protection-types.js';
 
 export interface ListenAddress {
   /** IPv4/IPv6 literal or 'localhost'; '0.0.0.0' when the config says ':8080'. */
@@ -7,13 +8,15 @@ export interface ListenAddress {
   readonly port: number;
 }
 
-export interface Limits {
+export interface Limits extends ProtectionLimits {
   /** Largest request head (request line + headers) in bytes; over it → 431. */
   readonly max_header_bytes: number;
   /** Largest number of request header lines; over it → 431. */
   readonly max_header_count: number;
   /** Largest request body in bytes; over it → 413. */
   readonly max_body_bytes: number;
+  /** Request-body bytes a worker holds for slower upstreams (all exchanges; one at most a quarter); past it → 503. */
+  readonly upload_buffer: number;
   /** Largest upstream response head in bytes; over it → 502. */
   readonly max_response_header_bytes: number;
 }
@@ -51,7 +54,8 @@ export interface UpstreamGroup {
   readonly pool: PoolOptions;
 }
 
-export interface RouteConfig {
+/** Routing fields, and the protection fields (auth, ip, rate_limit, …: protection-types.ts). */
+export interface RouteConfig extends RouteProtectionConfig {
   /** Exact host, '*.example.com' wildcard, or undefined for any host. Lowercase, no port. */
   readonly host: string | undefined;
   /**
@@ -144,7 +148,7 @@ export interface EnvTrace {
   readonly values: Readonly<Record<string, string>>;
 }
 
-export interface Config {
+export interface Config extends ProtectionConfig {
   /** Where the config came from (file path or '<quick>' / '<default>'), for messages. */
   readonly source: string;
   /** Present when some value came from the environment: where, and what was written there. */

@@ -9,6 +9,8 @@ import type { FieldPath } from './document.js';
 import { ADMIN_DEFAULT_LISTEN, ADMIN_TOKEN_MIN, ConfigFileSchema, EXTENSION_PREFIX, knownKeysAt, UPSTREAM_NAME, UPSTREAM_NAME_RULE, type ConfigFile } from './schema.js';
 import { hint } from './suggest.js';
 import type { Config, RouteConfig, UpstreamGroup } from './types.js';
+import type { RouteProtectionConfig } from './protection-types.js';
+import { protectionProblems } from './protection-checks.js';
 import { isLoopbackHost } from '../net/address.js';
 
 export interface Problem {
@@ -101,6 +103,7 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
       }
     });
     problems.push(...routeTableProblems(routes));
+    problems.push(...protectionProblems(routes));
   }
 
   const listen = raw['listen'];
@@ -212,8 +215,9 @@ function build(file: ConfigFile, source: string): Config {
         // Absent stays absent (undefined = the defaults), so configs without it compare equal.
         ...(r.websocket === undefined ? {} : { websocket: r.websocket }),
         cache: r.cache ?? file.cache.enabled,
+        ...routeProtection(r),
       }))
-    : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0, cache: file.cache.enabled }));
+    : Object.keys(upstreams).map((upstream) => ({ host: undefined, path: '/', upstream, strip_prefix: false, host_header: undefined, index: 0, cache: file.cache.enabled, allow_dotfiles: false, allow_method_override: false }));
   return {
     source,
     listen: file.listen,
@@ -229,6 +233,26 @@ function build(file: ConfigFile, source: string): Config {
     compression: file.compression,
     cache: file.cache,
     admin: file.admin,
+    ...(file.ip === undefined ? {} : { ip: file.ip }),
+    ...(file.headers === undefined ? {} : { headers: file.headers }),
+    redirects: file.redirects,
+  };
+}
+
+type RouteFile = NonNullable<ConfigFile['routes']>[number];
+
+/** A route's protection fields; absent ones stay absent so configs without them compare equal. */
+function routeProtection(r: RouteFile): RouteProtectionConfig {
+  return {
+    allow_dotfiles: r.allow_dotfiles,
+    allow_method_override: r.allow_method_override,
+    ...(r.auth === undefined ? {} : { auth: r.auth }),
+    ...(r.ip === undefined ? {} : { ip: r.ip }),
+    ...(r.rate_limit === undefined ? {} : { rate_limit: r.rate_limit }),
+    ...(r.methods === undefined ? {} : { methods: r.methods }),
+    ...(r.headers === undefined ? {} : { headers: r.headers }),
+    ...(r.deny === undefined ? {} : { deny: r.deny }),
+    ...(r.rewrite === undefined ? {} : { rewrite: r.rewrite }),
   };
 }
 

@@ -41,6 +41,12 @@ export interface Connection {
   inflight: number;
   /** The hook saw it close: `res` must not be touched. */
   closed: boolean;
+  /**
+   * Serves no further request: a chunked request body came on it (see closeAfter). Its answer
+   * says `Connection: close`, it is closed once idle, and a request that still arrives on it is
+   * not served.
+   */
+  closing: boolean;
 }
 
 export class ConnectionTable {
@@ -65,7 +71,7 @@ export class ConnectionTable {
       // inc/dec, not set(count): a worker has one table per listener (downstream/listeners.ts).
       openGauge.inc();
       const id = this.#identify(res);
-      if (id !== 0) this.#open.set(id, { id, res, requests: 0, inflight: 0, closed: false });
+      if (id !== 0) this.#open.set(id, { id, res, requests: 0, inflight: 0, closed: false, closing: false });
       return;
     }
     this.#count--;
@@ -92,7 +98,17 @@ export class ConnectionTable {
   done(conn: Connection | null): void {
     if (conn === null) return;
     conn.inflight--;
-    if (this.#draining && conn.inflight === 0) this.#closeLater(conn);
+    if ((this.#draining || conn.closing) && conn.inflight === 0) this.#closeLater(conn);
+  }
+
+  /**
+   * No further request is served on this connection. For a chunked request body: uWS 20.57
+   * decodes chunked framing laxly (docs/limits.md), so where its idea of the body's end differs
+   * from a strict parser's (a trailer, a bare LF, an extension), the bytes after it must never
+   * be read as the connection's next request. One request per such connection closes that door.
+   */
+  closeAfter(conn: Connection | null): void {
+    if (conn !== null) conn.closing = true;
   }
 
   /**

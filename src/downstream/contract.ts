@@ -24,6 +24,11 @@ export interface Downstream {
   /** True once the client went away or the response was finished. */
   readonly done: boolean;
   /**
+   * True once any byte of the answer went to the client (writeHead may hold the head back
+   * until the first body bytes). Before that a failure can still be answered with a status.
+   */
+  readonly committed: boolean;
+  /**
    * Writes the status line and headers (flat, already filtered: no hop-by-hop, no Date,
    * no Content-Length/Transfer-Encoding). bodyLength: the exact length, or -1 when it is
    * unknown (the front end then streams with chunked encoding). noBody: HEAD/204/304 —
@@ -51,4 +56,10 @@ export interface Downstream {
   resumeBody(): void;
   /** Called once when the client disconnects before the response finished. */
   onAbort(cb: () => void): void;
+  /**
+   * The client connection serves no further request after this one (its answer says
+   * `Connection: close`). Used after a chunked request body, whose framing the uWS front end
+   * decodes laxly; front ends that frame bodies strictly need not implement it.
+   */
+  closeConnectionAfter?(): void;
 }

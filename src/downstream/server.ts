@@ -12,6 +12,7 @@ import { TrackedDownstream, type Generation } from './generations.js';
 import { ConnectionTable } from './connections.js';
 import { WebSocketFrontEnd } from './websocket.js';
 import type { Tunnel } from '../upstream/tunnel.js';
+import { attachConnectionFilter } from './connection-filter.js';
 
 const decoder = new TextDecoder();
 
@@ -36,8 +37,19 @@ function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
 /** The App timeouts uWS 20.57 can be told about (uWS counts in seconds, ticking every 4 s). */
 type TimedApp = TemplatedApp & { setIdleTimeout(s: number): TemplatedApp; setResponseTimeout(s: number): TemplatedApp };
 
-/** uWS times sockets on a 4-second tick: a timeout of 4 s or less fires at the next tick, even after a reset. */
-const UWS_MIN_TIMEOUT_S = 5;
+/** uWS times sockets on a 4-second tick. */
+const UWS_TICK_S = 4;
+
+/**
+ * The seconds to give uWS so that a timeout of `ms` never fires early. Measured on 20.57: a
+ * socket given S seconds is closed at the k-th tick after it was armed, k = ⌈S/4⌉, somewhere
+ * in (4(k−1), 4k] seconds depending on where in the tick it was armed (so 10 s closed between
+ * 8.2 and 12 s). Giving k = ⌈T/4⌉ + 1 ticks closes it between ⌈T/4⌉·4 ≥ T and that + 4 s:
+ * never before the configured time, at most 8 s after it (4 s when T is a multiple of 4).
+ */
+export function uwsTimeoutSeconds(ms: number): number {
+  return (Math.ceil(ms / 1000 / UWS_TICK_S) + 1) * UWS_TICK_S;
+}
 
 /**
  * Client-side timeouts, measured on uWS 20.57 (docs/limits.md "Timeouts"):
@@ -46,11 +58,10 @@ const UWS_MIN_TIMEOUT_S = 5;
  *                     average over each such period → timeouts.header
  *   response timeout  the keep-alive wait after a response, and a response the client stopped
  *                     reading → timeouts.idle
- * Both are rounded up to whole seconds, at least 5 (config validation keeps header ≥ 5 s).
  */
 function applyTimeouts(app: TemplatedApp, t: Timeouts): void {
-  (app as TimedApp).setIdleTimeout(Math.max(UWS_MIN_TIMEOUT_S, Math.ceil(t.header / 1000)));
-  (app as TimedApp).setResponseTimeout(Math.max(UWS_MIN_TIMEOUT_S, Math.ceil(t.idle / 1000)));
+  (app as TimedApp).setIdleTimeout(uwsTimeoutSeconds(t.header));
+  (app as TimedApp).setResponseTimeout(uwsTimeoutSeconds(t.idle));
 }
 
 /**
@@ -88,6 +99,8 @@ export class UwsFrontEnd {
     this.#app = uWS.App().ws('/*', this.#ws.behavior(maxMessage)).any('/*', (res, req) => {
       const gen = this.#gen;
       const ds = new TrackedDownstream(res, gen, this.connections);
+      // A request on a connection that was to serve no more (after a chunked body): not served.
+      if (ds.unwanted) { ds.close(); return; }
       const head = snapshot(res, req);
       ds.head = head;
       this.#inflight++;
@@ -98,6 +111,7 @@ export class UwsFrontEnd {
     });
     applyTimeouts(this.#app, gen.runtime.config.timeouts);
     this.#app.filter(this.connections.hook);
+    attachConnectionFilter(this.#app, () => this.#gen.runtime);
   }
 
   get inflight(): number { return this.#inflight; }

@@ -80,11 +80,15 @@ export class UwsDownstream implements Downstream {
   /** The connection this request came on (downstream/connections.ts), released when the response ends. */
   readonly #table: ConnectionTable | null;
   #conn: Connection | null;
+  #closing = false;
+  #committed = false;
+  readonly #unwanted: boolean;
 
   constructor(res: HttpResponse, table: ConnectionTable | null = null) {
     this.#res = res;
     this.#table = table;
     this.#conn = table !== null ? table.begin(res) : null;
+    this.#unwanted = this.#conn !== null && this.#conn.closing;
     // Must be registered before the handler returns or awaits (shared notes §4).
     res.onAborted(() => {
       this.#aborted = true;
@@ -121,11 +125,17 @@ export class UwsDownstream implements Downstream {
     }
   }
 
+  /** True once a byte of the answer went to uWS (the held head, or a whole answer). */
+  get committed(): boolean {
+    return this.#committed;
+  }
+
   /** Writes the held head into the current cork session. */
   #sendHead(): void {
     const headers = this.#headers;
     if (headers === null) return;
     this.#headers = null;
+    this.#committed = true;
     const res = this.#res;
     res.writeStatus(this.#status);
     for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
@@ -259,6 +269,7 @@ export class UwsDownstream implements Downstream {
 
   #respondNow(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
     if (this.#aborted) return;
+    this.#committed = true;
     const res = this.#res;
     this.#resumeNow();
     res.cork(() => {
@@ -328,9 +339,20 @@ export class UwsDownstream implements Downstream {
     this.#table!.done(conn);
   }
 
-  /** Draining: answers tell the client to close (downstream/connections.ts closes idle ones). */
+  /** Draining, or no more requests on this connection: answers tell the client to close (downstream/connections.ts closes it). */
   #closeHeader(res: HttpResponse): void {
-    if (this.#table !== null && this.#table.draining) res.writeHeader('connection', 'close');
+    if (this.#table !== null && (this.#table.draining || this.#closing)) res.writeHeader('connection', 'close');
+  }
+
+  /** Serve no further request on this connection (a chunked request body: connections.ts closeAfter). */
+  closeConnectionAfter(): void {
+    this.#closing = true;
+    this.#table?.closeAfter(this.#conn);
+  }
+
+  /** The connection was marked to serve no further request, yet this one came on it: not served. */
+  get unwanted(): boolean {
+    return this.#unwanted;
   }
 
   #finish(): void {

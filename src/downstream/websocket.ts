@@ -11,14 +11,15 @@ import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
 import { Exchange } from '../exchange.js';
-import { requestIdFrom } from '../filters/request-id.js';
-import { identify, parse, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, protect, requestIdOf, route, upstreamHead } from '../pipeline.js';
+import type { Downstream } from './contract.js';
 import { selectPool, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
 import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
 import type { ConnectionTable } from './connections.js';
+import { connectionUpgraded } from './connection-filter.js';
 
 const DEFAULTS: WebSocketSettings = WEBSOCKET_DEFAULTS;
 
@@ -91,6 +92,22 @@ function asksForUpgrade(connection: string | undefined): boolean {
   return connection !== undefined && parseConnectionTokens(connection).includes('upgrade');
 }
 
+/** A comma list header (RFC 9110 §5.6.1) that names `token`, case-insensitively. */
+function listsToken(value: string | undefined, token: string): boolean {
+  return value !== undefined && value.split(',').some((t) => t.trim().toLowerCase() === token);
+}
+
+/** Exactly one Sec-WebSocket-Key, 16 bytes in base64 (RFC 6455 §4.1 item 7). */
+function isWebSocketKey(headers: readonly string[]): boolean {
+  let key: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'sec-websocket-key') continue;
+    if (key !== undefined) return false;
+    key = headers[i + 1]!;
+  }
+  return key !== undefined && /^[A-Za-z0-9+/]{21}[AQgw]==$/.test(key);
+}
+
 /** RFC 6455 §4.1: the Sec-WebSocket-Protocol values are a comma list of tokens. */
 function protocolList(value: string | undefined): string[] {
   if (value === undefined) return [];
@@ -155,13 +172,17 @@ export class WebSocketFrontEnd {
     const head = this.#o.snapshot(res, req);
     const rt = this.#o.runtime();
     const ex = new Exchange(head, Date.now());
-    ex.requestId = requestIdFrom(ex.header('x-request-id'));
+    ex.requestId = requestIdOf(ex, rt);
     ex.clientIp = head.peerIp;
 
     const framing = parse(ex, rt);
     if (framing instanceof ProxyError) return this.#reject(ex, ds, framing);
     if (framing.contentLength > 0 || framing.chunked) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'upgrade request with a body'));
     if (!asksForUpgrade(ex.headerList('connection'))) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'upgrade request without Connection: upgrade'));
+    // RFC 6455 §4.2.1: an Upgrade listing `websocket`, and one Sec-WebSocket-Key of 16 bytes in
+    // base64. uWS sends this route anything with an Upgrade header.
+    if (!listsToken(ex.headerList('upgrade'), 'websocket')) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'Upgrade other than websocket'));
+    if (!isWebSocketKey(ex.head.headers)) return this.#reject(ex, ds, new ProxyError('PC_ERR_BAD_REQUEST', 'missing, repeated or invalid Sec-WebSocket-Key'));
     if (ex.header('sec-websocket-version') !== '13') {
       // RFC 6455 §4.2.2: refuse with the version we speak. (Our upstream hop always speaks 13,
       // which would otherwise hide the mismatch from the client.)
@@ -170,6 +191,24 @@ export class WebSocketFrontEnd {
     const notFound = route(ex, rt);
     if (notFound !== null) return this.#reject(ex, ds, notFound);
     identify(ex, rt);
+    // The policy phase, as for HTTP: an upgrade is a request like any other (auth, IP rules,
+    // limits); an in-flight slot (max_requests_per_ip) is held for the tunnel's whole life.
+    const finish = (e: Exchange): void => {
+      const release = e.release;
+      if (release !== null) { e.release = null; release(); }
+      this.#o.log?.(e);
+    };
+    const pass = protect(ex, ds, rt, finish);
+    if (pass === null) return;
+    if (pass instanceof Promise) {
+      void pass.then((pd) => { if (pd !== null) this.#open(ex, ds, pd, rt, res, context, finish); });
+      return;
+    }
+    this.#open(ex, ds, pass, rt, res, context, finish);
+  }
+
+  /** Connects the tunnel upstream; the client is upgraded on the upstream's 101. `pd`: answers go through the policies' header edits. */
+  #open(ex: Exchange, ds: UwsDownstream, pd: Downstream, rt: Runtime, res: HttpResponse, context: us_socket_context_t, finish: (ex: Exchange) => void): void {
     const requestHead = upstreamHead(ex, rt, -1, false);
 
     const compiled = ex.route!;
@@ -190,6 +229,7 @@ export class WebSocketFrontEnd {
       handshake: {
         accept: (protocol, compress) => {
           if (ds.done) { tunnel.abort(); return; }
+          connectionUpgraded(res); // leaves the per-address connection count (its tunnel is a request in flight)
           ds.handOver(); // the HttpResponse belongs to the WebSocket from here on
           // Offering the client's extensions only when the upstream hop compresses too.
           upgradeOutsideOwnCork(this.#o.corkHolder, res, { tunnel, client: null }, key, protocol, compress ? extensions : '', context);
@@ -197,16 +237,16 @@ export class WebSocketFrontEnd {
         refuse: (status, reason, headers, body) => {
           const noBody = status === 204 || status === 304 || status < 200;
           // No outer cork: the head waits for the body and both go out in one session.
-          ds.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
-          if (!noBody && body.length > 0) ds.writeBody(body);
-          ds.end();
+          pd.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
+          if (!noBody && body.length > 0) pd.writeBody(body);
+          pd.end();
         },
-        fail: (err) => respondError(ds, ex, err, false),
+        fail: (err) => respondError(pd, ex, err, false),
       },
       done: (t) => {
         this.#tunnels.delete(t);
         if (this.#tunnels.size === 0 && this.#sweep !== null) { clearInterval(this.#sweep); this.#sweep = null; }
-        this.#o.log?.(t.ex);
+        finish(t.ex);
       },
     });
     ds.onAbort(() => tunnel.abort());

@@ -29,8 +29,6 @@ export interface CompressionSink {
 
 export interface ResponseCompression {
   readonly encoding: Encoding;
-  /** The response head went to the client (streamed: at once; one-shot: only at the end). */
-  readonly headWritten: boolean;
   /** Upstream body bytes (a view valid only during the call, unless push returned false). False: pause the upstream. */
   push(chunk: Buffer): boolean;
   /** The upstream body ended: flush, finish the response, then call done. */
@@ -268,7 +266,6 @@ export function compressWhole(enc: Encoding, body: Uint8Array, config: Compressi
 /** Known, small length: gather (bounded by sync_max_bytes), compress once, send with a Content-Length. */
 class OneShot implements ResponseCompression {
   readonly encoding: Encoding;
-  headWritten = false;
   readonly #c: Compiled;
   readonly #ds: Downstream;
   readonly #status: number;
@@ -318,7 +315,6 @@ class OneShot implements ResponseCompression {
       done();
       return;
     }
-    this.headWritten = true;
     ds.writeHead(this.#status, this.#reason, this.#headers, out.length, false);
     ds.writeBody(out);
     ds.end();
@@ -338,7 +334,6 @@ const ZLIB_HIGH_WATER = 256 * 1024;
 /** gzip/brotli on node:zlib's async mode: the deflate work runs on libuv's pool, never on the worker thread. */
 class ZlibStreamed implements ResponseCompression {
   readonly encoding: Encoding;
-  readonly headWritten = true;
   readonly #z: zlib.Gzip | zlib.BrotliCompress;
   readonly #sink: CompressionSink;
   readonly #flushKind: number;

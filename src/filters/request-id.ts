@@ -1,4 +1,5 @@
-// X-Request-Id: keep a well-formed incoming id (so a trace spans the edge), else mint one.
+// X-Request-Id: keep a well-formed incoming id from a trusted hop (pipeline requestIdOf: so a
+// trace spans a balancer in front), else mint one.
 //
 // Minted ids are a 64-bit random prefix drawn once per module instance — each worker
 // thread and each restart loads its own — plus a per-thread counter in base 36, e.g.

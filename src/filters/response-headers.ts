@@ -1,5 +1,6 @@
 // Which upstream response headers reach the client: end-to-end ones only (RFC 9110
-// §7.6.1), minus those the front end writes itself (Date, framing), plus our Via.
+// §7.6.1), minus those the front end writes itself (Date, framing) and those that only tell
+// attackers what runs behind us (Server, X-Powered-By: nginx hides Server too), plus our Via.
 import type { ResponseHead } from '../http/response-parser.js';
 import { isHopByHop } from './hop-by-hop.js';
 
@@ -9,6 +10,10 @@ function isDroppedFromResponse(name: string): boolean {
     // the upstream's would duplicate them.
     case 'date':
     case 'content-length':
+      return true;
+    // Versions of the origin's software; a route sets its own with headers.response.set.
+    case 'server':
+    case 'x-powered-by':
       return true;
     default:
       return isHopByHop(name);

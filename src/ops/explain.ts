@@ -9,11 +9,11 @@ import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { RequestHead } from '../downstream/contract.js';
 import { ProxyError, errorBody } from '../errors.js';
 import { Exchange } from '../exchange.js';
-import { requestIdFrom } from '../filters/request-id.js';
 import { normalizeAddress } from '../net/address.js';
-import { identify, parse, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, requestIdOf, route, upstreamHead } from '../pipeline.js';
 import { Router } from '../router/router.js';
 import { buildRuntime } from '../runtime.js';
+import { describePolicies } from '../policy/describe.js';
 
 export interface ExplainInput {
   readonly url: string;
@@ -92,7 +92,7 @@ function explainWith(config: Config, rt: ReturnType<typeof buildRuntime>, head: 
   out.push(`explain ${head.method} ${target} (Host: ${headers(head, 'host') ?? ''}) from ${head.peerIp}, config ${config.source}`);
 
   const ex = new Exchange(head, Date.now());
-  ex.requestId = requestIdFrom(ex.header('x-request-id'));
+  ex.requestId = requestIdOf(ex, rt);
   ex.clientIp = head.peerIp;
   const framing = parse(ex, rt);
   if (framing instanceof ProxyError) {
@@ -141,7 +141,9 @@ function explainWith(config: Config, rt: ReturnType<typeof buildRuntime>, head: 
   }
   more(`scheme ${id.proto}, host ${id.host}`);
 
-  line('gates', 'none: this route has no auth, IP rule or rate limit (nothing refuses the request before the upstream)');
+  const gates = describePolicies(config, rt, ex);
+  line('gates', gates[0]!);
+  for (const g of gates.slice(1)) more(g);
   const l = config.limits;
   line('limits', `head ≤ ${bytes(l.max_header_bytes)} and ${l.max_header_count} header lines (431); body ≤ ${bytes(l.max_body_bytes)} (413); upstream head ≤ ${bytes(l.max_response_header_bytes)} (502)`);
   const group = config.upstreams[r.upstream]!;

@@ -6,7 +6,9 @@ import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import { largestMessage } from '../config/diff.js';
 import type { FromWorker, ToWorker, WorkerBoot, WorkerInspection } from '../messages.js';
-import { allocateSegments, wantsCache, type SharedSegments } from '../shm/segments.js';
+import { allocateSegments, wantsCache, wantsCounterTable, wantsRateTable, type SharedSegments } from '../shm/segments.js';
+import { allocateRateTable } from '../shm/rate-table.js';
+import { allocateCounterTable } from '../shm/counter-table.js';
 import { allocateCacheMemory } from '../shm/layout.js';
 import { releaseMetricsLockOf } from '../shm/metrics.js';
 import { releaseLockOf } from '../cache/table.js';
@@ -225,9 +227,12 @@ export class Supervisor {
   async apply(config: Config): Promise<ApplyResult> {
     const generation = this.#generation + 1;
     // The first caching route may come with a reload; a cache's size is fixed once it exists.
-    const shm: SharedSegments = this.#shm.cache === null && wantsCache(config)
+    // So may the first rate limit or per-client count (their tables' sizes are fixed likewise).
+    let shm: SharedSegments = this.#shm.cache === null && wantsCache(config)
       ? { ...this.#shm, cache: allocateCacheMemory(config.cache.size) }
       : this.#shm;
+    if (shm.rateLimit === null && wantsRateTable(config)) shm = { ...shm, rateLimit: allocateRateTable(config.limits.rate_limit_keys) };
+    if (shm.concurrency === null && wantsCounterTable(config)) shm = { ...shm, concurrency: allocateCounterTable() };
     const prepared = await this.#ask({ type: 'prepare', generation, config, shm }, 'prepared', (m) => m.generation === generation, RELOAD_STEP_MS);
     const failures = [...prepared].filter(([, m]) => m === null || m.error !== null);
     if (failures.length > 0) {

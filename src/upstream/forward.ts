@@ -17,18 +17,10 @@ import { responseHeaders } from '../filters/response-headers.js';
 import { openCompression, type ResponseCompression } from '../filters/compress.js';
 import { cacheResponseHead, type CacheFill } from '../cache/fill.js';
 import { answerFromCache } from '../cache/respond.js';
+import { UploadHold } from './upload-budget.js';
 
 const CHUNK_END = '0\r\n\r\n';
 
-/**
- * Most request-body bytes one exchange holds for a slower upstream. uWS 20.57 does not stop
- * reading a client that keeps sending after res.pause() (measured: a fast client's whole
- * 100 MiB upload arrived while paused; 20.30 held it to 0.5 MiB), so what the upstream has not
- * taken yet is bounded here instead: past this the exchange ends with 503
- * PC_ERR_UPLOAD_BACKLOG rather than memory growing with the upload. 64 MiB is the default
- * limits.max_body_bytes: with default limits no upload reaches it.
- */
-export const UPLOAD_BACKLOG_BYTES = 64 * 1024 * 1024;
 const CRLF = '\r\n';
 
 /** RFC 9110 §9.2.2: requests a client may repeat without changing the outcome. */
@@ -57,6 +49,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   /** Body chunks received before a connection was ready (copies), and their bytes. */
   #queue: Buffer[] | null = null;
   #queued = 0;
+  /** Request-body bytes this exchange holds for a slower upstream (upstream/upload-budget.ts). */
+  readonly #hold = new UploadHold();
   #bodyComplete: boolean;
   #bodySent = 0;
   /** The upstream socket's buffer is full: the client is paused by us, not stalling. */
@@ -112,13 +106,17 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (queue !== null) {
       this.#queue = null;
       this.#queued = 0;
+      this.#hold.release();
       for (const chunk of queue) ok = this.#sendBody(chunk) && ok;
     }
     // Reading stopped while no connection was ready, also on the empty first chunk uWS hands
     // over for a Content-Length head that came without body bytes (queue still null then).
     // A full socket buffer leaves the resume to onUpstreamDrain.
     if (ok) this.#ds.resumeBody();
-    else this.#upstreamFull = true;
+    else {
+      this.#upstreamFull = true;
+      this.#hold.update(conn.socket.writableLength, this.#rt.config.limits.upload_buffer);
+    }
     if (this.#bodyComplete && this.#chunked) conn.writeBody(CHUNK_END);
   }
 
@@ -156,7 +154,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
       if (chunk.length > 0) {
         (this.#queue ??= []).push(Buffer.from(chunk));
         this.#queued += chunk.length;
-        if (this.#queued > UPLOAD_BACKLOG_BYTES) { this.#abortUpstream(); this.#fail(new ProxyError('PC_ERR_UPLOAD_BACKLOG'), true); return; }
+        if (!this.#hold.update(this.#queued, this.#rt.config.limits.upload_buffer)) { this.#overBudget(); return; }
       }
       if (this.#chunked && this.#ex.attempts === 0) {
         this.#acquire();
@@ -171,11 +169,14 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (!ok && !last) {
       this.#upstreamFull = true;
       this.#ds.pauseBody();
-      if (conn.socket.writableLength > UPLOAD_BACKLOG_BYTES) {
-        this.#abortUpstream();
-        this.#fail(new ProxyError('PC_ERR_UPLOAD_BACKLOG'), true);
-      }
+      if (!this.#hold.update(conn.socket.writableLength, this.#rt.config.limits.upload_buffer)) this.#overBudget();
     }
+  }
+
+  /** The upstream takes the body more slowly than the client sends it, past the budget. */
+  #overBudget(): void {
+    this.#abortUpstream();
+    this.#fail(new ProxyError('PC_ERR_UPLOAD_BACKLOG'), true);
   }
 
   #sendBody(chunk: Buffer): boolean {
@@ -189,6 +190,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
 
   onUpstreamDrain(): void {
     this.#upstreamFull = false;
+    this.#hold.release();
     if (!this.#finished && !this.#bodyComplete) this.#ds.resumeBody();
   }
 
@@ -290,8 +292,9 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const ex = this.#ex;
     ex.error = err;
     const ds = this.#ds;
-    // A one-shot compression holds the whole answer back: the client has seen nothing yet.
-    if (ex.status === 0 || (this.#compression !== null && !this.#compression.headWritten)) {
+    // Until a byte of the answer went out (the head waits for the first body bytes, a one-shot
+    // compression holds the whole answer), the client can still get a status; after, only the cut.
+    if (!ds.committed) {
       respondError(ds, ex, err, closeConnection || !this.#bodyComplete);
     } else {
       ds.close();
@@ -303,6 +306,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (this.#finished) return;
     this.#finished = true;
     this.#queue = null;
+    this.#hold.release();
     if (this.#fill !== null) { this.#fill.abandon(); this.#fill = null; }
     if (this.#compression !== null) { this.#compression.destroy(); this.#compression = null; }
     this.#done(this.#ex);

@@ -50,6 +50,40 @@ function isIdentityClaim(name: string): boolean {
   }
 }
 
+/**
+ * Request fields frameworks read as the URL, the host or the client address (IIS/Symfony
+ * X-Original-URL and X-Rewrite-URL, X-Host, X-Original-Host, X-Forwarded-Server, and the
+ * client-IP guesses of PHP and Java stacks). From an untrusted client they are a way to reach
+ * another resource than the one routed and authorised, or to poison a cache: believed only
+ * from a trusted hop, like X-Forwarded-For. (x-forwarded-* are identity claims already.)
+ */
+function isOverrideClaim(name: string): boolean {
+  switch (name) {
+    case 'x-original-url':
+    case 'x-rewrite-url':
+    case 'x-host':
+    case 'x-original-host':
+    case 'client-ip':
+    case 'x-originating-ip':
+    case 'x-remote-addr':
+    case 'x-remote-ip':
+    case 'x-proxyuser-ip':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Method overrides (Rails, Express method-override, Symfony, ASP.NET): a route may allow them. */
+function isMethodOverride(name: string): boolean {
+  return name === 'x-http-method-override' || name === 'x-http-method' || name === 'x-method-override';
+}
+
+/** The dash spelling of a header name written with underscores (`x_real_ip` → `x-real-ip`). */
+function underscoreAlias(name: string): string {
+  return name.replaceAll('_', '-');
+}
+
 export interface UpstreamRequestHead {
   readonly method: string;
   /** Path (after strip_prefix) plus '?query' when present. */
@@ -65,6 +99,8 @@ export interface UpstreamRequestHead {
   readonly connectionTokens: readonly string[] | null;
   /** Header lines of our own, each ending in CRLF (the cache's validators), or ''. */
   readonly extraLines?: string;
+  /** The route passes method-override headers from untrusted clients (allow_method_override). */
+  readonly allowMethodOverride?: boolean;
 }
 
 export function serializeRequestHead(h: UpstreamRequestHead, clientHeaders: readonly string[]): string {
@@ -75,9 +111,14 @@ export function serializeRequestHead(h: UpstreamRequestHead, clientHeaders: read
   for (let i = 0; i < clientHeaders.length; i += 2) {
     const name = clientHeaders[i]!;
     if (name === 'via') { via = via === '' ? clientHeaders[i + 1]! : `${via}, ${clientHeaders[i + 1]!}`; continue; }
-    if (isOwnedByProxy(name)) continue;
-    if (!f.hopTrusted && isIdentityClaim(name)) continue;
-    if (tokens !== null && tokens.includes(name)) continue;
+    // CGI-style servers (gunicorn, CGI, some Rack and PHP setups) read `X_Forwarded_For` and
+    // `X-Forwarded-For` as the same HTTP_X_FORWARDED_FOR, and may put the client's first: a name
+    // with '_' is judged as the name it aliases, so it cannot smuggle a header we own or refuse.
+    const key = name.indexOf('_') === -1 ? name : underscoreAlias(name);
+    if (key !== name && key === 'via') continue;
+    if (isOwnedByProxy(key)) continue;
+    if (!f.hopTrusted && (isIdentityClaim(key) || isOverrideClaim(key) || (isMethodOverride(key) && h.allowMethodOverride !== true))) continue;
+    if (tokens !== null && (tokens.includes(name) || tokens.includes(key))) continue;
     out += `${name}: ${clientHeaders[i + 1]!}\r\n`;
   }
   out += `x-forwarded-for: ${f.xForwardedFor}\r\nx-forwarded-proto: ${f.xForwardedProto}\r\n`;

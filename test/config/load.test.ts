@@ -23,18 +23,19 @@ describe('defaults', () => {
       listen: [{ host: '127.0.0.1', port: 8080 }],
       workers: 0,
       trusted_proxies: [],
-      limits: { max_header_bytes: 32768, max_header_count: 100, max_body_bytes: 64 * 1024 * 1024, max_response_header_bytes: 65536 },
+      limits: { max_header_bytes: 32768, max_header_count: 98, max_body_bytes: 64 * 1024 * 1024, upload_buffer: 64 * 1024 * 1024, max_response_header_bytes: 65536, max_url_bytes: 8192, rate_limit_keys: 65536 },
       timeouts: { header: 10_000, connect: 3000, response_header: 60_000, idle: 60_000, drain: 30_000 },
       upstreams: {
         app: { name: 'app', targets: [{ url: 'http://127.0.0.1:3000', host: '127.0.0.1', port: 3000 }], pool: { max_connections: 256, idle_timeout: 30_000 } },
       },
-      routes: [{ host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 0, cache: false }],
+      routes: [{ host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 0, cache: false, allow_dotfiles: false, allow_method_override: false }],
       access_log: { enabled: true, format: 'json', output: 'stdout' },
       log_level: 'info',
       via: '1.1 portcullis',
       compression: expect.objectContaining({ enabled: false, encodings: ['zstd', 'br', 'gzip'], min_bytes: 1024, gzip_level: 5, brotli_quality: 4, zstd_level: 3, sync_max_bytes: 65536 }),
       cache: { enabled: false, size: 64 * 1024 * 1024, max_entry_bytes: 8 * 1024 * 1024 },
       admin: { listen: { host: '127.0.0.1', port: 9901 }, token: undefined },
+      redirects: [],
     });
   });
 
@@ -52,7 +53,7 @@ describe('effective values', () => {
     ['listen as a single string', 'listen: "[::1]:9000"', (c) => c.listen, [{ host: '::1', port: 9000 }]],
     ['listen as numbers', 'listen: [8080, "localhost:8081"]', (c) => c.listen, [{ host: '0.0.0.0', port: 8080 }, { host: 'localhost', port: 8081 }]],
     ['sizes with units', 'limits: { max_header_bytes: 16KiB, max_body_bytes: 10MB, max_response_header_bytes: 4096 }', (c) => c.limits,
-      { max_header_bytes: 16384, max_header_count: 100, max_body_bytes: 10_000_000, max_response_header_bytes: 4096 }],
+      { max_header_bytes: 16384, max_header_count: 98, max_body_bytes: 10_000_000, upload_buffer: 64 * 1024 * 1024, max_response_header_bytes: 4096, max_url_bytes: 8192, rate_limit_keys: 65536 }],
     ['durations with units', 'timeouts: { header: 5500ms, connect: 1m30s, idle: 1h }', (c) => c.timeouts,
       { header: 5500, connect: 90_000, response_header: 60_000, idle: 3_600_000, drain: 30_000 }],
     ['workers', 'workers: 8', (c) => c.workers, 8],
@@ -92,9 +93,9 @@ routes:
       {},
     );
     expect(config.routes).toEqual([
-      { host: 'api.example.com', path: '/v1/', upstream: 'api', strip_prefix: true, host_header: undefined, index: 0, cache: false },
-      { host: '*.example.com', path: '/', upstream: 'app', strip_prefix: false, host_header: 'internal.app', index: 1, cache: false },
-      { host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 2, cache: false },
+      { host: 'api.example.com', path: '/v1/', upstream: 'api', strip_prefix: true, host_header: undefined, index: 0, cache: false, allow_dotfiles: false, allow_method_override: false },
+      { host: '*.example.com', path: '/', upstream: 'app', strip_prefix: false, host_header: 'internal.app', index: 1, cache: false, allow_dotfiles: false, allow_method_override: false },
+      { host: undefined, path: '/', upstream: 'app', strip_prefix: false, host_header: undefined, index: 2, cache: false, allow_dotfiles: false, allow_method_override: false },
     ]);
     expect(config.upstreams['app']!.targets.map((t) => t.port)).toEqual([3000, 3001]);
   });

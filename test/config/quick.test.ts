@@ -8,7 +8,7 @@ describe('quickConfig', () => {
     expect(config.source).toBe('<quick>');
     expect(config.listen).toEqual([{ host: '0.0.0.0', port: 8080 }]);
     expect(config.upstreams[QUICK_UPSTREAM]!.targets).toEqual([{ url: 'http://127.0.0.1:3000', host: '127.0.0.1', port: 3000 }]);
-    expect(config.routes).toEqual([{ host: undefined, path: '/', upstream: QUICK_UPSTREAM, strip_prefix: false, host_header: undefined, index: 0, cache: false }]);
+    expect(config.routes).toEqual([{ host: undefined, path: '/', upstream: QUICK_UPSTREAM, strip_prefix: false, host_header: undefined, index: 0, cache: false, allow_dotfiles: false, allow_method_override: false }]);
     expect(config.timeouts.connect).toBe(3000);
   });
 

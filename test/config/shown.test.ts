@@ -73,6 +73,20 @@ describe('what is shown', () => {
     expect(text).not.toContain('from_env');
   });
 
+  test('credentials by nature, wherever written: basic-auth hashes and private JWT key members as a digest', () => {
+    const hash = '$scrypt$ln=10,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+    const c = load(`upstreams: { app: { targets: ["http://127.0.0.1:3000"] } }
+routes:
+  - { path: /a/, upstream: app, auth: { basic: { users: { alice: "${hash}" } } } }
+  - { path: /b/, upstream: app, auth: { jwt: { keys: [{ kty: EC, crv: P-256, x: xx-public, y: yy-public, d: dd-private-member }] } } }
+`);
+    const shown = JSON.stringify(shownConfig(c));
+    expect(shown).not.toContain(hash);
+    expect(shown).not.toContain('dd-private-member');
+    expect(shown).toMatch(/"alice":"hash #[0-9a-f]{8}"/);
+    expect(shown).toMatch(/"x":"xx-public","y":"yy-public","d":"secret #[0-9a-f]{8}"/);
+  });
+
   test('labels built from them: routes, listeners, targets', () => {
     const labels = shownLabels(load());
     expect(labels.get(`${ENV.HOST.toLowerCase()}/in/`)).toBe('${HOST}/in/');

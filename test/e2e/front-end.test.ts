@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startOrigin, startRawOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { rawRequest } from '../helpers/raw.js';
 
@@ -93,6 +93,17 @@ describe('what the old build dropped now passes', () => {
     expect(last().headers['x-h58']).toBe('58');
   });
 
+  test('98 header lines pass (the most max_header_count allows); a 99th gets uWS\'s 431', async () => {
+    const lines = (n: number): string => Array.from({ length: n - 2 }, (_, i) => `X-H${i}: ${i}\r\n`).join('');
+    // Host and Connection are two of the lines.
+    const ok = await rawRequest(proxy.port, `GET /ninety-eight HTTP/1.1\r\nHost: a\r\n${lines(98)}Connection: close\r\n\r\n`);
+    expect(ok.status).toBe(200);
+    expect(last().url).toBe('/ninety-eight');
+    const over = await rawRequest(proxy.port, `GET /ninety-nine HTTP/1.1\r\nHost: a\r\n${lines(99)}Connection: close\r\n\r\n`);
+    expect(over.status).toBe(431);
+    expect(over.closed).toBe(true);
+  });
+
   test('a 32 KiB head of cookies, sent in several reads, reaches the origin (max_header_bytes 32KiB)', async () => {
     const start = 'GET /cookies HTTP/1.1\r\nHost: a\r\nConnection: close\r\nCookie: ';
     const head = `${start}${'c'.repeat(32 * 1024 - start.length - 4)}\r\n\r\n`;
@@ -114,6 +125,20 @@ describe('what the old build dropped now passes', () => {
     const r = await rawRequest(proxy.port, 'GET /key HTTP/1.1\r\nHost: a\r\napi_key: s3cret\r\nConnection: close\r\n\r\n');
     expect(r.status).toBe(200);
     expect(last().headers['api_key']).toBe('s3cret');
+  });
+
+  test('an underscore spelling of a header the proxy owns or refuses never reaches the origin (CGI servers read X_Real_IP as X-Real-IP)', async () => {
+    const spoof = ['X_Forwarded_For: 6.6.6.6', 'X_Real_IP: 6.6.6.6', 'X-Forwarded_Proto: https', 'X_Forwarded_Host: evil', 'Transfer_Encoding: chunked',
+      'Content_Length: 5', 'X_Request_Id: forged', 'Client_IP: 6.6.6.6', 'X_Original_URL: /admin', 'Proxy: http://evil', 'api_key: kept'];
+    const r = await rawRequest(proxy.port, `GET /underscore HTTP/1.1\r\nHost: a\r\n${spoof.map((l) => `${l}\r\n`).join('')}Connection: close\r\n\r\n`);
+    expect(r.status).toBe(200);
+    const seen = last();
+    expect(seen.url).toBe('/underscore');
+    const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    expect(names.filter((n) => n.includes('_'))).toEqual(['api_key']);
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(seen.headers['x-real-ip']).toBe('127.0.0.1');
+    expect(JSON.stringify(seen.rawHeaders)).not.toContain('6.6.6.6');
   });
 
   test('PURGE reaches the origin on a route without a cache', async () => {
@@ -158,5 +183,53 @@ describe('header bytes outside ASCII (docs/limits.md)', () => {
     const got = raw[raw.findIndex((n, i) => i % 2 === 0 && n.toLowerCase() === 'x-v') + 1]!;
     expect(Buffer.from(got, 'latin1').equals(plain)).toBe(true);
     expect(Buffer.from(got, 'latin1').toString('utf8')).toBe(value);
+  });
+});
+
+describe('WebSocket handshakes (RFC 6455 §4.2.1)', () => {
+  const handshake = (lines: string): string => `GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n${lines}\r\n`;
+  const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+
+  test.each([
+    ['an Upgrade other than websocket', `Upgrade: foo\r\n${KEY}`],
+    ['two Sec-WebSocket-Key headers', `Upgrade: websocket\r\n${KEY}${KEY}`],
+  ])('%s is refused with 400, never upgraded', async (_name, lines) => {
+    const before = upgrades.length;
+    const r = await rawRequest(proxy.port, handshake(lines), 2000);
+    expect(r.status).toBe(400);
+    expect(r.data).toContain('PC_ERR_BAD_REQUEST');
+    expect(upgrades.length).toBe(before);
+  });
+
+  test.each([
+    ['a key that is not 16 bytes of base64', 'Upgrade: websocket\r\nSec-WebSocket-Key: c2hvcnQ=\r\n'],
+    ['no key', 'Upgrade: websocket\r\n'],
+  ])('%s is never upgraded (uWS does not take it for a handshake)', async (_name, lines) => {
+    const before = upgrades.length;
+    const r = await rawRequest(proxy.port, handshake(lines), 1000);
+    expect(r.status).not.toBe(101);
+    expect(upgrades.length).toBe(before);
+  });
+
+  test('a valid handshake is upgraded', async () => {
+    const r = await rawRequest(proxy.port, handshake(`Upgrade: websocket\r\n${KEY}`), 1000);
+    expect(r.status).toBe(101);
+  });
+});
+
+describe('an upstream answer that fails before any byte reached the client', () => {
+  test('is answered 502 PC_ERR_UPSTREAM_PROTOCOL, not a silent close (bare-LF chunked framing)', async () => {
+    const bad = await startRawOrigin((sock) => {
+      sock.once('data', () => sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n'));
+    });
+    const p = await startProxy({ upstreams: { bad: { targets: [bad.url] } } });
+    try {
+      const r = await rawRequest(p.port, 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 3000);
+      expect(r.status).toBe(502);
+      expect(r.data).toContain('PC_ERR_UPSTREAM_PROTOCOL');
+    } finally {
+      await p.stop();
+      await bad.close();
+    }
   });
 });

@@ -236,6 +236,18 @@ describe('a second proxy on the same port', () => {
 });
 
 describe('quick mode', () => {
+  test('without --from it listens on loopback only (127.0.0.1:8080), never on every interface', async () => {
+    // 8080 may be taken on a test machine: the refusal names the address it tried, which is the point.
+    const proxy = await startProxy(null, { args: () => ['proxy', '--to', origin.url], readyPattern: /listening on|cannot listen/ })
+      .catch((err: Error) => ({ output: () => err.message, stop: async () => null }));
+    try {
+      expect(proxy.output()).toMatch(/127\.0\.0\.1:8080/);
+      expect(proxy.output()).not.toMatch(/0\.0\.0\.0/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   test('portcullis proxy --from --to serves without a config file', async () => {
     const proxy = await startProxy(null, { args: (port) => ['proxy', '--from', `127.0.0.1:${port}`, '--to', origin.url] });
     try {

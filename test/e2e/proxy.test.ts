@@ -176,14 +176,26 @@ describe('headers', () => {
     expect(body.name).toBe(Buffer.from('café-crème ok').toString('hex'));
   });
 
-  test('X-Request-Id is generated, or propagated when valid', async () => {
+  test('X-Request-Id is generated; a client outside trusted_proxies cannot choose it', async () => {
     await request(proxy.port, { path: '/rid' });
     const generated = app.seen.at(-1)!.headers['x-request-id'];
     expect(generated).toMatch(/^[A-Za-z0-9._:-]{8,128}$/);
-    await request(proxy.port, { path: '/rid', headers: { 'x-request-id': 'abc-123' } });
-    expect(app.seen.at(-1)!.headers['x-request-id']).toBe('abc-123');
-    await request(proxy.port, { path: '/rid', headers: { 'x-request-id': 'bad id with spaces' } });
-    expect(app.seen.at(-1)!.headers['x-request-id']).not.toBe('bad id with spaces');
+    const r = await request(proxy.port, { path: '/rid', headers: { 'x-request-id': 'abc-123' } });
+    expect(app.seen.at(-1)!.headers['x-request-id']).not.toBe('abc-123');
+    expect(app.seen.at(-1)!.headers['x-request-id']).toMatch(/^[A-Za-z0-9._:-]{8,128}$/);
+    expect(r.headers['x-request-id'] ?? app.seen.at(-1)!.headers['x-request-id']).not.toBe('abc-123');
+  });
+
+  test('X-Request-Id from a trusted hop is propagated when valid', async () => {
+    const trusting = await startProxy({ trusted_proxies: ['127.0.0.1'], upstreams: { app: { targets: [app.url] } } });
+    try {
+      await request(trusting.port, { path: '/rid', headers: { 'x-request-id': 'abc-123' } });
+      expect(app.seen.at(-1)!.headers['x-request-id']).toBe('abc-123');
+      await request(trusting.port, { path: '/rid', headers: { 'x-request-id': 'bad id with spaces' } });
+      expect(app.seen.at(-1)!.headers['x-request-id']).not.toBe('bad id with spaces');
+    } finally {
+      await trusting.stop();
+    }
   });
 });
 

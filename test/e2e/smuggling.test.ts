@@ -1,5 +1,6 @@
 // Request smuggling shapes, sent as raw bytes: each is refused (by the proxy, or by the uWS
 // parser before any handler runs), the connection is closed, and nothing reaches the upstream.
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
@@ -96,6 +97,26 @@ describe('smuggling shapes never reach the upstream', () => {
     // Whatever was forwarded went with our own framing: the origin (Node's strict parser) never
     // saw a malformed message.
     for (const s of origin.seen.slice(before)) expect(s.url).toBe('/');
+  });
+
+  test('a connection that carried a chunked body serves nothing more: a trailer split across reads cannot smuggle the next request', async () => {
+    // A strict parser reads `a: GET /SMUG HTTP/1.1` as a trailer field; uWS takes any two bytes
+    // after the last chunk and would read `GET /SMUG` as the next request (black-box QA).
+    const before = origin.seen.length;
+    const got = await new Promise<string>((resolve) => {
+      const s = net.connect(proxy.port, '127.0.0.1');
+      let data = '';
+      s.on('data', (d: Buffer) => { data += d.toString('latin1'); });
+      s.on('close', () => resolve(data));
+      s.on('error', () => {});
+      s.write(`${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\na:`);
+      setTimeout(() => { if (!s.destroyed) s.write('GET /SMUG HTTP/1.1\r\nHost: a\r\n\r\n'); }, 800);
+      setTimeout(() => s.destroy(), 4000);
+    });
+    await new Promise((res) => setTimeout(res, 100));
+    expect(origin.seen.slice(before).map((x) => x.url)).not.toContain('/SMUG');
+    expect(got.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200']);
+    expect(got).toMatch(/\r\nconnection: close\r\n/i);
   });
 
   test('a valid chunked request still works after the refusals', async () => {

@@ -132,7 +132,8 @@ describe('access log', () => {
     const origin = await startOrigin((_req, res) => { res.writeHead(201, { 'content-length': '5' }); res.end('hello'); });
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-log-'));
     const file = join(dir, 'access.log');
-    const proxy = await startProxy({ access_log: { enabled: true, output: file }, upstreams: { app: { targets: [origin.url] } } });
+    // Loopback trusted: the client's X-Request-Id is kept only from a trusted hop.
+    const proxy = await startProxy({ trusted_proxies: ['127.0.0.1'], access_log: { enabled: true, output: file }, upstreams: { app: { targets: [origin.url] } } });
     try {
       await request(proxy.port, { method: 'POST', path: '/logged?q=1', headers: { 'x-request-id': 'log-test-1' }, body: 'abc' });
       await request(proxy.port, { path: '/second' });

@@ -273,6 +273,13 @@ describe('messages', () => {
     ws.send(Buffer.alloc(100 * 1024));
     expect((await done).code).toBe(1009);
   });
+
+  test('a message over the largest max_message_size is dropped by uWS at the socket, without a close frame (1006, docs/websocket.md)', async () => {
+    const ws = await connect('/echo');
+    const done = closed(ws);
+    ws.send(Buffer.alloc(16 * 1024 * 1024 + 1));
+    expect((await done).code).toBe(1006);
+  });
 });
 
 describe('handshake', () => {
@@ -341,7 +348,9 @@ describe('handshake', () => {
     expect(info.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(info.headers['x-forwarded-proto']).toBe('http');
     expect(info.headers.via).toBe('1.1 portcullis');
-    expect(info.headers['x-request-id']).toBe('req-ws-1');
+    // The client is not a trusted hop: its X-Request-Id is replaced by one of the proxy's.
+    expect(info.headers['x-request-id']).toMatch(/^[A-Za-z0-9._:-]{8,128}$/);
+    expect(info.headers['x-request-id']).not.toBe('req-ws-1');
     expect(info.headers.cookie).toBe('sid=42');
     expect(info.headers.origin).toBe('http://site.test');
     expect(info.headers.upgrade).toBe('websocket');

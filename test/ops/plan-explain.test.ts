@@ -80,6 +80,20 @@ describe('portcullis plan --against', () => {
 });
 
 describe('portcullis explain', () => {
+  test('the policy phase: gates reached by a folded spelling, IP rules judged, limits and auth described', async () => {
+    const r = await cli(['explain', '-c', fixture('protected.yaml'), 'http://site.test/ADMIN/x', '--method', 'POST', '--peer', '192.0.2.1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('route     routes[0] / → upstream app');
+    expect(r.stdout).toContain('ip rule of routes[1] (/admin/: this path folds under it): client 192.0.2.1 refused (403)');
+    expect(r.stdout).toContain('auth of routes[1] (/admin/: this path folds under it): basic auth (realm "admin", 1 user(s)): 401 without valid credentials');
+    const own = await cli(['explain', '-c', fixture('protected.yaml'), 'http://site.test/admin/x', '--method', 'POST', '--peer', '10.1.1.1']);
+    expect(own.stdout).toContain('methods GET: POST refused (405)');
+    expect(own.stdout).toContain('ip rule of this route: client 10.1.1.1 allowed');
+    expect(own.stdout).toContain('rate limit: 10 per 1000 ms, burst 20, key client_ip');
+    const moved = await cli(['explain', '-c', fixture('protected.yaml'), 'http://old.example.com/a/b']);
+    expect(moved.stdout).toContain('redirect: 308 to https://example.com/a/b');
+  });
+
   test('the route that matched and why, the ones that did not, and everything that applies', async () => {
     const r = await cli(['explain', '-c', fixture('base.yaml'), 'http://api.example.com/v1/users/../items?id=3', '--header', 'X-Forwarded-For: 198.51.100.7', '--peer', '10.1.2.3', '--header', 'X-Request-Id: fixed-id']);
     expect(r.code).toBe(0);
@@ -94,7 +108,7 @@ describe('portcullis explain', () => {
     expect(r.stdout).toContain('routes[3] /chat: exact path /chat does not match "/v1/items"');
     expect(at('client IP')).toBe('client IP 198.51.100.7: the peer 10.1.2.3 is in trusted_proxies, so forwarding headers are read back to the first untrusted hop');
     expect(at('gates')).toMatch(/^gates     none/);
-    expect(at('limits')).toBe('limits    head ≤ 32 KiB and 100 header lines (431); body ≤ 64 MiB (413); upstream head ≤ 64 KiB (502)');
+    expect(at('limits')).toBe('limits    head ≤ 32 KiB and 98 header lines (431); body ≤ 64 MiB (413); upstream head ≤ 64 KiB (502)');
     expect(at('upstream ')).toBe('upstream  api: round robin over http://127.0.0.1:3001, http://127.0.0.1:3002; the next target on a connect failure');
     expect(r.stdout).toContain('pool: 64 connections per target per worker, idle ones closed after 30 s');
     expect(at('cache')).toBe('cache     off for this route (cache.enabled is false and the route does not set cache: true)');
