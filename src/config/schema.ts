@@ -93,7 +93,7 @@ const Limits = z
       .max(98, 'must be at most 98 (uWS refuses a 99th header line itself)')
       .default(98),
     max_body_bytes: size('Largest request body; over it the client gets 413.').prefault('64MiB'),
-    upload_buffer: size('Request-body bytes one worker may hold, all exchanges together, for upstreams that take bodies more slowly than clients send them; one exchange may hold a quarter of it. Past either, the exchange ends with 503 PC_ERR_UPLOAD_BACKLOG (uWS keeps reading a paused client, docs/limits.md "Request bodies").').prefault('64MiB'),
+    upload_buffer: size('Request-body bytes one worker may hold, all exchanges together, for upstreams that take bodies more slowly than clients send them. Past it, the exchange whose write finds it full ends with 503 PC_ERR_UPLOAD_BACKLOG (uWS keeps reading a paused client, docs/limits.md "Request bodies").').prefault('64MiB'),
     max_response_header_bytes: size('Largest upstream response head; over it the client gets 502.').prefault('64KiB'),
     ...ProtectionLimits,
   })

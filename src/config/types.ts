@@ -15,7 +15,7 @@ export interface Limits extends ProtectionLimits {
   readonly max_header_count: number;
   /** Largest request body in bytes; over it → 413. */
   readonly max_body_bytes: number;
-  /** Request-body bytes a worker holds for slower upstreams (all exchanges; one at most a quarter); past it → 503. */
+  /** Request-body bytes a worker holds for slower upstreams (all exchanges together); past it → 503. */
   readonly upload_buffer: number;
   /** Largest upstream response head in bytes; over it → 502. */
   readonly max_response_header_bytes: number;

@@ -78,7 +78,7 @@ export function checkEntry(k, meta, body, maxBody) {
 }
 
 async function run() {
-  const { dist, memory, go, id, keys, homes, maxBody, ms, seed, pauseEvery = 0, pauseMs = 0 } = workerData;
+  const { dist, memory, go, id, keys, homes, maxBody, ms, seed, pauseEvery = 0, pauseMs = 0, minimum = null } = workerData;
   const nap = new Int32Array(new SharedArrayBuffer(4));
   const { CacheTable } = await import(`${dist}/cache/table.js`);
   const { encodeMeta, readEntry, writeEntry } = await import(`${dist}/cache/store.js`);
@@ -97,9 +97,13 @@ async function run() {
   parentPort.postMessage({ ready: true });
   // Everyone starts together: the main thread flips `go` once all workers are ready.
   Atomics.wait(go, 0, 0);
+  // At least `ms` of storm, and on a loaded machine (where a thread gets little CPU in that
+  // time) on until this thread's share of the minimum work is done, up to `ms` + 6 s.
   const deadline = Date.now() + ms;
+  const hardDeadline = deadline + 6000;
+  const short = () => minimum !== null && (stats.writes < minimum.writes || stats.verified < minimum.verified || stats.removes < minimum.removes);
   let ops = 0;
-  while ((ops & 63) !== 0 || Date.now() < deadline) {
+  while ((ops & 63) !== 0 || Date.now() < deadline || (short() && Date.now() < hardDeadline)) {
     ops++;
     const k = rand(keys);
     const [hi, lo] = keyHash(k, homes);

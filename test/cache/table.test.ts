@@ -749,7 +749,9 @@ describe('worker threads sharing the buffers', () => {
     const done: Promise<Stats>[] = [];
     for (let id = 0; id < opts.threads; id++) {
       const w = new Worker(workerFile, {
-        workerData: { stress: true, dist, memory: mem, go, id, keys: opts.keys, homes: opts.homes, maxBody: opts.maxBody, ms: opts.ms, seed: 0xc0ffee, pauseEvery: opts.pauseEvery, pauseMs: opts.pauseMs },
+        workerData: { stress: true, dist, memory: mem, go, id, keys: opts.keys, homes: opts.homes, maxBody: opts.maxBody, ms: opts.ms, seed: 0xc0ffee, pauseEvery: opts.pauseEvery, pauseMs: opts.pauseMs,
+          // Each thread's share of what storm() checks happened (writes > 500, verified > 200, removes > 50).
+          minimum: { writes: Math.ceil(600 / opts.threads), verified: Math.ceil(260 / opts.threads), removes: Math.ceil(70 / opts.threads) } },
       });
       live.add(w);
       let onReady!: () => void;

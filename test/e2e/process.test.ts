@@ -59,7 +59,11 @@ describe('workers', () => {
       await new Promise((r) => setTimeout(r, 300));
       const okBeforeCrash = ok;
       proxy.child.kill('SIGUSR2');
-      await new Promise((r) => setTimeout(r, 1500));
+      // Load goes on until the replacement is up (a loaded machine takes seconds to start a
+      // worker), and a moment after.
+      const deadline = Date.now() + 20_000;
+      while (!/worker 0 restarted/.test(proxy.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300));
       running = false;
       await load;
       expect(proxy.output()).toMatch(/worker 0 exited with code 1; restarting/);

@@ -611,6 +611,13 @@ function runRawGroup(specs: Spec[], pipelined: boolean, port: number, r: Rng): P
         if (problem !== null) { finish(problem); return; }
         off = res.next;
         k++;
+        // A connection that carried a chunked request body serves no further request
+        // (docs/limits.md "Request bodies"): its answer says Connection: close, and the group
+        // ends there.
+        if (s.body !== null && s.body.chunked) {
+          if (res.headers['connection'] !== 'close') { finish('no Connection: close after a chunked request body'); return; }
+          if (k < specs.length) { finish(null); return; }
+        }
         // After an early answer the previous upload may still be going: queue behind it.
         if (!pipelined && k < specs.length) { const bytes = requests[k]!; sending = sending.then(() => send(bytes)); }
       }

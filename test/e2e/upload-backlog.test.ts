@@ -1,6 +1,6 @@
 // Clients that send request bodies faster than the upstream takes them. uWS 20.57 keeps
 // reading a paused client (docs/limits.md "Request bodies"), so the proxy bounds what a worker
-// holds for upstreams (limits.upload_buffer, one exchange a quarter of it): past that an
+// holds for upstreams (limits.upload_buffer, all exchanges together): past that an
 // exchange ends with 503 PC_ERR_UPLOAD_BACKLOG, never the whole body held in memory.
 import http from 'node:http';
 import net from 'node:net';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   const port = (slow.address() as net.AddressInfo).port;
   const stalledPort = (stalled.address() as net.AddressInfo).port;
   proxy = await startProxy({
-    limits: { max_body_bytes: '1GiB' },
+    limits: { max_body_bytes: '1GiB', upload_buffer: '16MiB' },
     timeouts: { response_header: '120s' },
     upstreams: { slow: { targets: [`http://127.0.0.1:${port}`] }, stalled: { targets: [`http://127.0.0.1:${stalledPort}`] } },
     routes: [{ path: '/stalled', upstream: 'stalled' }, { path: '/', upstream: 'slow' }],
@@ -90,7 +90,7 @@ test('a 300 MiB upload at full speed to a slow upstream ends with 503 PC_ERR_UPL
   let result = { status: 0, code: '' };
   const growth = await peakGrowth(async () => { result = await upload('/', TOTAL); });
   expect(result).toEqual({ status: 503, code: 'PC_ERR_UPLOAD_BACKLOG' });
-  // One exchange holds at most a quarter of limits.upload_buffer (16 MiB by default).
+  // The worker holds at most limits.upload_buffer (16 MiB here) for it.
   expect(growth).toBeLessThan(64 * MiB);
 }, 60_000);
 
