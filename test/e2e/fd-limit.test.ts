@@ -92,7 +92,7 @@ describe('a low open-file limit', () => {
     await printed(/open file descriptors: \d+ of 200 \(\d+%\), below the limit again/);
     expect(await nearGauge()).toBe('0');
     expect((await request(proxy.port, { path: '/after' })).status).toBe(200);
-  });
+  }, 120_000);
 
   test('a client taking every descriptor: the watch says so, and the proxy answers again once they are released', async () => {
     const before = proxy.output().split('\n').filter((l) => /below the limit again/.test(l)).length;
@@ -112,5 +112,5 @@ describe('a low open-file limit', () => {
     const r = await request(proxy.port, { path: '/recovered', timeoutMs: 10_000 });
     expect(r.status).toBe(200);
     expect(proxy.child.exitCode).toBeNull();
-  });
+  }, 120_000);
 });
