@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { BODIES, CACHE_CONTROL, CACHED } from './lib/bodies.js';
+import { BODIES, CACHE_CONTROL, CACHED, SMALL_BODY } from './lib/bodies.js';
 import { HOST } from './lib/net.js';
 import { start, type Started } from './lib/proc.js';
 
@@ -41,9 +41,10 @@ function hardFdLimit(): number {
 /**
  * `same`: nginx also does the per-request work Portcullis does by default (X-Forwarded-For/-Proto/-Host,
  * Forwarded and a request id toward the origin; Via both ways; the request id back to the client), so the
- * CPU ratio compares equal work. `bare`: only what proxying needs (the nginx defaults).
+ * CPU ratio compares equal work. `users`: nginx as its users run it, plain `proxy_pass` plus
+ * `proxy_set_header X-Forwarded-For` (issue #10's baseline). `bare`: only what proxying needs (the nginx defaults).
  */
-export type NginxHeaders = 'same' | 'bare';
+export type NginxHeaders = 'same' | 'users' | 'bare';
 
 export type NginxRole =
   | {
@@ -77,6 +78,10 @@ const GZIP_LOCATION = `
       gzip_proxied any;
       gzip_vary on;`;
 
+/** The one header line of NginxHeaders 'users'. */
+const USERS_WORK = `
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;`;
+
 /** The proxy_set_header / add_header lines of NginxHeaders 'same'. */
 const SAME_WORK = `
       proxy_set_header Host $host;
@@ -106,14 +111,30 @@ export function nginxConf(dir: string, opts: NginxOptions, info: NginxInfo): str
       ? `    location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";${opts.role.headers === 'same' ? SAME_WORK : ''}${opts.role.cache ? CACHE_LOCATION : ''}${opts.role.gzip ? GZIP_LOCATION : ''}
+      proxy_set_header Connection "";${opts.role.headers === 'same' ? SAME_WORK : opts.role.headers === 'users' ? USERS_WORK : ''}${opts.role.cache ? CACHE_LOCATION : ''}${opts.role.gzip ? GZIP_LOCATION : ''}
     }`
-      : `    location / {
+      : // 13 B from a return directive (no file), the rest as static files; one custom header on every answer,
+        // so a proxy sees nginx's usual head: Server, Date, Content-Type, Content-Length, Connection, X-Origin
+        // (and for files Last-Modified, ETag, Accept-Ranges)
+        `    location / {
       root ${join(dir, 'www')};
+      add_header X-Origin bench;
+    }
+    location = /small {
+      default_type text/plain;
+      add_header X-Origin bench;
+      return 200 "${SMALL_BODY}";
     }
     location /cache/ {
       root ${join(dir, 'www')};
       add_header Cache-Control "${CACHE_CONTROL}";
+      add_header X-Origin bench;
+    }
+    location = /cache/small {
+      default_type text/plain;
+      add_header Cache-Control "${CACHE_CONTROL}";
+      add_header X-Origin bench;
+      return 200 "${SMALL_BODY}";
     }`;
   const cachePath =
     opts.role.kind === 'proxy' && opts.role.cache

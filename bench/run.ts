@@ -269,16 +269,16 @@ async function startTargets(
   for (const name of TARGET_NAMES) {
     if (name === 'direct' || !want(name)) continue;
     if (name === 'before' && s.beforeCmd === undefined) continue;
-    const proxy = name === 'portcullis' || name === 'before' || name === 'nginx' ? name : CONFIGURED[name].proxy;
+    const proxy = name === 'portcullis' || name === 'before' || name === 'floor' ? 'portcullis' : name === 'nginx' || name === 'nginx-same' ? 'nginx' : CONFIGURED[name].proxy;
     if (proxy === 'nginx' && !nginx) {
       console.log(`${name}: not installed`);
       continue;
     }
     try {
       const t =
-        name === 'portcullis' || name === 'before'
+        name === 'portcullis' || name === 'before' || name === 'floor'
           ? await startPortcullis(s, origin, nginx, name)
-          : name === 'nginx' || proxy === 'nginx'
+          : name === 'nginx' || name === 'nginx-same' || proxy === 'nginx'
             ? await startNginxProxy(s, origin, nginx!, name)
             : await startPortcullisConfigured(s, origin, name);
       console.log(`${`${name}:`.padEnd(11)} ${t.label}, pid ${t.pid}, CPUs ${s.proxyCpus}`);

@@ -2,7 +2,16 @@
 import type { TargetName } from '../lib/targets.js';
 
 /** The targets a case measures unless it lists its own. */
-export const DEFAULT_TARGETS: readonly TargetName[] = ['direct', 'portcullis', 'before', 'nginx'];
+export const DEFAULT_TARGETS: readonly TargetName[] = ['direct', 'portcullis', 'before', 'floor', 'nginx', 'nginx-same'];
+
+/** The same-run ratios printed under the table for the cases that measure DEFAULT_TARGETS (issue #10). */
+export const DEFAULT_RATIOS: readonly (readonly [TargetName, TargetName])[] = [
+  ['portcullis', 'nginx'],
+  ['portcullis', 'nginx-same'],
+  ['portcullis', 'floor'],
+  ['floor', 'nginx'],
+  ['portcullis', 'before'],
+];
 
 export interface LoadCase {
   readonly kind: 'load';

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-import type { LoadCase } from '../cases/types.js';
+import { DEFAULT_RATIOS, type LoadCase } from '../cases/types.js';
 import type { TargetName } from './targets.js';
 
 export interface Measure {
@@ -156,7 +156,7 @@ export interface PairRatio {
 export function pairRatios(rows: readonly LoadRow[], cases: readonly LoadCase[]): PairRatio[] {
   const out: PairRatio[] = [];
   for (const c of cases) {
-    for (const [row, baseline] of c.ratios ?? []) {
+    for (const [row, baseline] of c.ratios ?? (c.targets === undefined ? DEFAULT_RATIOS : [])) {
       const a = find(rows, c.name, row);
       const b = find(rows, c.name, baseline);
       if (a === undefined || b === undefined) continue;

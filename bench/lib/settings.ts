@@ -71,7 +71,7 @@ export function readSettings(): Settings {
     tool: oneOf('BENCH_TOOL', ['autocannon', 'wrk'] as const, 'autocannon'),
     wrkThreads: int('WRK_THREADS', 1, 1),
     origin: oneOf('ORIGIN', ['uws', 'nginx'] as const, 'uws'),
-    nginxHeaders: oneOf('NGINX_HEADERS', ['same', 'bare'] as const, 'same'),
+    nginxHeaders: oneOf('NGINX_HEADERS', ['users', 'same', 'bare'] as const, 'users'),
     proxyCmd: process.env['PROXY_CMD'] || undefined,
     beforeCmd: process.env['BEFORE_CMD'] || undefined,
     workers: int('WORKERS', 1, 1),

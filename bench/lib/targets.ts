@@ -30,10 +30,15 @@ export const CONFIGURED = {
 } as const;
 export type ConfiguredName = keyof typeof CONFIGURED;
 
-export type TargetName = 'direct' | 'portcullis' | 'before' | 'nginx' | ConfiguredName;
+/**
+ * `floor`: bench/floor.ts, the cheapest proxy this front end allows (a measuring stick, not a proxy).
+ * `nginx`: nginx with NGINX_HEADERS (default `users`: as its users run it); `nginx-same`: nginx doing the
+ * per-request header work Portcullis does by default (NGINX_HEADERS=same), the "same work" column.
+ */
+export type TargetName = 'direct' | 'portcullis' | 'before' | 'floor' | 'nginx' | 'nginx-same' | ConfiguredName;
 
 /** Every target, in start (and measuring) order. */
-export const TARGET_NAMES: readonly TargetName[] = ['direct', 'portcullis', 'before', 'nginx', ...(Object.keys(CONFIGURED) as ConfiguredName[])];
+export const TARGET_NAMES: readonly TargetName[] = ['direct', 'portcullis', 'before', 'floor', 'nginx', 'nginx-same', ...(Object.keys(CONFIGURED) as ConfiguredName[])];
 
 /** How a target says a response came from its cache (the response header Cache-Status). */
 export const HIT = /\bhit\b/i;
@@ -105,7 +110,7 @@ export async function startOrigin(s: Settings, nginx: NginxInfo | undefined): Pr
  * The proxy under test (PROXY_CMD, default this tree's quick mode), or with name 'before' a
  * second build measured in the same run (BEFORE_CMD: e.g. the previous commit's checkout).
  */
-export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined, name: 'portcullis' | 'before' = 'portcullis'): Promise<Target> {
+export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined, name: 'portcullis' | 'before' | 'floor' = 'portcullis'): Promise<Target> {
   const port = await freePort();
   if (name === 'portcullis' && s.proxyCmd === 'nginx') {
     // harness development before the proxy command exists: nginx stands in for the proxy
@@ -116,7 +121,11 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     const label = `nginx ${nginx.version} STAND-IN (PROXY_CMD=nginx)`;
     return { name: 'portcullis', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, caches: false, ...watch(n.proc), stop: () => n.stop() };
   }
-  const cmd = ((name === 'before' ? s.beforeCmd : s.proxyCmd) ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
+  const cmd = (
+    name === 'floor'
+      ? 'node dist/bench/floor.js {host} {port} {origin_port}'
+      : ((name === 'before' ? s.beforeCmd : s.proxyCmd) ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
+  )
     .replaceAll('{host}', HOST)
     .replaceAll('{port}', String(port))
     .replaceAll('{origin_port}', String(origin.port));
@@ -133,14 +142,15 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
   return { name, label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
 }
 
-export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo, name: 'nginx' | ConfiguredName = 'nginx'): Promise<Target> {
+export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo, name: 'nginx' | 'nginx-same' | ConfiguredName = 'nginx'): Promise<Target> {
   const port = await freePort();
-  const { cache, gzip } = name === 'nginx' ? { cache: false, gzip: false } : CONFIGURED[name];
-  const role = { kind: 'proxy', originPort: origin.port, headers: s.nginxHeaders, cache, gzip } as const;
+  const { cache, gzip } = name === 'nginx' || name === 'nginx-same' ? { cache: false, gzip: false } : CONFIGURED[name];
+  const headers = name === 'nginx-same' ? 'same' : s.nginxHeaders;
+  const role = { kind: 'proxy', originPort: origin.port, headers, cache, gzip } as const;
   const n = startNginx({ port, role, cpus: s.proxyCpus }, info, name);
   const rssStartMiB = await ready(n.proc, port, name);
   const extra = `${cache ? ', proxy_cache (key $scheme://$host$request_uri)' : ''}${gzip ? ', gzip on, gzip_comp_level 5' : ''}`;
-  const label = `nginx ${info.version}, 1 worker, upstream keepalive 64, NGINX_HEADERS=${s.nginxHeaders}${extra}`;
+  const label = `nginx ${info.version}, 1 worker, upstream keepalive 64, NGINX_HEADERS=${headers}${extra}`;
   return { name, label, port, pid: n.proc.pid, workers: 1, rssStartMiB, caches: cache, ...watch(n.proc), stop: () => n.stop() };
 }
 

@@ -55,6 +55,19 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 const decodedByArena = new WeakMap<ArrayBufferLike, Map<number, EntryMeta>>();
 const DECODED_MAX = 4096;
 
+/**
+ * One DataView over the arena's whole buffer, for reading entry headers: a DataView per read
+ * is a call into V8's C++ runtime (about 1% of a 13 B hit). A worker has one arena, so a
+ * one-entry memo suffices; offsets into it are the arena offsets the slots hold.
+ */
+let headerViewBuffer: ArrayBufferLike | null = null;
+let headerViewOf: DataView | null = null;
+function headerView(table: CacheTable): DataView {
+  const buffer = table.arena.buffer;
+  if (buffer !== headerViewBuffer) { headerViewBuffer = buffer; headerViewOf = new DataView(buffer); }
+  return headerViewOf!;
+}
+
 function decodedOf(table: CacheTable): Map<number, EntryMeta> {
   let m = decodedByArena.get(table.arena.buffer);
   if (m === undefined) decodedByArena.set(table.arena.buffer, (m = new Map()));
@@ -149,11 +162,11 @@ export function readEntry(table: CacheTable, ref: EntryRef, hi: number, lo: numb
   if (!table.intact(pos)) return null;
   const at = table.offset(pos);
   if (at + length > table.capacity || length < ENTRY_HEADER_BYTES) return null;
-  const header = new DataView(table.arena.buffer, at, ENTRY_HEADER_BYTES);
-  const metaLength = header.getUint32(ENTRY_META_LEN * 4, true);
-  if (header.getUint32(ENTRY_LENGTH * 4, true) !== length
-    || (header.getUint32(ENTRY_HASH_HI * 4, true) | 0) !== hi
-    || (header.getUint32(ENTRY_HASH_LO * 4, true) | 0) !== lo
+  const header = headerView(table);
+  const metaLength = header.getUint32(at + ENTRY_META_LEN * 4, true);
+  if (header.getUint32(at + ENTRY_LENGTH * 4, true) !== length
+    || (header.getUint32(at + ENTRY_HASH_HI * 4, true) | 0) !== hi
+    || (header.getUint32(at + ENTRY_HASH_LO * 4, true) | 0) !== lo
     || ENTRY_HEADER_BYTES + paddedMeta(metaLength) > length) return null;
   const decoded = decodedOf(table);
   let meta = decoded.get(pos);

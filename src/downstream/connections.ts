@@ -42,6 +42,12 @@ export interface Connection {
   /** The hook saw it close: `res` must not be touched. */
   closed: boolean;
   /**
+   * The peer's address in canonical text, read at its first request ('' before): uWS asks the
+   * kernel (getpeername) and formats it on every getRemoteAddressAsText call, and a connection's
+   * peer never changes.
+   */
+  peerIp: string;
+  /**
    * Serves no further request: a chunked request body came on it (see closeAfter). Its answer
    * says `Connection: close`, it is closed once idle, and a request that still arrives on it is
    * not served.
@@ -71,7 +77,7 @@ export class ConnectionTable {
       // inc/dec, not set(count): a worker has one table per listener (downstream/listeners.ts).
       openGauge.inc();
       const id = this.#identify(res);
-      if (id !== 0) this.#open.set(id, { id, res, requests: 0, inflight: 0, closed: false, closing: false });
+      if (id !== 0) this.#open.set(id, { id, res, requests: 0, inflight: 0, closed: false, closing: false, peerIp: '' });
       return;
     }
     this.#count--;

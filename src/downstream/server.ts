@@ -9,7 +9,7 @@ import type { Exchange } from '../exchange.js';
 import type { RequestHead } from './contract.js';
 import { CorkHolder } from './cork-holder.js';
 import { TrackedDownstream, type Generation } from './generations.js';
-import { ConnectionTable } from './connections.js';
+import { ConnectionTable, type Connection } from './connections.js';
 import { WebSocketFrontEnd } from './websocket.js';
 import type { Tunnel } from '../upstream/tunnel.js';
 import { attachConnectionFilter } from './connection-filter.js';
@@ -19,7 +19,15 @@ const decoder = new TextDecoder();
 /** Set per worker from the config: the PROXY v2 address is read only when someone is trusted. */
 let readProxiedAddress = false;
 
-function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
+/** The peer's address, read once per connection when the request can be matched to one. */
+function peerIpOf(res: HttpResponse, conn: Connection | null): string {
+  if (conn !== null && conn.peerIp !== '') return conn.peerIp;
+  const ip = normalizeAddress(decoder.decode(res.getRemoteAddressAsText()));
+  if (conn !== null) conn.peerIp = ip;
+  return ip;
+}
+
+function snapshot(res: HttpResponse, req: HttpRequest, conn: Connection | null = null): RequestHead {
   const headers: string[] = [];
   req.forEach((name, value) => { headers.push(name, value); });
   return {
@@ -27,7 +35,7 @@ function snapshot(res: HttpResponse, req: HttpRequest): RequestHead {
     rawPath: req.getUrl(),
     query: req.getQuery() ?? '',
     headers,
-    peerIp: normalizeAddress(decoder.decode(res.getRemoteAddressAsText())),
+    peerIp: peerIpOf(res, conn),
     // uWS accepts PROXY v2 from anyone (§8); identity.ts believes it only from trusted peers.
     proxiedIp: readProxiedAddress ? decoder.decode(res.getProxiedRemoteAddressAsText()) : '',
     scheme: 'http',
@@ -101,7 +109,7 @@ export class UwsFrontEnd {
       const ds = new TrackedDownstream(res, gen, this.connections);
       // A request on a connection that was to serve no more (after a chunked body): not served.
       if (ds.unwanted) { ds.close(); return; }
-      const head = snapshot(res, req);
+      const head = snapshot(res, req, ds.connection);
       ds.head = head;
       this.#inflight++;
       gen.inflight++;

@@ -21,7 +21,8 @@ export interface ConnectionUser {
 export interface ConnectionOwner {
   onConnected(conn: UpstreamConnection): void;
   onConnectFailed(conn: UpstreamConnection, err: ProxyError): void;
-  onReusable(conn: UpstreamConnection): void;
+  /** `now`: Date.now() as the caller already read it (the read that ended the response). */
+  onReusable(conn: UpstreamConnection, now?: number): void;
   onClosed(conn: UpstreamConnection): void;
 }
 
@@ -45,6 +46,11 @@ export class UpstreamConnection implements ResponseParserHandler {
   served = 0;
   /** Deadline (ms since epoch) checked by the worker clock: connect, response head, idle. */
   deadline = 0;
+  /**
+   * Date.now() at the read being handled (or the resume of a paused one): the head's arrival
+   * time and every deadline set while handling it use this one reading of the clock.
+   */
+  readAt = 0;
   /** Upstream's Keep-Alive timeout in ms, -1 when it gave none. */
   keepAliveMs = -1;
   readonly socket: net.Socket;
@@ -85,7 +91,7 @@ export class UpstreamConnection implements ResponseParserHandler {
   }
 
   /** Sends a request head (and, for bodiless requests, that is the whole request). */
-  send(user: ConnectionUser, head: string, noResponseBody: boolean, responseHeaderMs: number, idleMs: number): void {
+  send(user: ConnectionUser, head: string, noResponseBody: boolean, responseHeaderMs: number, idleMs: number, now = Date.now()): void {
     this.state = ConnState.Busy;
     this.#user = user;
     this.#gotResponseBytes = false;
@@ -95,7 +101,7 @@ export class UpstreamConnection implements ResponseParserHandler {
     this.#responseHeaderMs = responseHeaderMs;
     this.#idleMs = idleMs;
     this.#headRequest = noResponseBody;
-    this.deadline = Date.now() + responseHeaderMs;
+    this.deadline = now + responseHeaderMs;
     this.#parser.reset(noResponseBody);
     // uWS hands us header values decoded as UTF-8; writing UTF-8 gives the client's bytes
     // back exactly (an obs-text value that was valid UTF-8 passes byte for byte).
@@ -113,7 +119,8 @@ export class UpstreamConnection implements ResponseParserHandler {
   resume(): void {
     if (!this.#paused || this.state !== ConnState.Busy) return;
     this.#paused = false;
-    this.deadline = Date.now() + this.#idleMs;
+    this.readAt = Date.now();
+    this.deadline = this.readAt + this.#idleMs;
     const left = this.#leftover;
     this.#leftover = null;
     if (left !== null && this.#user !== null) {
@@ -151,7 +158,8 @@ export class UpstreamConnection implements ResponseParserHandler {
       return false;
     }
     this.#gotResponseBytes = true;
-    this.deadline = Date.now() + (this.#headSeen ? this.#idleMs : this.#responseHeaderMs);
+    const now = (this.readAt = Date.now());
+    this.deadline = now + (this.#headSeen ? this.#idleMs : this.#responseHeaderMs);
     this.#parse(buf.subarray(0, n));
     // false pauses the socket (net onread contract) until resume().
     return !this.#paused;
@@ -175,7 +183,7 @@ export class UpstreamConnection implements ResponseParserHandler {
     }
     this.#headSeen = true;
     this.keepAliveMs = head.keepAliveTimeoutMs;
-    this.deadline = Date.now() + this.#idleMs;
+    this.deadline = this.readAt + this.#idleMs;
     if (this.#user) this.#user.onResponseHead(head);
   }
 
@@ -207,7 +215,7 @@ export class UpstreamConnection implements ResponseParserHandler {
       this.socket.resume();
     }
     if (user) user.onResponseEnd();
-    if (this.state === ConnState.Idle) this.#owner.onReusable(this);
+    if (this.state === ConnState.Idle) this.#owner.onReusable(this, this.readAt);
   }
 
   onError(err: ProxyError): void {

@@ -96,11 +96,11 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 
   // PoolWaiter ------------------------------------------------------------------------------
-  onConnection(conn: UpstreamConnection): void {
-    if (this.#finished) { this.#pool.onReusable(conn); return; }
+  onConnection(conn: UpstreamConnection, now = Date.now()): void {
+    if (this.#finished) { this.#pool.onReusable(conn, now); return; }
     this.#conn = conn;
     this.#headSent = true;
-    conn.send(this, this.#requestHead, this.#ex.head.method === 'HEAD', this.#rt.config.timeouts.response_header, this.#rt.config.timeouts.idle);
+    conn.send(this, this.#requestHead, this.#ex.head.method === 'HEAD', this.#rt.config.timeouts.response_header, this.#rt.config.timeouts.idle, now);
     const queue = this.#queue;
     let ok = true;
     if (queue !== null) {
@@ -198,7 +198,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   onResponseHead(head: ResponseHead): void {
     const ex = this.#ex;
     ex.status = head.statusCode;
-    ex.upstreamHeaderMs = Date.now() - ex.startedAt;
+    // The connection read the clock for this read already.
+    ex.upstreamHeaderMs = (this.#conn !== null ? this.#conn.readAt : Date.now()) - ex.startedAt;
     const noBody = ex.head.method === 'HEAD' || head.bodyKind === 'none';
     // A bodiless answer repeats the upstream's length (or none); otherwise the framing decides.
     const length = noBody ? head.contentLength : head.bodyKind === 'length' ? head.contentLength : head.bodyKind === 'none' ? 0 : -1;

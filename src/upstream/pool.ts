@@ -6,7 +6,8 @@ import { ConnState, UpstreamConnection, type ConnectionOwner } from './connectio
 
 /** An exchange waiting for a connection. */
 export interface PoolWaiter {
-  onConnection(conn: UpstreamConnection): void;
+  /** `now`: Date.now() when the pool already read it (an idle connection handed over at once). */
+  onConnection(conn: UpstreamConnection, now?: number): void;
   onConnectionError(err: ProxyError): void;
 }
 
@@ -53,7 +54,7 @@ export class UpstreamPool implements ConnectionOwner {
     while (this.#idle.length > 0) {
       const conn = this.#idle.pop()!;
       if (conn.state === ConnState.Idle && conn.deadline > now && !conn.socket.destroyed && !conn.socket.readableEnded) {
-        waiter.onConnection(conn);
+        waiter.onConnection(conn, now);
         return;
       }
       conn.destroy();
@@ -109,7 +110,7 @@ export class UpstreamPool implements ConnectionOwner {
     }
   }
 
-  onReusable(conn: UpstreamConnection): void {
+  onReusable(conn: UpstreamConnection, now = Date.now()): void {
     if (this.#closed) { conn.destroy(); return; }
     const next = this.#waiting.shift();
     if (next !== undefined) { next.waiter.onConnection(conn); return; }
@@ -118,7 +119,7 @@ export class UpstreamPool implements ConnectionOwner {
     // timeout=0 (RFC-wise "I close at once") leaves a negative budget: never reused.
     if (conn.keepAliveMs >= 0) idleMs = Math.min(idleMs, conn.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
     if (idleMs <= 0) { conn.destroy(); return; }
-    conn.deadline = Date.now() + idleMs;
+    conn.deadline = now + idleMs;
     this.#idle.push(conn);
   }
 

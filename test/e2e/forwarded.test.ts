@@ -1,5 +1,6 @@
 // Client identity end to end: X-Forwarded-* and Forwarded are believed only from
 // configured trusted proxies; a spoofed X-Forwarded-For never becomes the client IP.
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
@@ -46,6 +47,41 @@ describe('without a trusted proxy', () => {
     expect(h['x-forwarded-proto']).toBe('http');
     expect(h['x-forwarded-host']).toBe('site.test');
     expect(h.forwarded).not.toContain('6.6.6.6');
+  });
+});
+
+/** GET / on a keep-alive agent bound to `agent`'s local address; resolves with the origin's X-Forwarded-For. */
+function viaAgent(port: number, agent: http.Agent, tag: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: `/peer-${tag}`, agent, headers: { host: 'site.test' } }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const seen = origin.seen.findLast((s) => s.url === `/peer-${tag}`);
+        resolve(String(seen?.headers['x-forwarded-for']));
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the peer address per connection', () => {
+  // The address is read once per client connection and kept with it (downstream/server.ts):
+  // requests on two kept-alive connections from different addresses, interleaved, each name their own.
+  test('two keep-alive connections from different addresses, interleaved', async () => {
+    const a = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: '127.0.0.1' });
+    const b = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: '127.0.0.3' });
+    try {
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        got.push(await viaAgent(untrusting.port, a, `a${i}`));
+        got.push(await viaAgent(untrusting.port, b, `b${i}`));
+      }
+      expect(got).toEqual(['127.0.0.1', '127.0.0.3', '127.0.0.1', '127.0.0.3', '127.0.0.1', '127.0.0.3']);
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
   });
 });
 
