@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDemoOrigin } from './primary/demo-origin.js';
 import { assertAddressFree } from './primary/port-check.js';
+import { assessLimit, CHECK_MS, FdWatch, parseNofile } from './primary/fd-watch.js';
 import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from './cli-args.js';
 import { TlsService } from './tls/primary.js';
 import { insecureUpstreams } from './upstream/tls.js';
@@ -196,6 +197,13 @@ async function serve(config: Config, file: string | null): Promise<void> {
   }
   const n = sup.count;
   say(`listening on ${config.listen.map((a) => `${a.tls ? 'https://' : ''}${listenKey(a)}`).join(', ')} with ${n} worker${n === 1 ? '' : 's'}${config.admin !== null ? `; admin API on http://${listenKey(config.admin.listen)}` : ''}`);
+  // Out of descriptors, uWS stops accepting without a word: say so before it happens.
+  const nofile = (() => { try { return parseNofile(readFileSync('/proc/self/limits', 'utf8')); } catch { return null; } })();
+  const advice = nofile === null ? null : assessLimit(nofile.soft, nofile.hard, n);
+  if (advice !== null) say(advice, 'warn');
+  // Test hooks check every 200 ms so a test need not wait 5 s per step.
+  new FdWatch({ log: (lvl, msg) => say(msg, lvl), near: (near) => exposition.fdNearLimit.set(near ? 1 : 0) },
+    nofile?.soft ?? null, process.env['PORTCULLIS_TEST_HOOKS'] === '1' ? 200 : CHECK_MS);
 }
 
 async function main(argv: string[]): Promise<void> {

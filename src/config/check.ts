@@ -54,7 +54,10 @@ export async function runCheck(
     out.write(`config OK: ${args.file}\n`);
     if (!args.quiet) {
       out.write('# effective config: durations in milliseconds, sizes in bytes\n');
-      out.write(stringify(config));
+      // The effective config as it runs (check is the operator's own tool, like nginx -T);
+      // where values came from the environment is bookkeeping, not a setting.
+      const { from_env: _trace, ...effective } = config;
+      out.write(stringify(effective));
     }
     return 0;
   } catch (e) {

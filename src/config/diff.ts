@@ -193,14 +193,29 @@ export function diffConfigs(old: Config, next: Config, started: Config = old): C
   return { routes, upstreams, listeners, settings, restart, empty };
 }
 
-/** The admin token never appears in a diff, a plan or a log: only whether one is set. */
-/** Basic-auth hashes as a digest of each, so a diff says which user's password changed without printing it. */
-function redactAuth(auth: NonNullable<RouteConfig['auth']>): unknown {
-  if (auth.basic === undefined) return auth;
-  const users = Object.fromEntries(Object.entries(auth.basic.users).map(([u, h]) => [u, `hash #${createHash('sha256').update(h).digest('hex').slice(0, 8)}`]));
-  return { ...auth, basic: { ...auth.basic, users } };
+/** The private members of a JWK (RFC 7518 §6.2.2, §6.3.2, §6.4.1): what verifies a token's signature only in secret. */
+const JWK_PRIVATE = new Set(['k', 'd', 'p', 'q', 'dp', 'dq', 'qi', 'oth']);
+
+const digest = (v: unknown): string => createHash('sha256').update(typeof v === 'string' ? v : JSON.stringify(v)).digest('hex').slice(0, 8);
+
+/**
+ * Credentials as a digest of each: basic-auth hashes and the private members of JWT keys, so a
+ * diff (and the admin API's config) says which one changed without printing it.
+ */
+export function redactAuth(auth: NonNullable<RouteConfig['auth']>): NonNullable<RouteConfig['auth']> {
+  let out = auth;
+  if (auth.basic !== undefined) {
+    const users = Object.fromEntries(Object.entries(auth.basic.users).map(([u, h]) => [u, `hash #${digest(h)}`]));
+    out = { ...out, basic: { ...auth.basic, users } };
+  }
+  if (auth.jwt?.keys !== undefined) {
+    const keys = auth.jwt.keys.map((k) => Object.fromEntries(Object.entries(k).map(([n, v]) => [n, JWK_PRIVATE.has(n) ? `secret #${digest(v)}` : v])));
+    out = { ...out, jwt: { ...auth.jwt, keys } };
+  }
+  return out;
 }
 
+/** The admin token never appears in a diff, a plan or a log: only whether one is set. */
 function redact(key: string, value: unknown): unknown {
   if (key !== 'admin' || value === null || typeof value !== 'object') return value;
   const v = value as { listen: ListenAddress; token: string | undefined };

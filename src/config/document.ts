@@ -2,7 +2,8 @@
 // errors with their line), interpolates ${ENV} in string values, and maps a field path back
 // to the line and column it was written on.
 
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { randomBytes } from 'node:crypto';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { interpolate } from './env.js';
 
 export type FieldPath = readonly (string | number)[];
@@ -29,9 +30,29 @@ function retype(value: string): string | number | boolean {
   return BOOL[value] ?? value;
 }
 
+/** A value read (wholly or partly) from the environment: where it landed in the data, what was written. */
+export interface EnvValue {
+  /** Path in the plain data (toData): aliases and merge keys followed, so one scalar may land at several. */
+  readonly path: FieldPath;
+  /** The scalar as written in the file, `${NAME}` and all. */
+  readonly written: string;
+  /** The scalar after substitution, before it is re-typed. */
+  readonly expanded: string;
+}
+
+interface Substituted {
+  readonly node: Scalar;
+  readonly written: string;
+  readonly expanded: string;
+}
+
 export class ConfigDocument {
   readonly #doc: Document.Parsed;
   readonly #lines: LineCounter;
+  /** Scalars that took a value from the environment (interpolate). */
+  readonly #substituted: Substituted[] = [];
+  /** Variables whose value was substituted, with that value. */
+  readonly envValues = new Map<string, string>();
   /** YAML syntax errors; when there are any, the rest of the document is not trusted. */
   readonly syntaxErrors: readonly DocumentProblem[];
 
@@ -68,12 +89,18 @@ export class ConfigDocument {
       } else if (isSeq(node)) {
         node.items.forEach((item, i) => walk(item, [...path, i]));
       } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
-        const r = interpolate(node.value, env);
+        const used = new Map<string, string>();
+        const written = node.value;
+        const r = interpolate(written, env, used);
         if ('error' in r) {
           problems.push({ position: this.#at(node.range?.[0] ?? 0), path, message: r.error });
           node.value = '';
-        } else if (r.value !== node.value) {
+        } else if (r.value !== written) {
           node.value = node.type === 'PLAIN' ? retype(r.value) : r.value;
+        }
+        if (used.size > 0) {
+          for (const [name, value] of used) this.envValues.set(name, value);
+          if (!('error' in r)) this.#substituted.push({ node, written, expanded: r.value });
         }
       }
       // Aliases point at nodes already visited through their anchor.
@@ -82,9 +109,57 @@ export class ConfigDocument {
     return problems;
   }
 
+  /** Every scalar that took a value from the environment: as written, and after substitution. */
+  get substitutions(): readonly { readonly written: string; readonly expanded: string }[] {
+    return this.#substituted;
+  }
+
   /** The document as plain data (maps → objects). */
   toJS(): unknown {
     return this.#doc.toJS({ maxAliasCount: 100 });
+  }
+
+  /**
+   * The plain data, and every path in it that holds a value from the environment. Each such
+   * scalar is turned into a unique marker for the conversion and back after it, so a value
+   * that reaches other fields through an alias or a merge key is found there too.
+   */
+  toData(): { data: unknown; fromEnv: EnvValue[] } {
+    if (this.#substituted.length === 0) return { data: this.toJS(), fromEnv: [] };
+    const nonce = randomBytes(8).toString('hex');
+    const marker = (i: number): string => `\u0000${nonce}:${i}\u0000`;
+    const finals = this.#substituted.map((s) => s.node.value);
+    this.#substituted.forEach((s, i) => { s.node.value = marker(i); });
+    let data: unknown;
+    try {
+      data = this.toJS();
+    } finally {
+      this.#substituted.forEach((s, i) => { s.node.value = finals[i]; });
+    }
+    const index = new Map(this.#substituted.map((_, i) => [marker(i), i]));
+    const fromEnv: EnvValue[] = [];
+    const walk = (v: unknown, path: FieldPath): unknown => {
+      if (typeof v === 'string') {
+        const i = index.get(v);
+        if (i === undefined) return v;
+        const s = this.#substituted[i]!;
+        fromEnv.push({ path, written: s.written, expanded: s.expanded });
+        return finals[i];
+      }
+      if (Array.isArray(v)) return v.map((item, i) => walk(item, [...path, i]));
+      if (typeof v === 'object' && v !== null) {
+        const out: Record<string, unknown> = {};
+        // A marker can only be a key through an alias used as a key: put the value back.
+        for (const [k, item] of Object.entries(v)) {
+          const i = index.get(k);
+          const key = i === undefined ? k : String(finals[i]);
+          Object.defineProperty(out, key, { value: walk(item, [...path, key]), enumerable: true, writable: true, configurable: true });
+        }
+        return out;
+      }
+      return v;
+    };
+    return { data: walk(data, []), fromEnv };
   }
 
   /**

@@ -12,9 +12,10 @@ const REF = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([\s\S]*))?$/;
 
 /**
  * Replaces `${VAR}` and `${VAR:-default}` (default when VAR is unset or empty, as in sh);
- * `$${` is a literal `${`. A `$` not followed by `{` is kept as is.
+ * `$${` is a literal `${`. A `$` not followed by `{` is kept as is. `used` collects the
+ * variables whose value went into the result (not those that fell back to their default).
  */
-export function interpolate(text: string, env: NodeJS.ProcessEnv): { value: string } | { error: string } {
+export function interpolate(text: string, env: NodeJS.ProcessEnv, used?: Map<string, string>): { value: string } | { error: string } {
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -38,7 +39,10 @@ export function interpolate(text: string, env: NodeJS.ProcessEnv): { value: stri
     if (!m) return { error: `invalid variable reference "\${${inner}}" (use \${NAME} or \${NAME:-default})` };
     const [, name, fallback] = m as unknown as [string, string, string | undefined];
     const value = env[name];
-    if (value !== undefined && !(fallback !== undefined && value === '')) out += value;
+    if (value !== undefined && !(fallback !== undefined && value === '')) {
+      out += value;
+      used?.set(name, value);
+    }
     else if (fallback !== undefined) out += fallback;
     else return { error: `environment variable ${name} is not set (use \${${name}:-default} to give a default)` };
     i = close + 1;

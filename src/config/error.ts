@@ -39,9 +39,14 @@ export class ConfigError extends Error {
 
 export class ConfigErrors extends Error {
   readonly errors: readonly ConfigError[];
+  /**
+   * The same errors as they may leave the process (admin API replies): messages without the
+   * values read from the environment (config/shown.ts scrubber). `errors` keeps them for the log.
+   */
+  readonly shown: readonly ConfigError[];
 
   /** Sorted to read top to bottom like the file; errors without a line (env, flags) come last. */
-  constructor(errors: readonly ConfigError[]) {
+  constructor(errors: readonly ConfigError[], scrub?: (message: string) => string) {
     const fileRank = new Map<string, number>();
     for (const e of errors) if (!fileRank.has(e.file)) fileRank.set(e.file, fileRank.size);
     const sorted = [...errors].sort(
@@ -50,5 +55,6 @@ export class ConfigErrors extends Error {
     super(sorted.map((e) => e.format()).join('\n'));
     this.name = 'ConfigErrors';
     this.errors = sorted;
+    this.shown = scrub === undefined ? sorted : sorted.map((e) => new ConfigError({ file: e.file, line: e.line, column: e.column, field: e.field, message: scrub(e.message) }));
   }
 }

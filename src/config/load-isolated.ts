@@ -6,8 +6,13 @@ import type { Config } from './types.js';
 
 export type ConfigSource =
   | { readonly kind: 'file'; readonly path: string }
-  /** A file's text sent by `portcullis plan`: read here with this process's environment. */
-  | { readonly kind: 'text'; readonly path: string; readonly text: string }
+  /**
+   * A file's text sent by `portcullis plan`, with the values of the variables it references
+   * (from the sender's environment): `${NAME}` is never filled from this process's environment,
+   * which would hand it to whoever can post (config/shown.ts). PORTCULLIS_* overrides are this
+   * process's, as on a reload.
+   */
+  | { readonly kind: 'text'; readonly path: string; readonly text: string; readonly env: Readonly<Record<string, string>> }
   | { readonly kind: 'quick'; readonly from: string; readonly to: readonly string[] };
 
 /** One config problem as plain data (ConfigError without its methods), for replies and logs. */
@@ -21,7 +26,14 @@ export interface ConfigProblem {
 
 export type LoadResult =
   | { readonly ok: true; readonly config: Config }
-  | { readonly ok: false; readonly message: string; readonly errors?: readonly ConfigProblem[] };
+  | {
+    readonly ok: false;
+    /** Every problem, for the log. */
+    readonly message: string;
+    readonly errors?: readonly ConfigProblem[];
+    /** The same as they may be shown outside the process: without values read from the environment. */
+    readonly shown: { readonly message: string; readonly errors?: readonly ConfigProblem[] };
+  };
 
 const TASK_URL = new URL('./load-task.js', import.meta.url);
 
@@ -30,7 +42,10 @@ export function loadConfigIsolated(source: ConfigSource, env: NodeJS.ProcessEnv 
     const worker = new Worker(TASK_URL, { workerData: { source, env: { ...env } } });
     let result: LoadResult | null = null;
     worker.once('message', (r: LoadResult) => { result = r; });
-    worker.once('error', (err) => { result = { ok: false, message: err.stack ?? err.message }; });
-    worker.once('exit', (code) => resolve(result ?? { ok: false, message: `config loader exited with code ${code}` }));
+    worker.once('error', (err) => { result = { ok: false, message: err.stack ?? err.message, shown: { message: `config loader failed: ${err.message}` } }; });
+    worker.once('exit', (code) => {
+      const message = `config loader exited with code ${code}`;
+      resolve(result ?? { ok: false, message, shown: { message } });
+    });
   });
 }

@@ -336,9 +336,26 @@ export interface AdminConfig {
   readonly token: string | undefined;
 }
 
+/** A path into the effective Config: keys and list indexes. */
+export type ConfigPath = readonly (string | number)[];
+
+/**
+ * Where a loaded config took values from the environment (`${NAME}`), so that nothing which
+ * leaves the process shows them (config/shown.ts): the admin API and plans show the text written
+ * in the file instead.
+ */
+export interface EnvTrace {
+  /** Effective-config paths whose value was read, wholly or partly, from the environment, with the text written there. */
+  readonly fields: readonly { readonly path: ConfigPath; readonly written: string }[];
+  /** The values substituted, by variable name (never shown: replies are scrubbed of them). */
+  readonly values: Readonly<Record<string, string>>;
+}
+
 export interface Config extends ProtectionConfig {
   /** Where the config came from (file path or '<quick>' / '<default>'), for messages. */
   readonly source: string;
+  /** Present when some value came from the environment: where, and what was written there. */
+  readonly from_env?: EnvTrace;
   readonly listen: readonly Listener[];
   /** Worker thread count; 0 = available parallelism. PORTCULLIS_WORKERS overrides. */
   readonly workers: number;

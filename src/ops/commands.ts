@@ -2,13 +2,15 @@
 // running proxy, through its admin API, to reload), `plan` (what a reload would change) and
 // `explain` (how a config handles one request). Exit codes: 0 done, 1 refused or failed,
 // 2 bad command line.
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { extraPositional, parseArgs, single, type OptionSpec, type ParsedArgs } from '../cli-args.js';
 import { changedRouteKeys, diffConfigs, listenKey, routeKey, routeLabel, type ConfigDiff } from '../config/diff.js';
 import { ConfigErrors } from '../config/error.js';
 import { loadConfigFile } from '../config/load.js';
+import { readConfigText } from '../config/read-file.js';
+import { shownDiff } from '../config/shown.js';
 import type { Config } from '../config/types.js';
 import { parseListen, isError } from '../config/address.js';
 import { defaultConfigPath } from '../package-root.js';
@@ -172,15 +174,21 @@ async function plan(args: ParsedArgs, out: Out, err: Out): Promise<number> {
   if (againstFile !== undefined) {
     const old = load(againstFile, err);
     if (old === null) { err.write(`plan: ${againstFile} (--against) is invalid\n`); return 1; }
-    const { text, refused } = renderPlan({ newFile: file, against: againstFile, diff: diffConfigs(old, next), drainRoutes: drainRoutes(old, next), drainMs: next.timeouts.drain, connections: null });
+    // Values read from the environment are printed as written, as the running proxy's plan prints them.
+    const { text, refused } = renderPlan({ newFile: file, against: againstFile, diff: shownDiff(diffConfigs(old, next), old, next), drainRoutes: drainRoutes(old, next), drainMs: next.timeouts.drain, connections: null });
     out.write(text);
     return refused ? 1 : 0;
   }
   const target = adminTarget(next, single(args, 'admin'), 'plan', err);
   if (target === null) return 1;
   let r: { status: number; json: Record<string, unknown> };
-  // The proxy reads the text itself, with its own environment, as its reload would.
-  try { r = await call(target, 'POST', '/plan', { file, text: readFileSync(file, 'utf8') }); } catch (e) { err.write(`portcullis plan: ${unreachable(target, e as Error)}; compare two files with --against OLD\n`); return 1; }
+  // The proxy validates the text and compares it with what it runs. It never fills ${NAME}
+  // from its own environment for text it is sent: the values come from here, those NEW used
+  // when it loaded above (docs/operations.md "Plan and explain").
+  let newText: string;
+  try { newText = readConfigText(file); } catch (e) { err.write(`${(e as Error).message}\n`); return 1; }
+  const body = { file, text: newText, env: next.from_env?.values ?? {} };
+  try { r = await call(target, 'POST', '/plan', body); } catch (e) { err.write(`portcullis plan: ${unreachable(target, e as Error)}; compare two files with --against OLD\n`); return 1; }
   if (r.status === 422) {
     const e = r.json['error'] as { errors?: { file: string; line: number; column: number; field: string; message: string }[]; message?: string };
     for (const x of e.errors ?? []) err.write(`${x.line > 0 ? `${x.file}:${x.line}:${x.column}` : x.file}: ${x.field}: ${x.message}\n`);
@@ -199,6 +207,9 @@ async function plan(args: ParsedArgs, out: Out, err: Out): Promise<number> {
 function explain(args: ParsedArgs, out: Out, err: Out): number {
   const url = args.positionals[0];
   if (url === undefined) { err.write(`portcullis explain: a URL is required\n${USAGE.explain}`); return 2; }
+  const peer = single(args, 'peer') ?? '203.0.113.7';
+  // The TCP peer is an address, never a name: anything else is a slip of the command line.
+  if (isIP(peer) === 0) { err.write(`portcullis explain: --peer needs an IP address (e.g. 203.0.113.7 or 2001:db8::7), got "${peer}"\n${USAGE.explain}`); return 2; }
   const file = single(args, 'config') ?? defaultConfigPath();
   const config = load(file, err);
   if (config === null) return 1;
@@ -206,7 +217,7 @@ function explain(args: ParsedArgs, out: Out, err: Out): number {
     url,
     method: single(args, 'method') ?? 'GET',
     headers: args.options['header'] ?? [],
-    peer: single(args, 'peer') ?? '203.0.113.7',
+    peer,
   });
   if ('error' in result) { err.write(`portcullis explain: ${result.error}\n`); return 2; }
   out.write(result.text);

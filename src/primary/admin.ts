@@ -4,10 +4,13 @@
 //
 //   token     admin.token set → every request but the dashboard page needs
 //             `Authorization: Bearer TOKEN` (compared in constant time)
-//   Host      on a loopback address, only that address, localhost, 127.0.0.1 or [::1] with the
-//             admin port: a web page cannot reach the API through DNS rebinding
-//   origin    a POST must not come from a web page of another origin (Origin, Sec-Fetch-Site):
-//             a form on some site cannot make a local admin API reload or drain
+//   Host      on a loopback address, only one of its own names (ownNames: that address,
+//             localhost, 127.0.0.1 or [::1], with the admin port): a web page cannot reach the
+//             API through DNS rebinding
+//   origin    a POST's Origin must be http:// and one of those same names (off loopback: the
+//             Host it was sent to); without Origin, Sec-Fetch-Site must say same-origin or
+//             none. One list for both checks, so what the Host check takes the origin check
+//             takes too: a form on some site cannot make a local admin API reload or drain.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -43,6 +46,8 @@ export interface Endpoint {
   readonly method: 'GET' | 'POST';
   /** Served without the token: a page with no data in it (it asks for the token itself). */
   readonly public?: boolean;
+  /** The largest body taken (default 64 KiB; POST /plan takes a whole config). */
+  readonly maxBody?: number | undefined;
   handle(req: AdminRequest): Promise<AdminReply> | AdminReply;
 }
 
@@ -60,10 +65,37 @@ export function tokenMatches(header: string | undefined, token: string): boolean
   return timingSafeEqual(digest(m[1]!), digest(token));
 }
 
-/** The Host values a loopback admin API answers to. */
-export function allowedHosts(listen: { host: string; port: number }): Set<string> {
-  const p = listen.port;
-  return new Set([listenKey(listen), `localhost:${p}`, `127.0.0.1:${p}`, `[::1]:${p}`].map((h) => h.toLowerCase()));
+/** `name:port` as a URL authority writes it (no port: 80), or null when it is not a bare authority. */
+export function authority(value: string): { name: string; port: number } | null {
+  let u: URL;
+  try { u = new URL(`http://${value}`); } catch { return null; }
+  if (u.username !== '' || u.password !== '' || u.pathname !== '/' || u.search !== '' || u.hash !== '' || /[/?#@\\]/.test(value)) return null;
+  return { name: u.hostname.toLowerCase(), port: u.port === '' ? 80 : Number(u.port) };
+}
+
+/** The names a loopback admin API answers to (with its port): its own address, localhost, 127.0.0.1, [::1]. */
+export function ownNames(listen: { host: string; port: number }): Set<string> {
+  const own = authority(listenKey(listen));
+  return new Set([own?.name ?? listen.host, 'localhost', '127.0.0.1', '[::1]']);
+}
+
+/** Whether a Host value names this admin API (loopback: one of its own names and its port). */
+export function isOwnHost(host: string, listen: { host: string; port: number }): boolean {
+  const a = authority(host);
+  return a !== null && a.port === listen.port && ownNames(listen).has(a.name);
+}
+
+/**
+ * Whether an Origin is this admin API's own: http://, and on loopback one of the names the Host
+ * check takes; off loopback (a token guards it) the Host the request was sent to.
+ */
+export function isOwnOrigin(origin: string, host: string | undefined, listen: { host: string; port: number }): boolean {
+  const m = /^http:\/\/([^/]+)\/?$/i.exec(origin);
+  if (m === null) return false;
+  if (isLoopbackHost(listen.host)) return isOwnHost(m[1]!, listen);
+  const a = authority(m[1]!);
+  const h = authority(host ?? '');
+  return a !== null && h !== null && a.name === h.name && a.port === h.port;
 }
 
 export class AdminServer {
@@ -137,7 +169,7 @@ export class AdminServer {
   async #dispatch(req: http.IncomingMessage): Promise<AdminReply> {
     const url = new URL(req.url ?? '/', 'http://admin.invalid');
     const listen = this.#config.listen;
-    if (isLoopbackHost(listen.host) && !allowedHosts(listen).has((req.headers.host ?? '').toLowerCase())) {
+    if (isLoopbackHost(listen.host) && !isOwnHost(req.headers.host ?? '', listen)) {
       throw new AdminError('PC_ERR_ADMIN_FORBIDDEN', `Host "${req.headers.host ?? ''}" is not this admin API's address (${listenKey(listen)})`);
     }
     const endpoint = this.#routes.get(url.pathname);
@@ -152,7 +184,7 @@ export class AdminServer {
     let body: Record<string, unknown> = {};
     if (method === 'POST') {
       this.#sameOrigin(req);
-      body = await readJson(req);
+      body = await readJson(req, endpoint.maxBody ?? MAX_BODY);
     }
     return endpoint.handle({ method, path: url.pathname, query: url.searchParams, body });
   }
@@ -163,30 +195,38 @@ export class AdminServer {
     if (!tokenMatches(req.headers.authorization, token)) throw new AdminError('PC_ERR_ADMIN_UNAUTHORIZED');
   }
 
-  /** A browser says where a request comes from; only the admin API's own pages may POST. */
+  /**
+   * A browser says where a request comes from; only the admin API's own pages may POST. The
+   * Origin names the page exactly, so it decides when present (a page on http://localhost:PORT
+   * posting to 127.0.0.1:PORT is the API's own, though the browser calls that cross-site);
+   * Sec-Fetch-Site only when there is no Origin.
+   */
   #sameOrigin(req: http.IncomingMessage): void {
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      if (!isOwnOrigin(origin, req.headers.host, this.#config.listen)) {
+        throw new AdminError('PC_ERR_ADMIN_FORBIDDEN', `cross-origin request (Origin: ${origin}); only the admin API's own origin may POST`);
+      }
+      return;
+    }
     const site = req.headers['sec-fetch-site'];
     if (site !== undefined && site !== 'same-origin' && site !== 'none') {
       throw new AdminError('PC_ERR_ADMIN_FORBIDDEN', `cross-site request (Sec-Fetch-Site: ${site})`);
     }
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin.toLowerCase() !== `http://${(req.headers.host ?? '').toLowerCase()}`) {
-      throw new AdminError('PC_ERR_ADMIN_FORBIDDEN', `cross-origin request (Origin: ${origin})`);
-    }
   }
 }
 
-function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+function readJson(req: http.IncomingMessage, max: number): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > MAX_BODY) {
+      if (size > max) {
         // Read and drop the rest, so the 413 reaches the client instead of a reset.
         req.off('data', onData);
         req.resume();
-        reject(new AdminError('PC_ERR_ADMIN_BODY_TOO_LARGE'));
+        reject(new AdminError('PC_ERR_ADMIN_BODY_TOO_LARGE', `request body over ${max >= 1024 * 1024 ? `${max / (1024 * 1024)} MiB` : `${max / 1024} KiB`}`));
         return;
       }
       chunks.push(c);

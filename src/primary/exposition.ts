@@ -67,6 +67,8 @@ export class Exposition {
   readonly restarts: client.Counter<'worker'>;
   readonly generation: client.Gauge;
   readonly lastReload: client.Gauge;
+  /** 1 while open descriptors are at 90% of the limit or more (primary/fd-watch.ts). */
+  readonly fdNearLimit: client.Gauge;
   #cache: () => CacheMemory | null;
 
   constructor(reader: MetricsReader, build: BuildInfo, cache: () => CacheMemory | null, workers: () => { state: string }[]) {
@@ -83,6 +85,8 @@ export class Exposition {
     this.generation.set(1);
     this.lastReload = new client.Gauge({ name: 'portcullis_config_last_reload_success_timestamp_seconds', help: 'When the running config was applied (start or last successful reload)', registers });
     this.lastReload.set(Date.now() / 1000);
+    this.fdNearLimit = new client.Gauge({ name: 'portcullis_file_descriptors_near_limit', help: 'Whether open file descriptors are at 90% of the soft limit or more (checked every 5 s; back to 0 below 80%): new connections are not accepted at the limit', registers });
+    this.fdNearLimit.set(0);
     new client.Gauge({
       name: 'portcullis_workers', help: 'Worker threads, by state (running, starting, restarting)', labelNames: ['state'], registers,
       collect() {

@@ -2,12 +2,13 @@
 // config, reload, upstreams, cache stats and purge, workers, connections, drain, Prometheus
 // metrics, the dashboard and its data. Reads shared memory (metrics, cache index) and asks
 // the workers only for what lives in them (open tunnels and streams by route).
-import type { Config } from '../config/types.js';
 import { changedRouteKeys, diffConfigs, listenKey, routeKey, routeLabel } from '../config/diff.js';
 import type { FamilySnapshot } from '../observe/metrics.js';
 import { purgerFor } from '../cache/admin-purge.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
-import { AdminError, type AdminReply, type Endpoint } from './admin.js';
+import { MAX_CONFIG_BYTES } from '../config/read-file.js';
+import { Redactor, shownConfig, shownDiff } from '../config/shown.js';
+import { AdminError, type AdminReply, type AdminRequest, type Endpoint } from './admin.js';
 import { cacheFill } from './cache-stats.js';
 import type { Exposition } from './exposition.js';
 import type { Reloader } from './reload.js';
@@ -26,9 +27,9 @@ export interface OperationsContext {
   draining(): boolean;
 }
 
-/** The effective config as JSON, the admin token replaced by whether it is set. */
-export function redactedConfig(config: Config): unknown {
-  return { ...config, admin: config.admin === null ? null : { listen: listenKey(config.admin.listen), token: config.admin.token === undefined ? null : '(set)' } };
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function family(families: readonly FamilySnapshot[], name: string): FamilySnapshot | undefined {
@@ -48,11 +49,32 @@ function gaugeValue(families: readonly FamilySnapshot[], name: string): number {
   return sumWhere(family(families, name));
 }
 
+/** The largest POST /plan body: a config at its cap, escaped as a JSON string, with its variables. */
+const PLAN_MAX_BODY = 2 * MAX_CONFIG_BYTES + 1024 * 1024;
+
 export function buildEndpoints(ctx: OperationsContext): Map<string, Endpoint> {
   const { sup, reloader, exposition } = ctx;
   const routes = new Map<string, Endpoint>();
-  const get = (path: string, handle: Endpoint['handle'], pub = false): void => { routes.set(path, { method: 'GET', handle, public: pub }); };
-  const post = (path: string, handle: Endpoint['handle']): void => { routes.set(path, { method: 'POST', handle }); };
+  // Every config served since start: what any of them read from the environment is scrubbed
+  // from every reply (labels of old routes live on in the metrics).
+  const redactor = new Redactor();
+  const scrub = (): Redactor => redactor.add(sup.started).add(sup.config);
+  const shown = async (handle: Endpoint['handle'], req: AdminRequest, extra?: (r: Redactor) => Redactor): Promise<AdminReply> => {
+    const r = extra === undefined ? scrub() : extra(scrub());
+    let reply: AdminReply;
+    try {
+      reply = await handle(req);
+    } catch (err) {
+      // Refusals too: a reload's error names fields and addresses.
+      if (err instanceof AdminError && !r.empty) throw new AdminError(err.code, r.text(err.message), r.json(err.extra));
+      throw err;
+    }
+    if (r.empty) return reply;
+    if ('json' in reply) return { ...reply, json: r.json(reply.json) };
+    return reply.type.startsWith('text/html') ? reply : { ...reply, text: r.text(reply.text) };
+  };
+  const get = (path: string, handle: Endpoint['handle'], pub = false): void => { routes.set(path, { method: 'GET', handle: (req) => shown(handle, req), public: pub }); };
+  const post = (path: string, handle: Endpoint['handle']): void => { routes.set(path, { method: 'POST', handle: (req) => shown(handle, req) }); };
 
   const status = (): AdminReply => {
     const workers = sup.workers();
@@ -76,7 +98,7 @@ export function buildEndpoints(ctx: OperationsContext): Map<string, Endpoint> {
   };
   get('/status', status);
 
-  get('/config', () => ({ json: { generation: sup.generation, config: redactedConfig(sup.config) } }));
+  get('/config', () => ({ json: { generation: sup.generation, config: shownConfig(sup.config) } }));
 
   post('/reload', async () => {
     if (ctx.draining()) throw new AdminError('PC_ERR_DRAINING', 'the proxy is draining: no reload');
@@ -85,6 +107,7 @@ export function buildEndpoints(ctx: OperationsContext): Map<string, Endpoint> {
     const code = r.kind === 'invalid' ? 'PC_ERR_RELOAD_INVALID' : r.kind === 'restart_required' ? 'PC_ERR_RELOAD_RESTART' : r.kind === 'unsupported' ? 'PC_ERR_RELOAD_UNSUPPORTED' : 'PC_ERR_RELOAD_FAILED';
     throw new AdminError(code, r.message, { generation: r.generation, errors: r.errors });
   });
+
 
   get('/reloads', () => ({ json: { generation: sup.generation, reloads: reloader.history() } }));
 
@@ -163,28 +186,35 @@ export function buildEndpoints(ctx: OperationsContext): Map<string, Endpoint> {
     return { json: { generation: sup.generation, workers: perWorker } };
   });
 
-  post('/plan', async (req) => {
-    const { file, text } = req.body;
-    if (typeof file !== 'string' || typeof text !== 'string') {
-      throw new AdminError('PC_ERR_ADMIN_BAD_REQUEST', 'expected {"file": "name for messages", "text": "the config file\'s text"}');
-    }
-    // Read here, with this process's environment (${VAR}, PORTCULLIS_*), exactly as a reload would.
-    const loaded = await loadConfigIsolated({ kind: 'text', path: file, text });
-    if (!loaded.ok) throw new AdminError('PC_ERR_RELOAD_INVALID', loaded.message, { generation: sup.generation, errors: loaded.errors ?? [] });
-    const old = sup.config;
-    const next = loaded.config;
-    const changed = changedRouteKeys(old, next);
-    const connections = (await connectionsReply()).json;
-    return {
-      json: {
-        generation: sup.generation,
-        source: old.source,
-        diff: diffConfigs(old, next, sup.started),
-        drain_routes: old.routes.filter((r) => changed.has(routeKey(r))).map(routeLabel),
-        drain_ms: next.timeouts.drain,
-        connections,
-      },
-    };
+  // What reloading posted text would change. Its ${NAME} references take the values posted
+  // with it (`portcullis plan` sends its own environment's), never this process's: anyone who
+  // may post could otherwise read the proxy's environment back through the diff, an error
+  // message or a validation outcome. The PORTCULLIS_* overrides are this process's.
+  routes.set('/plan', {
+    method: 'POST',
+    maxBody: PLAN_MAX_BODY,
+    handle: async (req) => {
+      const { file, text, env = {} } = req.body;
+      if (typeof file !== 'string' || typeof text !== 'string' || !isRecord(env) || !Object.values(env).every((v) => typeof v === 'string')) {
+        throw new AdminError('PC_ERR_ADMIN_BAD_REQUEST', 'expected {"file": "name for messages", "text": "the config file\'s text", "env": {"NAME": "value of each ${NAME} it references"}}');
+      }
+      const loaded = await loadConfigIsolated({ kind: 'text', path: file, text, env: env as Record<string, string> });
+      if (!loaded.ok) throw new AdminError('PC_ERR_RELOAD_INVALID', loaded.shown.message, { generation: sup.generation, errors: loaded.shown.errors ?? [] });
+      const old = sup.config;
+      const next = loaded.config;
+      const changed = changedRouteKeys(old, next);
+      const connections = (await connectionsReply()).json;
+      return shown(() => ({
+        json: {
+          generation: sup.generation,
+          source: old.source,
+          diff: shownDiff(diffConfigs(old, next, sup.started), old, next, sup.started),
+          drain_routes: old.routes.filter((r) => changed.has(routeKey(r))).map(routeLabel),
+          drain_ms: next.timeouts.drain,
+          connections,
+        },
+      }), req, (r) => r.with(next));
+    },
   });
 
   get('/connections', () => connectionsReply());

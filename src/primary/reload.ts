@@ -7,11 +7,13 @@
 import type { Config } from '../config/types.js';
 import { diffConfigs, type ConfigDiff } from '../config/diff.js';
 import { loadConfigIsolated, type ConfigProblem } from '../config/load-isolated.js';
+import { shownDiff } from '../config/shown.js';
 import { assertAddressFree } from './port-check.js';
 import type { Supervisor } from './supervisor.js';
 
 export type ReloadFailure = 'invalid' | 'restart_required' | 'failed' | 'unsupported';
 
+/** `diff` is shown as it may leave the process: values from the environment as written (config/shown.ts). */
 export type ReloadOutcome =
   | { readonly ok: true; readonly generation: number; readonly diff: ConfigDiff; readonly tunnelsClosed: number; readonly ms: number }
   | { readonly ok: false; readonly kind: ReloadFailure; readonly message: string; readonly errors: readonly ConfigProblem[]; readonly generation: number; readonly ms: number };
@@ -79,21 +81,24 @@ export class Reloader {
 
   async #reload(trigger: string): Promise<ReloadOutcome> {
     const t0 = Date.now();
-    const fail = (kind: ReloadFailure, message: string, errors: readonly ConfigProblem[] = []): ReloadOutcome => {
-      const outcome: ReloadOutcome = { ok: false, kind, message, errors, generation: this.#sup.generation, ms: Date.now() - t0 };
-      this.#record(trigger, false, `refused (${kind.replace('_', ' ')}): ${message.split('\n')[0]}`, outcome.ms);
+    // `shown` is what the reply and the history say (without values from the environment);
+    // the log, the operator's own, gets every detail.
+    const fail = (kind: ReloadFailure, message: string, shown: { message: string; errors?: readonly ConfigProblem[] } = { message }): ReloadOutcome => {
+      const outcome: ReloadOutcome = { ok: false, kind, message: shown.message, errors: shown.errors ?? [], generation: this.#sup.generation, ms: Date.now() - t0 };
+      this.#record(trigger, false, `refused (${kind.replace('_', ' ')}): ${shown.message.split('\n')[0]}`, outcome.ms);
       this.#events.counted(kind);
       this.#events.log('error', `reload (${trigger}) refused; still serving config generation ${this.#sup.generation}:\n${message}`);
       return outcome;
     };
     if (this.#path === null) return fail('unsupported', 'this proxy was started without a config file (quick mode or demo): there is nothing to reload');
     const loaded = await loadConfigIsolated({ kind: 'file', path: this.#path });
-    if (!loaded.ok) return fail('invalid', loaded.message, loaded.errors ?? []);
+    if (!loaded.ok) return fail('invalid', loaded.message, loaded.shown);
     const previous = this.#sup.config;
     const next = loaded.config;
     const diff = diffConfigs(previous, next, this.#sup.started);
+    const shown = shownDiff(diff, previous, next, this.#sup.started);
     if (diff.restart.length > 0) {
-      const lines = diff.restart.map((r) => `${r.field}: ${String(r.from)} → ${String(r.to)} takes a restart (${r.why})`);
+      const lines = shown.restart.map((r) => `${r.field}: ${String(r.from)} → ${String(r.to)} takes a restart (${r.why})`);
       return fail('restart_required', lines.join('\n'));
     }
     // A listener another program holds would fail in the workers; say so plainly first.
@@ -115,7 +120,7 @@ export class Reloader {
     this.#record(trigger, true, `${summary}${drained}`, ms);
     this.#events.counted('ok');
     this.#events.log('info', `reload (${trigger}): config generation ${this.#sup.generation} from ${this.#path}: ${summary}${drained} (${ms} ms)`);
-    return { ok: true, generation: this.#sup.generation, diff, tunnelsClosed: applied.tunnelsClosed, ms };
+    return { ok: true, generation: this.#sup.generation, diff: shown, tunnelsClosed: applied.tunnelsClosed, ms };
   }
 
   #record(trigger: string, ok: boolean, summary: string, ms: number): void {

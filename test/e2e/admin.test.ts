@@ -105,6 +105,22 @@ describe('who may use the admin API', () => {
     expect(proxy.output()).not.toMatch(/reload \(/);
   });
 
+  test('the Host check and the Origin check take the same names: the admin address, localhost, 127.0.0.1, [::1], with its port', async () => {
+    const own = ['localhost', '127.0.0.1', '[::1]', 'LocalHost'];
+    const foreign = ['evil.example', 'localhost.evil.example', '127.0.0.1.nip.io', 'localhost.', 'user@localhost'];
+    for (const name of [...own, ...foreign]) {
+      const hostOk = (await admin(port, 'GET', '/status', { token: TOKEN, headers: { host: `${name}:${port}` } })).status === 200;
+      // Sent to 127.0.0.1: a page on http://localhost:PORT posting to http://127.0.0.1:PORT is the API's own.
+      const post = await admin(port, 'POST', '/reload', { token: TOKEN, headers: { origin: `http://${name}:${port}`, 'sec-fetch-site': 'cross-site' } });
+      expect([name, hostOk, post.status === 200], JSON.stringify(post.json)).toEqual([name, own.includes(name), own.includes(name)]);
+    }
+    // The right name on another port or scheme, or with a path, is another origin.
+    for (const origin of [`http://localhost:${port + 1}`, `https://localhost:${port}`, `http://localhost:${port}/x`, 'http://localhost', 'null']) {
+      const r = await admin(port, 'POST', '/reload', { token: TOKEN, headers: { origin } });
+      expect([origin, r.status, r.json.error.code]).toEqual([origin, 403, 'PC_ERR_ADMIN_FORBIDDEN']);
+    }
+  });
+
   test('unknown paths 404, wrong methods 405 with Allow, bad bodies 400, big bodies 413', async () => {
     expect((await admin(port, 'GET', '/nope', { token: TOKEN })).json.error.code).toBe('PC_ERR_ADMIN_NOT_FOUND');
     const m = await admin(port, 'GET', '/reload', { token: TOKEN });

@@ -213,6 +213,8 @@ describe('an access log that cannot be opened', () => {
       listen: [`127.0.0.1:${await freePort()}`],
       // A directory that does not exist, under /proc where Node's recursive mkdir never returns.
       access_log: { enabled: true, output: '/proc/portcullis-nope/access.log' },
+      // Not the default admin address (127.0.0.1:9901): another proxy on the machine may hold it.
+      admin: false,
       upstreams: { app: { targets: [origin.url] } },
     }));
     try {

@@ -29,6 +29,8 @@ export interface StartOptions {
   /** Extra CLI args instead of `run -c file` (e.g. quick mode). */
   args?: (port: number) => string[];
   readyPattern?: RegExp;
+  /** RLIMIT_NOFILE (soft and hard) to start under, set by util-linux prlimit, which then execs node (same pid). */
+  nofile?: number;
 }
 
 /** config: a YAML/JSON-compatible object; `listen` is filled in with a free port. */
@@ -41,7 +43,9 @@ export async function startProxy(config: Record<string, unknown> | null, opts: S
   };
   if (config !== null) write(config);
   const args = opts.args ? opts.args(port) : ['run', '-c', file];
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  const command = [process.execPath, MAIN, ...args];
+  if (opts.nofile !== undefined) command.unshift('prlimit', `--nofile=${opts.nofile}:${opts.nofile}`);
+  const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, PORTCULLIS_WORKERS: String(opts.workers ?? 1), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -158,6 +158,15 @@ describe('portcullis explain', () => {
     expect([bad.code, bad.stderr.trim()]).toEqual([2, 'portcullis explain: "ftp://x/" is not an http(s) URL or a path (e.g. http://example.com/api/x or /api/x with --header "Host: example.com")']);
     expect((await cli(['explain', '-c', fixture('base.yaml'), '/x'])).stderr).toContain('no host');
     expect((await cli(['explain', '-c', fixture('base.yaml'), 'http://a/', '-H', 'nocolon'])).stderr).toContain('expected "Name: value"');
+    // The TCP peer is an address: a name or a typo is a usage error, not an X-Forwarded-For value.
+    for (const peer of ['not-an-ip', '203.0.113', '1.2.3.4:80', '']) {
+      const r = await cli(['explain', '-c', fixture('base.yaml'), 'http://a/', `--peer=${peer}`]);
+      expect([r.code, r.stdout], peer).toEqual([2, '']);
+      expect(r.stderr.split('\n')[0], peer).toBe(peer === '' ? 'portcullis explain: --peer needs an IP address' : `portcullis explain: --peer needs an IP address (e.g. 203.0.113.7 or 2001:db8::7), got "${peer}"`);
+    }
+    const v6 = await cli(['explain', '-c', fixture('base.yaml'), 'http://a/', '--peer', '2001:db8::7']);
+    expect(v6.code).toBe(0);
+    expect(v6.stdout).toContain('x-forwarded-for: 2001:db8::7');
   });
 });
 
