@@ -15,7 +15,7 @@ import { httpsRedirect, identify, parse, protect, requestIdOf, respondRedirect, 
 import type { Downstream } from './contract.js';
 import { chooseUpstream, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
-import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
+import { relayRefusal, SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
 import type { ConnectionTable } from './connections.js';
@@ -238,13 +238,7 @@ export class WebSocketFrontEnd {
           // Offering the client's extensions only when the upstream hop compresses too.
           upgradeOutsideOwnCork(this.#o.corkHolder, res, { tunnel, client: null }, key, protocol, compress ? extensions : '', context);
         },
-        refuse: (status, reason, headers, body) => {
-          const noBody = status === 204 || status === 304 || status < 200;
-          // No outer cork: the head waits for the body and both go out in one session.
-          pd.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
-          if (!noBody && body.length > 0) pd.writeBody(body);
-          pd.end();
-        },
+        refuse: (status, reason, headers, body) => relayRefusal(pd, status, reason, headers, body),
         fail: (err) => respondError(pd, ex, err, false),
       },
       done: (t) => {

@@ -15,7 +15,7 @@ import { parseConnectionTokens } from '../filters/hop-by-hop.js';
 import { identify, parse, protect, requestIdOf, route, upstreamHead } from '../pipeline.js';
 import { HstsDownstream } from '../tls/hsts.js';
 import { respondError } from '../upstream/forward.js';
-import { SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
+import { relayRefusal, SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
 import { nodeSnapshot } from './snapshot.js';
 
 const SWEEP_MS = 250;
@@ -182,12 +182,7 @@ export class NodeWebSockets {
             tunnel.attach(client);
           });
         },
-        refuse: (status, reason, headers, body) => {
-          const noBody = status === 204 || status === 304 || status < 200;
-          ds.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
-          if (!noBody && body.length > 0) ds.writeBody(body);
-          ds.end();
-        },
+        refuse: (status, reason, headers, body) => relayRefusal(ds, status, reason, headers, body),
         fail: (err) => respondError(ds, ex, err, true),
       },
       done: (t) => {

@@ -16,6 +16,7 @@ import { connectEndpoint, handshakeError, type UpstreamEndpoint } from './tls.js
 import type { Exchange } from '../exchange.js';
 import { isHopByHop, stripHopByHop } from '../filters/hop-by-hop.js';
 import { tunnelClosed, tunnelConnectDone, tunnelConnecting, tunnelOpened } from '../observe/counters.js';
+import type { Downstream } from '../downstream/contract.js';
 
 /** What the front end reports for a send: 1 sent, 0 queued (backpressure), 2 dropped (uWS's codes). */
 export const enum SendResult { Buffered = 0, Sent = 1, Dropped = 2 }
@@ -509,4 +510,13 @@ export class Tunnel {
     this.#early = null;
     this.#o.done(this);
   }
+}
+
+/** Relays the upstream's refusal of a handshake (its status, headers and body) to the client: the `refuse` of every front end. */
+export function relayRefusal(ds: Downstream, status: number, reason: string, headers: string[], body: Buffer): void {
+  const noBody = status === 204 || status === 304 || status < 200;
+  // No outer cork on uWS: the head waits for the body and both go out in one session.
+  ds.writeHead(status, reason, headers, noBody ? -1 : body.length, noBody);
+  if (!noBody && body.length > 0) ds.writeBody(body);
+  ds.end();
 }

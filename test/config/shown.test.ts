@@ -68,7 +68,7 @@ describe('what is shown', () => {
     expect(shown['via']).toBe('${VIA}');
     expect(shown['listen']).toEqual(['127.0.0.1:${PORT}']);
     expect(shown['admin']).toEqual({ listen: '127.0.0.1:9901', token: '(set)' });
-    expect((shown['upstreams'] as any).app.targets).toEqual(['http://${ORIGIN}', { url: 'http://127.0.0.1:3000', host: '127.0.0.1', port: 3000 }]);
+    expect((shown['upstreams'] as any).app.targets).toEqual(['http://${ORIGIN}', { url: 'http://127.0.0.1:3000', host: '127.0.0.1', port: 3000, weight: 1, max_connections: 7 }]);
     expect((shown['routes'] as any)[0].host).toBe('${HOST}');
     expect(text).not.toContain('from_env');
   });
