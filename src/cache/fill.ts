@@ -149,6 +149,8 @@ export function cacheResponseHead(rt: Runtime, cache: SharedCache, req: CacheReq
       }
     } else {
       req.detail = decision;
+      // Misses for this key go straight upstream for a while (hit-for-miss, shared-cache.ts).
+      cache.markUncacheable(req.hi, req.lo, now);
     }
   } else if (req.cacheable && req.detail === '') {
     req.detail = 'method' satisfies NotStored;

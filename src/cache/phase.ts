@@ -86,7 +86,7 @@ function lookup(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, r
   }
   let end = done;
   const timeout = cache.config.collapse_timeout;
-  if (mayWait && timeout > 0 && !wantsUpstream(req)) {
+  if (mayWait && timeout > 0 && !wantsUpstream(req) && !cache.skipsCollapse(req.hi, req.lo, now)) {
     const claim = cache.markers.claim(req.hi, req.lo, Math.floor(now / 1000) + Math.ceil(timeout / 1000) + 1);
     if (claim === 'busy') {
       // Another thread holds the marker lock and was preempted: look again on the next turn

@@ -141,6 +141,15 @@ function storePolicyOf(config: CacheConfig, options: RouteCacheOptions | undefin
   };
 }
 
+/** How long a key whose answer was not stored skips collapsing, and how many such keys a worker remembers. */
+const PASS_MS = 10_000;
+const PASS_HINTS = 4096;
+
+/** One number for a key's two hash halves (collisions only cost a collapse). */
+function passKey(hi: number, lo: number): number {
+  return (hi ^ Math.imul(lo, 0x9e3779b1)) >>> 0;
+}
+
 export class SharedCache {
   readonly table: CacheTable;
   readonly config: CacheConfig;
@@ -153,6 +162,13 @@ export class SharedCache {
   readonly #ref: EntryRef = { pos: 0, length: 0, flags: 0 };
   readonly #policies = new WeakMap<object, StorePolicy>();
   readonly #defaultPolicy: StorePolicy;
+  /**
+   * Hit-for-miss (as Varnish calls it): keys whose last answer was not stored, until when (ms).
+   * A miss for one goes upstream at once instead of waiting for another request's fill, which
+   * would fetch an uncacheable URL in rounds (one leader, then its waiters). Per worker: only a
+   * hint, a wrong one costs a collapse, never a wrong answer. Bounded: cleared when full.
+   */
+  readonly #passUntil = new Map<number, number>();
 
   constructor(memory: CacheMemory, config: CacheConfig, purgeAllowed: CidrMatcher = () => false) {
     this.memory = memory;
@@ -163,6 +179,19 @@ export class SharedCache {
     this.variants = new VariantMaker(memory, this.table);
     this.markers = new FillMarkers(memory);
     this.waiters = new Waiters(this.markers);
+  }
+
+  /** Remembers that this key's answer was not stored: its misses skip collapsing for a while. */
+  markUncacheable(hi: number, lo: number, now: number): void {
+    if (this.#passUntil.size >= PASS_HINTS) this.#passUntil.clear();
+    this.#passUntil.set(passKey(hi, lo), now + PASS_MS);
+  }
+
+  /** Whether a miss for this key should go upstream without waiting for a fill (markUncacheable). */
+  skipsCollapse(hi: number, lo: number, now: number): boolean {
+    if (this.#passUntil.size === 0) return false;
+    const until = this.#passUntil.get(passKey(hi, lo));
+    return until !== undefined && until > now;
   }
 
   /** Starts the cache's part of an exchange on a caching route (see cacheKey). */

@@ -77,6 +77,26 @@ describe('request collapsing', () => {
     expect(seen()).toBe(10);
   }, 30_000);
 
+  test('hit-for-miss: once a key\'s answer was not stored, concurrent misses for it go upstream together instead of waiting in rounds', async () => {
+    // One worker: the hint is per worker (a wrong one only costs a collapse).
+    const own = await startProxy({ upstreams: { app: { targets: [origin.url] } }, cache: { enabled: true, collapse_timeout: '60s' } }, { workers: 1 });
+    const held = gate();
+    try {
+      const seen = origin.on('/c/api', (r) => ({ after: r.n === 1 ? undefined : held.promise, headers: { 'cache-control': 'no-store' }, body: `answer ${r.n}` }));
+      expect((await get('/c/api', own.port)).text).toBe('answer 1');
+      // Every one of these is held at the origin until all ten are there: with collapsing they
+      // would wait for the first of them, which is held, and only one would arrive.
+      const replies = Promise.all(Array.from({ length: 10 }, () => get('/c/api', own.port)));
+      await origin.waitFor('/c/api', 11);
+      held.open();
+      for (const r of await replies) expect(r.status).toBe(200);
+      expect(seen()).toBe(11);
+    } finally {
+      held.open();
+      await own.stop();
+    }
+  }, 30_000);
+
   test('the first request fails upstream: the waiters go upstream themselves', async () => {
     const held = gate();
     const seen = origin.on('/c/fails', (r) => (r.n === 1 ? { after: held.promise, status: 502, body: 'origin trouble' } : { headers: { 'cache-control': 'max-age=600' }, body: 'second try' }));
