@@ -11,7 +11,8 @@ import { parseRedirectFrom, parseTemplate } from '../policy/template.js';
 /** Placeholders a redirect target may use (policy/redirect.ts fills them). */
 const REDIRECT_PLACEHOLDERS = ['path', 'uri', 'query', 'host', 'scheme'];
 
-function parsedBy<I, O>(parse: (v: I) => Parsed<O>) {
+/** Adds a parser's message as a zod issue at the field being parsed (schema.ts uses it too). */
+export function parsedBy<I, O>(parse: (v: I) => Parsed<O>) {
   return (value: I, ctx: z.RefinementCtx): O => {
     const r = parse(value);
     if (isError(r)) {

@@ -14,22 +14,10 @@ import {
   parseHostPattern,
   parseListen,
   parseTarget,
-  type Parsed,
 } from './address.js';
 import { MAX_DURATION_MS, parseDuration, parsePercent, parseSize, parseStatusRanges } from './units.js';
-import { HeaderRules, IpRules, ProtectionLimits, Redirect, RouteProtection } from './protection-schema.js';
+import { HeaderRules, IpRules, parsedBy, ProtectionLimits, Redirect, RouteProtection } from './protection-schema.js';
 
-/** Adds a parser's message as a zod issue at the field being parsed. */
-function parsedBy<I, O>(parse: (v: I) => Parsed<O>) {
-  return (value: I, ctx: z.RefinementCtx): O => {
-    const r = parse(value);
-    if (isError(r)) {
-      ctx.addIssue({ code: 'custom', message: r.error });
-      return z.NEVER;
-    }
-    return r;
-  };
-}
 
 const SIZE_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*([bB]|[kKmMgG][iI]?[bB])?\\s*$';
 
