@@ -2,7 +2,7 @@
 // the body check and WARMUP fill the cache, and every measured request is answered from it (the "origin req"
 // column must read 0). Baselines from the same run: the origin direct, Portcullis and nginx proxying the same
 // path without a cache, and nginx with proxy_cache (bench/nginx.ts).
-import { CACHED } from '../lib/bodies.js';
+import { CACHED, SMALL_BODY } from '../lib/bodies.js';
 import type { LoadCase } from './types.js';
 
 const common = {
@@ -33,4 +33,27 @@ export const cacheHit16k: LoadCase = {
   title: '16 KiB cache hit',
   path: '/cache/16k',
   bodyBytes: CACHED['/cache/16k']!.body.length,
+};
+
+/**
+ * What a route with the cache on costs a request whose answer is never stored (issue #10: at
+ * most 1 µs more): the origin's `/small` carries no freshness, so every request is a miss that
+ * computes its key, looks it up, and decides at the head not to store. Same run: the same
+ * config file without the cache (portcullis-cache), and nginx with and without proxy_cache.
+ */
+export const cacheMissSmall: LoadCase = {
+  kind: 'load',
+  name: 'cache-miss-small',
+  group: 'cache-miss',
+  section: 'cache',
+  title: '13 B uncacheable, cache on',
+  path: '/small',
+  bodyBytes: SMALL_BODY.length,
+  uncacheable: true,
+  targets: ['portcullis-cache', 'portcullis+cache', 'nginx', 'nginx+cache'],
+  peers: { 'portcullis+cache': 'nginx+cache', 'nginx+cache': 'nginx+cache' },
+  ratios: [
+    ['portcullis+cache', 'portcullis-cache'],
+    ['nginx+cache', 'nginx'],
+  ],
 };

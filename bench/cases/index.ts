@@ -1,5 +1,5 @@
 // Every case, in run order; CASES=name,... selects some (a group name selects all of its cases).
-import { cacheHit16k, cacheHitSmall } from './cache-hit.js';
+import { cacheHit16k, cacheHitSmall, cacheMissSmall } from './cache-hit.js';
 import { cacheVariant } from './cache-variant.js';
 import { conns1000 } from './conns-1000.js';
 import { idle10k } from './idle-10k.js';
@@ -11,7 +11,7 @@ import { small } from './small.js';
 import { smallRate } from './small-rate.js';
 import type { Case } from './types.js';
 
-export const CASES: readonly Case[] = [small, smallRate, medium16k, large1m, conns1000, cacheHitSmall, cacheHit16k, cacheVariant, metrics, protect, idle10k];
+export const CASES: readonly Case[] = [small, smallRate, medium16k, large1m, conns1000, cacheHitSmall, cacheHit16k, cacheMissSmall, cacheVariant, metrics, protect, idle10k];
 
 /** The WebSocket echo case runs as its own script (cases/websocket.ts), after the HTTP cases. */
 export const WEBSOCKET_CASE = 'websocket';

@@ -38,6 +38,11 @@ export interface LoadCase {
   readonly ratios?: readonly (readonly [TargetName, TargetName])[];
   /** Printed in its own table, with the requests that reached the origin (the cache cases). */
   readonly section?: 'cache';
+  /**
+   * The path's answers are never stored (no freshness): a caching target's second GET must not be a
+   * hit, and every measured request reaches the origin. For the cost of the cache being on.
+   */
+  readonly uncacheable?: true;
 }
 
 export interface IdleCase {

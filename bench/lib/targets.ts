@@ -16,6 +16,8 @@ import type { Settings } from './settings.js';
 /** The cache cases' targets: what each one has switched on. */
 export const CONFIGURED = {
   'portcullis+cache': { proxy: 'portcullis', cache: true, gzip: false, metrics: true, protect: false },
+  // The cache-miss case: portcullis+cache's config file without the cache section.
+  'portcullis-cache': { proxy: 'portcullis', cache: false, gzip: false, metrics: true, protect: false },
   'nginx+cache': { proxy: 'nginx', cache: true, gzip: false, metrics: true, protect: false },
   'portcullis+gzip': { proxy: 'portcullis', cache: false, gzip: true, metrics: true, protect: false },
   'nginx+gzip': { proxy: 'nginx', cache: false, gzip: true, metrics: true, protect: false },

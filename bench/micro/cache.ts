@@ -14,6 +14,9 @@ import { copyBytes, encodeMeta, hashKey, readEntry, writeEntry, type EntryMeta }
 import type { EntryRef } from '../../src/cache/table.js';
 import { variantKey } from '../../src/cache/variants.js';
 import { parseCacheControl } from '../../src/cache/directives.js';
+import { cacheResponseHead } from '../../src/cache/fill.js';
+import type { ResponseHead } from '../../src/http/response-parser.js';
+import type { CompiledRoute, Runtime } from '../../src/runtime.js';
 import { DEFAULT_STORE_POLICY } from '../../src/cache/freshness.js';
 import { allocateCacheMemory } from '../../src/shm/layout.js';
 import { js, native } from '../../src/native/index.js';
@@ -130,7 +133,7 @@ function main(): void {
 
   console.log(`\nkey ${keyBytes.length} B ("${KEY}"), meta ${encoded.length} B (msgpackr, ${meta.headers.length / 2} headers), body 1 KiB\n`);
   console.log(`${'operation'.padEnd(72)} ${'ns/call'.padStart(8)}`);
-  row(`hashKey (${keyBytes.length} B key: utf8 write + twin hash64)`, measure(ITERATIONS, (n) => {
+  row(`hashKey (${keyBytes.length} B key, over its UTF-16 code units)`, measure(ITERATIONS, (n) => {
     for (let i = 0; i < n; i++) sink += hashKey(KEY)[1];
   }));
   row(`  js.hash64 alone, same bytes`, measure(ITERATIONS, (n) => {
@@ -197,6 +200,32 @@ function main(): void {
   }
 
   const wIters = Math.max(2000, ITERATIONS / 4);
+  // A miss on a caching route whose answers are never stored (nginx's head for `return 200`, no
+  // freshness): everything the cache phase adds to such a request, against issue #10's 1 µs.
+  const route = { name: '/', config: { upstream: 'app' } } as unknown as CompiledRoute;
+  const missEx = exchange();
+  missEx.route = route;
+  const nginxHead = (): ResponseHead => ({
+    statusCode: 200, reason: 'OK', contentLength: 13, chunked: false, close: false, keepAliveTimeoutMs: -1, connectionTokens: null, bodyKind: 'length',
+    headers: ['server', 'nginx/1.22.1', 'date', 'Mon, 07 Dec 2026 06:50:35 GMT', 'content-type', 'text/plain', 'content-length', '13', 'connection', 'keep-alive', 'x-origin', 'bench'],
+  });
+  const sent = ['content-type', 'text/plain', 'x-origin', 'bench', 'via', '1.1 portcullis'];
+  const noRuntime = undefined as unknown as Runtime;
+  row('uncacheable miss: SharedCache.begin + find + skipsCollapse + cacheResponseHead', measure(wIters, (n) => {
+    for (let i = 0; i < n; i++) {
+      const r = cache.begin(missEx, 'http', '');
+      if (cache.find(r, missEx) === null && !cache.skipsCollapse(r.hi, r.lo, 0)) sink++;
+      if (cacheResponseHead(noRuntime, cache, r, missEx, nginxHead(), sent.slice()) === null) sink++;
+    }
+  }));
+  row('  the response-head part alone (cacheResponseHead: store decision, not stored)', measure(wIters, (n) => {
+    const r = cache.begin(missEx, 'http', '');
+    for (let i = 0; i < n; i++) if (cacheResponseHead(noRuntime, cache, r, missEx, nginxHead(), sent.slice()) === null) sink++;
+  }));
+  row('  the head and header list alone (allocated per request without the cache too)', measure(wIters, (n) => {
+    for (let i = 0; i < n; i++) sink += nginxHead().headers.length + sent.slice().length;
+  }));
+
   const [whi, wlo] = hashKey(`${KEY}&w`);
   row('writeEntry (1 KiB body, meta already encoded: reserve + copy + publish)', measure(wIters, (n) => {
     for (let i = 0; i < n; i++) if (writeEntry(table, whi, wlo, encoded, kib, kib.length, 2 ** 31 - 1)) sink++;

@@ -120,12 +120,10 @@ export function splitList(value: string): string[] {
 
 // ---- Targeted fields (RFC 9213) ------------------------------------------------------------
 
-/**
- * The targeted cache-control fields this cache obeys, most specific first (RFC 9213 §2.1): the
- * first one present with a valid, non-empty value replaces Cache-Control and Expires for
- * storing and freshness. Both are removed from what clients receive.
- */
-export const TARGETED_FIELDS = ['portcullis-cache-control', 'cdn-cache-control'] as const;
+// The targeted cache-control fields this cache obeys, most specific first (RFC 9213 §2.1):
+// Portcullis-Cache-Control, then CDN-Cache-Control. The first one present with a valid,
+// non-empty value replaces Cache-Control and Expires for storing and freshness (fill.ts
+// responseFacts). Both are removed from what clients receive.
 
 /** The cache fields used for us and never sent to clients: the targeted ones and Surrogate-Control. */
 export function isTargetedField(name: string): boolean {

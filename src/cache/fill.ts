@@ -7,7 +7,7 @@ import type { Exchange } from '../exchange.js';
 import type { ResponseHead } from '../http/response-parser.js';
 import type { Runtime } from '../runtime.js';
 import { firstField, joinedField } from '../http/field-list.js';
-import { isTargetedField, parseCacheControl, parseSurrogateControl, parseTargeted, TARGETED_FIELDS, type CacheControl } from './directives.js';
+import { isTargetedField, parseCacheControl, parseSurrogateControl, parseTargeted, type CacheControl } from './directives.js';
 import { initialAge, storeDecision, type NotStored, type ResponseFacts, type Storable } from './freshness.js';
 import { invalidateAfterUnsafe } from './invalidate.js';
 import { cacheEvents } from './metrics.js';
@@ -29,34 +29,60 @@ function isBodyFraming(name: string): boolean {
     || name === 'content-md5' || name === 'etag';
 }
 
-/**
- * The directives in force (RFC 9213 §2.1): the first valid targeted field, then Surrogate-Control,
- * else Cache-Control.
- */
-export function effectiveDirectives(fields: readonly string[]): { cc: CacheControl; targeted: boolean } {
-  for (const name of TARGETED_FIELDS) {
-    const cc = parseTargeted(joinedField(fields, name));
-    if (cc !== null) return { cc, targeted: true };
-  }
-  const surrogate = parseSurrogateControl(joinedField(fields, 'surrogate-control'));
-  if (surrogate !== null) return { cc: surrogate, targeted: true };
-  return { cc: parseCacheControl(joinedField(fields, 'cache-control')), targeted: false };
+/** A list field's lines joined with ', ' (RFC 9110 §5.3). */
+function join(prev: string | undefined, value: string): string {
+  return prev === undefined ? value : `${prev}, ${value}`;
 }
 
-function responseFacts(status: number, fields: readonly string[], setCookie: boolean, date: string | undefined): ResponseFacts {
-  const { cc, targeted } = effectiveDirectives(fields);
+/**
+ * The facts the store decision reads from a response head, in one pass over its fields (a
+ * lookup per field name was a dozen passes per miss). The directives in force (RFC 9213 §2.1):
+ * the first valid targeted field (Portcullis-Cache-Control, then CDN-Cache-Control), then
+ * Surrogate-Control, else Cache-Control.
+ */
+function responseFacts(status: number, fields: readonly string[], now: number, cookies?: boolean, dateOverride?: string): ResponseFacts {
+  let pcc: string | undefined;
+  let cdn: string | undefined;
+  let surrogate: string | undefined;
+  let cacheControl: string | undefined;
+  let expires: string | undefined;
+  let date: string | undefined;
+  let lastModified: string | undefined;
+  let vary: string | undefined;
+  let pragma: string | undefined;
+  let etag = false;
+  let setCookie = false;
+  for (let i = 0; i < fields.length; i += 2) {
+    const v = fields[i + 1]!;
+    switch (fields[i]) {
+      case 'cache-control': cacheControl = join(cacheControl, v); break;
+      case 'expires': expires = join(expires, v); break;
+      case 'date': date ??= v; break;
+      case 'last-modified': lastModified ??= v; break;
+      case 'etag': etag = true; break;
+      case 'vary': vary = join(vary, v); break;
+      case 'pragma': pragma = join(pragma, v); break;
+      case 'set-cookie': setCookie = true; break;
+      case 'portcullis-cache-control': pcc = join(pcc, v); break;
+      case 'cdn-cache-control': cdn = join(cdn, v); break;
+      case 'surrogate-control': surrogate = join(surrogate, v); break;
+    }
+  }
+  let cc = parseTargeted(pcc) ?? parseTargeted(cdn) ?? parseSurrogateControl(surrogate);
+  const targeted = cc !== null;
+  if (cc === null) cc = parseCacheControl(cacheControl);
   return {
     status,
     cacheControl: cc,
     targeted,
-    expires: joinedField(fields, 'expires'),
-    date,
-    lastModified: firstField(fields, 'last-modified'),
-    vary: joinedField(fields, 'vary'),
-    setCookie,
-    pragmaNoCache: (joinedField(fields, 'pragma') ?? '').toLowerCase().includes('no-cache'),
-    hasValidator: firstField(fields, 'etag') !== undefined || firstField(fields, 'last-modified') !== undefined,
-    receivedAt: Math.floor(Date.now() / 1000),
+    expires,
+    date: dateOverride ?? date,
+    lastModified,
+    vary,
+    setCookie: cookies ?? setCookie,
+    pragmaNoCache: pragma !== undefined && pragma.toLowerCase().includes('no-cache'),
+    hasValidator: etag || lastModified !== undefined,
+    receivedAt: Math.floor(now / 1000),
   };
 }
 
@@ -132,7 +158,7 @@ export function cacheResponseHead(rt: Runtime, cache: SharedCache, req: CacheReq
   let verdict: CacheVerdict = null;
   if (req.cacheable && method === 'GET') {
     const now = Date.now();
-    const facts = responseFacts(status, head.headers, firstField(head.headers, 'set-cookie') !== undefined, firstField(head.headers, 'date'));
+    const facts = responseFacts(status, head.headers, now);
     const decision = storeDecision(req.facts, facts, req.policy);
     if (typeof decision !== 'string') {
       const meta = makeMeta(req, ex, head, headers, decision, facts.cacheControl, now);
@@ -222,10 +248,10 @@ function updatedMeta(req: CacheRequest, ex: Exchange, old: EntryMeta, head: Resp
   const { headers, targeted, cookies } = mergeHead(old, head.headers);
   // Freshness from the merged head: the new Cache-Control/Expires/Date win over the stored ones.
   const date = firstField(head.headers, 'date') ?? old.date;
-  const facts = responseFacts(old.status, [...headers, ...targeted], cookies.length > 0, date === '' ? undefined : date);
+  const now = Date.now();
+  const facts = responseFacts(old.status, [...headers, ...targeted], now, cookies.length > 0, date === '' ? undefined : date);
   // Stored for GETs; a HEAD may refresh the entry all the same.
   const decision = storeDecision({ ...req.facts, method: 'GET' }, facts, req.policy);
-  const now = Date.now();
   // A 304 may change Vary: the entry is then keyed by this request's values of the new list.
   const names = varyNames(joinedField(headers, 'vary'));
   const meta: EntryMeta = {

@@ -199,27 +199,48 @@ export class SharedCache {
     const h = ex.head;
     const route = ex.route!;
     const options = route.config.cache_options;
-    const sentHost = route.config.host_header ?? ex.header('host') ?? '';
-    const key = cacheKey(route.name, route.config.upstream, proto, sentHost, forwardedHost, ex.path, h.query);
+    // The request fields the cache reads, in one pass (a lookup per name was ten passes).
+    let host: string | undefined;
+    let authorization = false;
+    let cookie = false;
+    let cacheControl: string | undefined;
+    let contentLength: string | undefined;
+    let chunked = false;
+    let precondition = false;
+    let range: string | undefined;
+    const fields = h.headers;
+    for (let i = 0; i < fields.length; i += 2) {
+      const v = fields[i + 1]!;
+      switch (fields[i]) {
+        case 'host': host ??= v; break;
+        case 'authorization': authorization = true; break;
+        case 'cookie': cookie = true; break;
+        case 'cache-control': cacheControl = cacheControl === undefined ? v : `${cacheControl}, ${v}`; break;
+        case 'content-length': contentLength ??= v; break;
+        case 'transfer-encoding': chunked = true; break;
+        // Preconditions a stored answer cannot judge go to the upstream (RFC 9111 §4.3.2).
+        case 'if-match': case 'if-unmodified-since': case 'if-range': precondition = true; break;
+        case 'range': range ??= v; break;
+      }
+    }
+    const key = cacheKey(route.name, route.config.upstream, proto, route.config.host_header ?? host ?? '', forwardedHost, ex.path, h.query);
     const facts: RequestFacts = {
       method: h.method,
-      authorization: ex.header('authorization') !== undefined,
-      cookie: ex.header('cookie') !== undefined,
+      authorization,
+      cookie,
       // A route may ignore what clients ask for (an edge that must not let clients force load on the origin).
-      cacheControl: options?.client_cache_control === false ? noDirectives() : parseCacheControl(ex.headerList('cache-control')),
+      cacheControl: options?.client_cache_control === false ? noDirectives() : parseCacheControl(cacheControl),
     };
     const safe = h.method === 'GET' || h.method === 'HEAD';
-    const hasBody = (ex.header('content-length') ?? '0') !== '0' || ex.header('transfer-encoding') !== undefined;
-    // Preconditions a stored answer cannot judge (If-Match, If-Unmodified-Since, If-Range) go
-    // to the upstream (RFC 9111 §4.3.2); Range is served from a stored complete answer.
-    const cacheable = safe && !hasBody && ex.header('if-match') === undefined
-      && ex.header('if-unmodified-since') === undefined && ex.header('if-range') === undefined;
+    const hasBody = (contentLength ?? '0') !== '0' || chunked;
+    // Range is served from a stored complete answer.
+    const cacheable = safe && !hasBody && !precondition;
     let policy = options === undefined ? this.#defaultPolicy : this.#policies.get(options);
     if (policy === undefined) {
       policy = storePolicyOf(this.config, options);
       this.#policies.set(options!, policy);
     }
-    const req = new CacheRequest(key, facts, policy, cacheable, ex.header('range'));
+    const req = new CacheRequest(key, facts, policy, cacheable, range);
     if (!safe) req.fwd = 'method';
     else if (!cacheable) req.fwd = 'bypass';
     return req;

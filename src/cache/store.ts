@@ -1,8 +1,8 @@
 // Cache entries in the shared arena: key hashing, writing an entry (header, msgpackr meta,
 // body) into reserved ring space and publishing it, and reading one back as a view.
 // Layout: shm/layout.ts. Used by workers and by the compression pool's threads.
+import { fmix } from '../native/fallback.js';
 import { Packr } from 'msgpackr';
-import { hash64 } from '../native/fallback.js';
 import {
   ENTRY_HASH_HI, ENTRY_HASH_LO, ENTRY_HEADER_BYTES, ENTRY_LENGTH, ENTRY_META_LEN,
 } from '../shm/layout.js';
@@ -91,18 +91,45 @@ function decodedOf(table: CacheTable): Map<number, EntryMeta> {
   return m;
 }
 
-const hashOut = new Uint32Array(2);
-let keyBytes = Buffer.allocUnsafe(1024);
-
-/** The key's 64-bit hash as two int32s (the slot's representation); 0/0 is reserved for "empty". */
+/**
+ * The key's 64-bit hash as two int32s (the slot's representation); 0/0 is reserved for "empty".
+ * Hashed over the string's UTF-16 code units, two to a 32-bit word (the murmur3-style lanes of
+ * native hash64): encoding the key to UTF-8 for hash64 first cost two C++ calls and a copy per
+ * request, twice this (bench/micro/cache.ts). Every thread hashes the same way; a collision is
+ * caught by the full key stored with the entry.
+ */
 export function hashKey(key: string): [hi: number, lo: number] {
-  const n = Buffer.byteLength(key);
-  if (n > keyBytes.length) keyBytes = Buffer.allocUnsafe(n * 2);
-  keyBytes.write(key, 0, 'utf8');
-  hash64(keyBytes, 0, n, 0x50c4, hashOut);
-  const hi = hashOut[0]! | 0;
-  const lo = hashOut[1]! | 0;
-  return hi === 0 && lo === 0 ? [0, 1] : [hi, lo];
+  const n = key.length;
+  let h1 = (0x50c4 ^ n) | 0;
+  let h2 = (0x9e3779b9 ^ 0x50c4 ^ n) | 0;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const k = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
+    let k1 = Math.imul(k, 0xcc9e2d51);
+    k1 = Math.imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
+    h1 ^= k1;
+    h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
+    let k2 = Math.imul(k, 0x85ebca6b);
+    k2 = Math.imul((k2 << 17) | (k2 >>> 15), 0xc2b2ae35);
+    h2 ^= k2;
+    h2 = (Math.imul((h2 << 11) | (h2 >>> 21), 9) + 0x52dce729) | 0;
+  }
+  if (i < n) {
+    const k = key.charCodeAt(i);
+    h1 ^= Math.imul(rotl(Math.imul(k, 0xcc9e2d51), 15), 0x1b873593);
+    h2 ^= Math.imul(rotl(Math.imul(k, 0x85ebca6b), 17), 0xc2b2ae35);
+  }
+  h1 = (h1 + h2) | 0;
+  h2 = (h2 + h1) | 0;
+  h1 = fmix(h1);
+  h2 = fmix(h2);
+  h1 = (h1 + h2) | 0;
+  h2 = (h2 + h1) | 0;
+  return h1 === 0 && h2 === 0 ? [0, 1] : [h1 | 0, h2 | 0];
+}
+
+function rotl(x: number, r: number): number {
+  return (x << r) | (x >>> (32 - r));
 }
 
 /** Seconds since the epoch when the entry stops being fresh (the slot's EXPIRES; a variant's is its base's). */

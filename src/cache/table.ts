@@ -74,11 +74,18 @@ export class CacheTable {
     return pos % this.capacity;
   }
 
-  /** Finds the slot for a hash; fills `out` and returns true, or false (miss). Lock-free. */
+  /**
+   * Finds the slot for a hash; fills `out` and returns true, or false (miss). Lock-free.
+   * A slot whose hash words differ is passed over on two loads: a miss (the common case on a
+   * route whose answers are not stored) reads 2 words per probed slot, not 8. A torn read of a
+   * slot being rewritten can only look like "not ours" (a miss, as when the writer had not yet
+   * begun) or like a match, which the seqlock read below then checks.
+   */
   find(hi: number, lo: number, out: EntryRef): boolean {
     const s = this.#slots;
     for (let i = 0; i < PROBE; i++) {
       const base = ((lo + i) & this.#mask) * SLOT_INTS;
+      if (Atomics.load(s, base + SLOT_HASH_LO) !== lo || Atomics.load(s, base + SLOT_HASH_HI) !== hi) continue;
       for (let t = 0; t < READ_TRIES; t++) {
         const seq = Atomics.load(s, base + SLOT_SEQ);
         if ((seq & 1) === 1) continue;

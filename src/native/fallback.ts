@@ -231,7 +231,8 @@ export function hash64(b: Uint8Array, start: number, end: number, seed: number, 
   out[1] = h2;
 }
 
-function fmix(h: number): number {
+/** murmur3's 32-bit finaliser: every input bit reaches every output bit. */
+export function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

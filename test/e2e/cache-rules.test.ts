@@ -160,6 +160,28 @@ describe('parsing', () => {
     expect(seen()).toBe(fresh ? 1 : 2);
   });
 
+  test('Pragma: no-cache without Cache-Control (HTTP/1.0): Expires does not make it fresh; with Cache-Control, Pragma is ignored', async () => {
+    const seen = origin.on('/p-pragma', () => ({ headers: { pragma: 'No-Cache', expires: httpDate(3600), date: new Date().toUTCString() } }));
+    await get('/p-pragma');
+    expect((await get('/p-pragma')).headers['cache-status']).not.toMatch(/hit/);
+    expect(seen()).toBe(2);
+    const seenCc = origin.on('/p-pragma-cc', () => ({ headers: { pragma: 'no-cache', 'cache-control': 'max-age=3600' } }));
+    await get('/p-pragma-cc');
+    expect((await get('/p-pragma-cc')).headers['cache-status']).toMatch(/hit/);
+    expect(seenCc()).toBe(1);
+  });
+
+  test.each(['If-Match', 'If-Unmodified-Since', 'If-Range'])('a request with %s goes to the origin, never answered from the cache', async (name) => {
+    const path = `/p-precondition-${name.toLowerCase()}`;
+    const seen = origin.on(path, () => ({ headers: { 'cache-control': 'max-age=3600', etag: '"v1"', 'last-modified': httpDate(-3600) } }));
+    await get(path);
+    expect((await get(path)).headers['cache-status']).toMatch(/hit/);
+    const value = name === 'If-Match' ? '"v1"' : httpDate(0);
+    const r = await get(path, { [name]: value, ...(name === 'If-Range' ? { range: 'bytes=0-0' } : {}) });
+    expect(r.headers['cache-status']).toMatch(/fwd=bypass/);
+    expect(seen()).toBe(2);
+  });
+
   test('Expires with a lower-case weekday, month and gmt', async () => {
     const seen = origin.on('/p-expires', () => ({ headers: { expires: httpDate(3600).toLowerCase(), date: new Date().toUTCString() } }));
     await get('/p-expires');
