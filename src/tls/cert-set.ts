@@ -5,9 +5,9 @@
 /** One certificate as a worker loads it. `id` changes whenever the content does. */
 export interface CertFiles {
   readonly id: string;
-  /** PEM chain, leaf first. */
+  /** Path of the PEM chain file, leaf first. */
   readonly cert: string;
-  /** PEM private key. */
+  /** Path of the PEM private key file. */
   readonly key: string;
   /** When the certificate expires (ms since epoch). */
   readonly notAfter: number;

@@ -1,10 +1,17 @@
 // An HTTPS listener on uWS SSLApp: one App whose default context holds the default
 // certificate and whose SNI entries (addServerName) hold the others, each entry with the
 // same request handlers (uWS keeps routes per server name: an entry without routes would
-// close every request). A changed SNI certificate is swapped in place; a changed default
-// needs a new App (uWS cannot replace the default context): the new App listens on the same
-// port (SO_REUSEPORT), the old listen socket closes, and the old App keeps serving the
-// connections it has until the last one closes.
+// close every request). A new SNI name is added in place. Any other change (a name's
+// certificate replaced or a name removed, a new default) builds a new App: the new App listens
+// on the same port (SO_REUSEPORT), the old listen socket closes, and the old App keeps serving
+// the connections it has until the last one closes.
+//
+// Why not removeServerName + addServerName for a replaced name: uWS deletes the name's routes
+// at once, but a connection that negotiated the old certificate still finds them through its
+// SSL_CTX (uSockets us_internal_ssl_socket_get_sni_userdata reads the SSL_CTX's ex_data). Its
+// next request then runs on freed memory: measured on 20.57, an open connection's request was
+// served by the routes of whatever name was added next, and under load the process died (an
+// ACME renewal test with a connection held open across the renewal).
 //
 //   handshake ── SNI name? ── exact / *.one-label match ──▶ that certificate
 //                    └─ none / unknown ─────────────────▶ default certificate, or failure
@@ -26,9 +33,9 @@ export const TLS12_CIPHERS = [
   'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
-const swaps = counter('portcullis_tls_certificate_swaps_total', 'Certificate changes applied by a TLS listener: an SNI name swapped in place, or a new App for a new default certificate.', ['kind']);
-const sniSwaps = swaps.with('sni');
-const defaultSwaps = swaps.with('default');
+const swaps = counter('portcullis_tls_certificate_swaps_total', 'Certificate changes applied by a TLS listener: SNI names added in place, or a new App (a name replaced or removed, a new default certificate).', ['kind']);
+const sniAdds = swaps.with('sni');
+const appSwaps = swaps.with('app');
 
 function options(c: CertFiles | null): AppOptions {
   return c === null ? { ssl_ciphers: TLS12_CIPHERS } : { key_file_name: c.key, cert_file_name: c.cert, ssl_ciphers: TLS12_CIPHERS };
@@ -50,7 +57,7 @@ export class UwsTlsListener implements TlsApps {
   readonly #mount: Mount;
   #set: TlsCertSet;
   #current: Generation;
-  /** Apps replaced by a new default certificate, still serving their own connections. */
+  /** Apps replaced by a certificate change, still serving their own connections. */
   readonly #retired = new Set<Generation>();
   #accepting = false;
 
@@ -119,8 +126,9 @@ export class UwsTlsListener implements TlsApps {
     const before = this.#set;
     const change = diffCertSets(before, next);
     this.#set = next;
-    if (change.defaultChanged) {
-      defaultSwaps.inc();
+    const replaced = change.added.some(([name]) => before.names[name] !== undefined);
+    if (change.defaultChanged || change.removed.length > 0 || replaced) {
+      appSwaps.inc();
       const old = this.#current;
       const gen = this.#build(next);
       this.#current = gen;
@@ -137,14 +145,10 @@ export class UwsTlsListener implements TlsApps {
       }
       return;
     }
+    // Only new names: no connection can hold their routes yet.
     const app = this.#current.app;
-    sniSwaps.inc(change.removed.length + change.added.length);
-    for (const name of change.removed) app.removeServerName(name);
-    for (const [name, files] of change.added) {
-      // A replaced name: removeServerName also frees its routes, addName registers new ones.
-      if (before.names[name] !== undefined) app.removeServerName(name);
-      this.#addName(app, name, files);
-    }
+    sniAdds.inc(change.added.length);
+    for (const [name, files] of change.added) this.#addName(app, name, files);
   }
 
   #retire(gen: Generation): void {
