@@ -218,6 +218,13 @@ function main(): void {
       if (cacheResponseHead(noRuntime, cache, r, missEx, nginxHead(), sent.slice()) === null) sink++;
     }
   }));
+  row('  SharedCache.begin alone (one pass over the request fields, key, hash, CacheRequest)', measure(wIters, (n) => {
+    for (let i = 0; i < n; i++) sink += cache.begin(missEx, 'http', '').hi & 1;
+  }));
+  const missReq = cache.begin(missEx, 'http', '');
+  row('  SharedCache.find (miss) + skipsCollapse', measure(wIters, (n) => {
+    for (let i = 0; i < n; i++) if (cache.find(missReq, missEx) === null && !cache.skipsCollapse(missReq.hi, missReq.lo, 0)) sink++;
+  }));
   row('  the response-head part alone (cacheResponseHead: store decision, not stored)', measure(wIters, (n) => {
     const r = cache.begin(missEx, 'http', '');
     for (let i = 0; i < n; i++) if (cacheResponseHead(noRuntime, cache, r, missEx, nginxHead(), sent.slice()) === null) sink++;
