@@ -96,7 +96,8 @@ function decodedOf(table: CacheTable): Map<number, EntryMeta> {
  * Hashed over the string's UTF-16 code units, two to a 32-bit word (the murmur3-style lanes of
  * native hash64): encoding the key to UTF-8 for hash64 first cost two C++ calls and a copy per
  * request, twice this (bench/micro/cache.ts). Every thread hashes the same way; a collision is
- * caught by the full key stored with the entry.
+ * caught by the full key stored with the entry. The lane steps are written out here rather
+ * than shared with hash64 as functions: the shared version measured 150 → 180–370 ns.
  */
 export function hashKey(key: string): [hi: number, lo: number] {
   const n = key.length;
