@@ -106,6 +106,8 @@ test('twelve 60 MB uploads to an upstream that never reads: the worker holds at 
   // Each ends: over the budget (503; a client still sending may see the reset before the
   // answer: 0), or held within it until the upstream's timeout (504).
   for (const r of results) expect([0, 503, 504]).toContain(r.status);
-  // 64 MiB held at most, plus copies in flight: not 12 × 60 MB.
-  expect(growth).toBeLessThan(160 * MiB);
+  // 64 MiB held at most, plus the copies of chunks already written that the GC has not taken
+  // back yet (RSS counts them): not 12 × 60 MB. Without the bound this grew by 660 MiB; with it,
+  // 92–126 MiB on a quiet machine, 170 once on a loaded CI run (over the 160 MiB first allowed).
+  expect(growth).toBeLessThan(256 * MiB);
 }, 60_000);
