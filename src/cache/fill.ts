@@ -108,11 +108,6 @@ export type CacheVerdict =
   | 'refreshed'
   /** An upstream error the stale entry stands in for (stale-if-error): answer from req.stale, ignore the body. */
   | 'stale'
-  /**
-   * A 304 whose validators name another representation than the stored one: nothing is updated
-   * (the entry is dropped) and the request goes upstream again without the validators.
-   */
-  | 'refetch'
   | CacheFill
   | null;
 
@@ -150,15 +145,6 @@ export function cacheResponseHead(rt: Runtime, cache: SharedCache, req: CacheReq
   }
   if (req.stale !== null) {
     if (status === 304 && req.conditional) {
-      if (!sameRepresentation(req.stale.meta.headers, head.headers)) {
-        // RFC 9111 §4.3.4: no stored response has the validator the 304 names, so it updates
-        // none, and it has no body to answer with. An origin whose servers disagree on ETags
-        // does this; the full answer replaces the entry.
-        cache.remove(req.key);
-        req.stale = null;
-        req.conditional = false;
-        return 'refetch';
-      }
       refresh(cache, req, ex, head);
       return 'refreshed';
     }
@@ -199,29 +185,6 @@ export function cacheResponseHead(rt: Runtime, cache: SharedCache, req: CacheReq
   if (verdict === null) releaseFill(cache, req);
   headers.push('cache-status', SharedCache.forwardStatus(req, status));
   return verdict;
-}
-
-/** An entity tag's opaque part: `W/"x"` and `"x"` compare equal weakly (RFC 9110 §8.8.3.2). */
-function opaqueTag(etag: string): string {
-  return etag.startsWith('W/') ? etag.slice(2) : etag;
-}
-
-/**
- * Whether a 304 selects the stored response for update (RFC 9111 §4.3.4): a strong ETag must
- * equal the stored one, a weak one compare weakly equal; without an ETag, a Last-Modified must
- * equal the stored one. A 304 with neither updates the one stored response.
- */
-export function sameRepresentation(stored: readonly string[], notModified: readonly string[]): boolean {
-  const etag = firstField(notModified, 'etag');
-  if (etag !== undefined) {
-    const was = firstField(stored, 'etag');
-    if (was === undefined) return false;
-    return etag.startsWith('W/') ? opaqueTag(was) === opaqueTag(etag) : was === etag;
-  }
-  const lastModified = firstField(notModified, 'last-modified');
-  if (lastModified === undefined) return true;
-  const was = firstField(stored, 'last-modified');
-  return was === undefined || Date.parse(was) === Date.parse(lastModified);
 }
 
 /** Releases the fill marker this request claimed, if any (idempotent). */
@@ -319,9 +282,9 @@ function rewrite(cache: SharedCache, req: CacheRequest, updated: { meta: EntryMe
 
 /**
  * RFC 9111 §4.3.4: a 304 updates the stored headers and restarts the entry's freshness; the body
- * is kept. Written as a new entry (the arena is append-only). The 304 named the stored
- * representation (sameRepresentation), so the stored body is the current one: what describes it
- * (length, coding, ETag) is never replaced. When the refreshed headers no longer allow storing, the stored
+ * is kept. Written as a new entry (the arena is append-only). The 304 answered our If-None-Match
+ * with the stored ETag, so the stored body is the current one: its ETag (like its length and
+ * coding) is never replaced. When the refreshed headers no longer allow storing, the stored
  * entry is dropped instead.
  */
 function refresh(cache: SharedCache, req: CacheRequest, ex: Exchange, head: ResponseHead): void {

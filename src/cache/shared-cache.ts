@@ -57,8 +57,6 @@ export class CacheRequest {
   stale: StaleCopy | null = null;
   /** Validators from `stale` went upstream (a 304 refreshes it). */
   conditional = false;
-  /** The request-head lines that carried them (taken out again when the 304 names another representation). */
-  validatorLines = '';
   /** The fill marker this request claimed (collapse.ts), -1: none. */
   lead = -1;
   /** Waited for another request's fill. */
@@ -370,7 +368,6 @@ export class SharedCache {
     if (etag !== undefined) lines += `if-none-match: ${etag}\r\n`;
     if (lastModified !== undefined) lines += `if-modified-since: ${lastModified}\r\n`;
     req.conditional = lines !== '';
-    req.validatorLines = lines;
     return lines;
   }
 

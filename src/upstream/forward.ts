@@ -48,8 +48,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   readonly #rt: Runtime;
   readonly #route: CompiledRoute;
   readonly #upstream: CompiledUpstream;
-  /** The request head each try sends (a refetch after a mismatched 304 takes the validators out). */
-  #requestHead: string;
+  readonly #requestHead: string;
   readonly #chunked: boolean;
   readonly #hasBody: boolean;
   readonly #done: ExchangeDone;
@@ -87,8 +86,6 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
    * or it stands in for an upstream error (stale-if-error).
    */
   #fromStale: 'refreshed' | 'stale' | null = null;
-  /** A 304 named another representation than the cache's (cache/fill.ts): ask again without validators. */
-  #refetch = false;
 
   constructor(ex: Exchange, ds: Downstream, rt: Runtime, upstream: CompiledUpstream, requestHead: string,
     chunked: boolean, contentLength: number, done: ExchangeDone) {
@@ -311,7 +308,6 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (ex.cache !== null) {
       const verdict = cacheResponseHead(this.#rt, this.#rt.cache!, ex.cache, ex, head, headers);
       if (verdict === 'refreshed' || verdict === 'stale') { this.#fromStale = verdict; return; }
-      if (verdict === 'refetch') { this.#refetch = true; return; }
       this.#fill = verdict;
     }
     // After the cache's decision: the cookie is this client's, never part of a stored answer.
@@ -332,7 +328,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   }
 
   onResponseBody(chunk: Buffer): boolean {
-    if (this.#fromStale !== null || this.#refetch) return true;
+    if (this.#fromStale !== null) return true;
     if (this.#fill !== null) this.#fill.push(chunk);
     this.#ex.responseBytes += chunk.length;
     if (this.#compression !== null) return this.#compression.push(chunk);
@@ -348,7 +344,6 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     if (!this.#bodyComplete && conn !== null) conn.destroy();
     if (this.#finished) return;
     if (this.#fromStale !== null) { this.#answerStale(this.#fromStale, this.#ex.status); return; }
-    if (this.#refetch) { this.#refetchWithoutValidators(); return; }
     if (this.#fill !== null) { this.#fill.end(); this.#fill = null; }
     if (this.#compression !== null) { this.#compression.end(() => this.#finish()); return; }
     this.#ds.end();
@@ -397,20 +392,6 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const entry = verdict === 'refreshed' ? cache.find(req, ex) : null;
     if (entry !== null && entry.meta.responseTime === req.stale!.meta.responseTime) answerFromCache(this.#ds, ex, this.#rt, cache, req, entry, status, finish, fromCopy);
     else fromCopy();
-  }
-
-  /**
-   * The same request once more, without the validators the cache added: the 304 before it
-   * carried no body for the client. Its answer takes the normal path (and the store).
-   */
-  #refetchWithoutValidators(): void {
-    const req = this.#ex.cache!;
-    this.#refetch = false;
-    this.#requestHead = this.#requestHead.replace(req.validatorLines, '');
-    req.validatorLines = '';
-    this.#ex.status = 0;
-    this.#headSent = false;
-    this.#acquire(Date.now());
   }
 
   // Endings -------------------------------------------------------------------------------------
