@@ -10,8 +10,8 @@
 // at once, but a connection that negotiated the old certificate still finds them through its
 // SSL_CTX (uSockets us_internal_ssl_socket_get_sni_userdata reads the SSL_CTX's ex_data). Its
 // next request then runs on freed memory: measured on 20.57, an open connection's request was
-// served by the routes of whatever name was added next, and under load the process died (an
-// ACME renewal test with a connection held open across the renewal).
+// served by the routes of whatever name was added next (test/tls/uws-listener.test.ts). Likely
+// also why an ACME renewal test holding a connection across a renewal once saw the process die.
 //
 //   handshake ── SNI name? ── exact / *.one-label match ──▶ that certificate
 //                    └─ none / unknown ─────────────────▶ default certificate, or failure
