@@ -271,14 +271,14 @@ async function startTargets(
   for (const name of TARGET_NAMES) {
     if (name === 'direct' || !want(name)) continue;
     if (name === 'before' && s.beforeCmd === undefined) continue;
-    const proxy = name === 'portcullis' || name === 'before' || name === 'floor' ? 'portcullis' : name === 'nginx' || name === 'nginx-same' ? 'nginx' : CONFIGURED[name].proxy;
+    const proxy = name === 'portcullis' || name === 'before' || name === 'floor' || name === 'hit-floor' ? 'portcullis' : name === 'nginx' || name === 'nginx-same' ? 'nginx' : CONFIGURED[name].proxy;
     if (proxy === 'nginx' && !nginx) {
       console.log(`${name}: not installed`);
       continue;
     }
     try {
       const t =
-        name === 'portcullis' || name === 'before' || name === 'floor'
+        name === 'portcullis' || name === 'before' || name === 'floor' || name === 'hit-floor'
           ? await startPortcullis(s, origin, nginx, name)
           : name === 'nginx' || name === 'nginx-same' || proxy === 'nginx'
             ? await startNginxProxy(s, origin, nginx!, name)

@@ -9,13 +9,16 @@ const common = {
   kind: 'load',
   group: 'cache-hit',
   section: 'cache',
-  targets: ['direct', 'portcullis', 'portcullis+cache', 'nginx', 'nginx+cache'],
-  peers: { 'portcullis+cache': 'nginx+cache', 'nginx+cache': 'nginx+cache' },
+  targets: ['direct', 'portcullis', 'hit-floor', 'portcullis+cache', 'nginx', 'nginx+cache'],
+  peers: { 'portcullis+cache': 'nginx+cache', 'nginx+cache': 'nginx+cache', 'hit-floor': 'nginx+cache' },
   ratios: [
     ['portcullis+cache', 'portcullis'],
     ['portcullis+cache', 'nginx+cache'],
     ['nginx+cache', 'nginx'],
     ['portcullis+cache', 'direct'],
+    // How low a hit served from JavaScript can go on this front end, and what ours adds to it.
+    ['hit-floor', 'nginx+cache'],
+    ['portcullis+cache', 'hit-floor'],
   ],
 } as const satisfies Partial<LoadCase>;
 

@@ -34,13 +34,14 @@ export type ConfiguredName = keyof typeof CONFIGURED;
 
 /**
  * `floor`: bench/floor.ts, the cheapest proxy this front end allows (a measuring stick, not a proxy).
+ * `hit-floor`: bench/hit-floor.ts, the cheapest cache hit this front end allows (a Map and one handler).
  * `nginx`: nginx with NGINX_HEADERS (default `users`: as its users run it); `nginx-same`: nginx doing the
  * per-request header work Portcullis does by default (NGINX_HEADERS=same), the "same work" column.
  */
-export type TargetName = 'direct' | 'portcullis' | 'before' | 'floor' | 'nginx' | 'nginx-same' | ConfiguredName;
+export type TargetName = 'direct' | 'portcullis' | 'before' | 'floor' | 'hit-floor' | 'nginx' | 'nginx-same' | ConfiguredName;
 
 /** Every target, in start (and measuring) order. */
-export const TARGET_NAMES: readonly TargetName[] = ['direct', 'portcullis', 'before', 'floor', 'nginx', 'nginx-same', ...(Object.keys(CONFIGURED) as ConfiguredName[])];
+export const TARGET_NAMES: readonly TargetName[] = ['direct', 'portcullis', 'before', 'floor', 'hit-floor', 'nginx', 'nginx-same', ...(Object.keys(CONFIGURED) as ConfiguredName[])];
 
 /** How a target says a response came from its cache (the response header Cache-Status). */
 export const HIT = /\bhit\b/i;
@@ -112,7 +113,7 @@ export async function startOrigin(s: Settings, nginx: NginxInfo | undefined): Pr
  * The proxy under test (PROXY_CMD, default this tree's quick mode), or with name 'before' a
  * second build measured in the same run (BEFORE_CMD: e.g. the previous commit's checkout).
  */
-export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined, name: 'portcullis' | 'before' | 'floor' = 'portcullis'): Promise<Target> {
+export async function startPortcullis(s: Settings, origin: Target, nginx: NginxInfo | undefined, name: 'portcullis' | 'before' | 'floor' | 'hit-floor' = 'portcullis'): Promise<Target> {
   const port = await freePort();
   if (name === 'portcullis' && s.proxyCmd === 'nginx') {
     // harness development before the proxy command exists: nginx stands in for the proxy
@@ -124,8 +125,8 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     return { name: 'portcullis', label, port, pid: n.proc.pid, workers: 1, rssStartMiB, caches: false, ...watch(n.proc), stop: () => n.stop() };
   }
   const cmd = (
-    name === 'floor'
-      ? 'node dist/bench/floor.js {host} {port} {origin_port}'
+    name === 'floor' || name === 'hit-floor'
+      ? `node dist/bench/${name}.js {host} {port} {origin_port}`
       : ((name === 'before' ? s.beforeCmd : s.proxyCmd) ?? 'node dist/src/main.js proxy --from {host}:{port} --to http://{host}:{origin_port}')
   )
     .replaceAll('{host}', HOST)
@@ -141,7 +142,9 @@ export async function startPortcullis(s: Settings, origin: Target, nginx: NginxI
     env: { ...process.env, PORTCULLIS_WORKERS: String(s.workers), PORTCULLIS_ACCESS_LOG: 'off' },
   });
   const rssStartMiB = await ready(proc, port, `${name} (${cmd})`);
-  return { name, label: cmd, port, pid: proc.pid, workers: s.workers, rssStartMiB, caches: false, ...watch(proc), stop: () => proc.stop() };
+  // The hit floor runs one thread, whatever WORKERS says.
+  const workers = name === 'hit-floor' ? 1 : s.workers;
+  return { name, label: cmd, port, pid: proc.pid, workers, rssStartMiB, caches: name === 'hit-floor', ...watch(proc), stop: () => proc.stop() };
 }
 
 export async function startNginxProxy(s: Settings, origin: Target, info: NginxInfo, name: 'nginx' | 'nginx-same' | ConfiguredName = 'nginx'): Promise<Target> {
