@@ -5,7 +5,9 @@
 // Body chunks are copied before they are written: Node keeps a reference to what it has not
 // sent yet, and the chunks the pipeline hands over are views into buffers it reuses (the
 // upstream connection's shared read buffer), unlike uWS, which copies what it cannot send.
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable, Writable } from 'node:stream';
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Downstream } from '../downstream/contract.js';
 import { streamClosed, streamOpened } from '../observe/counters.js';
@@ -36,28 +38,107 @@ function httpDate(): string {
   return dateText;
 }
 
-/** One HTTP/2 stream. */
-export class H2StreamDownstream implements Downstream {
+/**
+ * What both share: the answer goes to a Node writable (drain for backpressure), the request
+ * body comes from a Node readable, and a 'close' before the end is the client going away.
+ */
+abstract class NodeServedDownstream implements Downstream {
   done = false;
-  /** The head goes out with writeHead (HEADERS frame), so from then on only a reset can end it. */
-  committed = false;
-  readonly #stream: ServerHttp2Stream;
+  abstract readonly committed: boolean;
+  /** The body length the head announced (-1: none, or streamed). */
+  protected announced = -1;
+  #written = 0;
+  #streaming = false;
   #abortCb: (() => void) | null = null;
   #writableCb: (() => void) | null = null;
   #drainHooked = false;
-  #announced = -1;
-  #written = 0;
-  #streaming = false;
+  readonly #out: Writable;
+  readonly #body: Readable;
 
-  constructor(stream: ServerHttp2Stream) {
-    this.#stream = stream;
-    stream.on('close', () => {
+  constructor(closes: EventEmitter, out: Writable, body: Readable) {
+    this.#out = out;
+    this.#body = body;
+    closes.on('close', () => {
       if (this.done) return;
-      this.#finish();
+      this.finish();
       const cb = this.#abortCb;
       this.#abortCb = null;
       if (cb) cb();
     });
+  }
+
+  abstract writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void;
+  abstract respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void;
+  /** Ends the answer abruptly: the client sees it cut, not complete. */
+  protected abstract cut(): void;
+
+  /** A head with no known length: the body streams until end(). */
+  protected streamOpened(): void {
+    this.#streaming = true;
+    streamOpened();
+  }
+
+  protected get streaming(): boolean { return this.#streaming; }
+
+  writeBody(chunk: Buffer): boolean {
+    if (this.done || chunk.length === 0) return true;
+    this.#written += chunk.length;
+    if (this.#written === this.announced) {
+      // The last bytes of a known length: one end(chunk) instead of write() then end(), one
+      // write request fewer for the common small answer.
+      this.finish();
+      this.#out.end(Buffer.from(chunk));
+      return true;
+    }
+    const ok = this.#out.write(Buffer.from(chunk));
+    if (!ok && !this.#drainHooked) {
+      this.#drainHooked = true;
+      this.#out.on('drain', () => { if (!this.done) this.#writableCb?.(); });
+    }
+    return ok;
+  }
+
+  onWritable(cb: () => void): void { this.#writableCb = cb; }
+
+  end(): void {
+    if (this.done) return;
+    // Fewer bytes than announced: cut the answer so the truncation is visible, as uWS does.
+    if (this.announced > 0 && this.#written < this.announced) { this.close(); return; }
+    this.finish();
+    this.#out.end();
+  }
+
+  close(): void {
+    if (this.done) return;
+    this.finish();
+    this.cut();
+  }
+
+  onBody(cb: (chunk: Uint8Array, last: boolean) => void): void {
+    this.#body.on('data', (chunk: Buffer) => cb(chunk, false));
+    this.#body.on('end', () => cb(EMPTY, true));
+  }
+
+  pauseBody(): void { this.#body.pause(); }
+  resumeBody(): void { this.#body.resume(); }
+  onAbort(cb: () => void): void { this.#abortCb = cb; }
+
+  protected finish(): void {
+    this.done = true;
+    if (this.#streaming) { this.#streaming = false; streamClosed(); }
+    this.#writableCb = null;
+  }
+}
+
+/** One HTTP/2 stream. */
+export class H2StreamDownstream extends NodeServedDownstream {
+  /** The head goes out with writeHead (HEADERS frame), so from then on only a reset can end it. */
+  committed = false;
+  readonly #stream: ServerHttp2Stream;
+
+  constructor(stream: ServerHttp2Stream) {
+    super(stream, stream, stream);
+    this.#stream = stream;
   }
 
   #respond(status: number, headers: readonly string[], length: number, endStream: boolean): void {
@@ -73,129 +154,44 @@ export class H2StreamDownstream implements Downstream {
     if (this.done) return;
     // HEAD keeps the length the GET would have had; 204/304 announce none (RFC 9110 §8.6).
     this.#respond(status, headers, status === 204 || status === 304 ? -1 : bodyLength, noBody);
-    if (noBody) { this.#finish(); return; }
-    this.#announced = bodyLength;
-    if (bodyLength < 0) { this.#streaming = true; streamOpened(); }
-  }
-
-  writeBody(chunk: Buffer): boolean {
-    if (this.done || chunk.length === 0) return true;
-    this.#written += chunk.length;
-    if (this.#written === this.#announced) {
-      // The last bytes of a known length: one end(chunk) instead of write() then end(), one
-      // write request fewer for the common small answer.
-      this.#finish();
-      this.#stream.end(Buffer.from(chunk));
-      return true;
-    }
-    const ok = this.#stream.write(Buffer.from(chunk));
-    if (!ok && !this.#drainHooked) {
-      this.#drainHooked = true;
-      this.#stream.on('drain', () => { if (!this.done) this.#writableCb?.(); });
-    }
-    return ok;
-  }
-
-  onWritable(cb: () => void): void { this.#writableCb = cb; }
-
-  end(): void {
-    if (this.done) return;
-    if (this.#announced > 0 && this.#written < this.#announced) { this.close(); return; }
-    this.#finish();
-    this.#stream.end();
+    if (noBody) { this.finish(); return; }
+    this.announced = bodyLength;
+    if (bodyLength < 0) this.streamOpened();
   }
 
   respond(status: number, _reason: string, headers: readonly string[], body: string, _close: boolean, headOnly: boolean): void {
     if (this.done) return;
-    this.#finish();
+    this.finish();
     // A request body not read is stopped by the stream's end (RST_STREAM NO_ERROR, RFC 9113 §8.1).
     this.#respond(status, headers, Buffer.byteLength(body), headOnly);
     if (!headOnly) this.#stream.end(body);
   }
 
-  close(): void {
-    if (this.done) return;
-    this.#finish();
-    this.#stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-  }
-
-  onBody(cb: (chunk: Uint8Array, last: boolean) => void): void {
-    this.#stream.on('data', (chunk: Buffer) => cb(chunk, false));
-    this.#stream.on('end', () => cb(EMPTY, true));
-  }
-
-  pauseBody(): void { this.#stream.pause(); }
-  resumeBody(): void { this.#stream.resume(); }
-  onAbort(cb: () => void): void { this.#abortCb = cb; }
-
-  #finish(): void {
-    this.done = true;
-    if (this.#streaming) { this.#streaming = false; streamClosed(); }
-    this.#writableCb = null;
-  }
+  protected cut(): void { this.#stream.close(constants.NGHTTP2_INTERNAL_ERROR); }
 }
 
 /** One HTTP/1.1 request served by node:http on an HTTP/2 listener. */
-export class NodeDownstream implements Downstream {
-  done = false;
-  readonly #req: IncomingMessage;
+export class NodeDownstream extends NodeServedDownstream {
   readonly #res: ServerResponse;
-  #abortCb: (() => void) | null = null;
-  #writableCb: (() => void) | null = null;
-  #drainHooked = false;
-  #announced = -1;
-  #written = 0;
-  #streaming = false;
 
   /** node:http has the head once writeHead ran. */
   get committed(): boolean { return this.#res.headersSent; }
 
   constructor(req: IncomingMessage, res: ServerResponse) {
-    this.#req = req;
+    super(res, res, req);
     this.#res = res;
-    res.on('close', () => {
-      if (this.done) return;
-      this.#finish();
-      const cb = this.#abortCb;
-      this.#abortCb = null;
-      if (cb) cb();
-    });
   }
 
   writeHead(status: number, reason: string, headers: readonly string[], bodyLength: number, noBody: boolean): void {
     if (this.done) return;
     const h = headerObject(headers);
     if (bodyLength >= 0 && status !== 204 && status !== 304) h['content-length'] = String(bodyLength);
-    if (!noBody) this.#announced = bodyLength;
-    if (!noBody && bodyLength < 0) { this.#streaming = true; streamOpened(); }
+    if (!noBody) this.announced = bodyLength;
+    if (!noBody && bodyLength < 0) this.streamOpened();
     if (reason !== '') this.#res.statusMessage = reason;
     this.#res.writeHead(status, h);
     // A streamed head (an event stream) goes out now, not with the first body bytes.
-    if (this.#streaming) this.#res.flushHeaders();
-  }
-
-  writeBody(chunk: Buffer): boolean {
-    if (this.done || chunk.length === 0) return true;
-    this.#written += chunk.length;
-    const ok = this.#res.write(Buffer.from(chunk));
-    if (!ok && !this.#drainHooked) {
-      this.#drainHooked = true;
-      this.#res.on('drain', () => { if (!this.done) this.#writableCb?.(); });
-    }
-    return ok;
-  }
-
-  onWritable(cb: () => void): void { this.#writableCb = cb; }
-
-  end(): void {
-    if (this.done) return;
-    if (this.#announced > 0 && this.#written < this.#announced) {
-      // Fewer bytes than announced: cut the connection so the truncation is visible, as uWS does.
-      this.close();
-      return;
-    }
-    this.#finish();
-    this.#res.end();
+    if (this.streaming) this.#res.flushHeaders();
   }
 
   respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
@@ -204,30 +200,11 @@ export class NodeDownstream implements Downstream {
     h['content-length'] = String(Buffer.byteLength(body));
     if (closeConnection) h['connection'] = 'close';
     if (reason !== '') this.#res.statusMessage = reason;
-    this.#finish();
+    this.finish();
     this.#res.writeHead(status, h);
     if (headOnly) this.#res.end();
     else this.#res.end(body);
   }
 
-  close(): void {
-    if (this.done) return;
-    this.#finish();
-    this.#res.destroy();
-  }
-
-  onBody(cb: (chunk: Uint8Array, last: boolean) => void): void {
-    this.#req.on('data', (chunk: Buffer) => cb(chunk, false));
-    this.#req.on('end', () => cb(EMPTY, true));
-  }
-
-  pauseBody(): void { this.#req.pause(); }
-  resumeBody(): void { this.#req.resume(); }
-  onAbort(cb: () => void): void { this.#abortCb = cb; }
-
-  #finish(): void {
-    this.done = true;
-    if (this.#streaming) { this.#streaming = false; streamClosed(); }
-    this.#writableCb = null;
-  }
+  protected cut(): void { this.#res.destroy(); }
 }
