@@ -86,23 +86,37 @@ export class CacheTable {
     for (let i = 0; i < PROBE; i++) {
       const base = ((lo + i) & this.#mask) * SLOT_INTS;
       if (Atomics.load(s, base + SLOT_HASH_LO) !== lo || Atomics.load(s, base + SLOT_HASH_HI) !== hi) continue;
-      for (let t = 0; t < READ_TRIES; t++) {
-        const seq = Atomics.load(s, base + SLOT_SEQ);
-        if ((seq & 1) === 1) continue;
-        const h = Atomics.load(s, base + SLOT_HASH_HI);
-        const l = Atomics.load(s, base + SLOT_HASH_LO);
-        const pos = (Atomics.load(s, base + SLOT_POS_HI) >>> 0) * TWO_32 + (Atomics.load(s, base + SLOT_POS_LO) >>> 0);
-        const length = Atomics.load(s, base + SLOT_LENGTH);
-        const flags = Atomics.load(s, base + SLOT_FLAGS);
-        if (Atomics.load(s, base + SLOT_SEQ) !== seq) continue;
-        if (h === hi && l === lo) {
-          out.pos = pos;
-          out.length = length;
-          out.flags = flags;
-          return true;
-        }
-        break;
-      }
+      if (this.#readSlot(base, out) && this.#readHi === hi && this.#readLo === lo) return true;
+    }
+    return false;
+  }
+
+  /** The hash words #readSlot read last (two fields rather than a tuple per read). */
+  #readHi = 0;
+  #readLo = 0;
+
+  /**
+   * Reads the slot at `base` as one consistent snapshot (seqlock: an even sequence, the same
+   * before and after) into `out`, #readHi and #readLo. False when writers kept it busy for
+   * every try: the caller treats the slot as not there.
+   */
+  #readSlot(base: number, out: EntryRef): boolean {
+    const s = this.#slots;
+    for (let t = 0; t < READ_TRIES; t++) {
+      const seq = Atomics.load(s, base + SLOT_SEQ);
+      if ((seq & 1) === 1) continue;
+      const h = Atomics.load(s, base + SLOT_HASH_HI);
+      const l = Atomics.load(s, base + SLOT_HASH_LO);
+      const pos = (Atomics.load(s, base + SLOT_POS_HI) >>> 0) * TWO_32 + (Atomics.load(s, base + SLOT_POS_LO) >>> 0);
+      const length = Atomics.load(s, base + SLOT_LENGTH);
+      const flags = Atomics.load(s, base + SLOT_FLAGS);
+      if (Atomics.load(s, base + SLOT_SEQ) !== seq) continue;
+      this.#readHi = h;
+      this.#readLo = l;
+      out.pos = pos;
+      out.length = length;
+      out.flags = flags;
+      return true;
     }
     return false;
   }
@@ -229,24 +243,11 @@ export class CacheTable {
    * is empty, busy, or points at an overwritten entry. For scans (prefix purge), not lookups.
    */
   slotAt(i: number, out: EntryRef): [hi: number, lo: number] | null {
-    const s = this.#slots;
-    const base = i * SLOT_INTS;
-    for (let t = 0; t < READ_TRIES; t++) {
-      const seq = Atomics.load(s, base + SLOT_SEQ);
-      if ((seq & 1) === 1) continue;
-      const h = Atomics.load(s, base + SLOT_HASH_HI);
-      const l = Atomics.load(s, base + SLOT_HASH_LO);
-      const pos = (Atomics.load(s, base + SLOT_POS_HI) >>> 0) * TWO_32 + (Atomics.load(s, base + SLOT_POS_LO) >>> 0);
-      const length = Atomics.load(s, base + SLOT_LENGTH);
-      const flags = Atomics.load(s, base + SLOT_FLAGS);
-      if (Atomics.load(s, base + SLOT_SEQ) !== seq) continue;
-      if ((h === 0 && l === 0) || !this.intact(pos)) return null;
-      out.pos = pos;
-      out.length = length;
-      out.flags = flags;
-      return [h, l];
-    }
-    return null;
+    if (!this.#readSlot(i * SLOT_INTS, out)) return null;
+    const h = this.#readHi;
+    const l = this.#readLo;
+    if ((h === 0 && l === 0) || !this.intact(out.pos)) return null;
+    return [h, l];
   }
 
   /** Releases the writer lock if this thread holds it (a thread that ends mid-operation). */
