@@ -16,15 +16,13 @@ import type { Downstream } from './contract.js';
 import { chooseUpstream, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
 import { relayRefusal, SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
+import { TunnelSet } from '../upstream/tunnel-set.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
 import type { ConnectionTable } from './connections.js';
 import { connectionUpgraded } from './connection-filter.js';
 
 const DEFAULTS: WebSocketSettings = WEBSOCKET_DEFAULTS;
-
-/** How often idle clocks and ping schedules are checked. Bounds their precision. */
-const SWEEP_MS = 250;
 
 /**
  * uWS drops a send (status 2) past maxBackpressure. Tunnels pause the upstream at their own
@@ -125,16 +123,14 @@ export interface WebSocketFrontEndOptions {
 
 export class WebSocketFrontEnd {
   readonly #o: WebSocketFrontEndOptions;
-  /** Every tunnel from its upgrade request until both sides are closed. */
-  readonly #tunnels = new Set<Tunnel>();
-  #sweep: NodeJS.Timeout | null = null;
+  readonly #tunnels = new TunnelSet();
 
   constructor(o: WebSocketFrontEndOptions) { this.#o = o; }
 
-  get size(): number { return this.#tunnels.size; }
+  get size(): number { return this.#tunnels.all.size; }
 
   /** Every tunnel from its upgrade request until both sides are closed. */
-  get tunnels(): ReadonlySet<Tunnel> { return this.#tunnels; }
+  get tunnels(): ReadonlySet<Tunnel> { return this.#tunnels.all; }
 
   behavior(maxPayloadLength: number): WebSocketBehavior<UserData> {
     return {
@@ -243,13 +239,11 @@ export class WebSocketFrontEnd {
       },
       done: (t) => {
         this.#tunnels.delete(t);
-        if (this.#tunnels.size === 0 && this.#sweep !== null) { clearInterval(this.#sweep); this.#sweep = null; }
         finish(t.ex);
       },
     });
     ds.onAbort(() => tunnel.abort());
     this.#tunnels.add(tunnel);
-    this.#sweep ??= setInterval(() => this.#tick(), SWEEP_MS);
     tunnel.connect();
   }
 
@@ -261,23 +255,13 @@ export class WebSocketFrontEnd {
     this.#o.log?.(ex);
   }
 
-  #tick(): void {
-    const now = Date.now();
-    for (const t of this.#tunnels) if (t.open) t.tick(now);
-  }
-
   /** Draining: every open tunnel is closed with 1001 (going away) on both sides. */
   goAway(): void {
-    for (const t of this.#tunnels) t.goAway();
+    this.#tunnels.goAway();
   }
 
-  /**
-   * A reload: the tunnels `changed` picks are closed with 1001 and `reason` on both sides (one
-   * still handshaking, as soon as it opens). Returns how many.
-   */
+  /** A reload: see TunnelSet.goAwayWhere. */
   goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
-    let n = 0;
-    for (const t of this.#tunnels) if (changed(t)) { t.goAway(reason); n++; }
-    return n;
+    return this.#tunnels.goAwayWhere(changed, reason);
   }
 }

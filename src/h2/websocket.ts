@@ -16,9 +16,8 @@ import { identify, parse, protect, requestIdOf, route, upstreamHead } from '../p
 import { HstsDownstream } from '../tls/hsts.js';
 import { respondError } from '../upstream/forward.js';
 import { relayRefusal, SendResult, Tunnel, type TunnelClient } from '../upstream/tunnel.js';
+import { TunnelSet } from '../upstream/tunnel-set.js';
 import { nodeSnapshot } from './snapshot.js';
-
-const SWEEP_MS = 250;
 
 /** A Downstream that writes one whole HTTP/1.1 answer on a socket and closes it (refusals). */
 class SocketAnswer implements Downstream {
@@ -92,8 +91,7 @@ export interface TunnelHost {
 export class NodeWebSockets {
   readonly #host: TunnelHost;
   readonly #context: ListenerContext;
-  readonly #tunnels = new Set<Tunnel>();
-  #sweep: NodeJS.Timeout | null = null;
+  readonly #tunnels = new TunnelSet();
 
   constructor(host: TunnelHost, context: ListenerContext) {
     this.#host = host;
@@ -101,7 +99,7 @@ export class NodeWebSockets {
   }
 
   /** Every tunnel from its upgrade request until both sides are closed. */
-  get tunnels(): ReadonlySet<Tunnel> { return this.#tunnels; }
+  get tunnels(): ReadonlySet<Tunnel> { return this.#tunnels.all; }
 
   upgrade(req: IncomingMessage, socket: net.Socket, head: Buffer, hsts: string | null): void {
     socket.on('error', () => {});
@@ -187,25 +185,21 @@ export class NodeWebSockets {
       },
       done: (t) => {
         this.#tunnels.delete(t);
-        if (this.#tunnels.size === 0 && this.#sweep !== null) { clearInterval(this.#sweep); this.#sweep = null; }
         finish(t.ex);
       },
     });
     socket.once('close', () => { if (!tunnel.open) tunnel.abort(); });
     this.#tunnels.add(tunnel);
-    this.#sweep ??= setInterval(() => { const now = Date.now(); for (const t of this.#tunnels) if (t.open) t.tick(now); }, SWEEP_MS);
     tunnel.connect();
   }
 
   /** Draining: every open tunnel is closed with 1001 (going away). */
   goAway(): void {
-    for (const t of this.#tunnels) t.goAway();
+    this.#tunnels.goAway();
   }
 
-  /** A reload: the tunnels `changed` picks are closed with 1001 and `reason`. Returns how many. */
+  /** A reload: see TunnelSet.goAwayWhere. */
   goAwayWhere(changed: (t: Tunnel) => boolean, reason: string): number {
-    let n = 0;
-    for (const t of this.#tunnels) if (changed(t)) { t.goAway(reason); n++; }
-    return n;
+    return this.#tunnels.goAwayWhere(changed, reason);
   }
 }
