@@ -151,6 +151,11 @@ export interface PairRatio {
   readonly baseline: TargetName;
   readonly cpu: number | undefined;
   readonly rps: number | undefined;
+  /**
+   * CPU/req of the row ÷ the baseline's within each round (rounds interleave the targets): the
+   * machine's speed can move between rounds, and a ratio inside one round is immune to that.
+   */
+  readonly cpuByRound: readonly (number | undefined)[];
 }
 
 export function pairRatios(rows: readonly LoadRow[], cases: readonly LoadCase[]): PairRatio[] {
@@ -160,7 +165,8 @@ export function pairRatios(rows: readonly LoadRow[], cases: readonly LoadCase[])
       const a = find(rows, c.name, row);
       const b = find(rows, c.name, baseline);
       if (a === undefined || b === undefined) continue;
-      out.push({ case: c.name, title: c.title, row, baseline, cpu: ratio(a.cpuUs, b.cpuUs), rps: ratio(a.rps, b.rps) });
+      const cpuByRound = a.rounds.length === b.rounds.length ? a.rounds.map((m, i) => ratio(m.cpuUs, b.rounds[i]!.cpuUs)) : [];
+      out.push({ case: c.name, title: c.title, row, baseline, cpu: ratio(a.cpuUs, b.cpuUs), rps: ratio(a.rps, b.rps), cpuByRound });
     }
   }
   return out;
@@ -169,7 +175,8 @@ export function pairRatios(rows: readonly LoadRow[], cases: readonly LoadCase[])
 export function pairText(pairs: readonly PairRatio[]): string {
   const label = (p: PairRatio): string => `${p.title}: ${p.row} ÷ ${p.baseline}`;
   const w = Math.max(0, ...pairs.map((p) => label(p).length));
-  return pairs.map((p) => `  ${label(p).padEnd(w)}  CPU/req ${x(p.cpu).padStart(6)}   req/s ${x(p.rps).padStart(6)}`).join('\n');
+  const rounds = (p: PairRatio): string => (p.cpuByRound.length > 1 ? `   CPU/req by round ${p.cpuByRound.map((v) => x(v)).join(' ')}` : '');
+  return pairs.map((p) => `  ${label(p).padEnd(w)}  CPU/req ${x(p.cpu).padStart(6)}   req/s ${x(p.rps).padStart(6)}${rounds(p)}`).join('\n');
 }
 
 /** Rows whose figures are suspect: failed requests or dropped connection attempts. */
