@@ -14,6 +14,9 @@ import { streamClosed, streamOpened } from '../observe/counters.js';
 
 const EMPTY = new Uint8Array(0);
 
+/** A client's stream or request failed: its 'close' follows and ends the exchange. */
+function clientGone(): void {}
+
 /** A flat [name, value, …] list as the header object Node takes (repeated names as arrays). */
 export function headerObject(headers: readonly string[]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
@@ -58,6 +61,12 @@ abstract class NodeServedDownstream implements Downstream {
   constructor(closes: EventEmitter, out: Writable, body: Readable) {
     this.#out = out;
     this.#body = body;
+    // A stream the client resets with an error code (RST_STREAM PROTOCOL_ERROR, a body longer
+    // than its Content-Length, a connection reset under open streams) is destroyed with an
+    // 'error' and then 'close'. Unheard, the 'error' is thrown and ends the worker with every
+    // connection it holds; the 'close' after it is the abort below.
+    closes.on('error', clientGone);
+    if (body !== closes) body.on('error', clientGone);
     closes.on('close', () => {
       if (this.done) return;
       this.finish();

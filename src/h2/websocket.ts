@@ -176,6 +176,10 @@ export class NodeWebSockets {
             ws.on('ping', () => tunnel.clientHeard());
             ws.on('pong', () => tunnel.clientHeard());
             ws.on('close', (code: number, reason: Buffer) => { client.closed = true; tunnel.clientClosed(code, reason.toString()); });
+            // A message over max_message_size (ws closes with 1009), a bad frame, a reset:
+            // ws emits 'error' and then 'close', which ends the tunnel. Unheard, the 'error'
+            // would end the worker.
+            ws.on('error', () => {});
             socket.on('drain', () => tunnel.clientDrained());
             tunnel.attach(client);
           });
