@@ -173,7 +173,10 @@ export class UpstreamConnection implements ResponseParserHandler {
     }
     this.#gotResponseBytes = true;
     const now = (this.readAt = Date.now());
-    this.deadline = now + (this.#headSeen ? this.#idleMs : this.#responseHeaderMs);
+    // Before the final head the deadline stays where send (or the last request-body write)
+    // put it: response_header is the time to the head, not between its bytes. Moved per read,
+    // an upstream sending a byte a second, or endless 1xx answers, held the client for ever.
+    if (this.#headSeen) this.deadline = now + this.#idleMs;
     this.#parse(buf.subarray(0, n));
     // false pauses the socket (net onread contract) until resume().
     return !this.#paused;

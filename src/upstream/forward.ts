@@ -35,6 +35,11 @@ const budgetSpent = counter('portcullis_upstream_retry_budget_exhausted_total', 
 
 /** 503s that say when to come back (a full or busy upstream frees up soon). */
 const RETRY_AFTER = ['retry-after', '1'];
+/**
+ * Interim answers (103 Early Hints and the like) passed on per exchange. A client needs one or
+ * two; each may be as large as a response head (max_response_header_bytes).
+ */
+const MAX_INTERIM_FORWARDED = 8;
 
 function reasonOf(kind: FailureKind): string {
   return typeof kind === 'number' ? 'status' : kind;
@@ -62,6 +67,8 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   #tryStart = 0;
   /** Retries spent (retries.attempts bounds them). */
   #retries = 0;
+  /** Interim (1xx) answers from the upstream so far. */
+  #interims = 0;
   /** The one fresh-connection retry of the idle race (a reused socket closed under us) is spent. */
   #raced = false;
   #conn: UpstreamConnection | null = null;
@@ -324,6 +331,9 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
   /** 103 Early Hints (and 102): relayed before the final head when the front end can; never cached. */
   onResponseInterim(head: ResponseHead): void {
     if (this.#finished || this.#ex.status !== 0 || this.#ds.writeInterim === undefined) return;
+    // Interim answers are written without backpressure: past a few, the rest are dropped, or
+    // an upstream sending 103s to a client that does not read fills the worker's memory.
+    if (++this.#interims > MAX_INTERIM_FORWARDED) return;
     this.#ds.writeInterim(head.statusCode, head.reason, responseHeaders(head, this.#rt.config.via));
   }
 

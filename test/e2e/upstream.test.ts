@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { startOrigin, startRawOrigin, type Origin, type RawOrigin } from '../helpers/origin.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { request } from '../helpers/client.js';
+import { rawRequest } from '../helpers/raw.js';
 
 const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
 
@@ -124,6 +125,62 @@ describe('malformed upstream answers', () => {
     const r = await request(proxy.port, { path: '/' });
     expect(r.status).toBe(200);
     expect(r.text).toBe('final');
+  });
+});
+
+describe('an upstream that stalls or floods before its final head', () => {
+  // Each connection's behaviour is named by the request path.
+  let origin: RawOrigin;
+  let proxy: RunningProxy;
+  const timers = new Set<NodeJS.Timeout>();
+  const every = (ms: number, fn: () => boolean): void => {
+    const t = setInterval(() => { if (!fn()) { clearInterval(t); timers.delete(t); } }, ms);
+    timers.add(t);
+  };
+
+  beforeAll(async () => {
+    origin = await startRawOrigin((s) => {
+      s.on('error', () => {});
+      s.once('data', (d: Buffer) => {
+        const path = / (\S+) /.exec(d.toString('latin1'))![1]!;
+        if (path === '/continue-forever') every(100, () => s.write('HTTP/1.1 100 Continue\r\n\r\n') && !s.destroyed);
+        if (path === '/hints-forever') every(100, () => s.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n') && !s.destroyed);
+        if (path === '/byte-a-tick') {
+          const head = `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${'x-pad: aaaaaaaa\r\n'.repeat(20)}\r\nok`;
+          let i = 0;
+          every(50, () => !s.destroyed && i < head.length && s.write(head[i++]!));
+        }
+        if (path === '/forty-hints') {
+          s.end(`${'HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n'.repeat(40)}HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal`);
+        }
+      });
+    });
+    proxy = await startProxy({ timeouts: { response_header: '1s', idle: '30s' }, upstreams: { app: { targets: [origin.url] } } });
+  });
+  afterAll(async () => {
+    for (const t of timers) clearInterval(t);
+    await proxy?.stop();
+    await origin?.close();
+  });
+
+  // response_header is the time to the final head (docs/config.md), not between its bytes:
+  // moved by every read, each of these held the client for as long as the upstream went on.
+  test.each([
+    ['100 Continue every 100 ms, never a final answer', '/continue-forever'],
+    ['103 Early Hints every 100 ms, never a final answer', '/hints-forever'],
+    ['a head sent a byte every 50 ms (over 20 s in all)', '/byte-a-tick'],
+  ])('%s: 504 at response_header', async (_name, path) => {
+    const t0 = Date.now();
+    const r = await request(proxy.port, { path });
+    expect(r.status).toBe(504);
+    expect(r.text).toContain('PC_ERR_UPSTREAM_TIMEOUT');
+    expect(Date.now() - t0).toBeLessThan(4000);
+  });
+
+  test('of 40 interim answers, the first 8 reach the client, then the final one', async () => {
+    const r = await rawRequest(proxy.port, `GET /forty-hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 5000);
+    expect(r.data.match(/^HTTP\/1\.1 103 /gm)?.length).toBe(8);
+    expect(r.data).toMatch(/HTTP\/1\.1 200 OK[\s\S]*\r\n\r\nfinal$/);
   });
 });
 
