@@ -10,6 +10,7 @@
 // Portcullis's hit minus this one is what our cache and pipeline cost a hit; this one against nginx's
 // proxy_cache is how low any hit served from JavaScript can go here.
 import http from 'node:http';
+import { isHopByHop } from '../src/filters/hop-by-hop.js';
 import { uWS } from '../src/uws/load.js';
 import type { HttpResponse } from 'uWebSockets.js';
 
@@ -34,7 +35,8 @@ function fill(key: string, path: string, hostHeader: string, res: HttpResponse, 
       let head = `${up.statusCode} ${up.statusMessage}`;
       for (let i = 0; i < up.rawHeaders.length; i += 2) {
         const name = up.rawHeaders[i]!.toLowerCase();
-        if (name === 'date' || name === 'content-length' || name === 'connection' || name === 'transfer-encoding' || name === 'keep-alive') continue;
+        // uWS writes its own Date and Content-Length.
+        if (isHopByHop(name) || name === 'date' || name === 'content-length') continue;
         head += `\r\n${name}: ${up.rawHeaders[i + 1]!}`;
       }
       head += '\r\ncache-status: hit-floor; hit';
@@ -52,7 +54,7 @@ function answer(res: HttpResponse, entry: Stored): void {
 }
 
 const app = uWS.App();
-(uWS as unknown as { _cfg(k: string): void })._cfg('silent');
+uWS._cfg('silent');
 app.any('/*', (res, req) => {
   const method = req.getCaseSensitiveMethod();
   const url = req.getUrl();
