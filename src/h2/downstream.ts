@@ -87,8 +87,6 @@ abstract class NodeServedDownstream implements Downstream {
     streamOpened();
   }
 
-  protected get streaming(): boolean { return this.#streaming; }
-
   writeBody(chunk: Buffer): boolean {
     if (this.done || chunk.length === 0) return true;
     this.#written += chunk.length;
@@ -195,12 +193,13 @@ export class NodeDownstream extends NodeServedDownstream {
     if (this.done) return;
     const h = headerObject(headers);
     if (bodyLength >= 0 && status !== 204 && status !== 304) h['content-length'] = String(bodyLength);
+    const streamed = !noBody && bodyLength < 0;
     if (!noBody) this.announced = bodyLength;
-    if (!noBody && bodyLength < 0) this.streamOpened();
+    if (streamed) this.streamOpened();
     if (reason !== '') this.#res.statusMessage = reason;
     this.#res.writeHead(status, h);
     // A streamed head (an event stream) goes out now, not with the first body bytes.
-    if (this.streaming) this.#res.flushHeaders();
+    if (streamed) this.#res.flushHeaders();
   }
 
   respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void {
