@@ -38,7 +38,7 @@ const COMMAND_USAGE = {
 
 const USAGE = `usage:
 ${Object.values(COMMAND_USAGE).join('\n')}
-environment: PORTCULLIS_WORKERS, PORTCULLIS_LOG_LEVEL, PORTCULLIS_ACCESS_LOG, PORTCULLIS_WORKER_YOUNG_MB (see docs/config.md)
+environment: PORTCULLIS_WORKERS, PORTCULLIS_LOG_LEVEL, PORTCULLIS_ACCESS_LOG, PORTCULLIS_WORKER_YOUNG_MB, PORTCULLIS_CACHE_HIT_PATH (see docs/config.md)
 `;
 
 type ServeCommand = 'run' | 'proxy' | 'demo' | 'hash-password';

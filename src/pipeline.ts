@@ -20,6 +20,9 @@ import { redirectTarget } from './tls/redirect.js';
 import { runPolicies, type PhaseResult } from './policy/phase.js';
 import { answerVerdict } from './policy/answer.js';
 
+/** How the request's body is framed (http/request-rules.ts). */
+export type Framing = { contentLength: number; chunked: boolean };
+
 /** Phase 1, parse: strict framing and size rules (smuggling → 400, size → 431/413). */
 export function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boolean } | ProxyError {
   const h = ex.head;
@@ -172,12 +175,30 @@ export function requestIdOf(ex: Exchange, rt: Runtime): string {
   return requestIdFrom(rt.trusted(ex.head.peerIp) ? ex.header('x-request-id') : undefined);
 }
 
-/** Handles one request end to end. Everything up to the upstream write is synchronous. */
-export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, done: ExchangeDone): void {
+/** A new exchange for a request head, with its request id. */
+export function startExchange(head: RequestHead, rt: Runtime): Exchange {
   const ex = new Exchange(head, Date.now());
   ex.requestId = requestIdOf(ex, rt);
   ex.clientIp = head.peerIp;
+  return ex;
+}
 
+/**
+ * A request the cache's hit path (cache/hit-path.ts) parsed, routed and identified but did not
+ * answer: handleRequest goes on from there instead of doing it all again.
+ */
+export interface Prepared {
+  readonly ex: Exchange;
+  readonly framing: Framing;
+}
+
+/**
+ * Handles one request end to end. Everything up to the upstream write is synchronous.
+ * `prepared`: the first phases are done already (the hit path's hand-over).
+ */
+export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, done: ExchangeDone, prepared: Prepared | null = null): void {
+  if (prepared !== null) { routed(ds, prepared.ex, rt, prepared.framing, done); return; }
+  const ex = startExchange(head, rt);
   const framing = parse(ex, rt);
   if (framing instanceof ProxyError) return reject(ex, ds, framing, done);
   // One request per connection after a chunked body (downstream/connections.ts closeAfter).
@@ -186,6 +207,11 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
   const notFound = route(ex, rt);
   if (notFound !== null) return unrouted(ex, ds, rt, notFound, done);
   identify(ex, rt);
+  routed(ds, ex, rt, framing, done);
+}
+
+/** After parse, route and identify: the https redirect, the policies, then the cache or the upstream. */
+function routed(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, done: ExchangeDone): void {
   const location = httpsRedirect(ex);
   if (location !== null) {
     respondRedirect(ex, ds, location);
@@ -203,7 +229,6 @@ export function handleRequest(ds: Downstream, head: RequestHead, rt: Runtime, do
   proceed(pass, ex, rt, framing, done);
 }
 
-type Framing = { contentLength: number; chunked: boolean };
 
 /** After the policies: the cache, or straight upstream. */
 function proceed(ds: Downstream, ex: Exchange, rt: Runtime, framing: Framing, done: ExchangeDone): void {
@@ -230,7 +255,8 @@ const NO_BODY: Framing = { contentLength: 0, chunked: false };
  */
 function handleCached(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, framing: Framing, done: ExchangeDone): void {
   const identity = ex.identity!;
-  ex.cache = cache.begin(ex, identity.proto, identity.host);
+  // The hit path may have begun it already (its hand-over: the policies let the request through as it is).
+  ex.cache ??= cache.begin(ex, identity.proto, identity.host);
   runCachePhase(ds, ex, rt, cache, done, (ds2, ex2, lines, end) => {
     const f = ex2 === ex ? framing : NO_BODY;
     forward(ds2, ex2, rt, f, upstreamHead(ex2, rt, f.contentLength, f.chunked, lines), end);

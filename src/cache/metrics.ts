@@ -11,6 +11,7 @@ const purged = counter('portcullis_cache_purged_entries_total', 'Entries removed
 const stores = counter('portcullis_cache_stores_total', 'Entries written to the shared cache');
 const storedBytes = counter('portcullis_cache_store_bytes_total', 'Body bytes written to the shared cache');
 const servedBytes = counter('portcullis_cache_served_bytes_total', 'Body bytes answered from the shared cache');
+const hitPath = counter('portcullis_cache_hit_path_total', 'Hits answered on the hit path: in the request callback, without the general pipeline (cache/hit-path.ts)');
 const refreshes = counter('portcullis_cache_background_refreshes_total', 'Background refreshes started for stale-while-revalidate');
 
 export const cacheEvents = {
@@ -27,4 +28,5 @@ export const cacheEvents = {
   storedBytes: storedBytes.with(),
   servedBytes: servedBytes.with(),
   backgroundRefresh: refreshes.with(),
+  hitPath: hitPath.with(),
 };

@@ -52,7 +52,9 @@ function wantsUpstream(req: CacheRequest): boolean {
 
 function lookup(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, req: CacheRequest, done: ExchangeDone, forward: ForwardFn, mayWait: boolean): void {
   const now = Date.now();
-  const entry = cache.find(req, ex);
+  const found = req.found;
+  req.found = undefined;
+  const entry = found !== undefined ? found : cache.find(req, ex);
   let stale: StoredEntry | null = null;
   if (entry !== null) {
     const meta = entry.meta;

@@ -17,6 +17,7 @@ import type { Exchange } from '../exchange.js';
 import { selectEncoding, type Encoding } from '../filters/compress.js';
 import type { ResponseHead } from '../http/response-parser.js';
 import type { Runtime } from '../runtime.js';
+import type { CompressionConfig } from '../config/types.js';
 import { currentAge, parseHttpDate } from './freshness.js';
 import { firstField } from '../http/field-list.js';
 import type { CacheRequest, SharedCache } from './shared-cache.js';
@@ -109,6 +110,41 @@ export function isNotModified(ex: Exchange, meta: EntryMeta): boolean {
   return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;
 }
 
+/** The fields of an answer from the cache, and the coding it is sent with (null: the stored body). */
+export interface HitHead {
+  /** The stored fields plus Age and Cache-Status (and the Vary a coding adds). */
+  readonly headers: string[];
+  /** The fields for the stored body when a coding was chosen but no coded body can be had. */
+  readonly plain: string[];
+  readonly enc: Encoding | null;
+}
+
+/** The head of an answer from `meta` (filters/compress.ts chooses the coding). */
+export function hitHead(ex: Exchange, meta: EntryMeta, bodyLength: number, cacheStatus: string, compression: CompressionConfig, bodyless: boolean, now: number): HitHead {
+  const headers = meta.headers.slice();
+  headers.push('age', String(currentAge(meta.initialAge, meta.responseTime, now)), 'cache-status', cacheStatus);
+  let enc: Encoding | null = null;
+  let plain = headers;
+  if (compression.enabled && !bodyless) {
+    plain = headers.slice();
+    const head = { statusCode: meta.status, bodyKind: 'length', contentLength: bodyLength } as ResponseHead;
+    enc = selectEncoding(ex, head, headers, compression, true);
+    // Without a variant the answer is the stored body with the Vary the coded one would carry.
+    if (enc !== null && firstField(headers, 'vary') !== undefined && firstField(plain, 'vary') === undefined) plain.push('vary', 'Accept-Encoding');
+  }
+  return { headers, plain, enc };
+}
+
+/**
+ * A stored body of one piece (at most PIECE_BYTES), copied into the per-thread scratch buffer:
+ * valid until the next copy, so it must be handed to the front end at once. Null when the
+ * ring overwrote the entry before the copy was complete, or when it is larger.
+ */
+export function copyStoredPiece(table: CacheTable, entry: StoredEntry): Buffer | null {
+  if (entry.bodyLength > PIECE_BYTES) return null;
+  return copyOut({ body: table.arena.subarray(entry.bodyOffset, entry.bodyOffset + entry.bodyLength), table, pos: entry.pos });
+}
+
 /**
  * Answers the exchange from a stored entry (a fresh hit) or from a just-revalidated one.
  * `lost` is called instead (nothing sent yet) if the entry was overwritten before any byte went out.
@@ -119,20 +155,9 @@ export function answerFromCache(ds: Downstream, ex: Exchange, rt: Runtime, cache
   const source: BodySource = 'body' in entry
     ? { body: entry.body, table: null, pos: -1 }
     : { body: cache.table.arena.subarray(entry.bodyOffset, entry.bodyOffset + entry.bodyLength), table: cache.table, pos: entry.pos };
-  const headers = meta.headers.slice();
-  headers.push('age', String(currentAge(meta.initialAge, meta.responseTime, Date.now())), 'cache-status', cacheStatus);
   const bodyless = ex.head.method === 'HEAD' || meta.status === 204;
-
-  let enc: Encoding | null = null;
-  let plain = headers;
   const compression = rt.config.compression;
-  if (compression.enabled && !bodyless) {
-    plain = headers.slice();
-    const head = { statusCode: meta.status, bodyKind: 'length', contentLength: source.body.length } as ResponseHead;
-    enc = selectEncoding(ex, head, headers, compression, true);
-    // Without a variant the answer is the stored body with the Vary the coded one would carry.
-    if (enc !== null && firstField(headers, 'vary') !== undefined && firstField(plain, 'vary') === undefined) plain.push('vary', 'Accept-Encoding');
-  }
+  const { headers, plain, enc } = hitHead(ex, meta, source.body.length, cacheStatus, compression, bodyless, Date.now());
 
   if (isNotModified(ex, meta)) {
     const out: string[] = [];

@@ -63,6 +63,11 @@ export class CacheRequest {
   collapsed = false;
   /** Lookups retried because the fill-marker lock was busy (phase.ts). */
   claimRetries = 0;
+  /**
+   * What find() gave the cache's hit path (cache/hit-path.ts) when it did not answer: the
+   * lookup that follows in the same turn takes it instead of searching again (once).
+   */
+  found: StoredEntry | null | undefined = undefined;
 
   constructor(key: string, facts: RequestFacts, policy: StorePolicy, cacheable: boolean, range: string | undefined) {
     this.key = key;

@@ -101,9 +101,23 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { overrides: EnvOverri
   const stateDir = env['PORTCULLIS_STATE_DIR']?.trim();
   if (stateDir) overrides.state_dir = resolve(stateDir);
 
+  const hitPath = env[HIT_PATH_VAR]?.trim().toLowerCase();
+  if (hitPath && SWITCH[hitPath] === undefined) fail(HIT_PATH_VAR, `expected on, off, 1 or 0, got "${env[HIT_PATH_VAR]}"`);
+
   const youngMb = parseYoungMb(env[YOUNG_MB_VAR]);
   if ('error' in youngMb) fail(YOUNG_MB_VAR, youngMb.error);
   return { overrides, errors };
+}
+
+/**
+ * PORTCULLIS_CACHE_HIT_PATH: no config field. Off sends cache hits through the general pipeline
+ * as well (cache/hit-path.ts); read by each worker, checked with the others by readEnvOverrides.
+ */
+export const HIT_PATH_VAR = 'PORTCULLIS_CACHE_HIT_PATH';
+
+/** Whether the hit path is on (unset, empty or not a switch: on; a bad value fails `check` and start-up). */
+export function hitPathEnabled(env: NodeJS.ProcessEnv): boolean {
+  return SWITCH[env[HIT_PATH_VAR]?.trim().toLowerCase() ?? ''] !== false;
 }
 
 export function applyEnvOverrides(config: Config, o: EnvOverrides): Config {

@@ -19,7 +19,7 @@ import type { CompiledRoute, Runtime } from '../runtime.js';
 import type { AccessLog } from '../observe/access-log.js';
 import type { RequestHead } from './contract.js';
 import { UwsDownstream } from './uws-downstream.js';
-import type { ConnectionTable } from './connections.js';
+import type { Connection, ConnectionTable } from './connections.js';
 
 /** The current generation and at most this many older ones stay alive. */
 export const MAX_GENERATIONS = 4;
@@ -105,8 +105,8 @@ export class TrackedDownstream extends UwsDownstream {
   head: RequestHead | null = null;
   readonly #gen: Generation;
 
-  constructor(res: HttpResponse, gen: Generation, table: ConnectionTable) {
-    super(res, table);
+  constructor(res: HttpResponse, gen: Generation, table: ConnectionTable, conn?: Connection | null) {
+    super(res, table, conn);
     this.#gen = gen;
   }
 

@@ -6,7 +6,8 @@ import { uWS } from '../uws/load.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { ListenAddress, Timeouts } from '../config/types.js';
 import { normalizeAddress } from '../net/address.js';
-import { handleRequest } from '../pipeline.js';
+import { handleRequest, type Prepared } from '../pipeline.js';
+import { hitPathEnabled } from '../config/env.js';
 import type { Exchange } from '../exchange.js';
 import type { ListenerContext, RequestHead } from './contract.js';
 import { HstsDownstream } from '../tls/hsts.js';
@@ -16,8 +17,15 @@ import { ConnectionTable, type Connection } from './connections.js';
 import { WebSocketFrontEnd } from './websocket.js';
 import type { Tunnel } from '../upstream/tunnel.js';
 import { attachConnectionFilter } from './connection-filter.js';
+import { hitPath } from '../cache/hit-path.js';
+import { cacheEvents } from '../cache/metrics.js';
+import { headLines, PIECE_BYTES } from './uws-downstream.js';
+import { statusLine } from './status-line.js';
 
 const decoder = new TextDecoder();
+
+/** PORTCULLIS_CACHE_HIT_PATH (config/env.ts): off sends every request through handleRequest. */
+const hitPathOn = hitPathEnabled(process.env);
 
 /** Set per worker from the config: the PROXY v2 address is read only when someone is trusted. */
 let readProxiedAddress = false;
@@ -44,6 +52,11 @@ function snapshot(res: HttpResponse, req: HttpRequest, listener?: ListenerContex
     scheme: listener?.scheme ?? 'http',
     ...(listener === undefined ? {} : { listener }),
   };
+}
+
+/** A head as UwsDownstream writes it on a connection that stays open (the hit path's heads). */
+function formatHead(status: number, reason: string, headers: readonly string[]): string {
+  return headLines(statusLine(status, reason), headers, false);
 }
 
 /** The App timeouts uWS 20.57 can be told about (uWS counts in seconds, ticking every 4 s). */
@@ -143,15 +156,35 @@ export class UwsFrontEnd {
     const behavior = this.#ws.behavior(maxMessage);
     const any = (res: HttpResponse, req: HttpRequest): void => {
       const gen = this.#gen;
-      const ds = new TrackedDownstream(res, gen, this.connections);
+      const table = this.connections;
+      const conn = table.begin(res);
+      const head = snap(res, req, conn);
+      // A plain fresh hit is answered here, at once (cache/hit-path.ts); not while draining or on
+      // a connection that serves no more, whose answers say `Connection: close` (the general path).
+      let prepared: Prepared | null = null;
+      if (hitPathOn && gen.runtime.cache !== null && !table.draining && (conn === null || !conn.closing)) {
+        const hit = hitPath(head, gen.runtime, hsts, PIECE_BYTES, formatHead);
+        if (hit !== null && 'body' in hit) {
+          // One cork session of at most PIECE_BYTES: end() sends it or keeps what the socket did not take.
+          res.cork(() => {
+            res.writeStatus(hit.head);
+            res.end(hit.body);
+          });
+          cacheEvents.hitPath.inc();
+          table.done(conn);
+          gen.finished(hit.ex);
+          return;
+        }
+        prepared = hit;
+      }
+      const ds = new TrackedDownstream(res, gen, table, conn);
       // A request on a connection that was to serve no more (after a chunked body): not served.
       if (ds.unwanted) { ds.close(); return; }
-      const head = snap(res, req, ds.connection);
       ds.head = head;
       this.#inflight++;
       gen.inflight++;
       ds.inHandler = true;
-      handleRequest(hsts === null ? ds : new HstsDownstream(ds, hsts), head, gen.runtime, this.#onDone);
+      handleRequest(hsts === null ? ds : new HstsDownstream(ds, hsts), head, gen.runtime, this.#onDone, prepared);
       ds.inHandler = false;
     };
     // Upgrade requests reach ws('/*'); every other request falls through to any('/*') (§9).

@@ -28,7 +28,8 @@ const SSE_HEAD_FLUSH = Buffer.from(':\n\n');
 const CORK_BUFFER_BYTES = 16 * 1024;
 /** Room kept for what uWS adds around our bytes: Date, framing headers, chunk size lines. */
 const CORK_MARGIN = 256;
-const PIECE_BYTES = CORK_BUFFER_BYTES - CORK_MARGIN;
+/** Most bytes of ours one cork session holds: it never overflows uWS's cork buffer. */
+export const PIECE_BYTES = CORK_BUFFER_BYTES - CORK_MARGIN;
 
 /**
  * An event stream whose body we may prefix with the SSE comment. Not when the upstream encoded
@@ -43,6 +44,18 @@ function wantsHeadFlush(headers: readonly string[]): boolean {
     if (name === 'content-type') eventStream = headers[i + 1]!.toLowerCase().startsWith('text/event-stream');
   }
   return eventStream;
+}
+
+/**
+ * A status line ("200 OK") and header fields as one string for uWS's writeStatus, which writes
+ * "HTTP/1.1 " + it + CRLF and then its own Date and framing. `close`: the answer tells the
+ * client to close the connection.
+ */
+export function headLines(status: string, headers: readonly string[], close: boolean): string {
+  let out = status;
+  for (let i = 0; i < headers.length; i += 2) out += `\r\n${headers[i]!}: ${headers[i + 1]!}`;
+  if (close) out += '\r\nconnection: close';
+  return out;
 }
 
 export class UwsDownstream implements Downstream {
@@ -86,10 +99,11 @@ export class UwsDownstream implements Downstream {
   #committed = false;
   readonly #unwanted: boolean;
 
-  constructor(res: HttpResponse, table: ConnectionTable | null = null) {
+  /** `conn`: the request's connection when the front end already looked it up (table.begin). */
+  constructor(res: HttpResponse, table: ConnectionTable | null = null, conn?: Connection | null) {
     this.#res = res;
     this.#table = table;
-    this.#conn = table !== null ? table.begin(res) : null;
+    this.#conn = conn !== undefined ? conn : table !== null ? table.begin(res) : null;
     this.#unwanted = this.#conn !== null && this.#conn.closing;
     // Must be registered before the handler returns or awaits (shared notes §4).
     res.onAborted(() => {
@@ -151,10 +165,7 @@ export class UwsDownstream implements Downstream {
    * either): whoever made the fields vouches for them, as before (response parser, config).
    */
   #headLines(status: string, headers: readonly string[], keepAlive: boolean): string {
-    let out = status;
-    for (let i = 0; i < headers.length; i += 2) out += `\r\n${headers[i]!}: ${headers[i + 1]!}`;
-    if (keepAlive && this.#table !== null && (this.#table.draining || this.#closing)) out += '\r\nconnection: close';
-    return out;
+    return headLines(status, headers, keepAlive && this.#table !== null && (this.#table.draining || this.#closing));
   }
 
   /**

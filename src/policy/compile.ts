@@ -26,13 +26,13 @@ import { denyCheck, dotfileCheck, methodCheck, urlLengthCheck } from './request-
 import { compileRequestEdits, compileResponseEdits, type RequestEdits, type ResponseEdits } from './response-edits.js';
 import { SharedCounters } from './shared-counters.js';
 import { SharedLimiter } from './shared-limiter.js';
-import type { Check } from './verdict.js';
+import type { Check, Filter } from './verdict.js';
 import { ConnectionRate, ConnectionsPerIp } from './connection-rate.js';
 
 /** The checks a gated route adds wherever it reaches: its IP rule and its auth. */
 interface Gate {
   readonly index: number;
-  readonly ip: Check | null;
+  readonly ip: Filter | null;
   readonly auth: Check | null;
 }
 
@@ -45,6 +45,11 @@ export interface RoutePolicies {
   readonly rewrite: Rewrite | null;
   /** X-HTTP-Method-Override and kin pass from untrusted clients. */
   readonly allowMethodOverride: boolean;
+  /**
+   * `checks` when every one of them is a Filter (reads the request only), else null: the cache's
+   * hit path (cache/hit-path.ts) may run them and still hand the request to the policy phase.
+   */
+  readonly filters: readonly Filter[] | null;
 }
 
 export interface Protection {
@@ -142,12 +147,13 @@ export function compileProtection(config: Config, shm: SharedSegments): Protecti
       const above = scope.find(sampleHost(r.host), samplePath(r.path));
       if (above >= 0) chain = chains.get(above)!;
     }
-    const checks: Check[] = [global.urlLength];
-    if (r.methods !== undefined) checks.push(methodCheck(r.methods));
-    if (!r.allow_dotfiles) checks.push(global.dotfiles);
-    if (r.deny !== undefined && r.deny.length > 0) checks.push(denyCheck(r.deny));
-    if (global.ip !== null) checks.push(global.ip);
-    for (const g of chain) if (g.ip !== null) checks.push(g.ip);
+    const filters: Filter[] = [global.urlLength];
+    if (r.methods !== undefined) filters.push(methodCheck(r.methods));
+    if (!r.allow_dotfiles) filters.push(global.dotfiles);
+    if (r.deny !== undefined && r.deny.length > 0) filters.push(denyCheck(r.deny));
+    if (global.ip !== null) filters.push(global.ip);
+    for (const g of chain) if (g.ip !== null) filters.push(g.ip);
+    const checks: Check[] = [...filters];
     if (global.concurrency !== null) checks.push(global.concurrency);
     if (r.rate_limit !== undefined) checks.push(rateLimitCheck(r.rate_limit, routeName(r), limiter as Limiter));
     for (const g of chain) if (g.auth !== null) checks.push(g.auth);
@@ -158,6 +164,7 @@ export function compileProtection(config: Config, shm: SharedSegments): Protecti
       responseEdits: compileResponseEdits(config.headers, r.headers),
       rewrite: r.rewrite === undefined ? null : new Rewrite(r.rewrite),
       allowMethodOverride: r.allow_method_override,
+      filters: checks.length === filters.length ? filters : null,
     };
   });
 

@@ -3,7 +3,7 @@
 import { compileCidrs } from '../net/cidr.js';
 import { ProxyError } from '../errors.js';
 import type { IpRulesConfig } from '../config/protection-types.js';
-import { refuse, type Check, type Refusal } from './verdict.js';
+import { refuse, type Filter, type Refusal } from './verdict.js';
 
 /** A predicate: true when the client may pass these rules. */
 export type IpPredicate = (ip: string) => boolean;
@@ -15,7 +15,7 @@ export function compileIpRules(rules: IpRulesConfig): IpPredicate {
   return (ip) => allow(ip) && !deny(ip);
 }
 
-export function ipCheck(rules: IpRulesConfig, scope: string): Check {
+export function ipCheck(rules: IpRulesConfig, scope: string): Filter {
   const pass = compileIpRules(rules);
   let denied: Refusal | null = null;
   return (ex) => {

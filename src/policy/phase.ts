@@ -89,6 +89,26 @@ export function runPolicies(ex: Exchange, ds: Downstream, rt: Runtime, done: Exc
   );
 }
 
+/**
+ * For the cache's hit path (cache/hit-path.ts): true when runPolicies would let the request
+ * through as it is, decided by reading only: the route's checks are all filters
+ * (RoutePolicies.filters) and pass, no redirect or further gate applies, and the route edits
+ * neither the request nor its path. False: nothing was changed; runPolicies decides and answers.
+ */
+export function passesAsIs(ex: Exchange, rt: Runtime): boolean {
+  const prot = rt.protection;
+  const p = ex.route!.policies;
+  const filters = p.filters;
+  if (filters === null || p.requestEdits !== null || p.rewrite !== null) return false;
+  if (prot.redirects !== null && prot.redirects.match(ex) !== null) return false;
+  if (prot.scope !== null) {
+    const gate = prot.scope.find(ex.host, foldPath(ex.normalizedPath));
+    if (gate >= 0 && !p.gates.has(gate)) return false;
+  }
+  for (let i = 0; i < filters.length; i++) if (filters[i]!(ex) !== null) return false;
+  return true;
+}
+
 /** The client left while a check was pending: logged as 499, nothing sent. */
 function left(ex: Exchange, done: ExchangeDone): null {
   ex.clientAborted = true;

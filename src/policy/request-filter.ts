@@ -3,9 +3,9 @@
 // RFC 8615) and configured deny rules on path, query and headers.
 import { ProxyError } from '../errors.js';
 import type { DenyRuleConfig } from '../config/protection-types.js';
-import { refuse, type Check, type Refusal } from './verdict.js';
+import { refuse, type Filter, type Refusal } from './verdict.js';
 
-export function urlLengthCheck(max: number): Check {
+export function urlLengthCheck(max: number): Filter {
   const refusal = refuse(new ProxyError('PC_ERR_URL_TOO_LONG', `over ${max} bytes`));
   return (ex) => {
     const h = ex.head;
@@ -15,7 +15,7 @@ export function urlLengthCheck(max: number): Check {
   };
 }
 
-export function methodCheck(methods: readonly string[]): Check {
+export function methodCheck(methods: readonly string[]): Filter {
   const allowed = new Set(methods);
   // RFC 9110 §9.3.2: HEAD is GET without the body; whoever allows GET allows HEAD.
   if (allowed.has('GET')) allowed.add('HEAD');
@@ -36,7 +36,7 @@ export function isHiddenPath(path: string): boolean {
   return false;
 }
 
-export function dotfileCheck(): Check {
+export function dotfileCheck(): Filter {
   const refusal = refuse(new ProxyError('PC_ERR_HIDDEN_PATH'));
   // The path before strip_prefix/rewrite: what the client asked for. Checked on the raw path
   // too: a ';' parameter or a case change must not hide a dot (/.git;x/).
@@ -51,7 +51,7 @@ interface CompiledDeny {
   readonly refusal: Refusal;
 }
 
-export function denyCheck(rules: readonly DenyRuleConfig[]): Check {
+export function denyCheck(rules: readonly DenyRuleConfig[]): Filter {
   const compiled: CompiledDeny[] = rules.map((r, i) => ({
     path: r.path === undefined ? null : new RegExp(r.path),
     query: r.query === undefined ? null : new RegExp(r.query),

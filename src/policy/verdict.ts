@@ -35,5 +35,11 @@ export function refuse(error: ProxyError, headers: readonly string[] = []): Refu
  */
 export type Check = (ex: Exchange, pd: PolicyDownstream) => Verdict | null | Promise<Verdict | null>;
 
+/**
+ * A check that only reads the request and decides at once (request filters, IP rules): running
+ * it again changes nothing (no counter, limiter or auth service is touched).
+ */
+export type Filter = (ex: Exchange) => Verdict | null;
+
 /** Refusals and answers of the policy phase, by reason (PC_ERR code, 'redirect', 'auth_answer'). */
 export const policyRefusals = counter('portcullis_policy_refusals_total', 'Requests answered by a policy instead of the upstream, by reason', ['reason']);

@@ -18,7 +18,7 @@ function hasHeader(headers: readonly string[], name: string): boolean {
   return false;
 }
 
-function withHsts(headers: readonly string[], value: string): readonly string[] {
+export function withHsts(headers: readonly string[], value: string): readonly string[] {
   return hasHeader(headers, NAME) ? headers : [...headers, NAME, value];
 }
 

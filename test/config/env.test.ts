@@ -93,6 +93,7 @@ describe('PORTCULLIS_* overrides', () => {
     [{ PORTCULLIS_WORKERS: '-1' }, '<env>: PORTCULLIS_WORKERS: expected a whole number 0–256'],
     [{ PORTCULLIS_LOG_LEVEL: 'loud' }, '<env>: PORTCULLIS_LOG_LEVEL: expected one of fatal, error, warn, info, debug, got "loud"'],
     [{ PORTCULLIS_ACCESS_LOG: 'maybe' }, '<env>: PORTCULLIS_ACCESS_LOG: expected on, off, 1 or 0, got "maybe"'],
+    [{ PORTCULLIS_CACHE_HIT_PATH: 'sometimes' }, '<env>: PORTCULLIS_CACHE_HIT_PATH: expected on, off, 1 or 0, got "sometimes"'],
     [{ PORTCULLIS_WORKER_YOUNG_MB: 'abc' }, `<env>: PORTCULLIS_WORKER_YOUNG_MB: expected a whole number of MiB (0 = V8's default), got "abc"`],
     [{ PORTCULLIS_WORKER_YOUNG_MB: '-5' }, `<env>: PORTCULLIS_WORKER_YOUNG_MB: expected a whole number of MiB (0 = V8's default), got "-5"`],
     [{ PORTCULLIS_WORKER_YOUNG_MB: '1.5' }, '<env>: PORTCULLIS_WORKER_YOUNG_MB: expected a whole number of MiB'],
