@@ -35,6 +35,9 @@ const requests = counter('portcullis_node_front_requests_total', 'Requests serve
 const h2Requests = requests.with('h2');
 const h1Requests = requests.with('http/1.1');
 
+/** Header fields (pseudo-headers included) nghttp2 takes in one head before resetting the stream. */
+const MAX_HEADER_PAIRS = 1024;
+
 /** RFC 9113 §6.5.2: streams one connection may have open at once (nginx's default too). */
 const MAX_CONCURRENT_STREAMS = 128;
 
@@ -83,6 +86,10 @@ export class Http2Listener {
       // A handshake must be done as soon as a request head must (Node's default is 120 s).
       handshakeTimeout: timeouts.header,
       settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      // nghttp2 resets a stream of 128 fields or more (RST_STREAM, no status) before we see it;
+      // above limits.max_header_count (at most 98) the parse phase answers 431 as over HTTP/1.1.
+      // The decoded head stays bounded by the header list size (SETTINGS_MAX_HEADER_LIST_SIZE).
+      maxHeaderListPairs: MAX_HEADER_PAIRS,
       SNICallback: (name, cb) => {
         const ctx = this.#lookup(name.toLowerCase());
         if (ctx !== null) { cb(null, ctx); return; }

@@ -219,6 +219,14 @@ describe('HTTP/2 on a [h1, h2] listener', () => {
     expect(r.headers['strict-transport-security']).toBe('max-age=31536000');
   });
 
+  test('too many header fields: 431 with the code, as over HTTP/1.1 (not a stream reset)', async () => {
+    const many: http2.OutgoingHttpHeaders = {};
+    for (let i = 0; i < 150; i++) many[`x-field-${i}`] = 'v';
+    const r = await h2Request(ports.h2, { ':path': '/x', ...many });
+    expect(r.status).toBe(431);
+    expect(r.headers['x-portcullis-error']).toBe('PC_ERR_HEADERS_TOO_LARGE');
+  });
+
   test('a client that resets its stream mid-answer: the proxy carries on', async () => {
     const client = http2.connect(`https://127.0.0.1:${ports.h2}`, { ca: ca.ca.certPem, servername: 'site.test' });
     await new Promise<void>((resolve) => {
