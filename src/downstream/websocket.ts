@@ -10,8 +10,8 @@ import { parseConnectionTokens } from '../filters/hop-by-hop.js';
 import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { WebSocketSettings } from '../config/types.js';
 import { ProxyError } from '../errors.js';
-import { Exchange } from '../exchange.js';
-import { httpsRedirect, identify, parse, protect, requestIdOf, respondRedirect, route, upstreamHead } from '../pipeline.js';
+import type { Exchange } from '../exchange.js';
+import { httpsRedirect, identify, parse, protect, respondRedirect, route, startExchange, upstreamHead } from '../pipeline.js';
 import type { Downstream } from './contract.js';
 import { chooseUpstream, type Runtime } from '../runtime.js';
 import { respondError } from '../upstream/forward.js';
@@ -167,9 +167,7 @@ export class WebSocketFrontEnd {
     const ds = new UwsDownstream(res, this.#o.connections); // onAborted first (shared notes §4)
     const head = this.#o.snapshot(res, req);
     const rt = this.#o.runtime();
-    const ex = new Exchange(head, Date.now());
-    ex.requestId = requestIdOf(ex, rt);
-    ex.clientIp = head.peerIp;
+    const ex = startExchange(head, rt);
 
     const framing = parse(ex, rt);
     if (framing instanceof ProxyError) return this.#reject(ex, ds, framing);

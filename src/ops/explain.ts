@@ -8,9 +8,8 @@ import { routeLabel } from '../config/diff.js';
 import { WEBSOCKET_DEFAULTS } from '../config/defaults.js';
 import type { RequestHead } from '../downstream/contract.js';
 import { ProxyError, errorBody } from '../errors.js';
-import { Exchange } from '../exchange.js';
 import { normalizeAddress } from '../net/address.js';
-import { identify, parse, requestIdOf, route, upstreamHead } from '../pipeline.js';
+import { identify, parse, route, startExchange, upstreamHead } from '../pipeline.js';
 import { Router } from '../router/router.js';
 import { buildRuntime } from '../runtime.js';
 import { describePolicies } from '../policy/describe.js';
@@ -91,9 +90,7 @@ function explainWith(config: Config, rt: ReturnType<typeof buildRuntime>, head: 
   const target = head.query === '' ? head.rawPath : `${head.rawPath}?${head.query}`;
   out.push(`explain ${head.method} ${target} (Host: ${headers(head, 'host') ?? ''}) from ${head.peerIp}, config ${config.source}`);
 
-  const ex = new Exchange(head, Date.now());
-  ex.requestId = requestIdOf(ex, rt);
-  ex.clientIp = head.peerIp;
+  const ex = startExchange(head, rt);
   const framing = parse(ex, rt);
   if (framing instanceof ProxyError) {
     line('parse', `refused: ${errorBody(framing).trim()}${framing.detail ? ` — ${framing.detail}` : ''}`);
