@@ -20,6 +20,7 @@ import { attachConnectionFilter } from './connection-filter.js';
 import { hitPath } from '../cache/hit-path.js';
 import { cacheEvents } from '../cache/metrics.js';
 import { headLines, PIECE_BYTES } from './uws-downstream.js';
+import { writeHit } from './hit-writer.js';
 import { statusLine } from './status-line.js';
 
 const decoder = new TextDecoder();
@@ -165,14 +166,22 @@ export class UwsFrontEnd {
       if (hitPathOn && gen.runtime.cache !== null && !table.draining && (conn === null || !conn.closing)) {
         const hit = hitPath(head, gen.runtime, hsts, PIECE_BYTES, formatHead);
         if (hit !== null && 'body' in hit) {
-          // One cork session of at most PIECE_BYTES: end() sends it or keeps what the socket did not take.
-          res.cork(() => {
-            res.writeStatus(hit.head);
-            res.end(hit.body);
-          });
           cacheEvents.hitPath.inc();
-          table.done(conn);
-          gen.finished(hit.ex);
+          const ex = hit.ex;
+          const onDone = this.#onDone;
+          // One cork session of at most PIECE_BYTES. A socket backed up keeps the answer pending.
+          const now = writeHit(res, hit.head, hit.body, (aborted) => {
+            if (aborted) { ex.clientAborted = true; ex.status = 499; }
+            table.done(conn);
+            onDone(ex);
+          });
+          if (now) {
+            table.done(conn);
+            gen.finished(ex);
+          } else {
+            this.#inflight++;
+            gen.inflight++;
+          }
           return;
         }
         prepared = hit;

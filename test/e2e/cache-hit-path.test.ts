@@ -13,6 +13,8 @@ import { admin } from '../helpers/admin.js';
 import { freePort } from '../helpers/ports.js';
 import { createTestCa, type TestCa } from '../helpers/tls.js';
 import tls from 'node:tls';
+import net from 'node:net';
+import { once } from 'node:events';
 
 let origin: CacheOrigin;
 let ca: TestCa;
@@ -38,6 +40,7 @@ beforeAll(async () => {
   origin.on('/private', () => ({ headers: { 'cache-control': 'private, max-age=600' }, body: 'mine' }));
   origin.on('/latin', () => ({ headers: { ...fresh, 'x-name': 'caf\u00e9' }, body: 'latin' }));
   origin.on('/unshared', () => ({ headers: { 'cache-control': 'max-age=600', 'content-type': 'text/plain' }, body: 'no public' }));
+  origin.on('/pipelined', () => ({ headers: fresh, body: 'p'.repeat(8000) }));
   origin.on('/aged', () => ({ headers: fresh, body: 'aged' }));
   origin.on('/short', () => ({ headers: { 'cache-control': 'max-age=1', 'content-type': 'text/plain' }, body: 'short-lived' }));
   const config = {
@@ -206,6 +209,43 @@ describe('the hit path gives the pipeline\'s answers', () => {
     expect(logged(on).length).toBeGreaterThan(CASES.length);
     expect(logged(on).filter((l) => l['cache'] === 'hit').length).toBeGreaterThan(CASES.filter((c) => c.hitPath).length);
     expect(logged(on)).toEqual(logged(off));
+  });
+});
+
+describe('a client that pipelines hits and does not read', () => {
+  /** 3,000 requests for an 8 kB hit in one write; read nothing for 1.5 s, then all there is. */
+  async function pipelined(p: Running): Promise<{ answers: number; closed: boolean }> {
+    const socket = net.connect(p.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.pause();
+    socket.write('GET /pipelined HTTP/1.1\r\nHost: example.test\r\n\r\n'.repeat(3000));
+    await new Promise((r) => setTimeout(r, 1500));
+    let data = '';
+    let closed = false;
+    socket.on('data', (d: Buffer) => { data += d.toString('latin1'); });
+    socket.on('close', () => { closed = true; });
+    socket.on('error', () => {});
+    socket.resume();
+    // Until the proxy closes, or nothing came for a second.
+    for (let last = -1; !closed && data.length !== last;) {
+      last = data.length;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    socket.destroy();
+    return { answers: (data.match(/HTTP\/1\.1 200 /g) ?? []).length, closed };
+  }
+
+  test('answers stop at what the socket holds and the connection is closed, as without the hit path', async () => {
+    for (const p of [on, off]) await send(p, 'GET', '/pipelined', {});
+    const before = (await metrics(on.admin)).get(HIT_PATH) ?? 0;
+    const [a, b] = [await pipelined(on), await pipelined(off)];
+    // Without backpressure the hit path answered all 3,000 (24 MB held for a client reading nothing).
+    expect(b.answers).toBeLessThan(3000);
+    expect(b.closed).toBe(true);
+    expect(a.answers).toBeLessThan(3000);
+    expect(a.closed).toBe(true);
+    expect(a.answers).toBeGreaterThan(10);
+    expect((await metrics(on.admin)).get(HIT_PATH)! - before).toBeGreaterThan(10);
   });
 });
 
