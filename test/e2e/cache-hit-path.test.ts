@@ -93,10 +93,10 @@ const HIT_PATH = 'portcullis_cache_hit_path_total';
 /** The answer with what follows the clock made comparable. */
 function comparable(raw: string): string {
   return raw
-    .replace(/\r\nDate: [^\r]*/i, '\r\nDate: -')
-    .replace(/\r\nage: \d+/i, '\r\nage: -')
-    .replace(/ttl=-?\d+/, 'ttl=-')
-    .replace(/\r\nx-request-id: [^\r]*/, '\r\nx-request-id: -');
+    .replace(/\r\nDate: [^\r]*/gi, '\r\nDate: -')
+    .replace(/\r\nage: \d+/gi, '\r\nage: -')
+    .replace(/ttl=-?\d+/g, 'ttl=-')
+    .replace(/\r\nx-request-id: [^\r]*/g, '\r\nx-request-id: -');
 }
 
 function requestBytes(method: string, path: string, headers: Record<string, string>): string {
@@ -246,6 +246,31 @@ describe('a client that pipelines hits and does not read', () => {
     expect(a.closed).toBe(true);
     expect(a.answers).toBeGreaterThan(10);
     expect((await metrics(on.admin)).get(HIT_PATH)! - before).toBeGreaterThan(10);
+  });
+});
+
+describe('pipelining (docs/limits.md)', () => {
+  test('a hit pipelined after a hit with Connection: close, in the same read, is answered too and the connection stays open, on both paths', async () => {
+    for (const p of [on, off]) await send(p, 'GET', '/plain', {});
+    const bytes = 'GET /plain HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\nGET /plain HTTP/1.1\r\nHost: example.test\r\n\r\n';
+    const [a, b] = [await rawRequest(on.port, bytes, 1500), await rawRequest(off.port, bytes, 1500)];
+    for (const r of [a, b]) {
+      expect((r.data.match(/HTTP\/1\.1 200 /g) ?? []).length).toBe(2);
+      expect(r.closed).toBe(false);
+    }
+    expect(comparable(a.data)).toBe(comparable(b.data));
+  });
+
+  test('a hit, a miss, a hit in one write: the miss is pending when the last arrives, so uWS closes the connection and the first answer goes with it, on both paths', async () => {
+    for (const p of [on, off]) await send(p, 'GET', '/plain', {});
+    const bytes = 'GET /plain HTTP/1.1\r\nHost: example.test\r\n\r\n'
+      + 'GET /plain?pipelined-miss HTTP/1.1\r\nHost: example.test\r\n\r\n'
+      + 'GET /plain HTTP/1.1\r\nHost: example.test\r\n\r\n';
+    const [a, b] = [await rawRequest(on.port, bytes, 5000), await rawRequest(off.port, bytes, 5000)];
+    for (const r of [a, b]) {
+      expect(r.closed).toBe(true);
+      expect(r.data).toBe('');
+    }
   });
 });
 
