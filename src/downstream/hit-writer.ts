@@ -1,24 +1,26 @@
-// Writes a cache hit from the hit path (cache/hit-path.ts) to a uWS response: the head and the
-// body in one cork, the body by tryEnd. tryEnd is optional: on a socket already backed up (a
-// client that pipelines requests and does not read) uWS takes nothing of it, where end() would
-// append the whole answer to its buffer, answer after answer, without bound. The rest is then
-// kept (a copy: the body is the hit path's scratch) and sent as the client reads, and the answer
-// stays pending meanwhile, so uWS reads no further request on the connection (it closes one that
+// Writes a cache hit from the hit path (cache/hit-path.ts) to a uWS response, from inside the
+// request callback (where uWS has the socket corked already: no cork of our own, no closure).
+// The body goes by tryEnd, which is optional: on a socket already backed up (a client that
+// pipelines requests and does not read) uWS takes nothing of it, where end() would append the
+// whole answer to its buffer, answer after answer, without bound. The rest is then kept (a
+// copy: the body is the hit path's scratch) and sent as the client reads, and the answer stays
+// pending meanwhile, so uWS reads no further request on the connection (it closes one that
 // sends a request while an answer is pending): what the general path does (uws-downstream.ts).
 import type { HttpResponse } from 'uWebSockets.js';
 
+/** Writes the head and the body; true when uWS took all of it, false: call finishHit at once. */
+export function writeHit(res: HttpResponse, head: Buffer, body: Buffer): boolean {
+  res.writeStatus(head);
+  return res.tryEnd(body, body.length)[1];
+}
+
 /**
- * True when the whole answer went to uWS now. False: the rest follows as the client reads, and
- * `later` is called when it is done (`aborted`: the client left first).
+ * The rest of a hit that writeHit could not hand over, sent as the client reads; `later` is
+ * called when it is done (`aborted`: the client left first). Called right after writeHit, while
+ * `body` (the scratch) still holds this answer.
  */
-export function writeHit(res: HttpResponse, head: Buffer, body: Buffer, later: (aborted: boolean) => void): boolean {
+export function finishHit(res: HttpResponse, body: Buffer, later: (aborted: boolean) => void): void {
   const total = body.length;
-  let result: [boolean, boolean] = [true, true];
-  res.cork(() => {
-    res.writeStatus(head);
-    result = res.tryEnd(body, total);
-  });
-  if (result[1]) return true;
   const sent = res.getWriteOffset();
   const rest = Buffer.from(body.subarray(sent));
   let finished = false;
@@ -36,5 +38,4 @@ export function writeHit(res: HttpResponse, head: Buffer, body: Buffer, later: (
     }
     return r[0];
   });
-  return false;
 }

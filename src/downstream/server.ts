@@ -20,7 +20,7 @@ import { attachConnectionFilter } from './connection-filter.js';
 import { hitPath } from '../cache/hit-path.js';
 import { cacheEvents } from '../cache/metrics.js';
 import { headLines, PIECE_BYTES } from './uws-downstream.js';
-import { writeHit } from './hit-writer.js';
+import { finishHit, writeHit } from './hit-writer.js';
 import { statusLine } from './status-line.js';
 
 const decoder = new TextDecoder();
@@ -168,20 +168,20 @@ export class UwsFrontEnd {
         if (hit !== null && 'body' in hit) {
           cacheEvents.hitPath.inc();
           const ex = hit.ex;
+          // At most PIECE_BYTES in uWS's cork. A socket backed up keeps the answer pending.
+          if (writeHit(res, hit.head, hit.body)) {
+            table.done(conn);
+            gen.finished(ex);
+            return;
+          }
+          this.#inflight++;
+          gen.inflight++;
           const onDone = this.#onDone;
-          // One cork session of at most PIECE_BYTES. A socket backed up keeps the answer pending.
-          const now = writeHit(res, hit.head, hit.body, (aborted) => {
+          finishHit(res, hit.body, (aborted) => {
             if (aborted) { ex.clientAborted = true; ex.status = 499; }
             table.done(conn);
             onDone(ex);
           });
-          if (now) {
-            table.done(conn);
-            gen.finished(ex);
-          } else {
-            this.#inflight++;
-            gen.inflight++;
-          }
           return;
         }
         prepared = hit;
