@@ -8,7 +8,7 @@ import { ProxyError } from './errors.js';
 import { Exchange } from './exchange.js';
 import { requestIdFrom } from './filters/request-id.js';
 import { parseConnectionTokens } from './filters/hop-by-hop.js';
-import { checkRequestHead } from './http/request-rules.js';
+import { checkRequestHead, type RequestFraming } from './http/request-rules.js';
 import { normalizeHost } from './router/host.js';
 import { normalizePath } from './router/normalize.js';
 import { chooseUpstream, type Runtime } from './runtime.js';
@@ -20,11 +20,11 @@ import { redirectTarget } from './tls/redirect.js';
 import { runPolicies, type PhaseResult } from './policy/phase.js';
 import { answerVerdict } from './policy/answer.js';
 
-/** How the request's body is framed (http/request-rules.ts). */
-export type Framing = { contentLength: number; chunked: boolean };
+/** How the request's body is framed (http/request-rules.ts checkRequestHead). */
+export type Framing = RequestFraming;
 
 /** Phase 1, parse: strict framing and size rules (smuggling → 400, size → 431/413). */
-export function parse(ex: Exchange, rt: Runtime): { contentLength: number; chunked: boolean } | ProxyError {
+export function parse(ex: Exchange, rt: Runtime): Framing | ProxyError {
   const h = ex.head;
   // TRACE echoes the request, cookies and credentials included, into a readable body (cross-site
   // tracing); nginx answers it 405 too.

@@ -37,7 +37,7 @@ import { withHsts } from '../tls/hsts.js';
 import { currentAge } from './freshness.js';
 import { cacheEvents } from './metrics.js';
 import { copyStoredPiece, hitHead, isNotModified } from './respond.js';
-import { reuseOf } from './reuse.js';
+import { reuseOf, ttlOf } from './reuse.js';
 import type { EntryMeta, StoredEntry } from './store.js';
 
 /** A hit ready to write: the exchange (status, bytes and cache outcome set) and its bytes. */
@@ -98,9 +98,9 @@ export function hitPath(head: RequestHead, rt: Runtime, hsts: string | null, max
   const meta = entry.meta;
   if (meta.status !== 200 || entry.bodyLength > maxBytes || isNotModified(ex, meta)) return prepared;
   const now = Date.now();
-  // reuse.ts ttlOf, with the age kept for the head.
+  const ttl = ttlOf(meta, now, (entry.flags & FLAG_SOFT_PURGED) !== 0);
+  // The Age the head carries (a kept head is good for this one).
   const age = currentAge(meta.initialAge, meta.responseTime, now);
-  const ttl = (entry.flags & FLAG_SOFT_PURGED) !== 0 ? 0 : meta.lifetime - age;
   if (reuseOf(meta, req.facts.cacheControl, ttl, now) !== 'fresh') return prepared;
 
   const compression = rt.config.compression;
