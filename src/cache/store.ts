@@ -85,9 +85,16 @@ function headerView(table: CacheTable): DataView {
   return headerViewOf!;
 }
 
+/** The arena decodedOf gave last, and its map: a worker has one arena (a WeakMap get per hit saved). */
+let decodedBuffer: ArrayBufferLike | null = null;
+let decodedLast: Map<number, EntryMeta> | null = null;
 function decodedOf(table: CacheTable): Map<number, EntryMeta> {
-  let m = decodedByArena.get(table.arena.buffer);
-  if (m === undefined) decodedByArena.set(table.arena.buffer, (m = new Map()));
+  const buffer = table.arena.buffer;
+  if (buffer === decodedBuffer) return decodedLast!;
+  let m = decodedByArena.get(buffer);
+  if (m === undefined) decodedByArena.set(buffer, (m = new Map()));
+  decodedBuffer = buffer;
+  decodedLast = m;
   return m;
 }
 
@@ -204,7 +211,10 @@ export function writeEntry(table: CacheTable, hi: number, lo: number, meta: Buff
  */
 export function readEntry(table: CacheTable, ref: Pick<EntryRef, 'pos' | 'length'> & { flags?: number }, hi: number, lo: number): StoredEntry | null {
   const { pos, length } = ref;
-  if (!table.intact(pos)) return null;
+  // Checked against the ring once, after every read of the entry: a writer moves the cursor
+  // over an entry before it writes a byte of it, so an entry still intact after the reads was
+  // intact during them. (A check before them only spared the reads of an entry overwritten
+  // already, whose header then fails the hash check; it cost a cursor load per hit.)
   const at = table.offset(pos);
   if (at + length > table.capacity || length < ENTRY_HEADER_BYTES) return null;
   const header = headerView(table);

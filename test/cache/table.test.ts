@@ -329,6 +329,28 @@ describe('ring', () => {
     expect([header.getUint32(4, true) | 0, header.getUint32(8, true) | 0]).not.toEqual([hi, lo]);
   });
 
+  test('an entry read once (its meta then kept by position) and lapped by the same key, same length, at the same offset is not returned by its old position', () => {
+    // The new entry's header matches everything the old reference names (length, hash): only
+    // the check against the ring after the reads tells them apart; without it the old meta
+    // would be paired with the new body.
+    const { table } = fresh(64 * KiB);
+    const [hi, lo] = hashKey('victim');
+    const oldPos = put(table, 'victim', Buffer.from('first body'), { meta: metaOf('victim', { headers: ['etag', '"v1"'] }) });
+    const ref: EntryRef = { pos: 0, length: 0, flags: 0 };
+    expect(table.find(hi, lo, ref)).toBe(true);
+    const old = { ...ref };
+    expect(readEntry(table, old, hi, lo)?.meta.headers).toEqual(['etag', '"v1"']);
+    expect(table.reserve(table.capacity - table.cursor())).toBeGreaterThan(oldPos);
+    const newPos = put(table, 'victim', Buffer.from('other body'), { meta: metaOf('victim', { headers: ['etag', '"v2"'] }) });
+    expect(table.offset(newPos)).toBe(table.offset(oldPos));
+    expect(table.find(hi, lo, ref)).toBe(true);
+    expect(ref.length).toBe(old.length);
+    expect(readEntry(table, old, hi, lo)).toBeNull();
+    const now = readEntry(table, ref, hi, lo)!;
+    expect(now.meta.headers).toEqual(['etag', '"v2"']);
+    expect(Buffer.from(table.arena.subarray(now.bodyOffset, now.bodyOffset + now.bodyLength)).toString()).toBe('other body');
+  });
+
   test('an entry lapped between find and readEntry is not returned', () => {
     const { table } = fresh(64 * KiB);
     put(table, 'victim', seededBytes(500, 2));

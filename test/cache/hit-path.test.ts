@@ -1,0 +1,62 @@
+// cache/hit-path.ts in one thread, without a front end: the bodies it keeps beside its heads. A
+// body is copied out of the ring once per entry and kept while the thread's budget allows
+// (KEPT_BODY_BYTES, 4 MiB); past it a hit copies its body out as the general path does. Either
+// way each hit carries its own entry's bytes. (The hit path against the general pipeline, over
+// sockets: test/e2e/cache-hit-path.test.ts.)
+import { describe, expect, test } from 'vitest';
+import { hitPath, keptBodyBytes, type HeadFormat } from '../../src/cache/hit-path.js';
+import { encodeMeta, writeEntry, type EntryMeta } from '../../src/cache/store.js';
+import { parseConfigText } from '../../src/config/load.js';
+import type { RequestHead } from '../../src/downstream/contract.js';
+import { Exchange } from '../../src/exchange.js';
+import { buildRuntime } from '../../src/runtime.js';
+import { allocateSegments } from '../../src/shm/segments.js';
+import { META_DEFAULTS } from '../helpers/cache-fixtures.js';
+
+const MiB = 1024 * 1024;
+const format: HeadFormat = (status, reason, headers) => {
+  let out = `${status} ${reason}`;
+  for (let i = 0; i < headers.length; i += 2) out += `\r\n${headers[i]}: ${headers[i + 1]}`;
+  return out;
+};
+const headFor = (path: string): RequestHead => ({ method: 'GET', rawPath: path, query: '', headers: ['host', 'example.test'], peerIp: '127.0.0.1', proxiedIp: '', scheme: 'http' });
+/** A body of `n` bytes that names its entry in every byte run. */
+const bodyFor = (i: number, n: number): Buffer => Buffer.from(`[entry ${i}]`.repeat(Math.ceil(n / 10)).slice(0, n));
+
+describe('bodies kept beside the heads', () => {
+  test('each hit carries its own entry\'s bytes; the bodies kept stay within 4 MiB and the hits past it are right too', () => {
+    const config = parseConfigText('upstreams: { app: { targets: ["http://127.0.0.1:9"] } }\ncache: { enabled: true, size: 64MiB }\naccess_log: false\n', 'test.yaml', {});
+    const rt = buildRuntime(config, allocateSegments(config, 1));
+    const cache = rt.cache!;
+    const route = rt.router.find('example.test', '/')!.value;
+    const SIZE = 15_000;
+    const COUNT = 400; // 6 MB of bodies: past the budget
+    for (let i = 0; i < COUNT; i++) {
+      const path = `/e/${i}`;
+      const ex = new Exchange(headFor(path), Date.now());
+      ex.route = route;
+      ex.path = path;
+      ex.host = 'example.test';
+      const req = cache.begin(ex, 'http', 'example.test');
+      const meta: EntryMeta = {
+        key: req.key, status: 200, reason: 'OK', headers: ['content-type', 'text/plain', 'cache-control', 'public, max-age=600'],
+        responseTime: Date.now(), initialAge: 0, lifetime: 600, ...META_DEFAULTS, varyNames: [], varyValues: [], authOk: false, encoding: '',
+      };
+      const body = bodyFor(i, SIZE);
+      expect(writeEntry(cache.table, req.hi, req.lo, encodeMeta(meta), body, body.length, Math.floor(Date.now() / 1000) + 600)).toBe(true);
+    }
+    let most = 0;
+    // Twice over: the second round serves the kept bodies (and copies the rest again).
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < COUNT; i++) {
+        const hit = hitPath(headFor(`/e/${i}`), rt, null, 16 * 1024, format);
+        expect(hit !== null && 'body' in hit).toBe(true);
+        if (hit === null || !('body' in hit)) return;
+        expect(hit.body.equals(bodyFor(i, SIZE))).toBe(true);
+        most = Math.max(most, keptBodyBytes());
+      }
+    }
+    expect(most).toBeGreaterThan(3.9 * MiB);
+    expect(most).toBeLessThanOrEqual(4 * MiB);
+  });
+});
