@@ -13,6 +13,7 @@ import type { Downstream } from './contract.js';
 import { statusLine } from './status-line.js';
 import { streamClosed, streamOpened } from '../observe/counters.js';
 import type { Connection, ConnectionTable } from './connections.js';
+import { appendUnsent, keepUnsent, resendUnsent, type Unsent } from './unsent.js';
 
 const enum Mode { Head, Length, Stream, NoBody, Done }
 
@@ -72,9 +73,8 @@ export class UwsDownstream implements Downstream {
   #headers: readonly string[] | null = null;
   #headBytes = 0;
   #announceLength = -1;
-  /** tryEnd bytes uWS did not take (length mode): resent from getWriteOffset on writable. */
-  #pending: Buffer | null = null;
-  #pendingOffset = 0;
+  /** tryEnd bytes uWS did not take (length mode): resent from the write offset on writable. */
+  #pending: Unsent | null = null;
   #writableCb: (() => void) | null = null;
   #abortCb: (() => void) | null = null;
   #writableHooked = false;
@@ -207,8 +207,8 @@ export class UwsDownstream implements Downstream {
     if (this.done) return true;
     if (this.#mode === Mode.Length) {
       if (this.#pending !== null) {
-        // Still waiting for the socket: keep the bytes in order (copy, the view is reused).
-        this.#pending = Buffer.concat([this.#pending, chunk]);
+        // Still waiting for the socket: keep the bytes in order.
+        appendUnsent(this.#pending, chunk);
         return false;
       }
       this.#chunk = chunk;
@@ -252,11 +252,7 @@ export class UwsDownstream implements Downstream {
     if (done) { this.#finished = true; this.#ok = true; return; }
     this.#ok = ok;
     if (ok) return;
-    // uWS did not keep the unsent part: keep a copy of just that part (the read buffer it
-    // points into is reused) and resend it from onWritable.
-    const sent = res.getWriteOffset() - offset;
-    this.#pending = Buffer.from(chunk.subarray(sent));
-    this.#pendingOffset = offset + sent;
+    this.#pending = keepUnsent(res, chunk, offset);
     this.#hookWritable();
   }
 
@@ -274,9 +270,8 @@ export class UwsDownstream implements Downstream {
     if (this.done) return true;
     const pending = this.#pending;
     if (pending !== null) {
-      if (this.#bodyPaused && this.#pendingOffset + pending.length >= this.#length) this.resumeBody();
-      let result: [boolean, boolean] = [false, false];
-      this.#res.cork(() => { result = this.#res.tryEnd(pending.subarray(offset - this.#pendingOffset), this.#length); });
+      if (this.#bodyPaused && pending.at + pending.bytes.length >= this.#length) this.resumeBody();
+      const result = resendUnsent(this.#res, pending, offset, this.#length);
       if (result[1]) { this.#pending = null; this.#finish(); return true; }
       if (!result[0]) return false;
       this.#pending = null;

@@ -206,6 +206,11 @@ describe('the hit path gives the pipeline\'s answers', () => {
         const { time: _t, id: _i, ms: _m, upstream_ms: _u, ...rest } = JSON.parse(l) as Record<string, unknown>;
         return rest;
       });
+    // A line reaches the output a little after its answer and its metrics (a worker's log goes
+    // through the primary): wait until both proxies have written as many, then compare them.
+    for (const deadline = Date.now() + 5000; logged(on).length !== logged(off).length && Date.now() < deadline;) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(logged(on).length).toBeGreaterThan(CASES.length);
     expect(logged(on).filter((l) => l['cache'] === 'hit').length).toBeGreaterThan(CASES.filter((c) => c.hitPath).length);
     expect(logged(on)).toEqual(logged(off));
