@@ -118,13 +118,13 @@ export function hitPath(head: RequestHead, rt: Runtime, hsts: string | null, max
   let body: Buffer | null;
   if (compression.enabled && ex.header('accept-encoding') !== undefined) {
     // The coding depends on the request: decided (and the head built) for this one.
-    built = buildHead(ex, meta, entry, ttl, compression, hsts, maxBytes, now, format);
+    built = buildHead(ex, meta, entry, ttl, compression, hsts, maxBytes, now, format, false);
     body = built === null ? null : copyStoredPiece(cache.table, entry);
   } else {
     if (headsOf !== rt) { heads.clear(); keptBytes = 0; headsOf = rt; }
     let kept = heads.get(entry.pos);
     if (kept === undefined || kept.age !== age || kept.hsts !== hsts || kept.maxBytes !== maxBytes) {
-      const head = buildHead(ex, meta, entry, ttl, compression, hsts, maxBytes, now, format);
+      const head = buildHead(ex, meta, entry, ttl, compression, hsts, maxBytes, now, format, true);
       if (kept === undefined && heads.size >= HEADS_MAX) forgetOldest();
       // The body stays: it is the entry's, whatever the head was built for.
       kept = { age, hsts, head, maxBytes, body: kept === undefined ? null : kept.body };
@@ -165,23 +165,37 @@ function forgetOldest(): void {
 function keepBody(kept: KeptHit, table: CacheTable, entry: StoredEntry): Buffer | null {
   const piece = copyStoredPiece(table, entry);
   if (piece === null || keptBytes + piece.length > KEPT_BODY_BYTES) return piece;
-  kept.body = Buffer.from(piece);
+  // Its own memory, not a slice of Node's shared 8 KiB pool: a kept 13 B body would hold a
+  // whole pool slab alive, and KEPT_BODY_BYTES would count 13.
+  const own = Buffer.allocUnsafeSlow(piece.length);
+  piece.copy(own);
+  kept.body = own;
   keptBytes += piece.length;
-  return kept.body;
+  return own;
 }
 
 /**
  * The head answerFromCache would write for this entry (respond.ts hitHead, then what the
  * Downstream wrappers add, in their order: the route's edits, then HSTS), as the UTF-8 bytes uWS
- * makes of the string. Null when the answer would be compressed or is over `maxBytes`.
+ * makes of the string. Null when the answer would be compressed or is over `maxBytes`. `kept`:
+ * the head is kept (per entry and second), in memory of its own.
  */
 function buildHead(ex: Exchange, meta: EntryMeta, entry: StoredEntry, ttl: number, compression: CompressionConfig, hsts: string | null,
-  maxBytes: number, now: number, format: HeadFormat): Buffer | null {
+  maxBytes: number, now: number, format: HeadFormat, kept: boolean): Buffer | null {
   const hit = hitHead(ex, meta, entry.bodyLength, `portcullis; hit; ttl=${ttl}`, compression, false, now);
   if (hit.enc !== null) return null;
   const edits = ex.route!.policies.responseEdits;
   let headers: readonly string[] = edits === null ? hit.headers : applyResponseEdits(hit.headers, edits, ex.identity!.proto === 'https', null);
   if (hsts !== null) headers = withHsts(headers, hsts);
-  const head = Buffer.from(format(200, meta.reason, headers), 'utf8');
+  const text = format(200, meta.reason, headers);
+  let head: Buffer;
+  if (kept) {
+    // Its own memory, as a kept body's (keepBody): heads rebuilt every second, out of Node's
+    // shared pool, would leave the live ones scattered over pool slabs that each stay alive.
+    head = Buffer.allocUnsafeSlow(Buffer.byteLength(text, 'utf8'));
+    head.write(text, 'utf8');
+  } else {
+    head = Buffer.from(text, 'utf8');
+  }
   return head.length + entry.bodyLength > maxBytes ? null : head;
 }
