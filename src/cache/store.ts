@@ -72,30 +72,27 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 const decodedByArena = new WeakMap<ArrayBufferLike, Map<number, EntryMeta>>();
 const DECODED_MAX = 4096;
 
-/**
- * One DataView over the arena's whole buffer, for reading entry headers: a DataView per read
- * is a call into V8's C++ runtime (about 1% of a 13 B hit). A worker has one arena, so a
- * one-entry memo suffices; offsets into it are the arena offsets the slots hold.
- */
-let headerViewBuffer: ArrayBufferLike | null = null;
-let headerViewOf: DataView | null = null;
-function headerView(table: CacheTable): DataView {
-  const buffer = table.arena.buffer;
-  if (buffer !== headerViewBuffer) { headerViewBuffer = buffer; headerViewOf = new DataView(buffer); }
-  return headerViewOf!;
+/** What reading entries out of one arena needs, made once per arena. */
+interface ArenaReader {
+  readonly buffer: ArrayBufferLike;
+  /**
+   * One DataView over the arena's whole buffer, for reading entry headers: a DataView per read
+   * is a call into V8's C++ runtime (about 1% of a 13 B hit). Offsets into it are the arena
+   * offsets the slots hold.
+   */
+  readonly view: DataView;
+  /** This arena's decoded metas (decodedByArena). */
+  readonly decoded: Map<number, EntryMeta>;
 }
 
-/** The arena decodedOf gave last, and its map: a worker has one arena (a WeakMap get per hit saved). */
-let decodedBuffer: ArrayBufferLike | null = null;
-let decodedLast: Map<number, EntryMeta> | null = null;
-function decodedOf(table: CacheTable): Map<number, EntryMeta> {
+/** The reader readEntry used last: a worker has one arena, so a one-entry memo suffices (no WeakMap get per hit). */
+let lastReader: ArenaReader | null = null;
+function readerOf(table: CacheTable): ArenaReader {
   const buffer = table.arena.buffer;
-  if (buffer === decodedBuffer) return decodedLast!;
-  let m = decodedByArena.get(buffer);
-  if (m === undefined) decodedByArena.set(buffer, (m = new Map()));
-  decodedBuffer = buffer;
-  decodedLast = m;
-  return m;
+  if (lastReader !== null && lastReader.buffer === buffer) return lastReader;
+  let decoded = decodedByArena.get(buffer);
+  if (decoded === undefined) decodedByArena.set(buffer, (decoded = new Map()));
+  return (lastReader = { buffer, view: new DataView(buffer), decoded });
 }
 
 /**
@@ -217,13 +214,14 @@ export function readEntry(table: CacheTable, ref: Pick<EntryRef, 'pos' | 'length
   // already, whose header then fails the hash check; it cost a cursor load per hit.)
   const at = table.offset(pos);
   if (at + length > table.capacity || length < ENTRY_HEADER_BYTES) return null;
-  const header = headerView(table);
+  const reader = readerOf(table);
+  const header = reader.view;
   const metaLength = header.getUint32(at + ENTRY_META_LEN * 4, true);
   if (header.getUint32(at + ENTRY_LENGTH * 4, true) !== length
     || (header.getUint32(at + ENTRY_HASH_HI * 4, true) | 0) !== hi
     || (header.getUint32(at + ENTRY_HASH_LO * 4, true) | 0) !== lo
     || ENTRY_HEADER_BYTES + paddedMeta(metaLength) > length) return null;
-  const decoded = decodedOf(table);
+  const decoded = reader.decoded;
   let meta = decoded.get(pos);
   if (meta === undefined) {
     try {
