@@ -23,7 +23,7 @@ import type { CacheMemory } from '../shm/layout.js';
 import { noDirectives, parseCacheControl } from './directives.js';
 import type { RequestFacts, StorePolicy } from './freshness.js';
 import { FillMarkers, Waiters } from './collapse.js';
-import { copyBytes, encodeMeta, expiresAt, hashKey, readEntry, writeEntry, type EntryMeta, type StoredEntry } from './store.js';
+import { copyBytes, encodeMeta, expiresAt, hashKey, KeyPrefix, readEntry, writeEntry, type EntryMeta, type StoredEntry } from './store.js';
 import { CacheTable, type EntryRef } from './table.js';
 import { VariantMaker } from './variants.js';
 
@@ -69,9 +69,15 @@ export class CacheRequest {
    */
   found: StoredEntry | null | undefined = undefined;
 
-  constructor(key: string, facts: RequestFacts, policy: StorePolicy, cacheable: boolean, range: string | undefined) {
+  /** `hi`, `lo`: hashKey(key), when the caller has it (SharedCache.begin hashes by parts). */
+  constructor(key: string, facts: RequestFacts, policy: StorePolicy, cacheable: boolean, range: string | undefined, hi?: number, lo?: number) {
     this.key = key;
-    [this.hi, this.lo] = hashKey(key);
+    if (hi !== undefined && lo !== undefined) {
+      this.hi = hi;
+      this.lo = lo;
+    } else {
+      [this.hi, this.lo] = hashKey(key);
+    }
     this.facts = facts;
     this.policy = policy;
     this.cacheable = cacheable;
@@ -116,10 +122,42 @@ export function variantEntryKey(baseKey: string, names: readonly string[], value
  * when it differs (an http→https redirect must not reach https clients), the path and the query.
  */
 export function cacheKey(routeName: string, upstream: string, proto: string, sentHost: string, forwardedHost: string, path: string, query: string): string {
+  return `${cacheKeyPrefix(routeName, upstream, proto, sentHost, forwardedHost)}${path}?${query}`;
+}
+
+/** cacheKey up to the path: what a route's requests to one host share. */
+function cacheKeyPrefix(routeName: string, upstream: string, proto: string, sentHost: string, forwardedHost: string): string {
   const sent = sentHost.toLowerCase();
   const claimed = forwardedHost.toLowerCase();
   const host = claimed === sent ? sent : `${sent} ${claimed}`;
-  return `${routeName} ${upstream} ${proto}://${host}${path}?${query}`;
+  return `${routeName} ${upstream} ${proto}://${host}`;
+}
+
+/**
+ * The last key prefix hashed (store.ts KeyPrefix), by the inputs it was made of: a worker's
+ * requests mostly repeat one route and host, so most keys hash only their path and query. The
+ * inputs are compared as strings, the hosts by content (each request brings its own copies).
+ */
+class LastPrefix {
+  routeName = '';
+  upstream = '';
+  proto = '';
+  sentHost = '';
+  forwardedHost = '';
+  prefix: KeyPrefix | null = null;
+
+  of(routeName: string, upstream: string, proto: string, sentHost: string, forwardedHost: string): KeyPrefix {
+    if (this.prefix !== null && this.sentHost === sentHost && this.forwardedHost === forwardedHost && this.routeName === routeName &&
+      this.upstream === upstream && this.proto === proto) {
+      return this.prefix;
+    }
+    this.routeName = routeName;
+    this.upstream = upstream;
+    this.proto = proto;
+    this.sentHost = sentHost;
+    this.forwardedHost = forwardedHost;
+    return (this.prefix = new KeyPrefix(cacheKeyPrefix(routeName, upstream, proto, sentHost, forwardedHost)));
+  }
 }
 
 /** The URL a key stands for, as `scheme://host/path?query` (the forwarded host when there is one). */
@@ -174,6 +212,7 @@ export class SharedCache {
    * hint, a wrong one costs a collapse, never a wrong answer. Bounded: cleared when full.
    */
   readonly #passUntil = new Map<number, number>();
+  readonly #lastPrefix = new LastPrefix();
 
   constructor(memory: CacheMemory, config: CacheConfig, purgeAllowed: CidrMatcher = () => false) {
     this.memory = memory;
@@ -228,7 +267,11 @@ export class SharedCache {
         case 'range': range ??= v; break;
       }
     }
-    const key = cacheKey(route.name, route.config.upstream, proto, route.config.host_header ?? host ?? '', forwardedHost, ex.path, h.query);
+    const prefix = this.#lastPrefix.of(route.name, route.config.upstream, proto, route.config.host_header ?? host ?? '', forwardedHost);
+    const path = ex.path;
+    const query = h.query;
+    const key = `${prefix.text}${path}?${query}`;
+    const [hi, lo] = prefix.hashAfter(path, query);
     const facts: RequestFacts = {
       method: h.method,
       authorization,
@@ -245,7 +288,7 @@ export class SharedCache {
       policy = storePolicyOf(this.config, options);
       this.#policies.set(options!, policy);
     }
-    const req = new CacheRequest(key, facts, policy, cacheable, range);
+    const req = new CacheRequest(key, facts, policy, cacheable, range, hi, lo);
     if (!safe) req.fwd = 'method';
     else if (!cacheable) req.fwd = 'bypass';
     return req;

@@ -87,8 +87,12 @@ interface ArenaReader {
 
 /** The reader readEntry used last: a worker has one arena, so a one-entry memo suffices (no WeakMap get per hit). */
 let lastReader: ArenaReader | null = null;
+/** The table lastReader was looked up for: the same table skips reading its arena's buffer (a getter). */
+let lastTable: CacheTable | null = null;
 function readerOf(table: CacheTable): ArenaReader {
+  if (table === lastTable) return lastReader!;
   const buffer = table.arena.buffer;
+  lastTable = table;
   if (lastReader !== null && lastReader.buffer === buffer) return lastReader;
   let decoded = decodedByArena.get(buffer);
   if (decoded === undefined) decodedByArena.set(buffer, (decoded = new Map()));
@@ -97,44 +101,85 @@ function readerOf(table: CacheTable): ArenaReader {
 
 /**
  * The key's 64-bit hash as two int32s (the slot's representation); 0/0 is reserved for "empty".
- * Hashed over the string's UTF-16 code units, two to a 32-bit word (the murmur3-style lanes of
- * native hash64): encoding the key to UTF-8 for hash64 first cost two C++ calls and a copy per
- * request, twice this (bench/micro/cache.ts). Every thread hashes the same way; a collision is
- * caught by the full key stored with the entry. The lane steps are written out here rather
- * than shared with hash64 as functions: the shared version measured 150 → 180–370 ns.
+ * Two 32-bit lanes take the key's UTF-16 code units one at a time (multiply, then rotate, so
+ * high bits reach low ones); the finish mixes in the length and runs murmur3's fmix on both.
+ * Every thread hashes the same way; a collision is caught by the full key stored with the entry.
+ *
+ * Code units one at a time, so that a key can be hashed by its parts (KeyPrefix, hashKeyAfter):
+ * a request's key shares its prefix (route, upstream, scheme, host) with the route's other
+ * requests, and reading a string's characters costs some 2 ns each here. Hashing only the path
+ * and query of a 13 B hit's key, and never flattening the key string for it, measured 390 → 160
+ * ns per request (session 10).
  */
 export function hashKey(key: string): [hi: number, lo: number] {
-  const n = key.length;
-  let h1 = (0x50c4 ^ n) | 0;
-  let h2 = (0x9e3779b9 ^ 0x50c4 ^ n) | 0;
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
-    const k = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
-    let k1 = Math.imul(k, 0xcc9e2d51);
-    k1 = Math.imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
-    h1 ^= k1;
-    h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
-    let k2 = Math.imul(k, 0x85ebca6b);
-    k2 = Math.imul((k2 << 17) | (k2 >>> 15), 0xc2b2ae35);
-    h2 ^= k2;
-    h2 = (Math.imul((h2 << 11) | (h2 >>> 21), 9) + 0x52dce729) | 0;
+  lane1 = SEED1;
+  lane2 = SEED2;
+  absorb(key);
+  return finishHash(key.length);
+}
+
+const SEED1 = 0x50c4;
+const SEED2 = 0x9e3779b9 | 0;
+
+/** The lanes between absorb() calls (module state, so that hashing allocates nothing until the finish). */
+let lane1 = 0;
+let lane2 = 0;
+
+function absorb(s: string): void {
+  let h1 = lane1;
+  let h2 = lane2;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x9e3779b1);
+    h1 = (h1 << 13) | (h1 >>> 19);
+    h2 = Math.imul(h2 ^ c, 0x85ebca77);
+    h2 = (h2 << 17) | (h2 >>> 15);
   }
-  if (i < n) {
-    const k = key.charCodeAt(i);
-    h1 ^= Math.imul(rotl(Math.imul(k, 0xcc9e2d51), 15), 0x1b873593);
-    h2 ^= Math.imul(rotl(Math.imul(k, 0x85ebca6b), 17), 0xc2b2ae35);
-  }
+  lane1 = h1;
+  lane2 = h2;
+}
+
+function finishHash(length: number): [hi: number, lo: number] {
+  let h1 = lane1 ^ length;
+  let h2 = lane2;
   h1 = (h1 + h2) | 0;
   h2 = (h2 + h1) | 0;
   h1 = fmix(h1);
   h2 = fmix(h2);
   h1 = (h1 + h2) | 0;
   h2 = (h2 + h1) | 0;
-  return h1 === 0 && h2 === 0 ? [0, 1] : [h1 | 0, h2 | 0];
+  return h1 === 0 && h2 === 0 ? [0, 1] : [h1, h2];
 }
 
-function rotl(x: number, r: number): number {
-  return (x << r) | (x >>> (32 - r));
+/** The start of keys, hashed once: hashKeyAfter hashes only what follows it. */
+export class KeyPrefix {
+  readonly text: string;
+  readonly #lane1: number;
+  readonly #lane2: number;
+
+  constructor(text: string) {
+    this.text = text;
+    lane1 = SEED1;
+    lane2 = SEED2;
+    absorb(text);
+    this.#lane1 = lane1;
+    this.#lane2 = lane2;
+  }
+
+  /** hashKey(`${text}${path}?${query}`), reading only `path` and `query`. */
+  hashAfter(path: string, query: string): [hi: number, lo: number] {
+    lane1 = this.#lane1;
+    lane2 = this.#lane2;
+    absorb(path);
+    // '?' (0x3f), as absorb would take it.
+    const h1 = Math.imul(lane1 ^ 0x3f, 0x9e3779b1);
+    const h2 = Math.imul(lane2 ^ 0x3f, 0x85ebca77);
+    lane1 = (h1 << 13) | (h1 >>> 19);
+    lane2 = (h2 << 17) | (h2 >>> 15);
+    if (query !== '') absorb(query);
+    return finishHash(this.text.length + path.length + 1 + query.length);
+  }
 }
 
 /** Seconds since the epoch when the entry stops being fresh (the slot's EXPIRES; a variant's is its base's). */
