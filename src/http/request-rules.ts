@@ -62,9 +62,10 @@ export function checkRequestHead(
     bytes += name.length + value.length + 4;
     const kind = tokenKind(name);
     if (kind === 0) return new ProxyError('PC_ERR_BAD_HEADER', 'invalid header name');
-    if (!isFieldValue(value)) return new ProxyError('PC_ERR_BAD_HEADER', `invalid value in ${name}`);
     // uWS lowercases names; a caller that does not must not slip `Content-Length` past the checks below.
     if (kind === 2) name = name.toLowerCase();
+    // Host's own syntax (isHost) admits only visible ASCII: no second pass over its value.
+    if (name !== 'host' && !isFieldValue(value)) return new ProxyError('PC_ERR_BAD_HEADER', `invalid value in ${name}`);
     switch (name.length) {
       case 4:
         if (name === 'host') {
