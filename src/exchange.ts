@@ -5,6 +5,7 @@ import type { ProxyError } from './errors.js';
 import type { CompiledRoute } from './runtime.js';
 import type { CacheRequest } from './cache/shared-cache.js';
 import { firstField, joinedField } from './http/field-list.js';
+import { requestIdFrom } from './filters/request-id.js';
 import type { ClientIdentity, IdentityInput } from './identity/identity.js';
 
 /** One failed try of an exchange, as the access log shows it. */
@@ -21,7 +22,12 @@ export interface UpstreamTry {
 export class Exchange {
   readonly head: RequestHead;
   readonly startedAt: number;
-  requestId = '';
+  #requestId: string | null = null;
+  /**
+   * Whether a peer is a trusted hop (runtime trusted_proxies), set by startExchange: the id is
+   * made on first read (requestId), with the client's X-Request-Id kept only from a trusted hop.
+   */
+  trustedPeer: ((ip: string) => boolean) | null = null;
   /** Normalised host ('' when the client sent none) and path used for routing. */
   host = '';
   path = '';
@@ -63,6 +69,23 @@ export class Exchange {
   constructor(head: RequestHead, startedAt: number) {
     this.head = head;
     this.startedAt = startedAt;
+  }
+
+  /**
+   * The exchange's X-Request-Id (filters/request-id.ts), made when first read: a cache hit that
+   * is neither logged nor answered with an error never needs one. '' for an exchange that was
+   * not started by startExchange and given none.
+   */
+  get requestId(): string {
+    if (this.#requestId === null) {
+      const trusted = this.trustedPeer;
+      this.#requestId = trusted === null ? '' : requestIdFrom(trusted(this.head.peerIp) ? this.header('x-request-id') : undefined);
+    }
+    return this.#requestId;
+  }
+
+  set requestId(id: string) {
+    this.#requestId = id;
   }
 
   /** First value of a request header (names are lowercase), or undefined. */

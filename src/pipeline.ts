@@ -6,7 +6,6 @@ import type { Downstream, RequestHead } from './downstream/contract.js';
 import { resolveIdentity, forwardedHeaders, type IdentityInput } from './identity/identity.js';
 import { ProxyError } from './errors.js';
 import { Exchange } from './exchange.js';
-import { requestIdFrom } from './filters/request-id.js';
 import { parseConnectionTokens } from './filters/hop-by-hop.js';
 import { checkRequestHead, type RequestFraming } from './http/request-rules.js';
 import { normalizeHost } from './router/host.js';
@@ -167,18 +166,14 @@ export function upstreamHead(ex: Exchange, rt: Runtime, contentLength: number, c
 }
 
 /**
- * The exchange's X-Request-Id: the client's, when well-formed and sent by a trusted hop
- * (trusted_proxies), so a trace spans a balancer in front; otherwise a new one. An untrusted
- * client's id is never taken: it would name its request after another one in the logs.
+ * A new exchange for a request head. Its X-Request-Id (made when first read, Exchange.requestId)
+ * is the client's when well-formed and sent by a trusted hop (trusted_proxies), so a trace spans
+ * a balancer in front; otherwise a new one. An untrusted client's id is never taken: it would
+ * name its request after another one in the logs.
  */
-export function requestIdOf(ex: Exchange, rt: Runtime): string {
-  return requestIdFrom(rt.trusted(ex.head.peerIp) ? ex.header('x-request-id') : undefined);
-}
-
-/** A new exchange for a request head, with its request id. */
 export function startExchange(head: RequestHead, rt: Runtime): Exchange {
   const ex = new Exchange(head, Date.now());
-  ex.requestId = requestIdOf(ex, rt);
+  ex.trustedPeer = rt.trusted;
   ex.clientIp = head.peerIp;
   return ex;
 }

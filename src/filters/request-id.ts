@@ -1,4 +1,4 @@
-// X-Request-Id: keep a well-formed incoming id from a trusted hop (pipeline requestIdOf: so a
+// X-Request-Id: keep a well-formed incoming id from a trusted hop (Exchange.requestId: so a
 // trace spans a balancer in front), else mint one.
 //
 // Minted ids are a 64-bit random prefix drawn once per module instance — each worker

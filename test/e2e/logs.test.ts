@@ -57,7 +57,7 @@ describe('access log formats', () => {
 
   test('json: one object per line with the request id the client got', async () => {
     const file = join(dir, 'json.log');
-    // A trusted hop's id is kept (pipeline requestIdOf), so the line carries the id it sent.
+    // A trusted hop's id is kept (Exchange.requestId), so the line carries the id it sent.
     const proxy = await startProxy({ trusted_proxies: ['127.0.0.1'], access_log: { output: file }, upstreams: { app: { targets: [origin.url] } } });
     try {
       await request(proxy.port, { path: '/j', headers: { 'x-request-id': 'client-given-id-1' } });
