@@ -20,7 +20,7 @@ export interface RequestHead {
   /** The request's HTTP version as an access log writes it; absent: HTTP/1.1 (uWS, node:http). */
   readonly protocol?: 'HTTP/2.0';
   /** The listener the request came through; absent: a plain listener with nothing special. */
-  readonly listener?: ListenerContext;
+  readonly listener?: ListenerContext | undefined;
 }
 
 /** What the listener a request came through adds to the pipeline (downstream/listeners.ts). */

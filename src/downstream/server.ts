@@ -39,9 +39,18 @@ function peerIpOf(res: HttpResponse, conn: Connection | null): string {
   return ip;
 }
 
+/** The list collectField fills: forEach calls back synchronously, so one function serves every request (no closure each). */
+const NONE: string[] = [];
+let collecting: string[] = NONE;
+function collectField(name: string, value: string): void {
+  collecting.push(name, value);
+}
+
 function snapshot(res: HttpResponse, req: HttpRequest, listener?: ListenerContext, conn: Connection | null = null): RequestHead {
   const headers: string[] = [];
-  req.forEach((name, value) => { headers.push(name, value); });
+  collecting = headers;
+  req.forEach(collectField);
+  collecting = NONE;
   return {
     method: req.getCaseSensitiveMethod(),
     rawPath: req.getUrl(),
@@ -51,7 +60,8 @@ function snapshot(res: HttpResponse, req: HttpRequest, listener?: ListenerContex
     // uWS accepts PROXY v2 from anyone (§8); identity.ts believes it only from trusted peers.
     proxiedIp: readProxiedAddress ? decoder.decode(res.getProxiedRemoteAddressAsText()) : '',
     scheme: listener?.scheme ?? 'http',
-    ...(listener === undefined ? {} : { listener }),
+    // Always present (undefined on a plain listener): one object shape, and no spread per request.
+    listener,
   };
 }
 
