@@ -130,9 +130,10 @@ export function staleMayAnswerError(cache: SharedCache, req: CacheRequest): bool
 /**
  * Called at the upstream response head, before the client's head is written. `headers` is the
  * filtered list about to be sent: the targeted cache fields are removed, the store takes a copy,
- * then Cache-Status is appended.
+ * then Cache-Status is appended. `now`: when the head arrived (the upstream connection's clock
+ * reading for it): the stored response's time.
  */
-export function cacheResponseHead(rt: Runtime, cache: SharedCache, req: CacheRequest, ex: Exchange, head: ResponseHead, headers: string[]): CacheVerdict {
+export function cacheResponseHead(rt: Runtime, cache: SharedCache, req: CacheRequest, ex: Exchange, head: ResponseHead, headers: string[], now: number = Date.now()): CacheVerdict {
   stripTargeted(headers);
   const status = head.statusCode;
   const method = ex.head.method;
@@ -157,7 +158,6 @@ export function cacheResponseHead(rt: Runtime, cache: SharedCache, req: CacheReq
   }
   let verdict: CacheVerdict = null;
   if (req.cacheable && method === 'GET') {
-    const now = Date.now();
     const facts = responseFacts(status, head.headers, now);
     const decision = storeDecision(req.facts, facts, req.policy);
     if (typeof decision !== 'string') {

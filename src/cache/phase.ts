@@ -51,9 +51,10 @@ function wantsUpstream(req: CacheRequest): boolean {
 }
 
 function lookup(ds: Downstream, ex: Exchange, rt: Runtime, cache: SharedCache, req: CacheRequest, done: ExchangeDone, forward: ForwardFn, mayWait: boolean): void {
-  const now = Date.now();
   const found = req.found;
   req.found = undefined;
+  // Handed over by the hit path, in the request's own turn: its arrival time is now.
+  const now = found !== undefined ? ex.startedAt : Date.now();
   const entry = found !== undefined ? found : cache.find(req, ex);
   let stale: StoredEntry | null = null;
   if (entry !== null) {

@@ -313,7 +313,7 @@ export class Forwarder implements PoolWaiter, ConnectionUser {
     const length = noBody ? head.contentLength : head.bodyKind === 'length' ? head.contentLength : head.bodyKind === 'none' ? 0 : -1;
     const headers = responseHeaders(head, this.#rt.config.via);
     if (ex.cache !== null) {
-      const verdict = cacheResponseHead(this.#rt, this.#rt.cache!, ex.cache, ex, head, headers);
+      const verdict = cacheResponseHead(this.#rt, this.#rt.cache!, ex.cache, ex, head, headers, now);
       if (verdict === 'refreshed' || verdict === 'stale') { this.#fromStale = verdict; return; }
       this.#fill = verdict;
     }
