@@ -10,7 +10,7 @@ import type { CacheConfig } from '../../src/config/types.js';
 import type { RequestHead } from '../../src/downstream/contract.js';
 import { Exchange } from '../../src/exchange.js';
 import { CacheRequest, SharedCache, normalizeVaryValue } from '../../src/cache/shared-cache.js';
-import { copyBytes, encodeMeta, hashKey, readEntry, writeEntry, type EntryMeta } from '../../src/cache/store.js';
+import { copyBytes, encodeMeta, hashKey, KeyPrefix, readEntry, writeEntry, type EntryMeta } from '../../src/cache/store.js';
 import type { EntryRef } from '../../src/cache/table.js';
 import { variantKey } from '../../src/cache/variants.js';
 import { parseCacheControl } from '../../src/cache/directives.js';
@@ -135,6 +135,16 @@ function main(): void {
   console.log(`${'operation'.padEnd(72)} ${'ns/call'.padStart(8)}`);
   row(`hashKey (${keyBytes.length} B key, over its UTF-16 code units)`, measure(ITERATIONS, (n) => {
     for (let i = 0; i < n; i++) sink += hashKey(KEY)[1];
+  }));
+  // What SharedCache.begin pays: the prefix (route, upstream, scheme, host) was hashed once.
+  const prefixEnd = KEY.indexOf('/', KEY.indexOf('://') + 3);
+  const queryAt = KEY.indexOf('?');
+  const keyPrefix = new KeyPrefix(KEY.slice(0, prefixEnd));
+  const keyPath = KEY.slice(prefixEnd, queryAt);
+  const keyQuery = KEY.slice(queryAt + 1);
+  if (keyPrefix.hashAfter(keyPath, keyQuery)[1] !== hashKey(KEY)[1]) throw new Error('hashAfter differs from hashKey');
+  row(`  KeyPrefix.hashAfter (the path and query, ${keyPath.length + 1 + keyQuery.length} B)`, measure(ITERATIONS, (n) => {
+    for (let i = 0; i < n; i++) sink += keyPrefix.hashAfter(keyPath, keyQuery)[1];
   }));
   row(`  js.hash64 alone, same bytes`, measure(ITERATIONS, (n) => {
     for (let i = 0; i < n; i++) { js.hash64(keyBytes, 0, keyBytes.length, 0x50c4, h2); sink += h2[1]!; }

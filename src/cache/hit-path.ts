@@ -114,15 +114,20 @@ export function hitPath(head: RequestHead, rt: Runtime, hsts: string | null, max
   if (reuseOf(meta, req.facts.cacheControl, ttl, now) !== 'fresh') return prepared;
 
   const compression = rt.config.compression;
+  if (headsOf !== rt) { heads.clear(); keptBytes = 0; headsOf = rt; }
+  let kept = heads.get(entry.pos);
   let built: Buffer | null;
-  let body: Buffer | null;
   if (compression.enabled && ex.header('accept-encoding') !== undefined) {
-    // The coding depends on the request: decided (and the head built) for this one.
+    // The coding depends on the request: decided (and the head built) for this one. The body
+    // is the entry's either way, kept as for any other hit (a browser always asks for a coding).
     built = buildHead(ex, meta, entry, ttl, compression, hsts, maxBytes, now, format, false);
-    body = built === null ? null : copyStoredPiece(cache.table, entry);
+    if (built !== null && kept === undefined) {
+      if (heads.size >= HEADS_MAX) forgetOldest();
+      // No head kept yet (age -1 matches no request): the first hit without a coding builds one.
+      kept = { age: -1, hsts, head: null, maxBytes, body: null };
+      heads.set(entry.pos, kept);
+    }
   } else {
-    if (headsOf !== rt) { heads.clear(); keptBytes = 0; headsOf = rt; }
-    let kept = heads.get(entry.pos);
     if (kept === undefined || kept.age !== age || kept.hsts !== hsts || kept.maxBytes !== maxBytes) {
       const head = buildHead(ex, meta, entry, ttl, compression, hsts, maxBytes, now, format, true);
       if (kept === undefined && heads.size >= HEADS_MAX) forgetOldest();
@@ -131,9 +136,9 @@ export function hitPath(head: RequestHead, rt: Runtime, hsts: string | null, max
       heads.set(entry.pos, kept);
     }
     built = kept.head;
-    body = built === null ? null : kept.body ?? keepBody(kept, cache.table, entry);
   }
   if (built === null) return prepared;
+  const body = kept!.body ?? keepBody(kept!, cache.table, entry);
   // Overwritten meanwhile: the lookup finds what is there now.
   if (body === null) { req.found = undefined; return prepared; }
 

@@ -19,13 +19,13 @@ const format: HeadFormat = (status, reason, headers) => {
   for (let i = 0; i < headers.length; i += 2) out += `\r\n${headers[i]}: ${headers[i + 1]}`;
   return out;
 };
-const headFor = (path: string): RequestHead => ({ method: 'GET', rawPath: path, query: '', headers: ['host', 'example.test'], peerIp: '127.0.0.1', proxiedIp: '', scheme: 'http' });
+const headFor = (path: string, more: string[] = []): RequestHead => ({ method: 'GET', rawPath: path, query: '', headers: ['host', 'example.test', ...more], peerIp: '127.0.0.1', proxiedIp: '', scheme: 'http' });
 /** A body of `n` bytes that names its entry in every byte run. */
 const bodyFor = (i: number, n: number): Buffer => Buffer.from(`[entry ${i}]`.repeat(Math.ceil(n / 10)).slice(0, n));
 
 /** A runtime with the cache on, and `count` fresh entries /e/0… of `size` bytes stored in it. */
-function withEntries(count: number, size: number): Runtime {
-  const config = parseConfigText('upstreams: { app: { targets: ["http://127.0.0.1:9"] } }\ncache: { enabled: true, size: 64MiB }\naccess_log: false\n', 'test.yaml', {});
+function withEntries(count: number, size: number, extra = ''): Runtime {
+  const config = parseConfigText(`upstreams: { app: { targets: ["http://127.0.0.1:9"] } }\ncache: { enabled: true, size: 64MiB }\naccess_log: false\n${extra}`, 'test.yaml', {});
   const rt = buildRuntime(config, allocateSegments(config, 1));
   const cache = rt.cache!;
   const route = rt.router.find('example.test', '/')!.value;
@@ -67,6 +67,26 @@ describe('bodies kept beside the heads', () => {
     }
     expect(most).toBeGreaterThan(3.9 * MiB);
     expect(most).toBeLessThanOrEqual(4 * MiB);
+  });
+
+  test('a client that asks for a coding (compression on, the body below its min_bytes) is served the kept body too, and its own bytes', () => {
+    const rt = withEntries(50, 500, 'compression: { enabled: true }\n');
+    let all = 0;
+    for (let i = 0; i < 50; i++) all += bodyFor(i, 500).length;
+    const gzip = ['accept-encoding', 'gzip, deflate, br'];
+    // A browser's requests only (each asks for a coding), then mixed with a client asking for none.
+    for (const kinds of [[gzip], [gzip, []]]) {
+      for (let i = 0; i < 50; i++) {
+        for (const more of kinds) {
+          const hit = hitPath(headFor(`/e/${i}`, more), rt, null, 16 * 1024, format);
+          if (hit === null || !('body' in hit)) throw new Error(`/e/${i}: not a hit`);
+          expect(hit.body.equals(bodyFor(i, 500))).toBe(true);
+          expect(hit.head.toString()).toContain('content-type: text/plain');
+        }
+      }
+      // Kept by the first round's hits, once each (the runtime is new: none kept before).
+      expect(keptBodyBytes()).toBe(all);
+    }
   });
 
   test('a kept head and body hold memory of their own, not slices of Node\'s shared pool', () => {
