@@ -3,6 +3,7 @@
 import type { RequestHead } from './downstream/contract.js';
 import type { ProxyError } from './errors.js';
 import type { CompiledRoute } from './runtime.js';
+import type { CompiledUpstream } from './upstream/group.js';
 import type { CacheRequest } from './cache/shared-cache.js';
 import { firstField, joinedField } from './http/field-list.js';
 import { requestIdFrom } from './filters/request-id.js';
@@ -49,6 +50,8 @@ export class Exchange {
   identity: ClientIdentity | null = null;
   identityInput: IdentityInput | null = null;
   route: CompiledRoute | null = null;
+  /** The upstream group the route's split chose for this exchange (runtime.ts chooseUpstream); null before. */
+  upstreamGroup: CompiledUpstream | null = null;
   /** 'host:port' of the upstream target that served (or failed) the request. */
   upstreamAddress = '';
   status = 0;

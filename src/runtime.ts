@@ -14,7 +14,6 @@ import { CompiledUpstream, SILENT, type RuntimeEvents } from './upstream/group.j
 import { TargetTable } from './upstream/health/table.js';
 import { RetryBudget } from './upstream/retry.js';
 import { RouteSplit } from './upstream/split.js';
-import type { Exchange } from './exchange.js';
 import { compileProtection, type Protection, type RoutePolicies } from './policy/compile.js';
 
 export { CompiledUpstream, type RuntimeEvents } from './upstream/group.js';
@@ -84,11 +83,6 @@ export function buildRuntime(config: Config, shm: SharedSegments = NO_SHARED_SEG
     : null;
   const purge = cache !== null ? new LocalCachePurge(cache, router) : null;
   return { config, router, upstreams, trusted: compileCidrs(config.trusted_proxies), pools, cache, purge, splits, protection };
-}
-
-/** The group a request of this route goes to (the route's split decides, when it has one). */
-export function chooseUpstream(route: CompiledRoute, ex: Exchange): CompiledUpstream {
-  return route.split === null ? route.upstream : route.split.choose(ex);
 }
 
 /** The worker clock (every 100 ms): pool deadlines, canary windows. */

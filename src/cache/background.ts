@@ -63,6 +63,8 @@ export function refreshInBackground(cache: SharedCache, ex: Exchange, entry: Sto
   bg.host = ex.host;
   bg.path = ex.path;
   bg.route = ex.route;
+  // The entry's group (its key names it): the refresh asks the group that answered it.
+  bg.upstreamGroup = ex.upstreamGroup;
   bg.identity = ex.identity;
   bg.identityInput = ex.identityInput;
   bg.clientIp = ex.clientIp;

@@ -18,7 +18,8 @@ import { normalizePath } from '../router/normalize.js';
 import type { Router } from '../router/router.js';
 import type { CompiledRoute, Runtime } from '../runtime.js';
 import { respondError, type ExchangeDone } from '../upstream/forward.js';
-import { routeFor } from './invalidate.js';
+import { routeGroups } from '../upstream/route-groups.js';
+import { requestKeys, routeFor } from './invalidate.js';
 import { cacheEvents } from './metrics.js';
 import { cacheKey, keyUrl, type CacheRequest, type SharedCache } from './shared-cache.js';
 import { readEntry } from './store.js';
@@ -79,8 +80,11 @@ export class LocalCachePurge implements CachePurger {
     const found = routeFor(this.#router, host, path);
     if (found === null || !found.route.config.cache) return { purged: 0 };
     const route = found.route;
-    const key = cacheKey(route.name, route.config.upstream, scheme, route.config.host_header ?? parsed.host, parsed.host, found.path, parsed.search.slice(1));
-    const n = this.#cache.remove(key, soft);
+    // The URL's entry under each group the route may send it to (its split's and canary's).
+    let n = 0;
+    for (const group of routeGroups(route)) {
+      n += this.#cache.remove(cacheKey(route.name, group.name, scheme, route.config.host_header ?? parsed.host, parsed.host, found.path, parsed.search.slice(1)), soft);
+    }
     cacheEvents.purged.inc(n);
     return { purged: n };
   }
@@ -140,7 +144,9 @@ export function handlePurge(ds: Downstream, ex: Exchange, rt: Runtime, cache: Sh
   };
   if (!options.prefix) {
     cacheEvents.purgeExact.inc();
-    const n = cache.remove(req.key, options.soft);
+    // The URL under each upstream group of its route (a canary's entry included).
+    let n = cache.remove(req.key, options.soft);
+    for (const key of requestKeys(ex)) if (key !== req.key) n += cache.remove(key, options.soft);
     cacheEvents.purged.inc(n);
     answer(n);
     return;

@@ -23,6 +23,7 @@ import type { CacheMemory } from '../shm/layout.js';
 import { noDirectives, parseCacheControl } from './directives.js';
 import type { RequestFacts, StorePolicy } from './freshness.js';
 import { FillMarkers, Waiters } from './collapse.js';
+import { chooseUpstream } from '../upstream/route-groups.js';
 import { copyBytes, encodeMeta, expiresAt, hashKey, KeyPrefix, readEntry, writeEntry, type EntryMeta, type StoredEntry } from './store.js';
 import { CacheTable, type EntryRef } from './table.js';
 import { VariantMaker } from './variants.js';
@@ -117,7 +118,9 @@ export function variantEntryKey(baseKey: string, names: readonly string[], value
 
 /**
  * The cache key: what the upstream is told, not our normalised view of it. The route by what it
- * is (name and upstream), the scheme, the Host as sent (port included: an origin that builds
+ * is (its name, and the upstream group serving the request: on a route with a split or a canary,
+ * each group's answers are its own, so a client that opts into the canary never puts the
+ * canary's answer in front of the others), the scheme, the Host as sent (port included: an origin that builds
  * links from Host answers `a:8443` differently from `a`) and the host a trusted proxy forwarded
  * when it differs (an http→https redirect must not reach https clients), the path and the query.
  */
@@ -267,7 +270,9 @@ export class SharedCache {
         case 'range': range ??= v; break;
       }
     }
-    const prefix = this.#lastPrefix.of(route.name, route.config.upstream, proto, route.config.host_header ?? host ?? '', forwardedHost);
+    // The group the route's split sends this request to (a canary's answers are its own).
+    const group = chooseUpstream(route, ex).name;
+    const prefix = this.#lastPrefix.of(route.name, group, proto, route.config.host_header ?? host ?? '', forwardedHost);
     const path = ex.path;
     const query = h.query;
     const key = `${prefix.text}${path}?${query}`;

@@ -51,6 +51,13 @@ export class RouteSplit {
     );
   }
 
+  /** Every group this split may choose (the canary's included), each once. */
+  get groups(): readonly CompiledUpstream[] {
+    const all = [...new Set(this.#groups)];
+    if (this.canaryGroup !== null && !all.includes(this.canaryGroup)) all.push(this.canaryGroup);
+    return all;
+  }
+
   get rolledBack(): boolean {
     return this.#window !== null && this.#window.rolledBack;
   }

@@ -14,7 +14,7 @@ import { META_DEFAULTS, cacheConfig, getRequest } from '../helpers/cache-fixture
 
 function route(path: string, over: Partial<RouteConfig> = {}): CompiledRoute {
   const config: RouteConfig = { host: undefined, path, upstream: 'app', strip_prefix: false, host_header: undefined, index: 0, cache: true, ...over };
-  return { config, name: path, upstream: { name: 'app', pools: [], next: 0 } };
+  return { config, name: path, upstream: { name: 'app', pools: [], next: 0 }, split: null } as unknown as CompiledRoute;
 }
 
 function meta(key: string, over: Partial<EntryMeta> = {}): EntryMeta {
