@@ -212,7 +212,7 @@ function main(): void {
   const wIters = Math.max(2000, ITERATIONS / 4);
   // A miss on a caching route whose answers are never stored (nginx's head for `return 200`, no
   // freshness): everything the cache phase adds to such a request, against issue #10's 1 µs.
-  const route = { name: '/', config: { upstream: 'app' } } as unknown as CompiledRoute;
+  const route = { name: '/', config: { upstream: 'app' }, upstream: { name: 'app' }, split: null } as unknown as CompiledRoute;
   const missEx = exchange();
   missEx.route = route;
   const nginxHead = (): ResponseHead => ({
