@@ -50,7 +50,7 @@ export class Exchange {
   identity: ClientIdentity | null = null;
   identityInput: IdentityInput | null = null;
   route: CompiledRoute | null = null;
-  /** The upstream group the route's split chose for this exchange (runtime.ts chooseUpstream); null before. */
+  /** The upstream group the route's split chose for this exchange (upstream/route-groups.ts chooseUpstream); null before. */
   upstreamGroup: CompiledUpstream | null = null;
   /** 'host:port' of the upstream target that served (or failed) the request. */
   upstreamAddress = '';

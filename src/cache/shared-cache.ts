@@ -118,11 +118,12 @@ export function variantEntryKey(baseKey: string, names: readonly string[], value
 
 /**
  * The cache key: what the upstream is told, not our normalised view of it. The route by what it
- * is (its name, and the upstream group serving the request: on a route with a split or a canary,
- * each group's answers are its own, so a client that opts into the canary never puts the
- * canary's answer in front of the others), the scheme, the Host as sent (port included: an origin that builds
- * links from Host answers `a:8443` differently from `a`) and the host a trusted proxy forwarded
- * when it differs (an http→https redirect must not reach https clients), the path and the query.
+ * is (its name, and the upstream group serving the request: on a route with a split or a
+ * canary, each group's answers are its own, so a client that opts into the canary never puts
+ * the canary's answer in front of the others), the scheme, the Host as sent (port included: an
+ * origin that builds links from Host answers `a:8443` differently from `a`) and the host a
+ * trusted proxy forwarded when it differs (an http→https redirect must not reach https
+ * clients), the path and the query.
  */
 export function cacheKey(routeName: string, upstream: string, proto: string, sentHost: string, forwardedHost: string, path: string, query: string): string {
   return `${cacheKeyPrefix(routeName, upstream, proto, sentHost, forwardedHost)}${path}?${query}`;
