@@ -217,6 +217,8 @@ function makeMeta(req: CacheRequest, ex: Exchange, head: ResponseHead, headers: 
     varyValues: names.map((n) => normalizeVaryValue(ex.headerList(n))),
     authOk: cc.public || cc.sMaxage >= 0 || (req.policy.authorizationMustRevalidate && cc.mustRevalidate),
     encoding: '',
+    // What a prefix purge matches, when the path the upstream is told is another (strip_prefix, a rewrite).
+    ...(ex.normalizedPath === ex.path ? {} : { target: ex.head.query === '' ? ex.normalizedPath : `${ex.normalizedPath}?${ex.head.query}` }),
   };
 }
 

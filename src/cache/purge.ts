@@ -103,8 +103,9 @@ export class LocalCachePurge implements CachePurger {
         const entry = readEntry(table, ref, hash[0], hash[1]);
         if (entry === null) continue;
         const u = keyUrl(entry.meta.key);
-        // Compressed variants are reached through their base entry: they go with it.
-        if (u === null || entry.meta.encoding !== '' || u.scheme !== scheme || u.host !== host || !u.target.startsWith(prefix)) continue;
+        // Compressed variants are reached through their base entry: they go with it. The target
+        // is the client's (on a strip_prefix route the key holds the path the upstream is told).
+        if (u === null || entry.meta.encoding !== '' || u.scheme !== scheme || u.host !== host || !(entry.meta.target ?? u.target).startsWith(prefix)) continue;
         if (soft ? table.markSoftPurged(hash[0], hash[1]) : table.remove(hash[0], hash[1])) {
           if (entry.meta.variants === undefined) n++;
         }

@@ -371,6 +371,7 @@ export class SharedCache {
       key: baseKey, status: 0, reason: '', headers: [], responseTime: meta.responseTime, initialAge: 0, lifetime: 0,
       staleWhileRevalidate: -1, staleIfError: -1, noStale: true, heuristic: false, targeted: [], date: '',
       varyNames: meta.varyNames, varyValues: [], authOk: false, encoding: '', variants, until,
+      ...(meta.target === undefined ? {} : { target: meta.target }),
     };
     writeEntry(table, baseHi, baseLo, encodeMeta(marker), new Uint8Array(0), 0, until);
     return true;

@@ -40,6 +40,12 @@ export interface EntryMeta {
   readonly authOk: boolean;
   /** Content-Encoding of this body as stored: '' for the upstream's own, else a variant we made. */
   readonly encoding: string;
+  /**
+   * The target the client asked for (normalised path, then `?query` when there is one), when the
+   * key's differs from it (strip_prefix or a rewrite changed the path the upstream is told): a
+   * prefix purge matches the URL clients see.
+   */
+  readonly target?: string;
   /** Vary marker only (no response): the variants' key hashes as (hi, lo) pairs, newest first. */
   readonly variants?: number[];
   /** Vary marker only: the latest EXPIRES of its variants. */

@@ -206,3 +206,53 @@ describe('the admin API purge (POST /cache/purge)', () => {
     expect(r.json).toMatchObject({ enabled: true, purge: true });
   });
 });
+
+describe('a prefix purge on a strip_prefix route', () => {
+  // The key holds the path the upstream is told (/sp/dir/a is stored as /dir/a); a prefix purge
+  // matches the URL clients see. (A black-box helper found the prefix purge removing nothing there.)
+  let sp: RunningProxy;
+  let adminPort: number;
+  const getSp = (path: string): Promise<Reply> => from('127.0.0.1', sp.port, path);
+
+  beforeAll(async () => {
+    adminPort = await freePort();
+    sp = await startProxy({
+      upstreams: { app: { targets: [origin.url] } },
+      routes: [{ path: '/sp/', upstream: 'app', strip_prefix: true }, { path: '/', upstream: 'app' }],
+      cache: { enabled: true, purge_allow: ['127.0.0.2'] },
+      admin: { listen: `127.0.0.1:${adminPort}` },
+    }, { workers: 2 });
+  });
+
+  afterAll(async () => {
+    await sp?.stop();
+  });
+
+  async function storedSp(path: string): Promise<void> {
+    // The origin sees the stripped path.
+    origin.on(path.slice(3).split('?')[0]!, () => ({ headers: { 'cache-control': 'max-age=600' } }));
+    await getSp(path);
+    expect((await getSp(path)).headers['cache-status']).toMatch(/^portcullis; hit/);
+  }
+
+  test('PURGE with Portcullis-Purge: prefix removes the route\'s entries under the client\'s path, and nothing else', async () => {
+    await storedSp('/sp/dir/a');
+    await storedSp('/sp/dir/b?x=1');
+    await storedSp('/sp/dirt');
+    // The same upstream path through the other route: another URL for clients.
+    origin.on('/dir/a', () => ({ headers: { 'cache-control': 'max-age=600' } }));
+    await getSp('/dir/a');
+    expect((await getSp('/dir/a')).headers['cache-status']).toMatch(/^portcullis; hit/);
+    const r = await from('127.0.0.2', sp.port, '/sp/dir/', 'PURGE', { 'portcullis-purge': 'prefix' });
+    expect(JSON.parse(r.text)).toEqual({ purged: 2 });
+    for (const p of ['/sp/dir/a', '/sp/dir/b?x=1']) expect((await getSp(p)).headers['cache-status']).not.toMatch(/hit/);
+    for (const p of ['/sp/dirt', '/dir/a']) expect((await getSp(p)).headers['cache-status']).toMatch(/hit/);
+  });
+
+  test('the admin API\'s prefix purge too', async () => {
+    await storedSp('/sp/adm/a');
+    const r = await admin(adminPort, 'POST', '/cache/purge', { body: { url: 'http://site.example/sp/adm/', prefix: true } });
+    expect(r.json).toMatchObject({ purged: 1 });
+    expect((await getSp('/sp/adm/a')).headers['cache-status']).not.toMatch(/hit/);
+  });
+});
