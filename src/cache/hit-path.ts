@@ -121,19 +121,13 @@ export function hitPath(head: RequestHead, rt: Runtime, hsts: string | null, max
     // The coding depends on the request: decided (and the head built) for this one. The body
     // is the entry's either way, kept as for any other hit (a browser always asks for a coding).
     built = buildHead(ex, meta, entry, ttl, compression, hsts, maxBytes, now, format, false);
-    if (built !== null && kept === undefined) {
-      if (heads.size >= HEADS_MAX) forgetOldest();
-      // No head kept yet (age -1 matches no request): the first hit without a coding builds one.
-      kept = { age: -1, hsts, head: null, maxBytes, body: null };
-      heads.set(entry.pos, kept);
-    }
+    // No head kept yet (age -1 matches no request): the first hit without a coding builds one.
+    if (built !== null && kept === undefined) kept = keep(entry.pos, { age: -1, hsts, head: null, maxBytes, body: null }, true);
   } else {
     if (kept === undefined || kept.age !== age || kept.hsts !== hsts || kept.maxBytes !== maxBytes) {
       const head = buildHead(ex, meta, entry, ttl, compression, hsts, maxBytes, now, format, true);
-      if (kept === undefined && heads.size >= HEADS_MAX) forgetOldest();
       // The body stays: it is the entry's, whatever the head was built for.
-      kept = { age, hsts, head, maxBytes, body: kept === undefined ? null : kept.body };
-      heads.set(entry.pos, kept);
+      kept = keep(entry.pos, { age, hsts, head, maxBytes, body: kept === undefined ? null : kept.body }, kept === undefined);
     }
     built = kept.head;
   }
@@ -153,6 +147,13 @@ export function hitPath(head: RequestHead, rt: Runtime, hsts: string | null, max
 /** Bytes of bodies kept now, in this thread (tests: the bound holds). */
 export function keptBodyBytes(): number {
   return keptBytes;
+}
+
+/** Keeps `kept` for the entry at `pos`; a new entry first makes room within HEADS_MAX. */
+function keep(pos: number, kept: KeptHit, isNew: boolean): KeptHit {
+  if (isNew && heads.size >= HEADS_MAX) forgetOldest();
+  heads.set(pos, kept);
+  return kept;
 }
 
 /** Drops the kept head (and body) made first. */

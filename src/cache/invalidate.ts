@@ -52,7 +52,7 @@ export function keysForReference(rt: Runtime, ex: Exchange, reference: string): 
 }
 
 /** A URL's key under each upstream group its route may send it to (cacheKey: the group is part of it). */
-function keysOfUrl(route: CompiledRoute, proto: string, sentHost: string, forwardedHost: string, path: string, query: string): string[] {
+export function keysOfUrl(route: CompiledRoute, proto: string, sentHost: string, forwardedHost: string, path: string, query: string): string[] {
   return routeGroups(route).map((group) => cacheKey(route.name, group.name, proto, sentHost, forwardedHost, path, query));
 }
 

@@ -18,10 +18,9 @@ import { normalizePath } from '../router/normalize.js';
 import type { Router } from '../router/router.js';
 import type { CompiledRoute, Runtime } from '../runtime.js';
 import { respondError, type ExchangeDone } from '../upstream/forward.js';
-import { routeGroups } from '../upstream/route-groups.js';
-import { requestKeys, routeFor } from './invalidate.js';
+import { keysOfUrl, requestKeys, routeFor } from './invalidate.js';
 import { cacheEvents } from './metrics.js';
-import { cacheKey, keyUrl, type CacheRequest, type SharedCache } from './shared-cache.js';
+import { keyUrl, type CacheRequest, type SharedCache } from './shared-cache.js';
 import { readEntry } from './store.js';
 import type { EntryRef } from './table.js';
 
@@ -82,8 +81,8 @@ export class LocalCachePurge implements CachePurger {
     const route = found.route;
     // The URL's entry under each group the route may send it to (its split's and canary's).
     let n = 0;
-    for (const group of routeGroups(route)) {
-      n += this.#cache.remove(cacheKey(route.name, group.name, scheme, route.config.host_header ?? parsed.host, parsed.host, found.path, parsed.search.slice(1)), soft);
+    for (const key of keysOfUrl(route, scheme, route.config.host_header ?? parsed.host, parsed.host, found.path, parsed.search.slice(1))) {
+      n += this.#cache.remove(key, soft);
     }
     cacheEvents.purged.inc(n);
     return { purged: n };

@@ -178,12 +178,8 @@ export class KeyPrefix {
     lane1 = this.#lane1;
     lane2 = this.#lane2;
     absorb(path);
-    // '?' (0x3f), as absorb would take it.
-    const h1 = Math.imul(lane1 ^ 0x3f, 0x9e3779b1);
-    const h2 = Math.imul(lane2 ^ 0x3f, 0x85ebca77);
-    lane1 = (h1 << 13) | (h1 >>> 19);
-    lane2 = (h2 << 17) | (h2 >>> 15);
-    if (query !== '') absorb(query);
+    absorb('?');
+    absorb(query);
     return finishHash(this.text.length + path.length + 1 + query.length);
   }
 }

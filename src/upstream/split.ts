@@ -29,6 +29,8 @@ export class RouteSplit {
   readonly #canary: CanaryConfig | undefined;
   /** The canary's group, or null without a canary. */
   readonly canaryGroup: CompiledUpstream | null;
+  /** Every group this split may choose (the canary's included), each once. */
+  readonly groups: readonly CompiledUpstream[];
   readonly #window: CanaryWindow | null;
   readonly #events: RuntimeEvents;
 
@@ -42,6 +44,7 @@ export class RouteSplit {
     const canary = route.canary;
     this.#canary = canary;
     this.canaryGroup = canary === undefined ? null : groups.get(canary.upstream)!;
+    this.groups = [...new Set(this.canaryGroup === null ? this.#groups : [...this.#groups, this.canaryGroup])];
     // The window's key is the canary as configured: a reload that changes it (or the canary
     // group's targets) starts a fresh window, one that changes nothing keeps a rollback.
     this.#window = canary?.rollback === undefined ? null : new CanaryWindow(
@@ -49,13 +52,6 @@ export class RouteSplit {
       JSON.stringify([name, canary, groups.get(canary.upstream)!.config.targets]),
       canary.rollback.window,
     );
-  }
-
-  /** Every group this split may choose (the canary's included), each once. */
-  get groups(): readonly CompiledUpstream[] {
-    const all = [...new Set(this.#groups)];
-    if (this.canaryGroup !== null && !all.includes(this.canaryGroup)) all.push(this.canaryGroup);
-    return all;
   }
 
   get rolledBack(): boolean {
