@@ -631,42 +631,57 @@ export class ResponseParser {
 // Header-name cache: the same few dozen names arrive on every response, so each is sliced and lowercased
 // once per thread and then found by hash and a byte compare (no string allocated). Identical string objects
 // also make later Map/Set lookups on names cheaper (hash cached in the string). Bounded: 512 slots.
+// Each slot keeps its string and a copy of its bytes: comparing bytes with bytes is about four times
+// cheaper than reading the cached string's characters (charCodeAt checks the string's shape each time),
+// and these compares were a third of the head parse.
+//
+//   nameCache[slot]   the string handed out          nameBytes[slot * 64 .. + length)  its bytes
 const NAME_CACHE_SLOTS = 512;
 const MAX_CACHED_NAME = 64;
 const nameCache: string[] = new Array<string>(NAME_CACHE_SLOTS).fill('');
+const nameBytes = new Uint8Array(NAME_CACHE_SLOTS * MAX_CACHED_NAME);
 
 /** Lowercased name for buf[ns, ne), all token bytes; h is the hash of its lowercased bytes. */
 function internName(buf: Latin1Buffer, ns: number, ne: number, h: number): string {
   const slot = (h ^ (h >>> 9)) & (NAME_CACHE_SLOTS - 1);
   const cached = nameCache[slot]!;
   const n = ne - ns;
+  const base = slot * MAX_CACHED_NAME;
   if (cached.length === n) {
     let k = 0;
-    while (k < n && LOWER_TOKEN[buf[ns + k]!] === cached.charCodeAt(k)) k++;
+    while (k < n && LOWER_TOKEN[buf[ns + k]!] === nameBytes[base + k]) k++;
     if (k === n) return cached;
   }
   const name = buf.latin1Slice(ns, ne).toLowerCase();
-  if (n <= MAX_CACHED_NAME) nameCache[slot] = name;
+  if (n <= MAX_CACHED_NAME) {
+    nameCache[slot] = name;
+    for (let k = 0; k < n; k++) nameBytes[base + k] = LOWER_TOKEN[buf[ns + k]!]!;
+  }
   return name;
 }
 
 // Same idea for short values (keep-alive, no-cache, text/html...): most repeat response after response.
+//   valueCache[slot]  the string handed out          valueBytes[slot * 48 .. + length)  its bytes
 const VALUE_CACHE_SLOTS = 1024;
 const MAX_CACHED_VALUE = 48;
 const valueCache: string[] = new Array<string>(VALUE_CACHE_SLOTS).fill('');
+const valueBytes = new Uint8Array(VALUE_CACHE_SLOTS * MAX_CACHED_VALUE);
 
+/** buf[vs, ve) as a string, all bytes below 0x80 and at most MAX_CACHED_VALUE of them; h is their hash. */
 function internValue(buf: Latin1Buffer, vs: number, ve: number, h: number): string {
   const n = ve - vs;
   if (n === 0) return '';
   const slot = (h ^ (h >>> 10)) & (VALUE_CACHE_SLOTS - 1);
   const cached = valueCache[slot]!;
+  const base = slot * MAX_CACHED_VALUE;
   if (cached.length === n) {
     let k = 0;
-    while (k < n && buf[vs + k] === cached.charCodeAt(k)) k++;
+    while (k < n && buf[vs + k] === valueBytes[base + k]) k++;
     if (k === n) return cached;
   }
   const value = buf.latin1Slice(vs, ve);
   valueCache[slot] = value;
+  valueBytes.set(buf.subarray(vs, ve), base);
   return value;
 }
 
