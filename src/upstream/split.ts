@@ -12,9 +12,14 @@ import { CanaryWindow, rollbackReason } from './rollout.js';
 
 const rollbacks = counter('portcullis_canary_rollbacks_total', 'Canaries rolled back automatically', ['route', 'upstream']);
 
-/** What a header or cookie says about the canary: 1 always, −1 never, 0 nothing. */
+/**
+ * What a header or cookie says about the canary: 1 always, −1 never, 0 nothing. The header's
+ * lines are read as one list (RFC 9110 §5.3), so `always` and `never` on two lines say what
+ * `always, never` on one says: neither, the weights decide (a black-box helper found the two
+ * forms disagreeing: the first line alone was read).
+ */
 function forced(ex: Exchange, canary: CanaryConfig): number {
-  const v = canary.header !== undefined ? ex.header(canary.header) : undefined;
+  const v = canary.header !== undefined ? ex.headerList(canary.header) : undefined;
   const c = v === undefined && canary.cookie !== undefined ? cookieValue(ex.head.headers, canary.cookie) : v;
   if (c === undefined) return 0;
   const word = c.trim().toLowerCase();

@@ -119,6 +119,22 @@ describe('route split', () => {
     expect(logs).toHaveLength(1);
   });
 
+  test('the canary header is one list: two lines say what one line with both says', () => {
+    const g = groups();
+    const canary = { upstream: 'app_v2', header: 'x-canary', cookie: undefined, rollback: undefined };
+    // Without a split the canary is reached only when asked for: the weights always pick app.
+    const split = new RouteSplit(route({ canary }), '/', g, null, { log: () => {} });
+    const v2 = g.get('app_v2')!;
+    expect(split.choose(exchange({ headers: ['x-canary', 'always'] }))).toBe(v2);
+    expect(split.choose(exchange({ headers: ['x-canary', ' Always '] }))).toBe(v2);
+    for (const headers of [
+      ['x-canary', 'always, never'],
+      ['x-canary', 'always', 'x-canary', 'never'],
+      ['x-canary', 'never', 'x-canary', 'always'],
+      ['x-canary', 'always', 'x-canary', 'always'],
+    ]) expect(split.choose(exchange({ headers }))).not.toBe(v2);
+  });
+
   test('a client that left, or a request to the other group, decides nothing', () => {
     const g = groups();
     const canary = { upstream: 'app_v2', header: undefined, cookie: undefined, rollback: { error_rate: 0.05, p99: undefined, window: 10_000, min_requests: 1 } };
