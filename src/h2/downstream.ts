@@ -70,6 +70,7 @@ abstract class NodeServedDownstream implements Downstream {
     closes.on('close', () => {
       if (this.done) return;
       this.finish();
+      this.clientLeft();
       const cb = this.#abortCb;
       this.#abortCb = null;
       if (cb) cb();
@@ -80,6 +81,9 @@ abstract class NodeServedDownstream implements Downstream {
   abstract respond(status: number, reason: string, headers: readonly string[], body: string, closeConnection: boolean, headOnly: boolean): void;
   /** Ends the answer abruptly: the client sees it cut, not complete. */
   protected abstract cut(): void;
+
+  /** The client closed or reset before the answer was complete. */
+  protected clientLeft(): void {}
 
   /** A head with no known length: the body streams until end(). */
   protected streamOpened(): void {
@@ -143,9 +147,17 @@ export class H2StreamDownstream extends NodeServedDownstream {
   committed = false;
   readonly #stream: ServerHttp2Stream;
 
-  constructor(stream: ServerHttp2Stream) {
+  readonly #onClientLeft: (() => void) | null;
+
+  /** `onClientLeft`: told when the client gives the stream up before its answer is complete. */
+  constructor(stream: ServerHttp2Stream, onClientLeft: (() => void) | null = null) {
     super(stream, stream, stream);
     this.#stream = stream;
+    this.#onClientLeft = onClientLeft;
+  }
+
+  protected override clientLeft(): void {
+    if (this.#onClientLeft !== null) this.#onClientLeft();
   }
 
   #respond(status: number, headers: readonly string[], length: number, endStream: boolean): void {

@@ -30,10 +30,12 @@ import { H2StreamDownstream, NodeDownstream } from './downstream.js';
 import { nodeSnapshot, streamSnapshot } from './snapshot.js';
 import { listenShared } from './reuse-port.js';
 import { NodeWebSockets } from './websocket.js';
+import { ResetBudget } from './reset-budget.js';
 
 const requests = counter('portcullis_node_front_requests_total', 'Requests served by the Node front end of HTTP/2 listeners, by protocol.', ['protocol']);
 const h2Requests = requests.with('h2');
 const h1Requests = requests.with('http/1.1');
+const resetFloods = counter('portcullis_h2_reset_floods_total', 'HTTP/2 connections closed for giving up streams faster than h2/reset-budget.ts allows (rapid reset).').with();
 
 /** Header fields (pseudo-headers included) nghttp2 takes in one head before resetting the stream. */
 const MAX_HEADER_PAIRS = 1024;
@@ -61,7 +63,8 @@ export class Http2Listener {
   #set: TlsCertSet;
   #contexts = new Map<string, tls.SecureContext>();
   #hasDefault: boolean;
-  readonly #sessions = new Set<Http2Session>();
+  /** Each open HTTP/2 connection, and the streams it may still give up (h2/reset-budget.ts). */
+  readonly #sessions = new Map<Http2Session, ResetBudget>();
   readonly #sockets = new Set<net.Socket>();
   #listening = false;
 
@@ -116,10 +119,11 @@ export class Http2Listener {
     this.#server.removeAllListeners('stream');
     this.#server.on('stream', (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
       h2Requests.inc();
-      this.#dispatch(new H2StreamDownstream(stream), streamSnapshot(stream, raw, this.#context));
+      const session = stream.session;
+      this.#dispatch(new H2StreamDownstream(stream, session === undefined ? null : () => this.#streamGivenUp(session)), streamSnapshot(stream, raw, this.#context));
     });
     this.#server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => this.#ws.upgrade(req, socket, head, this.#hsts));
-    this.#server.on('session', (s: Http2Session) => { this.#sessions.add(s); s.once('close', () => this.#sessions.delete(s)); });
+    this.#server.on('session', (s: Http2Session) => { this.#sessions.set(s, new ResetBudget(Date.now())); s.once('close', () => this.#sessions.delete(s)); });
     this.#server.on('secureConnection', (s: net.Socket) => { this.#sockets.add(s); s.once('close', () => this.#sockets.delete(s)); });
     this.#server.on('tlsClientError', () => { /* a failed handshake: nothing to answer */ });
   }
@@ -151,6 +155,19 @@ export class Http2Listener {
       const timer = setTimeout(resolve, deadlineMs);
       this.#idleWaiters.push(() => { clearTimeout(timer); resolve(); });
     });
+  }
+
+  /**
+   * A client gave a stream up before its answer. Past the budget the connection is closed
+   * (GOAWAY ENHANCE_YOUR_CALM, then the socket), from the next turn: this runs inside nghttp2's
+   * read of the very frames that spent it.
+   */
+  #streamGivenUp(session: Http2Session): void {
+    const budget = this.#sessions.get(session);
+    if (budget === undefined || budget.take(Date.now())) return;
+    this.#sessions.delete(session);
+    resetFloods.inc();
+    setImmediate(() => { if (!session.destroyed) session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM); });
   }
 
   #compile(set: TlsCertSet): Map<string, tls.SecureContext> {
@@ -200,13 +217,13 @@ export class Http2Listener {
     this.#draining = true;
     if (this.#listening) this.#server.close();
     this.#listening = false;
-    for (const s of this.#sessions) s.close();
+    for (const s of this.#sessions.keys()) s.close();
     this.#ws.goAway();
   }
 
   close(): void {
     this.stopAccepting();
-    for (const s of this.#sessions) s.destroy();
+    for (const s of this.#sessions.keys()) s.destroy();
     for (const s of this.#sockets) s.destroy();
   }
 }

@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,90 @@ import { hashPassword } from '../../src/policy/password-hash.js';
 import { until } from '../helpers/admin.js';
 
 const run = promisify(execFile);
+
+/** An HTTP/2 client that writes its own frames over TLS (h2 ALPN), for what no polite client does. */
+interface RawH2 {
+  /** HEADERS then RST_STREAM (CANCEL) for `count` streams from `first` (odd ids, 2 apart). */
+  openAndReset(first: number, count: number): void;
+  /** A GET of `path` on stream `id`. */
+  request(id: number, path: string): void;
+  /** Resolves true once a HEADERS frame arrives on stream `id`, false after `ms`. */
+  headersOn(id: number, ms: number): Promise<boolean>;
+  /** Milliseconds from the first frame to the server closing the connection; rejects after `ms`. */
+  closed(ms: number): Promise<number>;
+  /** The error code of the first GOAWAY the server sent, or null. */
+  goaway(): number | null;
+  isClosed(): boolean;
+  destroy(): void;
+}
+
+async function rawH2(port: number): Promise<RawH2> {
+  const frame = (type: number, flags: number, id: number, payload: Buffer): Buffer => {
+    const b = Buffer.alloc(9 + payload.length);
+    b.writeUIntBE(payload.length, 0, 3);
+    b[3] = type;
+    b[4] = flags;
+    b.writeUInt32BE(id, 5);
+    payload.copy(b, 9);
+    return b;
+  };
+  // HPACK: :method GET (static 2), :scheme https (7), then :path and :authority as literals.
+  const block = (path: string): Buffer => {
+    const p = Buffer.from(path);
+    const a = Buffer.from('site.test');
+    return Buffer.concat([Buffer.from([0x82, 0x87, 0x04, p.length]), p, Buffer.from([0x01, a.length]), a]);
+  };
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'site.test', ALPNProtocols: ['h2'], ca: ca.ca.certPem });
+  socket.on('error', () => {});
+  await new Promise<void>((resolve, reject) => { socket.once('secureConnect', () => resolve()); socket.once('error', reject); });
+  socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]));
+  const started = Date.now();
+  let pending = Buffer.alloc(0);
+  let goaway: number | null = null;
+  let closedAt = -1;
+  const headersSeen = new Set<number>();
+  const waiters: (() => void)[] = [];
+  socket.on('data', (d: Buffer) => {
+    pending = Buffer.concat([pending, d]);
+    while (pending.length >= 9 && pending.length >= 9 + pending.readUIntBE(0, 3)) {
+      const len = pending.readUIntBE(0, 3);
+      const type = pending[3]!;
+      const id = pending.readUInt32BE(5) & 0x7fffffff;
+      if (type === 7 && goaway === null) goaway = pending.readUInt32BE(9 + 4);
+      if (type === 1) headersSeen.add(id);
+      pending = pending.subarray(9 + len);
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  socket.on('close', () => { closedAt = Date.now() - started; for (const w of waiters.splice(0)) w(); });
+  const wait = <T>(ms: number, done: () => T | undefined): Promise<T | undefined> => new Promise((resolve) => {
+    const check = (): void => { const v = done(); if (v !== undefined) { clearTimeout(timer); resolve(v); } else waiters.push(check); };
+    const timer = setTimeout(() => resolve(undefined), ms);
+    check();
+  });
+  return {
+    openAndReset(first, count) {
+      const parts: Buffer[] = [];
+      const cancel = Buffer.alloc(4);
+      cancel.writeUInt32BE(http2.constants.NGHTTP2_CANCEL);
+      for (let i = 0; i < count; i++) {
+        const id = first + 2 * i;
+        parts.push(frame(1, 0x5, id, block(`/reset/${id}`)), frame(3, 0, id, cancel));
+      }
+      socket.write(Buffer.concat(parts));
+    },
+    request(id, path) { socket.write(frame(1, 0x5, id, block(path))); },
+    headersOn: async (id, ms) => (await wait(ms, () => (headersSeen.has(id) ? true : closedAt >= 0 ? false : undefined))) ?? false,
+    async closed(ms) {
+      const after = await wait(ms, () => (closedAt >= 0 ? closedAt : undefined));
+      if (after === undefined) throw new Error(`the server left the connection open for ${ms} ms`);
+      return after;
+    },
+    goaway: () => goaway,
+    isClosed: () => closedAt >= 0,
+    destroy: () => socket.destroy(),
+  };
+}
 
 /** 1 MiB where each position has its own value: a chunk sent twice or from the wrong offset shows. */
 const pattern = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 7 + (i >> 10)) & 0xff));
@@ -265,6 +350,23 @@ describe('HTTP/2 on a [h1, h2] listener', () => {
     // a worker (an unheard stream 'error'), and another client's request with it.
     expect(proxy.output().slice(mark)).not.toMatch(/exited with code|ERR_HTTP2/);
   }, 60_000);
+
+  test('rapid reset: the attacker\'s connection is closed at once, not left open until timeouts.idle', async () => {
+    // Raw frames, as an attacker writes them: it never closes the connection itself. Node's own
+    // limit (nghttp2's) sends GOAWAY and then leaves the socket open until timeouts.idle (60 s).
+    const attacker = await rawH2(ports.h2);
+    attacker.openAndReset(1, 3000);
+    const closedAfter = await attacker.closed(10_000);
+    expect(closedAfter).toBeLessThan(5_000);
+    expect(attacker.goaway()).not.toBeNull();
+    // A client that gives up fewer streams (a browser leaving a page) keeps its connection, and it serves.
+    const client = await rawH2(ports.h2);
+    client.openAndReset(1, 150);
+    client.request(301, '/after-cancels');
+    expect(await client.headersOn(301, 5_000)).toBe(true);
+    expect(client.isClosed()).toBe(false);
+    client.destroy();
+  }, 30_000);
 
   test('curl --http2 negotiates h2', async () => {
     const { stdout } = await run('curl', ['-sS', '--http2', '--cacert', ca.caFile, '--resolve', `site.test:${ports.h2}:127.0.0.1`, `https://site.test:${ports.h2}/curl`, '-o', '/dev/null', '-w', '%{http_version} %{http_code}']);
