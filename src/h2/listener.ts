@@ -37,6 +37,9 @@ const h2Requests = requests.with('h2');
 const h1Requests = requests.with('http/1.1');
 const resetFloods = counter('portcullis_h2_reset_floods_total', 'HTTP/2 connections closed for giving up streams faster than h2/reset-budget.ts allows (rapid reset).').with();
 
+/** Why a connection that gave up too many streams is closed (h2/reset-budget.ts). */
+const RESET_FLOOD = new Error('HTTP/2 client gave up streams faster than allowed (rapid reset)');
+
 /** Header fields (pseudo-headers included) nghttp2 takes in one head before resetting the stream. */
 const MAX_HEADER_PAIRS = 1024;
 
@@ -120,7 +123,12 @@ export class Http2Listener {
     this.#server.on('stream', (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
       h2Requests.inc();
       const session = stream.session;
-      this.#dispatch(new H2StreamDownstream(stream, session === undefined ? null : () => this.#streamGivenUp(session)), streamSnapshot(stream, raw, this.#context));
+      // Made now: it hears the stream's 'error' and 'close' from the start (an unheard 'error' ends the worker).
+      const ds = new H2StreamDownstream(stream, session === undefined ? null : () => this.#streamGivenUp(session));
+      const head = streamSnapshot(stream, raw, this.#context);
+      // Forwarded from the next turn: a stream reset in the same read as its HEADERS (rapid
+      // reset writes them together) has closed by then and never reaches an upstream.
+      setImmediate(() => { if (!ds.done) this.#dispatch(ds, head); });
     });
     this.#server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => this.#ws.upgrade(req, socket, head, this.#hsts));
     this.#server.on('session', (s: Http2Session) => { this.#sessions.set(s, new ResetBudget(Date.now())); s.once('close', () => this.#sessions.delete(s)); });
@@ -167,7 +175,10 @@ export class Http2Listener {
     if (budget === undefined || budget.take(Date.now())) return;
     this.#sessions.delete(session);
     resetFloods.inc();
-    setImmediate(() => { if (!session.destroyed) session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM); });
+    // With an error: destroy(undefined, code) takes the first argument's default (NO_ERROR) as
+    // the code, and the GOAWAY said 0 (a black-box helper saw it). The error goes to the
+    // server's 'sessionError', which nothing needs to hear.
+    setImmediate(() => { if (!session.destroyed) session.destroy(RESET_FLOOD, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM); });
   }
 
   #compile(set: TlsCertSet): Map<string, tls.SecureContext> {
