@@ -37,6 +37,9 @@ const h2Requests = requests.with('h2');
 const h1Requests = requests.with('http/1.1');
 const resetFloods = counter('portcullis_h2_reset_floods_total', 'HTTP/2 connections closed for giving up streams faster than h2/reset-budget.ts allows (rapid reset).').with();
 
+/** How often Node looks for HTTP/1.1 heads older than timeouts.header on this port. */
+const HEAD_CHECK_MS = 1000;
+
 /** Why a connection that gave up too many streams is closed (h2/reset-budget.ts). */
 const RESET_FLOOD = new Error('HTTP/2 client gave up streams faster than allowed (rapid reset)');
 
@@ -105,8 +108,12 @@ export class Http2Listener {
       },
     });
     // HTTP/1.1 on this port (allowHTTP1) is node:http: its head and keep-alive timeouts.
-    const server = this.#server as Http2SecureServer & { headersTimeout: number; keepAliveTimeout: number; requestTimeout: number };
+    const server = this.#server as Http2SecureServer & { headersTimeout: number; keepAliveTimeout: number; requestTimeout: number; connectionsCheckingInterval: number };
     server.headersTimeout = timeouts.header;
+    // Node checks headersTimeout every connectionsCheckingInterval (30 s by default), so a head
+    // sent a byte a second got its 408 some 30 s late (measured: 29–30 s with header: 5s).
+    // Read when the server starts listening.
+    server.connectionsCheckingInterval = HEAD_CHECK_MS;
     server.keepAliveTimeout = timeouts.idle;
     server.requestTimeout = 0;
     // An HTTP/2 connection without a stream for this long is closed (GOAWAY).

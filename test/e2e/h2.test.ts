@@ -461,7 +461,7 @@ test('quick mode: proxy --from https://localhost:PORT negotiates h2 with the loc
   }
 });
 
-test('on an HTTP/2 listener, a handshake sent a byte a second is cut by timeouts.header', async () => {
+test('on an HTTP/2 listener, a handshake or an HTTP/1.1 head sent a byte a second is cut by timeouts.header', async () => {
   const slowPort = await freePort();
   const slow = await startProxy({
     listen: [{ address: `127.0.0.1:${slowPort}`, tls: { certificates: [{ cert: `${ca.dir}/site.crt`, key: `${ca.dir}/site.key` }] }, protocols: ['h1', 'h2'] }],
@@ -480,8 +480,24 @@ test('on an HTTP/2 listener, a handshake sent a byte a second is cut by timeouts
     });
     expect(closedAfter).toBeLessThan(15_000);
     expect((await h2Request(slowPort, { ':path': '/after-slow' })).status).toBe(200);
+    // After the handshake, an HTTP/1.1 head (ALPN http/1.1) a byte a second: 408 soon after
+    // timeouts.header, not up to 30 s later (Node's default check interval; measured 29–30 s).
+    const head = `GET /slow-head HTTP/1.1\r\nHost: site.test\r\nX-Pad: ${'a'.repeat(100)}\r\n\r\n`;
+    const headStarted = Date.now();
+    const answer = await new Promise<{ first: string; ms: number }>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: slowPort, servername: 'site.test', ALPNProtocols: ['http/1.1'], ca: ca.ca.certPem }, () => {
+        let i = 0;
+        const t = setInterval(() => { if (i < head.length && !s.destroyed) s.write(head[i++]!); }, 1000);
+        let first = '';
+        s.on('data', (d: Buffer) => { if (first === '') first = d.toString('latin1').split('\r\n')[0]!; });
+        s.on('close', () => { clearInterval(t); resolve({ first, ms: Date.now() - headStarted }); });
+      });
+      s.on('error', () => {});
+    });
+    expect(answer.first).toBe('HTTP/1.1 408 Request Timeout');
+    expect(answer.ms).toBeLessThan(12_000);
   } finally {
     await slow.stop();
   }
-}, 30_000);
+}, 40_000);
 
