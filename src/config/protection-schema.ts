@@ -240,7 +240,7 @@ export const ProtectionLimits = {
   max_connections_per_ip: z
     .number({ error: 'expected a whole number' }).int('expected a whole number').min(1, 'must be at least 1')
     .optional()
-    .describe('Most TCP connections one peer address may hold open at once, across all workers (uWS connection hook); one more is closed at once. Peers in trusted_proxies are exempt. Needs the native addon. Absent: no limit.'),
+    .describe('Most TCP connections one peer address may hold open at once, across all workers (uWS connection hook; HTTP/2 listeners as the TCP connection arrives); one more is closed at once. Peers in trusted_proxies are exempt. Needs the native addon. Absent: no limit.'),
   connection_rate_per_ip: z
     .strictObject({
       rate: z.number().positive('must be greater than 0').describe('New connections per `per`.'),
@@ -249,7 +249,7 @@ export const ProtectionLimits = {
     })
     .transform((v) => ({ ...v, burst: v.burst ?? Math.ceil(v.rate) }))
     .optional()
-    .describe('New TCP connections per TCP peer address, across all workers (uWS connection hook); over it the connection is closed at once. Peers in trusted_proxies are exempt.'),
+    .describe('New TCP connections per TCP peer address, across all workers (uWS connection hook; HTTP/2 listeners as the TCP connection arrives); over it the connection is closed at once. Peers in trusted_proxies are exempt.'),
   rate_limit_keys: z
     .number({ error: 'expected a whole number' }).int().min(1024, 'must be at least 1024').max(1 << 24, 'must be at most 16777216')
     .default(65536)

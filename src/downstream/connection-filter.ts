@@ -1,5 +1,6 @@
 // Per-address connection limits through uWS 20.57's connection hook, App.filter(cb(res, ±1)),
-// exact across workers (shared memory), checked before a byte of the connection is read:
+// and (admitConnection) on HTTP/2 listeners' Node server as a TCP connection arrives; exact
+// across workers (shared memory), checked before a byte of the connection is read:
 //   limits.connection_rate_per_ip   new connections per peer address: a token bucket each
 //   limits.max_connections_per_ip   open connections per peer address at once
 // A connection over either is closed at once. Peers in trusted_proxies are exempt: a trusted
@@ -46,31 +47,43 @@ function release(res: HttpResponse): void {
   h.counters.release(h.slot);
 }
 
+/** An open connection's place in the open-connections table, given back when it closes. */
+export interface HeldPlace { readonly counters: SharedCounters; readonly slot: number }
+
+/**
+ * The limits' verdict on a new connection from `ip` (normalized): false to close it at once,
+ * the place it holds (give it back when it closes), or null (nothing held). `canHold`: whether
+ * the caller can tell when this connection closes (uWS's hook needs the addon for that).
+ */
+export function admitConnection(rt: Runtime, ip: string, canHold: boolean): false | HeldPlace | null {
+  const p = rt.protection;
+  const rate = p.connectionRate;
+  const open = p.connectionsPerIp;
+  if (rate === null && open === null) return null;
+  if (rt.trusted(ip)) return null;
+  if (rate !== null && !rate.allow(ip)) {
+    refusedRate.inc();
+    return false;
+  }
+  if (open === null || !canHold) return null;
+  const slot = open.acquire(ip);
+  if (slot === OVER_LIMIT) {
+    refusedOpen.inc();
+    return false;
+  }
+  return slot >= 0 ? { counters: open.counters, slot } : null;
+}
+
 /** Installs the hook; it reads the current runtime on every connection (reloads swap it). */
 export function attachConnectionFilter(app: TemplatedApp, runtime: () => Runtime): void {
   (app as FilteredApp).filter((res, count) => {
     if (count !== 1) { release(res); return; }
-    const p = runtime().protection;
-    const rate = p.connectionRate;
-    const open = p.connectionsPerIp;
-    if (rate === null && open === null) return;
-    const ip = normalizeAddress(decoder.decode(res.getRemoteAddressAsText()));
-    if (runtime().trusted(ip)) return;
-    if (rate !== null && !rate.allow(ip)) {
-      refusedRate.inc();
-      res.close();
-      return;
-    }
-    if (open === null) return;
+    const rt = runtime();
+    if (rt.protection.connectionRate === null && rt.protection.connectionsPerIp === null) return;
     const id = socketId(res);
-    if (id === 0) return;
-    const slot = open.acquire(ip);
-    if (slot === OVER_LIMIT) {
-      refusedOpen.inc();
-      res.close();
-      return;
-    }
-    if (slot >= 0) held.set(id, { counters: open.counters, slot });
+    const verdict = admitConnection(rt, normalizeAddress(decoder.decode(res.getRemoteAddressAsText())), id !== 0);
+    if (verdict === false) res.close();
+    else if (verdict !== null) held.set(id, verdict);
   });
 }
 

@@ -31,6 +31,8 @@ import { nodeSnapshot, streamSnapshot } from './snapshot.js';
 import { listenShared } from './reuse-port.js';
 import { NodeWebSockets } from './websocket.js';
 import { ResetBudget } from './reset-budget.js';
+import { admitConnection } from '../downstream/connection-filter.js';
+import { normalizeAddress } from '../net/address.js';
 
 const requests = counter('portcullis_node_front_requests_total', 'Requests served by the Node front end of HTTP/2 listeners, by protocol.', ['protocol']);
 const h2Requests = requests.with('h2');
@@ -139,6 +141,13 @@ export class Http2Listener {
     });
     this.#server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => this.#ws.upgrade(req, socket, head, this.#hsts));
     this.#server.on('session', (s: Http2Session) => { this.#sessions.set(s, new ResetBudget(Date.now())); s.once('close', () => this.#sessions.delete(s)); });
+    // limits.max_connections_per_ip and connection_rate_per_ip, as uWS's hook applies them on
+    // its listeners: checked as the TCP connection arrives, before the TLS handshake.
+    this.#server.on('connection', (socket: net.Socket) => {
+      const verdict = admitConnection(this.#gen.runtime, normalizeAddress(socket.remoteAddress ?? ''), true);
+      if (verdict === false) socket.destroy();
+      else if (verdict !== null) socket.once('close', () => verdict.counters.release(verdict.slot));
+    });
     this.#server.on('secureConnection', (s: net.Socket) => { this.#sockets.add(s); s.once('close', () => this.#sockets.delete(s)); });
     this.#server.on('tlsClientError', () => { /* a failed handshake: nothing to answer */ });
   }
