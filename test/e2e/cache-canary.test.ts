@@ -2,7 +2,8 @@
 // workers: the group chosen for a request is part of its cache key, so a client that opts into
 // the canary (header or cookie) never puts the canary's answer in front of other clients, and
 // is never served the stable group's; a weighted split keeps each group's answers apart; a PURGE
-// and a write remove a URL under every group. (Found by a black-box test: before, one client's
+// and a write remove a URL under every group; a background refresh asks the group its stale
+// entry came from. (Found by a black-box test: before, one client's
 // `X-Canary: always` cached the canary's answer for everyone.)
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +21,9 @@ async function namedOrigin(name: string): Promise<NamedOrigin> {
     seen.set(key, (seen.get(key) ?? 0) + 1);
     req.resume();
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600' }).end(`${name} ${req.url}`);
+      // /swr/: stale after a second, then served stale while a background refresh runs.
+      const cc = req.url?.startsWith('/swr/') ? 'public, max-age=1, stale-while-revalidate=60' : 'public, max-age=600';
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': cc }).end(`${name} ${req.url}`);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -37,9 +40,9 @@ let canary: NamedOrigin;
 let proxy: RunningProxy;
 
 /** A request from a chosen loopback address (PURGE is allowed from 127.0.0.2 only). */
-function send(path: string, method = 'GET', headers: Record<string, string> = {}, localAddress = '127.0.0.1'): Promise<Reply> {
+function send(path: string, method = 'GET', headers: Record<string, string> = {}, localAddress = '127.0.0.1', port = proxy.port): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: proxy.port, path, method, localAddress, headers: { host: 'site.example', ...headers }, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, localAddress, headers: { host: 'site.example', ...headers }, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => { const body = Buffer.concat(chunks); resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body, text: body.toString() }); });
@@ -123,4 +126,33 @@ describe('a weighted split', () => {
     expect(stable.seen.get('GET /w/x')).toBeLessThanOrEqual(2);
     expect(canary.seen.get('GET /w/x')).toBeLessThanOrEqual(2);
   });
+});
+
+describe('a background refresh on a weighted split', () => {
+  test('asks the group its stale entry came from, not the split\'s next choice', async () => {
+    // One worker: its split alternates the two groups, so a refresh that chose anew would go
+    // to the other group than the request it refreshes for.
+    const one = await startProxy({
+      upstreams: { app: { targets: [stable.url] }, app_c: { targets: [canary.url] } },
+      routes: [{ path: '/swr/', split: [{ upstream: 'app', weight: 50 }, { upstream: 'app_c', weight: 50 }] }],
+      cache: { enabled: true },
+    }, { workers: 1 });
+    try {
+      const get = (): Promise<Reply> => send('/swr/x', 'GET', {}, '127.0.0.1', one.port);
+      const first = await get();
+      const second = await get();
+      expect([first.text, second.text].sort()).toEqual(['canary /swr/x', 'stable /swr/x']);
+      // Both entries stale (max-age=1; Age counts whole seconds).
+      await new Promise((r) => setTimeout(r, 2_100));
+      const third = await get();
+      expect(third.headers['cache-status']).toMatch(/detail=stale-while-revalidate/);
+      const [own, other] = third.text.startsWith('stable') ? [stable, canary] : [canary, stable];
+      await expect.poll(() => own.seen.get('GET /swr/x'), { timeout: 3_000 }).toBe(2);
+      // Give a wrongly routed refresh time to show.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(other.seen.get('GET /swr/x')).toBe(1);
+    } finally {
+      await one.stop();
+    }
+  }, 20_000);
 });
