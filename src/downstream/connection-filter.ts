@@ -50,16 +50,21 @@ function release(res: HttpResponse): void {
 /** An open connection's place in the open-connections table, given back when it closes. */
 export interface HeldPlace { readonly counters: SharedCounters; readonly slot: number }
 
+/** Whether any connection limit is set: without one, a connection's address is never read. */
+export function limitsConnections(rt: Runtime): boolean {
+  return rt.protection.connectionRate !== null || rt.protection.connectionsPerIp !== null;
+}
+
 /**
- * The limits' verdict on a new connection from `ip` (normalized): false to close it at once,
- * the place it holds (give it back when it closes), or null (nothing held). `canHold`: whether
- * the caller can tell when this connection closes (uWS's hook needs the addon for that).
+ * The limits' verdict on a new connection from `ip` (normalized), when limitsConnections: false
+ * to close it at once, the place it holds (give it back when it closes), or null (nothing
+ * held). `canHold`: whether the caller can tell when this connection closes (uWS's hook needs
+ * the addon for that).
  */
 export function admitConnection(rt: Runtime, ip: string, canHold: boolean): false | HeldPlace | null {
   const p = rt.protection;
   const rate = p.connectionRate;
   const open = p.connectionsPerIp;
-  if (rate === null && open === null) return null;
   if (rt.trusted(ip)) return null;
   if (rate !== null && !rate.allow(ip)) {
     refusedRate.inc();
@@ -79,7 +84,7 @@ export function attachConnectionFilter(app: TemplatedApp, runtime: () => Runtime
   (app as FilteredApp).filter((res, count) => {
     if (count !== 1) { release(res); return; }
     const rt = runtime();
-    if (rt.protection.connectionRate === null && rt.protection.connectionsPerIp === null) return;
+    if (!limitsConnections(rt)) return;
     const id = socketId(res);
     const verdict = admitConnection(rt, normalizeAddress(decoder.decode(res.getRemoteAddressAsText())), id !== 0);
     if (verdict === false) res.close();

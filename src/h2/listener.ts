@@ -31,7 +31,7 @@ import { nodeSnapshot, streamSnapshot } from './snapshot.js';
 import { listenShared } from './reuse-port.js';
 import { NodeWebSockets } from './websocket.js';
 import { ResetBudget } from './reset-budget.js';
-import { admitConnection } from '../downstream/connection-filter.js';
+import { admitConnection, limitsConnections } from '../downstream/connection-filter.js';
 import { normalizeAddress } from '../net/address.js';
 
 const requests = counter('portcullis_node_front_requests_total', 'Requests served by the Node front end of HTTP/2 listeners, by protocol.', ['protocol']);
@@ -144,7 +144,9 @@ export class Http2Listener {
     // limits.max_connections_per_ip and connection_rate_per_ip, as uWS's hook applies them on
     // its listeners: checked as the TCP connection arrives, before the TLS handshake.
     this.#server.on('connection', (socket: net.Socket) => {
-      const verdict = admitConnection(this.#gen.runtime, normalizeAddress(socket.remoteAddress ?? ''), true);
+      const rt = this.#gen.runtime;
+      if (!limitsConnections(rt)) return;
+      const verdict = admitConnection(rt, normalizeAddress(socket.remoteAddress ?? ''), true);
       if (verdict === false) socket.destroy();
       else if (verdict !== null) socket.once('close', () => verdict.counters.release(verdict.slot));
     });
